@@ -1,0 +1,317 @@
+"""Skeleton definitions and joint-layout conversions: the one home of joint names.
+
+Three layouts are defined:
+
+* ``H36M17`` -- the 17-joint Human3.6M subset used by every lifter in wildpose (the default).
+* ``MPII16`` -- the 16-joint stacked-hourglass / MPII order of the Human3.6M detections.
+* ``COCO17`` -- the 17 COCO keypoints.
+
+A conversion between layouts is a linear map: each output joint is either *copied* from one
+input joint, *synthesized* as an average of several (e.g. pelvis = mid-hips), or *missing*
+(it cannot be made and is masked out).  Because it is linear, one matrix serves numpy and
+torch, 2D and 3D alike, and a joint is valid exactly when every joint it draws on is valid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Skeleton",
+    "H36M17",
+    "MPII16",
+    "COCO17",
+    "LAYOUTS",
+    "get_layout",
+    "LayoutConversion",
+    "layout_conversion",
+    "convert_layout",
+    "ZHOU_BONE_GROUPS",
+    "SYMMETRIC_BONES",
+]
+
+
+@dataclass(frozen=True)
+class Skeleton:
+    """A joint layout: names, a kinematic tree (if it has one) and left/right pairs.
+
+    Attributes:
+        name: layout id, e.g. ``"h36m17"``.
+        joints: joint names in array order.
+        parents: parent index per joint (-1 for the root); empty if the layout has no tree.
+        edges: (a, b) index pairs to draw; for a tree these are (parent, child) bones.
+        bone_names: one name per edge, e.g. ``"right upper leg"``.
+        flip_pairs: (left, right) joint index pairs swapped by a horizontal mirror.
+    """
+
+    name: str
+    joints: tuple[str, ...]
+    parents: tuple[int, ...]
+    edges: tuple[tuple[int, int], ...]
+    bone_names: tuple[str, ...]
+    flip_pairs: tuple[tuple[int, int], ...]
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def num_joints(self) -> int:
+        return len(self.joints)
+
+    @property
+    def root(self) -> int | None:
+        """Index of the root joint (pelvis) or None for a layout without a tree."""
+        return self.parents.index(-1) if self.parents else None
+
+    def index(self, joint: str) -> int:
+        """Index of a joint by name; raises a ValueError naming the layout if unknown."""
+        try:
+            return self.joints.index(joint)
+        except ValueError:
+            raise ValueError(f"joint {joint!r} is not in layout {self.name} "
+                             f"(joints: {', '.join(self.joints)})") from None
+
+    def bone(self, name: str) -> tuple[int, int]:
+        """The (parent, child) joint indices of a bone by name."""
+        try:
+            return self.edges[self.bone_names.index(name)]
+        except ValueError:
+            raise ValueError(f"bone {name!r} is not in layout {self.name} "
+                             f"(bones: {', '.join(self.bone_names)})") from None
+
+    def flip_permutation(self) -> np.ndarray:
+        """(J,) int index array that swaps left and right joints (for mirror augmentation)."""
+        perm = np.arange(self.num_joints)
+        for left, right in self.flip_pairs:
+            perm[left], perm[right] = right, left
+        return perm
+
+    def bone_lengths(self, pose: Any) -> Any:
+        """Lengths of all bones.
+
+        Args:
+            pose: (..., J, D) numpy array or torch tensor of joint positions.
+        Returns:
+            (..., B) lengths in the units of ``pose``, in ``bone_names`` order.
+        """
+        a = [e[0] for e in self.edges]
+        b = [e[1] for e in self.edges]
+        diff = pose[..., b, :] - pose[..., a, :]
+        return (diff ** 2).sum(-1) ** 0.5
+
+
+def _tree(name, joints, parents, bone_names, flip_pairs, aliases=()):
+    edges = tuple((p, c) for c, p in enumerate(parents) if p >= 0)
+    assert len(edges) == len(bone_names), name
+    return Skeleton(name, tuple(joints), tuple(parents), edges, tuple(bone_names),
+                    tuple(flip_pairs), tuple(aliases))
+
+
+# Human3.6M 17-joint subset: indices [0,1,2,3,6,7,8,12,13,14,15,17,18,19,25,26,27] of the 32
+# mocap joints.  "Neck/Nose" sits near the nose; "Head" near the top of the head.
+H36M17 = _tree(
+    "h36m17",
+    ["Hip", "RHip", "RKnee", "RFoot", "LHip", "LKnee", "LFoot", "Spine", "Thorax",
+     "Neck/Nose", "Head", "LShoulder", "LElbow", "LWrist", "RShoulder", "RElbow", "RWrist"],
+    [-1, 0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15],
+    ["right hip", "right upper leg", "right lower leg", "left hip", "left upper leg",
+     "left lower leg", "lower spine", "upper spine", "neck", "head", "left shoulder",
+     "left upper arm", "left lower arm", "right shoulder", "right upper arm", "right lower arm"],
+    [(4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16)],
+    aliases=("h36m", "human36m", "h36m-17"),
+)
+
+#: Indices of the 17 joints of H36M17 among Human3.6M's 32 mocap joints.
+H36M32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
+
+# Stacked-hourglass detections on Human3.6M (3d-pose-baseline's SH_NAMES order, MPII-like).
+MPII16 = _tree(
+    "mpii16",
+    ["RFoot", "RKnee", "RHip", "LHip", "LKnee", "LFoot", "Hip", "Spine", "Thorax", "Head",
+     "RWrist", "RElbow", "RShoulder", "LShoulder", "LElbow", "LWrist"],
+    [1, 2, 6, 6, 3, 4, -1, 6, 7, 8, 11, 12, 8, 8, 13, 14],
+    ["right lower leg", "right upper leg", "right hip", "left hip", "left upper leg",
+     "left lower leg", "lower spine", "upper spine", "head", "right lower arm",
+     "right upper arm", "right shoulder", "left shoulder", "left upper arm", "left lower arm"],
+    [(3, 2), (4, 1), (5, 0), (13, 12), (14, 11), (15, 10)],
+    aliases=("sh", "sh16", "mpii", "stacked-hourglass"),
+)
+
+_COCO_EDGES = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
+               (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4))
+COCO17 = Skeleton(
+    "coco17",
+    ("nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder",
+     "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip",
+     "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle"),
+    (),
+    _COCO_EDGES,
+    ("left lower leg", "left upper leg", "right lower leg", "right upper leg", "hips",
+     "left torso", "right torso", "shoulders", "left upper arm", "right upper arm",
+     "left lower arm", "right lower arm", "eyes", "left nose-eye", "right nose-eye",
+     "left eye-ear", "right eye-ear"),
+    ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
+    aliases=("coco",),
+)
+
+LAYOUTS: dict[str, Skeleton] = {s.name: s for s in (H36M17, MPII16, COCO17)}
+
+
+def get_layout(layout: str | Skeleton) -> Skeleton:
+    """Look a layout up by name or alias (case-insensitive); raises ValueError if unknown."""
+    if isinstance(layout, Skeleton):
+        return layout
+    key = str(layout).lower()
+    for skel in LAYOUTS.values():
+        if key == skel.name or key in skel.aliases:
+            return skel
+    raise ValueError(f"unknown joint layout {layout!r}; known: {', '.join(LAYOUTS)}")
+
+
+#: Zhou et al.'s bone groups for the geometric loss (bone names of H36M17).
+ZHOU_BONE_GROUPS: dict[str, tuple[str, ...]] = {
+    "legs": ("right lower leg", "right upper leg", "left upper leg", "left lower leg"),
+    "arms": ("right lower arm", "right upper arm", "left upper arm", "left lower arm"),
+    "hips": ("right hip", "left hip"),
+    "shoulders": ("right shoulder", "left shoulder"),
+}
+
+#: Left/right bone pairs of H36M17 scored by the bone symmetry error (Zhou et al.'s table).
+SYMMETRIC_BONES: dict[str, tuple[str, str]] = {
+    "upper arm": ("left upper arm", "right upper arm"),
+    "lower arm": ("left lower arm", "right lower arm"),
+    "upper leg": ("left upper leg", "right upper leg"),
+    "lower leg": ("left lower leg", "right lower leg"),
+}
+
+
+# ----------------------------------------------------------------------------- conversions
+# Each recipe maps an output joint name to the input joint names it averages.  One name is a
+# copy; several are a synthesis; an output joint with no recipe is missing.
+_RECIPES: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
+    ("mpii16", "h36m17"): {j: (j,) for j in MPII16.joints},
+    ("h36m17", "mpii16"): {j: (j,) for j in MPII16.joints},
+    ("coco17", "h36m17"): {
+        "Hip": ("left_hip", "right_hip"),
+        "RHip": ("right_hip",), "RKnee": ("right_knee",), "RFoot": ("right_ankle",),
+        "LHip": ("left_hip",), "LKnee": ("left_knee",), "LFoot": ("left_ankle",),
+        # Spine = mid(pelvis, thorax) = mean of the four torso corners.
+        "Spine": ("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
+        "Thorax": ("left_shoulder", "right_shoulder"),
+        "Neck/Nose": ("nose",),
+        # COCO has no head top; the ears' midpoint is the nearest stand-in.
+        "Head": ("left_ear", "right_ear"),
+        "LShoulder": ("left_shoulder",), "LElbow": ("left_elbow",), "LWrist": ("left_wrist",),
+        "RShoulder": ("right_shoulder",), "RElbow": ("right_elbow",),
+        "RWrist": ("right_wrist",),
+    },
+    ("h36m17", "coco17"): {
+        "nose": ("Neck/Nose",),
+        "left_shoulder": ("LShoulder",), "right_shoulder": ("RShoulder",),
+        "left_elbow": ("LElbow",), "right_elbow": ("RElbow",),
+        "left_wrist": ("LWrist",), "right_wrist": ("RWrist",),
+        "left_hip": ("LHip",), "right_hip": ("RHip",),
+        "left_knee": ("LKnee",), "right_knee": ("RKnee",),
+        "left_ankle": ("LFoot",), "right_ankle": ("RFoot",),
+    },
+}
+
+
+@dataclass(frozen=True)
+class LayoutConversion:
+    """A linear joint-layout conversion ``dst = weights @ src``.
+
+    Attributes:
+        src, dst: the two layouts.
+        weights: (J_dst, J_src) float array; each row sums to 1 (or is all zero if missing).
+        copied / synthesized / missing: output joint names by how they are made.
+    """
+
+    src: Skeleton
+    dst: Skeleton
+    weights: np.ndarray
+    copied: tuple[str, ...]
+    synthesized: tuple[str, ...]
+    missing: tuple[str, ...]
+
+    def describe(self) -> str:
+        """A human-readable account of which joints are copied, synthesized or missing."""
+        return (f"{self.src.name} -> {self.dst.name}: copied {len(self.copied)} "
+                f"({', '.join(self.copied)}); synthesized {len(self.synthesized)} "
+                f"({', '.join(self.synthesized) or '-'}); missing {len(self.missing)} "
+                f"({', '.join(self.missing) or '-'})")
+
+
+def layout_conversion(src: str | Skeleton, dst: str | Skeleton) -> LayoutConversion:
+    """The conversion from layout ``src`` to layout ``dst`` (identity if they are the same)."""
+    src, dst = get_layout(src), get_layout(dst)
+    if src.name == dst.name:
+        recipe = {j: (j,) for j in src.joints}
+    elif (src.name, dst.name) in _RECIPES:
+        recipe = _RECIPES[(src.name, dst.name)]
+    elif (src.name, "h36m17") in _RECIPES and ("h36m17", dst.name) in _RECIPES:
+        # Compose through H36M17, the hub layout.
+        a, b = layout_conversion(src, H36M17), layout_conversion(H36M17, dst)
+        w = b.weights @ a.weights
+        return _from_weights(src, dst, w)
+    else:
+        raise ValueError(f"no conversion from layout {src.name} to {dst.name}")
+    w = np.zeros((dst.num_joints, src.num_joints))
+    for out_name, in_names in recipe.items():
+        for n in in_names:
+            w[dst.index(out_name), src.index(n)] += 1.0 / len(in_names)
+    return _from_weights(src, dst, w)
+
+
+def _from_weights(src: Skeleton, dst: Skeleton, w: np.ndarray) -> LayoutConversion:
+    nonzero = (w != 0).sum(1)
+    copied = tuple(dst.joints[i] for i in range(dst.num_joints) if nonzero[i] == 1)
+    synth = tuple(dst.joints[i] for i in range(dst.num_joints) if nonzero[i] > 1)
+    missing = tuple(dst.joints[i] for i in range(dst.num_joints) if nonzero[i] == 0)
+    return LayoutConversion(src, dst, w, copied, synth, missing)
+
+
+def convert_layout(keypoints: Any, src: str | Skeleton, dst: str | Skeleton,
+                   mask: Any = None) -> tuple[Any, Any]:
+    """Convert keypoints between joint layouts.
+
+    Args:
+        keypoints: (..., J_src, D) numpy array or torch tensor (any units, any D).
+        src, dst: layout names or Skeletons.
+        mask: optional (..., J_src) boolean validity; default: joints that are all finite.
+    Returns:
+        ``(converted, valid)``: (..., J_dst, D) positions (zeros where invalid) and the
+        (..., J_dst) boolean validity: an output joint is valid iff every input joint it is
+        made from is valid.
+    """
+    conv = layout_conversion(src, dst)
+    if keypoints.shape[-2] != conv.src.num_joints:
+        raise ValueError(f"keypoints have {keypoints.shape[-2]} joints but layout "
+                         f"{conv.src.name} has {conv.src.num_joints}")
+    is_torch = type(keypoints).__module__.startswith("torch")
+    if is_torch:
+        import torch
+
+        w = torch.as_tensor(conv.weights, dtype=keypoints.dtype, device=keypoints.device)
+        finite = torch.isfinite(keypoints).all(-1)
+        valid_in = finite if mask is None else (mask.bool() & finite)
+        clean = torch.where(valid_in[..., None], keypoints, torch.zeros_like(keypoints))
+        out = torch.einsum("ds,...sc->...dc", w, clean)
+        used = torch.as_tensor(conv.weights != 0, device=keypoints.device)
+        bad_in = (~valid_in).to(keypoints.dtype)
+        valid = (torch.einsum("ds,...s->...d", used.to(keypoints.dtype), bad_in) == 0) \
+            & used.any(1)
+        out = torch.where(valid[..., None], out, torch.zeros_like(out))
+        return out, valid
+    kp = np.asarray(keypoints, dtype=np.float64 if np.asarray(keypoints).dtype == np.float64
+                    else np.float32)
+    finite = np.isfinite(kp).all(-1)
+    valid_in = finite if mask is None else (np.asarray(mask, bool) & finite)
+    clean = np.where(valid_in[..., None], kp, 0)
+    out = np.einsum("ds,...sc->...dc", conv.weights.astype(kp.dtype), clean)
+    used = conv.weights != 0
+    valid = (np.einsum("ds,...s->...d", used.astype(np.int32),
+                       (~valid_in).astype(np.int32)) == 0) & used.any(1)
+    out = np.where(valid[..., None], out, 0).astype(kp.dtype)
+    return out, valid
