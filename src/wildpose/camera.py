@@ -16,6 +16,7 @@ Conventions (those of Human3.6M and 3d-pose-baseline):
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +37,16 @@ __all__ = [
 ]
 
 
+def _is_torch(a: Any) -> bool:
+    """True for a torch tensor.  (Not ``hasattr(a, "device")``: numpy >= 2 arrays have a
+    ``device`` attribute too.)"""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(a, torch.Tensor)
+
+
 def _swap(a: Array) -> Array:
     """Transpose the last two axes of a numpy array or torch tensor."""
-    return a.transpose(-1, -2) if hasattr(a, "device") else np.swapaxes(a, -1, -2)
+    return a.transpose(-1, -2) if _is_torch(a) else np.swapaxes(a, -1, -2)
 
 
 def _unsq(a: Array, n: int = 1) -> Array:
@@ -89,7 +97,7 @@ class Camera:
 
 def _like(a: np.ndarray, ref: Array) -> Array:
     """``a`` as the same kind (numpy or torch, dtype, device) as ``ref``."""
-    if hasattr(ref, "device"):
+    if _is_torch(ref):
         import torch
 
         return torch.as_tensor(np.asarray(a), dtype=ref.dtype, device=ref.device)
@@ -134,7 +142,7 @@ def distort(xy: Array, k: Array, p: Array) -> Array:
 
 
 def _stack_last(a: Array, b: Array, ref: Array) -> Array:
-    if hasattr(ref, "device"):
+    if _is_torch(ref):
         import torch
 
         return torch.stack(torch.broadcast_tensors(a, b), -1)

@@ -1,0 +1,126 @@
+"""The Python API: load a lifter and lift 2D keypoints to 3D.
+
+>>> import wildpose
+>>> lifter = wildpose.load_lifter()                  # the shipped default model
+>>> pose_3d = lifter.lift(keypoints, layout="coco17")  # (N, 17, 3) mm, H36M17 order
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .augment import flip_pose
+from .normalization import normalize_2d
+from .skeleton import H36M17, convert_layout, get_layout
+from .training import resolve_device
+from .zoo import load_model
+
+__all__ = ["Lifter", "load_lifter", "lift"]
+
+
+class Lifter:
+    """A trained 2D-to-3D lifter with its input handling.
+
+    Args:
+        model: a shipped model name, a model/checkpoint path, or a loaded module
+            (default: the shipped default model).
+        device: "auto" (GPU if there is one), "cpu", "cuda", ...
+        flip_test: also lift the mirrored pose and average (about 1 mm better, 2x the work).
+        min_valid_joints: poses with fewer valid joints are not lifted (their rows are NaN).
+        batch_size: poses per forward pass.
+    """
+
+    def __init__(self, model: str | Path | torch.nn.Module | None = None,
+                 device: str = "auto", flip_test: bool = True, min_valid_joints: int = 6,
+                 batch_size: int = 8192):
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval() if isinstance(model, torch.nn.Module) \
+            else load_model(model, self.device)
+        self.flip_test = flip_test
+        self.min_valid_joints = min_valid_joints
+        self.batch_size = batch_size
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The model's description (training data, inputs, validation curve, ...)."""
+        return getattr(self.model, "info", {})
+
+    def lift(self, keypoints: Any, layout: str = "h36m17", valid: Any = None,
+             confidence: Any = None, min_confidence: float = 0.0) -> np.ndarray:
+        """Lift 2D keypoints to root-relative 3D.
+
+        Args:
+            keypoints: (N, J, 2) or (J, 2) pixels in ``layout`` (any image size); NaN marks a
+                missing joint.
+            layout: joint layout of the input ("h36m17", "coco17", "mpii16", or aliases).
+            valid: optional (N, J) bool of present joints.
+            confidence: optional (N, J) detector confidences; joints with confidence below
+                ``min_confidence`` count as missing.
+        Returns:
+            (N, 17, 3) float32 camera-frame positions in mm relative to the pelvis, H36M17
+            order (x right, y down, z away from the camera); (17, 3) for a single pose.  Rows
+            with fewer than ``min_valid_joints`` valid joints are NaN (a warning says which).
+        """
+        skel = get_layout(layout)
+        kp = np.asarray(keypoints, dtype=np.float32)
+        single = kp.ndim == 2
+        if single:
+            kp = kp[None]
+        if kp.ndim != 3 or kp.shape[-1] != 2 or kp.shape[1] != skel.num_joints:
+            raise ValueError(f"keypoints of shape {np.shape(keypoints)} do not fit layout "
+                             f"{skel.name}: expected (N, {skel.num_joints}, 2)")
+        ok = np.isfinite(kp).all(-1)
+        if valid is not None:
+            ok &= np.asarray(valid, bool).reshape(ok.shape)
+        if confidence is not None:
+            ok &= np.asarray(confidence, np.float32).reshape(ok.shape) >= min_confidence
+        kp17, ok17 = convert_layout(kp, skel, H36M17, ok)
+        norm, _, _ = normalize_2d(kp17, ok17, root=H36M17.root)
+        out = self.lift_normalized(norm.astype(np.float32), ok17)
+        bad = ok17.sum(1) < self.min_valid_joints
+        if bad.any():
+            out[bad] = np.nan
+            rows = np.flatnonzero(bad)
+            warnings.warn(f"{bad.sum()} pose(s) have fewer than {self.min_valid_joints} valid "
+                          f"joints and were not lifted (rows {rows[:10].tolist()}"
+                          f"{' ...' if len(rows) > 10 else ''})", stacklevel=2)
+        return out[0] if single else out
+
+    @torch.no_grad()
+    def lift_normalized(self, keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """Lift already normalized H36M17 keypoints: (N, 17, 2), (N, 17) -> (N, 17, 3) mm."""
+        outs = []
+        for i in range(0, len(keypoints), self.batch_size):
+            kp = torch.from_numpy(keypoints[i:i + self.batch_size]).to(self.device)
+            vb = torch.from_numpy(valid[i:i + self.batch_size]).to(self.device)
+            pred = self.model(kp, vb)
+            if self.flip_test:
+                perm = torch.as_tensor(H36M17.flip_permutation(), device=self.device)
+                mirrored = self.model(flip_pose(kp), vb[:, perm])
+                pred = 0.5 * (pred + flip_pose(mirrored))
+            outs.append(pred.float().cpu().numpy())
+        if not outs:
+            return np.zeros((0, 17, 3), np.float32)
+        return np.concatenate(outs)
+
+
+def load_lifter(model: str | Path | None = None, **kwargs: Any) -> Lifter:
+    """Load a lifter by shipped name or path (default: the shipped default model)."""
+    return Lifter(model, **kwargs)
+
+
+def lift(keypoints: Any, layout: str = "h36m17", model: str | Path | None = None,
+         **kwargs: Any) -> np.ndarray:
+    """One-call lifting with a (cached) model: see :meth:`Lifter.lift`."""
+    key = str(model)
+    if key not in _CACHE:
+        _CACHE[key] = Lifter(model)
+    return _CACHE[key].lift(keypoints, layout, **kwargs)
+
+
+_CACHE: dict[str, Lifter] = {}

@@ -1,0 +1,232 @@
+"""The ``wildpose`` command: a thin layer over the Python API.
+
+    wildpose lift INPUT... [-o OUTDIR] [--model NAME|PATH] [--layout NAME]
+    wildpose evaluate [--model NAME|PATH] --data-dir DIR --inputs {gt,sh} [--save-predictions F]
+    wildpose train [--config FILE.json] [--option value ...]
+    wildpose models
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def _error(msg: str) -> None:
+    print(f"wildpose: error: {msg}", file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------------- lift
+def _find_image(src: Path, image_file: str | None) -> Path | None:
+    """An image to draw under the keypoints: the file a COCO json names, or one with the
+    input's stem beside it (running.npy -> running.jpg)."""
+    if image_file:
+        for cand in (src.parent / image_file, src.parent.parent / "val2017" / image_file):
+            if cand.is_file():
+                return cand
+    for ext in (".jpg", ".jpeg", ".png"):
+        cand = src.with_suffix(ext)
+        if cand.is_file():
+            return cand
+    return None
+
+
+def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int) -> int:
+    import numpy as np
+
+    from .datasets.keypoint_files import read_keypoints
+    from .skeleton import H36M17
+    from .visualize import save_pose_png
+
+    ks = read_keypoints(path, layout=layout)
+    for note in ks.skipped:
+        print(f"{path}: skipped {note}", file=sys.stderr)
+    ks17 = ks.to_layout(H36M17)
+    pose = lifter.lift(ks17.keypoints, "h36m17", valid=ks17.valid)
+    stem = path.stem
+    outdir.mkdir(parents=True, exist_ok=True)
+    people = []
+    for i in range(len(ks17)):
+        kp = [[float(x), float(y), float(c)] if v else None for (x, y), c, v in
+              zip(ks17.keypoints[i], ks17.confidence[i], ks17.valid[i])]
+        p3 = None if not np.isfinite(pose[i]).all() else pose[i].round(2).tolist()
+        people.append({"id": ks.ids[i], "image": ks.image_files[i], "keypoints_2d": kp,
+                       "keypoints_3d": p3})
+    doc = {"source": str(path), "layout_2d": ks.layout.name, "layout_3d": "h36m17",
+           "joints": list(H36M17.joints), "units_3d": "mm, root-relative camera coordinates",
+           "model": lifter.info.get("name", ""), "people": people}
+    (outdir / f"{stem}.json").write_text(json.dumps(doc, indent=1))
+    np.savez_compressed(outdir / f"{stem}.npz", keypoints_2d=ks17.keypoints,
+                        valid_2d=ks17.valid, pose_3d=pose, ids=np.array(ks.ids, dtype=str),
+                        joints=np.array(H36M17.joints, dtype=str))
+    for i in range(min(len(ks), max_png)):
+        if not np.isfinite(pose[i]).all():
+            continue
+        img = None
+        img_path = _find_image(path, ks.image_files[i])
+        if img_path is not None:
+            import matplotlib.image as mpimg
+
+            try:
+                img = mpimg.imread(img_path)
+                if img.dtype != np.uint8:
+                    img = (np.clip(img, 0, 1) * 255).astype(np.uint8)
+                img = img[..., :3] if img.ndim == 3 else np.repeat(img[..., None], 3, -1)
+            except Exception as e:  # the picture is a nicety; the numbers are written already
+                print(f"{img_path}: could not read image ({e}); drawing without it",
+                      file=sys.stderr)
+                img = None
+        name = f"{stem}.png" if len(ks) == 1 else f"{stem}_{i:03d}.png"
+        save_pose_png(outdir / name, ks.keypoints[i], pose[i], ks.layout, ks.valid[i], img,
+                      title=ks.ids[i])
+    return len(ks)
+
+
+def cmd_lift(args: argparse.Namespace) -> int:
+    from .api import Lifter
+
+    try:
+        lifter = Lifter(args.model, device=args.device, flip_test=not args.no_flip_test)
+    except (ValueError, FileNotFoundError) as e:
+        _error(str(e))
+        return 2
+    outdir = Path(args.output)
+    failed = []
+    for inp in args.inputs:
+        path = Path(inp)
+        try:
+            n = _lift_one(lifter, path, outdir, args.layout, args.max_png)
+            print(f"{path}: lifted {n} pose(s) -> {outdir / (path.stem + '.json')}")
+        except (ValueError, FileNotFoundError, OSError) as e:
+            failed.append(str(path))
+            _error(str(e))
+    if failed:
+        print(f"{len(failed)} of {len(args.inputs)} input(s) failed: {', '.join(failed)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+# ------------------------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_h36m, write_json
+
+    try:
+        res = evaluate_h36m(args.model, args.data_dir, inputs=args.inputs,
+                            subjects=tuple(args.subjects), stride=args.stride,
+                            save_predictions_to=args.save_predictions,
+                            flip_test=not args.no_flip_test, device=args.device)
+    except (ValueError, FileNotFoundError) as e:
+        _error(str(e))
+        return 2
+    print(f"model {res['model']}, inputs {res['inputs']}, subjects {res['subjects']}, "
+          f"{res['num_samples']} samples (stride {res['stride']})")
+    for note in res["skipped"]:
+        print(f"skipped: {note}")
+    print(res["table"])
+    print(f"P1 {res['P1']:.1f} mm   P2 {res['P2']:.1f} mm   N-MPJPE {res['N-MPJPE']:.1f} mm   "
+          f"PCK@150 {res['PCK@150']:.1f} %   AUC {res['AUC']:.1f} %")
+    out = args.json or f"eval_{Path(str(res['model'])).stem}_{args.inputs}.json"
+    write_json(res, out)
+    print(f"results written to {out}")
+    if args.save_predictions:
+        print(f"predictions written to {args.save_predictions}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------- train
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    from .training import TrainConfig
+
+    p.add_argument("--config", help="JSON file of training options (flags override it)")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start afresh even if OUT_DIR holds a checkpoint")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "subjects":
+            p.add_argument(flag, type=int, nargs="+", default=None, help="training subjects")
+        else:
+            typ = type(f.default) if f.default is not None else str
+            p.add_argument(flag, type=typ, default=None, help=f"(default {f.default!r})")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import TrainConfig, train
+
+    try:
+        base = TrainConfig.from_file(args.config).__dict__ if args.config else {}
+        overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                     if getattr(args, f.name) is not None}
+        cfg = TrainConfig.from_dict({**base, **overrides})
+        train(cfg, resume=not args.no_resume)
+    except (ValueError, FileNotFoundError) as e:
+        _error(str(e))
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .zoo import DEFAULT_MODEL, available_models, read_model_info
+
+    for name in available_models():
+        info = read_model_info(name)
+        star = " (default)" if name == DEFAULT_MODEL else ""
+        print(f"{name}{star}: inputs {info.get('inputs')}, trained on subjects "
+              f"{info.get('train_subjects')}, {info.get('train_minutes')} min")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wildpose", description=(
+        "3D human pose from 2D keypoints: lift, evaluate on Human3.6M, train."))
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("lift", help="lift 2D keypoint files (.npy/.npz/.json) to 3D")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
+    p.add_argument("--model", default=None, help="shipped model name or model file")
+    p.add_argument("--layout", default=None,
+                   help="joint layout of array inputs: h36m17 (default for 17 joints), "
+                        "coco17, mpii16")
+    p.add_argument("--max-png", type=int, default=20, help="PNGs per input file at most")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-flip-test", action="store_true",
+                   help="do not average with the mirrored pose")
+    p.set_defaults(func=cmd_lift)
+
+    p = sub.add_parser("evaluate", help="evaluate on Human3.6M (per-action P1/P2)")
+    p.add_argument("--model", default=None, help="shipped model name or model file")
+    p.add_argument("--data-dir", default=None, help="Human3.6M folder (default: "
+                   "$WILDPOSE_DATA or ../shared/data/h36m)")
+    p.add_argument("--inputs", choices=("gt", "sh"), default="gt")
+    p.add_argument("--subjects", type=int, nargs="+", default=[9, 11])
+    p.add_argument("--stride", type=int, default=1, help="score every N-th frame")
+    p.add_argument("--save-predictions", default=None, metavar="FILE.npz")
+    p.add_argument("--json", default=None, help="results JSON path")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-flip-test", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a lifter on Human3.6M")
+    _add_train_options(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("models", help="list the shipped models")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,433 @@
+"""Read users' 2D keypoint files into one uniform structure, :class:`KeypointSet`.
+
+Supported files (:func:`read_keypoints` picks the reader by extension, case-insensitively):
+
+``.npy``
+    One numeric array in any of these shapes (J = 17 or 16 joints)::
+
+        (N, J, 2)   x, y pixels             (N, 2J)   x0, y0, x1, y1, ... per row
+        (N, J, 3)   x, y, confidence        (N, 3J)   x0, y0, c0, x1, y1, c1, ... per row
+        (J, 2)      one pose                (J, 3)    one pose with confidence
+
+    e.g. the ``wild/*.npy`` files of shape (1, 34).  A .npy file does not say which layout
+    its joints are in.  With 16 joints it is ``mpii16``; with 17 it is ambiguous between
+    Human3.6M's and COCO's 17 joints, and **defaults to ``h36m17``** -- pass
+    ``layout="coco17"`` for COCO-ordered arrays.
+``.npz``
+    Entry ``keypoints`` (or the only entry) as above, plus optional entries ``layout``
+    (a string, e.g. ``np.array("coco17")``), ``ids`` (N strings) and ``confidence`` (N, J).
+``.json``
+    * COCO keypoint format: a full COCO file with ``"annotations"`` (and optionally
+      ``"images"``, used for image file names), a plain list of annotation dicts (as in a
+      COCO results file), or a single annotation dict.  Each annotation's ``"keypoints"`` is
+      51 numbers, (x, y, v) per COCO joint.  ``v = 0`` marks a missing joint, ``v > 0`` a
+      labelled one; ``v`` is also read as a confidence clipped to [0, 1], so the flags 1 and
+      2 give confidence 1 and detector scores in (0, 1) are kept.  Annotations with
+      ``num_keypoints == 0`` or with every ``v == 0`` are skipped, as are malformed ones
+      (no/short/long/non-numeric keypoints); each skip is recorded with its reason in
+      :attr:`KeypointSet.skipped`.
+    * wildpose JSON: ``{"layout": "h36m17", "keypoints": [[[x, y], ...], ...]}`` with the
+      same shapes as a .npy array (``null`` for a missing coordinate) and optional
+      ``"ids"``.  Without ``"layout"`` the .npy defaults apply.
+
+In every format a joint whose coordinates are missing, NaN or infinite, or whose confidence
+is <= 0 or NaN, is invalid.  Invariants of a :class:`KeypointSet`: invalid joints have
+coordinates 0 and confidence 0; valid joints have confidence in (0, 1] (1 where the file
+gives none).
+
+Every problem raises a one-line ``FileNotFoundError`` or ``ValueError`` that starts with the
+file's path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from numbers import Real
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..skeleton import COCO17, LAYOUTS, Skeleton, convert_layout, get_layout, \
+    layout_conversion
+
+__all__ = ["KeypointSet", "read_keypoints", "SUPPORTED_EXTENSIONS", "ACCEPTED_SHAPES"]
+
+SUPPORTED_EXTENSIONS = (".npy", ".npz", ".json")
+
+#: The array shapes accepted for .npy / .npz / wildpose-JSON keypoints (for error messages).
+ACCEPTED_SHAPES = "(N, J, 2), (N, J, 3) [x, y, conf], (J, 2), (J, 3), (N, 2J), (N, 3J)"
+
+_DEFAULT_17 = "h36m17"
+_DEFAULT_16 = "mpii16"
+_SENTINEL = object()
+
+
+@dataclass
+class KeypointSet:
+    """2D keypoints of N people (or frames) in one joint layout.
+
+    Attributes:
+        keypoints: (N, J, 2) float32 pixel coordinates (0 where invalid).
+        confidence: (N, J) float32 in [0, 1]; 1 where the file gives no confidence, 0 where
+            the joint is invalid.
+        valid: (N, J) bool; False for missing / NaN / zero-confidence joints.
+        layout: the :class:`~wildpose.skeleton.Skeleton` the J joints are ordered by.
+        ids: N sample ids, e.g. ``"running#0"`` or ``"image 397133 / ann 200887"``.
+        source: path of the file read.
+        skipped: one note per entry of the file that was skipped, with the reason.
+        image_files: N image file names where the file names them (COCO ``images``), else
+            None per sample.
+    """
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    valid: np.ndarray
+    layout: Skeleton
+    ids: list[str]
+    source: str
+    skipped: list[str] = field(default_factory=list)
+    image_files: list[str | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n, j = self.keypoints.shape[:2]
+        if self.keypoints.shape != (n, j, 2) or self.confidence.shape != (n, j) \
+                or self.valid.shape != (n, j):
+            raise ValueError(f"inconsistent KeypointSet shapes: keypoints "
+                             f"{self.keypoints.shape}, confidence {self.confidence.shape}, "
+                             f"valid {self.valid.shape}")
+        if j != self.layout.num_joints:
+            raise ValueError(f"keypoints have {j} joints but layout {self.layout.name} has "
+                             f"{self.layout.num_joints}")
+        if len(self.ids) != n:
+            raise ValueError(f"{len(self.ids)} ids for {n} samples")
+        if not self.image_files:
+            self.image_files = [None] * n
+        elif len(self.image_files) != n:
+            raise ValueError(f"{len(self.image_files)} image file names for {n} samples")
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    @property
+    def num_joints(self) -> int:
+        return int(self.keypoints.shape[1])
+
+    def to_layout(self, name: str | Skeleton) -> "KeypointSet":
+        """The same samples converted to another joint layout.
+
+        Uses :func:`wildpose.skeleton.convert_layout`: a joint made from several source
+        joints (e.g. H36M ``Hip`` = mid COCO hips) is valid only if all of them are, and its
+        confidence is the minimum of theirs; a joint the source cannot supply is invalid with
+        confidence 0.  Ids, source, skipped notes and image names are kept.
+        """
+        dst = get_layout(name)
+        kp, valid = convert_layout(self.keypoints, self.layout, dst, mask=self.valid)
+        used = layout_conversion(self.layout, dst).weights != 0          # (J_dst, J_src)
+        # min over each output joint's source joints; 1 where unused so it never wins.
+        conf_src = np.where(used[None], self.confidence[:, None, :], np.float32(1.0))
+        conf = np.where(valid, conf_src.min(-1), 0).astype(np.float32)
+        kp = np.where(valid[..., None], kp, 0).astype(np.float32)
+        return KeypointSet(kp, conf, valid.astype(bool), dst, list(self.ids), self.source,
+                           list(self.skipped), list(self.image_files))
+
+
+# ----------------------------------------------------------------------------- helpers
+def _fail(path: Path, problem: str) -> ValueError:
+    """A one-line ValueError naming the file."""
+    return ValueError(f"{path}: {' '.join(str(problem).split())}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "no details"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _resolve_layout(path: Path, layout: str | Skeleton | None, what: str) -> Skeleton | None:
+    if layout is None:
+        return None
+    try:
+        return get_layout(layout)
+    except ValueError:
+        raise _fail(path, f"unknown joint layout {layout!r} ({what}); known: "
+                          f"{', '.join(LAYOUTS)}") from None
+
+
+def _pick_layout(path: Path, arg: Skeleton | None, stated: Skeleton | None) -> Skeleton | None:
+    """The argument and the file's own statement must agree when both are given."""
+    if arg is not None and stated is not None and arg.name != stated.name:
+        raise _fail(path, f"the file states layout {stated.name} but layout={arg.name!r} was "
+                          f"passed")
+    return arg if arg is not None else stated
+
+
+def _as_poses(path: Path, arr: np.ndarray, layout: Skeleton | None
+              ) -> tuple[np.ndarray, np.ndarray | None, Skeleton]:
+    """Normalize an accepted array shape to ((N, J, 2) float64, (N, J) conf or None, layout)."""
+    if arr.dtype.kind not in "fiu":
+        raise _fail(path, f"keypoints must be numeric, found dtype {arr.dtype}")
+    allowed = (layout.num_joints,) if layout is not None else (17, 16)
+    allowed_txt = (f"J = {layout.num_joints} for layout {layout.name}" if layout is not None
+                   else "J = 17 or 16")
+    shape = arr.shape
+    a = None
+    if arr.ndim == 3 and shape[1] in allowed and shape[2] in (2, 3):
+        a = arr
+    elif arr.ndim == 2 and shape[0] in allowed and shape[1] in (2, 3):
+        a = arr[None]
+    elif arr.ndim == 2:
+        for j in allowed:
+            for d in (2, 3):
+                if shape[1] == d * j:
+                    a = arr.reshape(shape[0], j, d)
+                    break
+            if a is not None:
+                break
+    if a is None:
+        raise _fail(path, f"keypoints have shape {shape}; accepted shapes: {ACCEPTED_SHAPES} "
+                          f"with {allowed_txt}")
+    if a.shape[0] == 0:
+        raise _fail(path, f"keypoints have shape {shape}: no poses")
+    a = a.astype(np.float64)
+    j = a.shape[1]
+    if layout is None:
+        layout = get_layout(_DEFAULT_17 if j == 17 else _DEFAULT_16)
+    conf = a[..., 2] if a.shape[2] == 3 else None
+    return a[..., :2], conf, layout
+
+
+def _finish(path: Path, xy: np.ndarray, conf: np.ndarray | None, layout: Skeleton,
+            ids: list[str], skipped: list[str] | None = None,
+            image_files: list[str | None] | None = None) -> KeypointSet:
+    """Apply the validity rules and build the KeypointSet."""
+    valid = np.isfinite(xy).all(-1)
+    if conf is None:
+        c = np.ones(valid.shape, np.float64)
+    else:
+        c = np.asarray(conf, np.float64)
+        valid &= np.isfinite(c) & (c > 0)
+        c = np.clip(np.nan_to_num(c, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    c = np.where(valid, c, 0.0).astype(np.float32)
+    kp = np.where(valid[..., None], xy, 0.0).astype(np.float32)
+    return KeypointSet(kp, c, valid, layout, list(ids), str(path), list(skipped or []),
+                       list(image_files or []))
+
+
+def _check_ids(path: Path, ids: Any, n: int) -> list[str] | None:
+    if ids is None:
+        return None
+    ids = [str(i) for i in np.asarray(ids).ravel().tolist()]
+    if len(ids) != n:
+        raise _fail(path, f"{len(ids)} ids for {n} poses")
+    return ids
+
+
+def _default_ids(path: Path, n: int) -> list[str]:
+    return [f"{path.stem}#{i}" for i in range(n)]
+
+
+# ----------------------------------------------------------------------------- readers
+def _read_npy(path: Path, layout: Skeleton | None) -> KeypointSet:
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise _fail(path, f"cannot open ({_one_line(e)})") from None
+    if not magic:
+        raise _fail(path, "is empty, not a .npy array file")
+    if magic != b"\x93NUMPY":
+        raise _fail(path, "is not a .npy array file (no NumPy header; corrupt or another "
+                          "format?)")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:  # corrupt header, truncated data, pickled objects, ...
+        raise _fail(path, f"cannot read as a .npy array ({_one_line(e)})") from None
+    if not isinstance(arr, np.ndarray):
+        raise _fail(path, "is not a .npy array file")
+    xy, conf, lay = _as_poses(path, arr, layout)
+    return _finish(path, xy, conf, lay, _default_ids(path, xy.shape[0]))
+
+
+def _read_npz(path: Path, layout: Skeleton | None) -> KeypointSet:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            entries = {k: z[k] for k in z.files}
+    except Exception as e:
+        raise _fail(path, f"cannot read as a .npz archive ({_one_line(e)})") from None
+    arrays = {k: v for k, v in entries.items() if k not in ("layout", "ids", "confidence")}
+    if "keypoints" in entries:
+        arr = entries["keypoints"]
+    elif len(arrays) == 1:
+        arr = next(iter(arrays.values()))
+    else:
+        raise _fail(path, f"no 'keypoints' entry and not exactly one array to use instead "
+                          f"(entries: {', '.join(entries) or 'none'})")
+    stated = None
+    if "layout" in entries:
+        lay_entry = entries["layout"]
+        if lay_entry.dtype.kind not in "US" or lay_entry.size != 1:
+            raise _fail(path, f"entry 'layout' must be one string, found dtype "
+                              f"{lay_entry.dtype} shape {lay_entry.shape}")
+        stated = _resolve_layout(path, str(lay_entry.ravel()[0]), "entry 'layout'")
+    xy, conf, lay = _as_poses(path, arr, _pick_layout(path, layout, stated))
+    if "confidence" in entries:
+        if conf is not None:
+            raise _fail(path, "confidence is given twice (a 3rd keypoint column and a "
+                              "'confidence' entry)")
+        conf = entries["confidence"]
+        if conf.dtype.kind not in "fiu":
+            raise _fail(path, f"entry 'confidence' must be numeric, found dtype {conf.dtype}")
+        if conf.ndim == 1 and xy.shape[0] == 1:
+            conf = conf[None]                        # (J,) for a single pose
+        if conf.shape != xy.shape[:2]:
+            raise _fail(path, f"entry 'confidence' has shape {entries['confidence'].shape}, "
+                              f"expected {xy.shape[:2]}")
+    ids = _check_ids(path, entries.get("ids"), xy.shape[0]) or _default_ids(path, xy.shape[0])
+    return _finish(path, xy, conf, lay, ids)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _coco_annotation_id(ann: dict, i: int) -> str:
+    img = ann.get("image_id")
+    aid = ann.get("id")
+    ann_txt = f"ann {aid}" if aid is not None else f"ann #{i}"
+    return f"image {img} / {ann_txt}" if img is not None else ann_txt
+
+
+def _read_coco(path: Path, anns: list, images: Any, layout: Skeleton | None) -> KeypointSet:
+    if layout is not None and layout.name != COCO17.name:
+        raise _fail(path, f"COCO keypoints are in layout coco17, not {layout.name} "
+                          f"(read with layout=None, then use .to_layout({layout.name!r}))")
+    names: dict[Any, str] = {}
+    if isinstance(images, list):
+        for im in images:
+            if isinstance(im, dict) and "id" in im and isinstance(im.get("file_name"), str):
+                names[im["id"]] = im["file_name"]
+    n_vals = 3 * COCO17.num_joints
+    rows, ids, files, skipped = [], [], [], []
+    for i, ann in enumerate(anns):
+        if not isinstance(ann, dict):
+            skipped.append(f"annotation #{i}: not an object ({type(ann).__name__})")
+            continue
+        sid = _coco_annotation_id(ann, i)
+        kps = ann.get("keypoints")
+        if kps is None:
+            skipped.append(f"{sid}: no 'keypoints'")
+            continue
+        if not isinstance(kps, list):
+            skipped.append(f"{sid}: 'keypoints' is a {type(kps).__name__}, not a list")
+            continue
+        if len(kps) != n_vals:
+            skipped.append(f"{sid}: {len(kps)} keypoint numbers, expected {n_vals} "
+                           f"(17 x (x, y, v))")
+            continue
+        bad = next((v for v in kps if not _is_number(v)), _SENTINEL)
+        if bad is not _SENTINEL:
+            skipped.append(f"{sid}: non-numeric keypoint value {bad!r}")
+            continue
+        num = ann.get("num_keypoints")
+        if _is_number(num) and num == 0:
+            skipped.append(f"{sid}: no labelled keypoints (num_keypoints 0)")
+            continue
+        a = np.asarray(kps, np.float64).reshape(COCO17.num_joints, 3)
+        v = a[:, 2]
+        if not (np.nan_to_num(v, nan=0.0) > 0).any():
+            skipped.append(f"{sid}: no labelled keypoints (every v is 0)")
+            continue
+        rows.append(a)
+        ids.append(sid)
+        files.append(names.get(ann.get("image_id")))
+    if not rows:
+        detail = f"{len(anns)} annotations" if anns else "no annotations"
+        if skipped:
+            detail += f", all skipped (first: {skipped[0]})"
+        raise _fail(path, f"no person keypoints found ({detail})")
+    a = np.stack(rows)
+    return _finish(path, a[..., :2], a[..., 2], COCO17, ids, skipped, files)
+
+
+
+def _read_wildpose_json(path: Path, doc: dict, layout: Skeleton | None) -> KeypointSet:
+    stated = None
+    if doc.get("layout") is not None:
+        if not isinstance(doc["layout"], str):
+            raise _fail(path, f"'layout' must be a string, found {doc['layout']!r}")
+        stated = _resolve_layout(path, doc["layout"], "'layout' in the file")
+    try:
+        arr = np.array(doc["keypoints"], dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise _fail(path, f"'keypoints' is not a regular array of numbers "
+                          f"({_one_line(e)})") from None
+    xy, conf, lay = _as_poses(path, arr, _pick_layout(path, layout, stated))
+    ids = _check_ids(path, doc.get("ids"), xy.shape[0]) or _default_ids(path, xy.shape[0])
+    return _finish(path, xy, conf, lay, ids)
+
+
+def _read_json(path: Path, layout: Skeleton | None) -> KeypointSet:
+    try:
+        with open(path, "r", encoding="utf-8") as f:
+            doc = json.load(f)
+    except json.JSONDecodeError as e:
+        raise _fail(path, f"not valid JSON (line {e.lineno} column {e.colno}: {e.msg})") \
+            from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise _fail(path, f"cannot read as JSON text ({_one_line(e)})") from None
+    if isinstance(doc, list):
+        return _read_coco(path, doc, None, layout)
+    if isinstance(doc, dict):
+        if "annotations" in doc:
+            if not isinstance(doc["annotations"], list):
+                raise _fail(path, "'annotations' is not a list")
+            return _read_coco(path, doc["annotations"], doc.get("images"), layout)
+        if "keypoints" in doc:
+            kps = doc["keypoints"]
+            # A single COCO annotation: a flat list of 51 numbers with annotation keys.
+            if ("image_id" in doc or "num_keypoints" in doc) and isinstance(kps, list) \
+                    and all(not isinstance(v, list) for v in kps):
+                return _read_coco(path, [doc], None, layout)
+            return _read_wildpose_json(path, doc, layout)
+        keys = ", ".join(list(doc)[:8]) or "none"
+        raise _fail(path, f"JSON object has neither 'annotations' (COCO) nor 'keypoints' "
+                          f"(wildpose) (keys: {keys})")
+    raise _fail(path, f"JSON top level is a {type(doc).__name__}; expected a COCO object, a "
+                      f"list of COCO annotations or a wildpose object")
+
+
+_READERS = {".npy": _read_npy, ".npz": _read_npz, ".json": _read_json}
+
+
+def read_keypoints(path: str | os.PathLike, layout: str | Skeleton | None = None
+                   ) -> KeypointSet:
+    """Read a 2D keypoint file (.npy, .npz or COCO / wildpose .json; see the module doc).
+
+    Args:
+        path: the file.
+        layout: the joint layout of the file's keypoints, by name or Skeleton.  Default:
+            whatever the file states; else ``coco17`` for COCO JSON, ``h36m17`` for 17
+            joints (note: COCO-ordered 17-joint arrays need ``layout="coco17"``) and
+            ``mpii16`` for 16.  If the file states a layout, this must agree with it.
+    Returns:
+        :class:`KeypointSet` in the file's own layout (use :meth:`KeypointSet.to_layout`
+        to convert, e.g. ``.to_layout("h36m17")`` before lifting).
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: unknown extension or layout, unreadable/corrupt file, a shape that is not
+            accepted, or no person in a COCO file -- one line starting with the path.
+    """
+    p = Path(path)
+    lay = _resolve_layout(p, layout, "layout argument")
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    if p.is_dir():
+        raise _fail(p, "is a directory, not a keypoint file")
+    ext = p.suffix.lower()
+    reader = _READERS.get(ext)
+    if reader is None:
+        raise _fail(p, f"unknown keypoint file extension {p.suffix or '(none)'!r}; supported: "
+                       f"{', '.join(SUPPORTED_EXTENSIONS)}")
+    return reader(p, lay)

@@ -1,0 +1,112 @@
+"""The Human3.6M evaluation protocol: lift S9 and S11, score per action.
+
+Protocol 1 (P1) is MPJPE of root-relative camera-frame poses; Protocol 2 (P2) is MPJPE after a
+similarity Procrustes alignment of each pose.  Every frame of every camera is scored unless a
+stride says otherwise; sequences without detections (S11 "Directions", camera 54138969, for
+stacked-hourglass inputs) are skipped and listed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .datasets.h36m import TEST_SUBJECTS, H36MData, load_h36m
+from .metrics import evaluate_poses, format_table
+
+__all__ = ["evaluate_h36m", "lift_h36m", "save_predictions", "load_predictions"]
+
+
+def lift_h36m(lifter, data: H36MData, inputs: str = "gt") -> tuple[np.ndarray, np.ndarray]:
+    """Lift every row of ``data`` from 2D inputs of a kind ("gt" or "sh").
+
+    Returns:
+        (N, 17, 3) predictions in mm (root-relative, camera frame) and the (N,) bool mask of
+        rows that had inputs to lift.
+    """
+    kp, layout = data.inputs(inputs)
+    have = np.isfinite(kp).all((1, 2))
+    pred = np.full((len(kp), 17, 3), np.nan, np.float32)
+    pred[have] = lifter.lift(kp[have], layout=layout)
+    return pred, have
+
+
+def save_predictions(path: str | Path, data: H36MData, pred: np.ndarray) -> Path:
+    """Write predictions as NPZ: one row per sample with ``subject`` (int), ``action`` (str,
+    the 3D file's base name), ``camera`` (int 1..4), ``frame`` (int, 50 fps) and ``pred``
+    ((N, 17, 3) float32 mm, root-relative camera coordinates, H36M17 order)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, subject=data.subject.astype(np.int64),
+                        action=data.action.astype(str), camera=data.camera.astype(np.int64),
+                        frame=data.frame.astype(np.int64), pred=pred.astype(np.float32))
+    return path
+
+
+def load_predictions(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a predictions NPZ written by :func:`save_predictions` (no pickles)."""
+    with np.load(path, allow_pickle=False) as f:
+        missing = {"subject", "action", "camera", "frame", "pred"} - set(f.files)
+        if missing:
+            raise ValueError(f"{path}: not a wildpose predictions file (missing "
+                             f"{', '.join(sorted(missing))})")
+        return {k: f[k] for k in f.files}
+
+
+def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs: str = "gt",
+                  subjects: tuple[int, ...] = TEST_SUBJECTS, stride: int = 1,
+                  save_predictions_to: str | Path | None = None, flip_test: bool = True,
+                  device: str = "auto", data: H36MData | None = None) -> dict[str, Any]:
+    """Evaluate a lifter on Human3.6M.
+
+    Args:
+        model: a :class:`wildpose.Lifter`, a shipped model name, a model path, or None (default).
+        data_dir: the Human3.6M folder.
+        inputs: "gt" (projected ground truth, 17 joints) or "sh" (stacked-hourglass, 16 joints).
+        subjects: test subjects (default S9, S11).
+        stride: score every stride-th frame (1 = every frame, the protocol).
+        save_predictions_to: optional NPZ path (see :func:`save_predictions`).
+        data: already loaded samples (then data_dir/subjects/stride are ignored).
+    Returns:
+        JSON-serializable dict: "P1", "P2", "N-MPJPE", "PCK@150", "AUC" averages over actions,
+        "per_action" table, "bone_symmetry", sample counts, skipped sequences and the
+        markdown table as "table".
+    """
+    from .api import Lifter
+
+    lifter = model if isinstance(model, Lifter) else Lifter(model, device=device,
+                                                            flip_test=flip_test)
+    if data is None:
+        data = load_h36m(data_dir, subjects=subjects, stride=stride, load_sh=inputs == "sh")
+    pred, have = lift_h36m(lifter, data, inputs)
+    if save_predictions_to is not None:
+        save_predictions(save_predictions_to, data, pred)
+    target = data.pose_3d - data.pose_3d[:, :1]
+    res = evaluate_poses(pred[have], target[have], data.action[have])
+    table = res["per_action"]
+    renamed = {"MPJPE": "P1", "P-MPJPE": "P2"}
+    table["metrics"] = {renamed.get(k, k): v for k, v in table["metrics"].items()}
+    return {
+        "model": lifter.info.get("name") or str(model),
+        "inputs": inputs,
+        "subjects": [int(s) for s in sorted(set(data.subject.tolist()))],
+        "stride": stride,
+        "num_samples": int(have.sum()),
+        "num_skipped_samples": int((~have).sum()),
+        "skipped": list(data.skipped),
+        **{m: table["metrics"][m]["Average"] for m in ("P1", "P2", "N-MPJPE", "PCK@150", "AUC")},
+        "bone_symmetry": res["bone_symmetry"],
+        "per_action": {"actions": list(table["actions"]), "metrics": table["metrics"],
+                       "counts": table["counts"]},
+        "table": format_table(table),
+    }
+
+
+def write_json(result: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    return path

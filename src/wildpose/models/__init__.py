@@ -1,0 +1,1 @@
+"""Neural network modules.  Each takes normalized 2D keypoints (see ``wildpose.normalization``)."""

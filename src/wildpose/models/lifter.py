@@ -1,0 +1,79 @@
+"""Residual MLP lifter (Martinez et al. 2017): normalized 2D keypoints -> root-relative 3D."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+__all__ = ["LifterConfig", "ResidualMLPLifter"]
+
+
+@dataclass
+class LifterConfig:
+    """Architecture of :class:`ResidualMLPLifter`.
+
+    Attributes:
+        num_joints: joints in and out (H36M17: 17; the root is predicted as the origin).
+        width: hidden units per layer.
+        blocks: residual blocks, each two Linear-BatchNorm-ReLU-Dropout layers.
+        dropout: dropout probability.
+    """
+
+    num_joints: int = 17
+    width: int = 1024
+    blocks: int = 2
+    dropout: float = 0.25
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _layer(n_in: int, n_out: int, dropout: float) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, n_out), nn.BatchNorm1d(n_out), nn.ReLU(inplace=True),
+                         nn.Dropout(dropout))
+
+
+class _Block(nn.Module):
+    def __init__(self, width: int, dropout: float):
+        super().__init__()
+        self.body = nn.Sequential(_layer(width, width, dropout), _layer(width, width, dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResidualMLPLifter(nn.Module):
+    """Normalized 2D keypoints and their validity -> root-relative 3D joint positions in mm.
+
+    The input is the pose of ``wildpose.normalization.normalize_2d`` (root-centred, unit RMS
+    scale) plus a 0/1 validity flag per joint, so missing joints are explicit rather than
+    zeros the network must guess about.  The output is standardized by training-set 3D
+    statistics held as buffers (training data only, never test data) and returned in mm.
+    """
+
+    def __init__(self, config: LifterConfig | None = None):
+        super().__init__()
+        self.config = config or LifterConfig()
+        c = self.config
+        n_out = (c.num_joints - 1) * 3
+        self.inp = _layer(c.num_joints * 3, c.width, c.dropout)
+        self.blocks = nn.Sequential(*[_Block(c.width, c.dropout) for _ in range(c.blocks)])
+        self.out = nn.Linear(c.width, n_out)
+        self.register_buffer("out_mean", torch.zeros(n_out))
+        self.register_buffer("out_std", torch.ones(n_out))
+
+    def set_output_stats(self, pose_3d: torch.Tensor) -> None:
+        """Standardize outputs with (N, J, 3) root-relative training poses in mm."""
+        flat = pose_3d[:, 1:].reshape(len(pose_3d), -1).to(self.out_mean)
+        self.out_mean.copy_(flat.mean(0))
+        self.out_std.copy_(flat.std(0).clamp_min(1e-3))
+
+    def forward(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(B, J, 2) normalized keypoints, (B, J) bool validity -> (B, J, 3) mm, root = 0."""
+        b, j = keypoints.shape[:2]
+        x = torch.cat([keypoints.reshape(b, -1), valid.to(keypoints.dtype)], 1)
+        y = self.out(self.blocks(self.inp(x))).float()
+        y = y * self.out_std + self.out_mean
+        return torch.cat([y.new_zeros(b, 1, 3), y.view(b, j - 1, 3)], 1)

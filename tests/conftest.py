@@ -1,0 +1,55 @@
+"""Shared test helpers: where the (optional, read-only) real data lives.
+
+The data is never part of the repository.  It is looked up, in order, at
+
+1. ``$WILDPOSE_DATA`` (either the data folder holding ``h36m/`` or the ``h36m`` folder itself);
+2. ``<repository root>/../shared/data`` (the development layout).
+
+Tests that need it request the ``h36m_dir`` fixture, which skips them with a clear reason on a
+fresh clone without the data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_data_root() -> Path:
+    """The folder expected to hold the data sets (``h36m/``, ``coco-mini/``, ...)."""
+    env = os.environ.get("WILDPOSE_DATA")
+    if env:
+        return Path(env)
+    return REPO_ROOT.parent / "shared" / "data"
+
+
+def find_h36m_dir() -> Path | None:
+    """The Human3.6M folder (the one holding ``cameras.h5``), or None if there is none."""
+    root = find_data_root()
+    for candidate in (root / "h36m", root):
+        if (candidate / "cameras.h5").is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    """The data folder; skips the test when it does not exist."""
+    root = find_data_root()
+    if not root.is_dir():
+        pytest.skip(f"test data not found at {root} (set WILDPOSE_DATA to the data folder)")
+    return root
+
+
+@pytest.fixture(scope="session")
+def h36m_dir() -> Path:
+    """The Human3.6M folder in the 3d-pose-baseline layout; skips the test when absent."""
+    path = find_h36m_dir()
+    if path is None:
+        pytest.skip(f"Human3.6M data not found: no cameras.h5 in {find_data_root()} or its "
+                    f"h36m/ subfolder (set WILDPOSE_DATA to the folder holding h36m/)")
+    return path

@@ -1,0 +1,119 @@
+"""Tests for wildpose.visualize: PNG output, orientation conventions, no pyplot state."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from wildpose.skeleton import COCO17, H36M17
+from wildpose.visualize import camera_to_plot, draw_pose_figure, save_pose_png
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _pose_3d() -> np.ndarray:
+    """A rough standing H36M17 pose in camera mm (y down), 4.5 m in front of the camera."""
+    p = np.array([
+        [0, 0, 0], [-130, 0, 0], [-130, 450, 20], [-130, 880, 0],         # hip, right leg
+        [130, 0, 0], [130, 450, 20], [130, 880, 0],                       # left leg
+        [0, -230, 0], [0, -480, 0], [0, -560, -40], [0, -680, 0],         # spine .. head
+        [170, -450, 0], [200, -200, 0], [210, 30, -30],                   # left arm
+        [-170, -450, 0], [-200, -200, 0], [-210, 30, -30],                # right arm
+    ], dtype=np.float64)
+    return p + [0, 0, 4500]
+
+
+def _keypoints_2d(pose: np.ndarray) -> np.ndarray:
+    f, c = 1100.0, np.array([320.0, 240.0])
+    return pose[:, :2] / pose[:, 2:] * f + c
+
+
+def _png_size(path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24])
+
+
+def test_save_png_without_image(tmp_path):
+    pose = _pose_3d()
+    out = save_pose_png(tmp_path / "pose.png", _keypoints_2d(pose), pose, "h36m17",
+                        title="no image")
+    assert out == tmp_path / "pose.png"
+    assert out.stat().st_size > 5_000
+    assert _png_size(out) == (1200, 400)          # 12 x 4 inches at 100 dpi
+
+
+def test_save_png_with_image(tmp_path):
+    pose = _pose_3d()
+    img = np.random.default_rng(0).integers(0, 256, size=(480, 640, 3), dtype=np.uint8)
+    out = save_pose_png(tmp_path / "sub" / "pose_img.png", _keypoints_2d(pose), pose,
+                        H36M17, image=img, dpi=80)
+    data = out.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 20_000    # the noise image is in it
+    w, h = _png_size(out)
+    assert (w, h) == (960, 320)
+
+
+def test_coco_input_with_invalid_joints(tmp_path):
+    kp = np.random.default_rng(1).uniform(100, 400, size=(17, 2))
+    valid = np.ones(17, bool)
+    valid[[1, 2, 10]] = False
+    kp[5] = np.nan
+    out = save_pose_png(tmp_path / "coco.png", kp, _pose_3d(), COCO17, valid_2d=valid)
+    assert out.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_figure_layout_and_conventions():
+    pose = _pose_3d()
+    fig = draw_pose_figure(_keypoints_2d(pose), pose, "h36m17", title="t")
+    assert isinstance(fig, Figure)
+    ax2d, front, side = fig.axes
+    assert ax2d.yaxis_inverted()                      # image convention: y down
+    assert front.name == "3d" and side.name == "3d"
+    # the two views differ by 90 degrees about the vertical axis
+    assert (side.azim - front.azim) % 360 == pytest.approx(90)
+    assert front.elev == pytest.approx(0) and side.elev == pytest.approx(0)
+    # equal scale: all 3D axis ranges the same
+    spans = [np.diff(lim)[0] for lim in (front.get_xlim(), front.get_ylim(), front.get_zlim())]
+    assert spans == pytest.approx([spans[0]] * 3)
+    # left and right limbs in distinct colours
+    colours = {tuple(l.get_color()) if not isinstance(l.get_color(), str) else l.get_color()
+               for l in ax2d.get_lines()}
+    assert len(colours) >= 3
+
+
+def test_camera_to_plot_is_upright():
+    pose = _pose_3d()
+    P = camera_to_plot(pose)
+    head, foot = P[H36M17.index("Head")], P[H36M17.index("RFoot")]
+    assert head[2] > foot[2]                          # up = -y
+    assert P[H36M17.index("LShoulder"), 0] > P[H36M17.index("RShoulder"), 0]   # x kept
+    assert P[0, 1] == pytest.approx(4500)             # depth on the plot's y axis
+
+
+def test_bad_shapes_raise():
+    pose = _pose_3d()
+    with pytest.raises(ValueError, match="keypoints_2d"):
+        draw_pose_figure(np.zeros((16, 2)), pose, "h36m17")
+    with pytest.raises(ValueError, match="pose_3d"):
+        draw_pose_figure(np.zeros((17, 2)), pose[:, :2], "h36m17")
+    with pytest.raises(ValueError, match="image"):
+        draw_pose_figure(np.zeros((17, 2)), pose, "h36m17", image=np.zeros((4, 4, 5)))
+
+
+def test_does_not_touch_pyplot():
+    code = ("import sys, numpy as np\n"
+            "import matplotlib\n"
+            "from wildpose.visualize import draw_pose_figure\n"
+            "fig = draw_pose_figure(np.random.rand(17, 2) * 100, "
+            "np.random.rand(17, 3) * 500 + [0, 0, 4000], 'h36m17')\n"
+            "fig.canvas.draw()\n"
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
