@@ -12,13 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from .augment import flip_pose
 from .normalization import normalize_2d
-from .skeleton import H36M17, convert_layout, get_layout
-from .training import resolve_device
-from .zoo import load_model
+from .skeleton import H36M17, convert_layout, flip_pose, get_layout
 
 __all__ = ["Lifter", "load_lifter", "lift"]
 
@@ -30,17 +26,34 @@ class Lifter:
         model: a shipped model name, a model/checkpoint path, or a loaded module
             (default: the shipped default model).
         device: "auto" (GPU if there is one), "cpu", "cuda", ...
+        backend: "torch", or "numpy" (CPU only, shipped residual-MLP models; it never
+            imports torch, so a one-off lift starts in a fraction of a second).
         flip_test: also lift the mirrored pose and average (about 1 mm better, 2x the work).
         min_valid_joints: poses with fewer valid joints are not lifted (their rows are NaN).
         batch_size: poses per forward pass.
     """
 
-    def __init__(self, model: str | Path | torch.nn.Module | None = None,
-                 device: str = "auto", flip_test: bool = True, min_valid_joints: int = 6,
-                 batch_size: int = 8192):
-        self.device = resolve_device(device)
-        self.model = model.to(self.device).eval() if isinstance(model, torch.nn.Module) \
-            else load_model(model, self.device)
+    def __init__(self, model: Any = None, device: str = "auto", flip_test: bool = True,
+                 min_valid_joints: int = 6, batch_size: int = 8192, backend: str = "torch"):
+        if backend == "numpy":
+            from .zoo import load_numpy_model
+
+            if device not in ("auto", "cpu"):
+                raise ValueError(f"the numpy backend runs on the CPU only, not {device!r}")
+            self.device = None
+            self.model = load_numpy_model(model)
+        elif backend == "torch":
+            import torch
+
+            from .device import resolve_device
+            from .zoo import load_model
+
+            self.device = resolve_device(device)
+            self.model = model.to(self.device).eval() if isinstance(model, torch.nn.Module) \
+                else load_model(model, self.device)
+        else:
+            raise ValueError(f"unknown backend {backend!r}: use 'torch' or 'numpy'")
+        self.backend = backend
         self.flip_test = flip_test
         self.min_valid_joints = min_valid_joints
         self.batch_size = batch_size
@@ -91,22 +104,30 @@ class Lifter:
                           f"{' ...' if len(rows) > 10 else ''})", stacklevel=2)
         return out[0] if single else out
 
-    @torch.no_grad()
     def lift_normalized(self, keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """Lift already normalized H36M17 keypoints: (N, 17, 2), (N, 17) -> (N, 17, 3) mm."""
+        if self.backend == "torch":
+            import torch
+
+            with torch.no_grad():
+                return self._lift_batches(keypoints, valid, lambda a: torch.from_numpy(
+                    np.ascontiguousarray(a)).to(self.device), lambda t: t.float().cpu().numpy())
+        return self._lift_batches(keypoints, valid, np.ascontiguousarray, lambda a: a)
+
+    def _lift_batches(self, keypoints, valid, to_backend, to_numpy) -> np.ndarray:
+        perm = H36M17.flip_permutation()
         outs = []
         for i in range(0, len(keypoints), self.batch_size):
-            kp = torch.from_numpy(keypoints[i:i + self.batch_size]).to(self.device)
-            vb = torch.from_numpy(valid[i:i + self.batch_size]).to(self.device)
+            kp = to_backend(keypoints[i:i + self.batch_size])
+            vb = to_backend(valid[i:i + self.batch_size])
             pred = self.model(kp, vb)
             if self.flip_test:
-                perm = torch.as_tensor(H36M17.flip_permutation(), device=self.device)
                 mirrored = self.model(flip_pose(kp), vb[:, perm])
                 pred = 0.5 * (pred + flip_pose(mirrored))
-            outs.append(pred.float().cpu().numpy())
+            outs.append(to_numpy(pred))
         if not outs:
             return np.zeros((0, 17, 3), np.float32)
-        return np.concatenate(outs)
+        return np.concatenate(outs).astype(np.float32)
 
 
 def load_lifter(model: str | Path | None = None, **kwargs: Any) -> Lifter:

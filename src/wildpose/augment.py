@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from .skeleton import H36M17, Skeleton
+from .skeleton import H36M17, Skeleton, flip_pose
 
-__all__ = ["AugmentConfig", "flip_pose", "augment_batch"]
+__all__ = ["AugmentConfig", "augment_batch"]
 
 
 class AugmentConfig:
@@ -32,14 +32,6 @@ class AugmentConfig:
         self.noise_max = noise_max
         self.drop_prob = drop_prob
         self.drop_limb_prob = drop_limb_prob
-
-
-def flip_pose(pose: torch.Tensor, skeleton: Skeleton = H36M17) -> torch.Tensor:
-    """Mirror poses horizontally: negate x and swap left/right joints.  (..., J, D) -> same."""
-    perm = torch.as_tensor(skeleton.flip_permutation(), device=pose.device)
-    out = pose[..., perm, :].clone()
-    out[..., 0] = -out[..., 0]
-    return out
 
 
 _LIMB_ENDS = ((12, 13), (15, 16), (5, 6), (2, 3))  # H36M17 elbow+wrist, knee+ankle

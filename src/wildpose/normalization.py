@@ -46,6 +46,8 @@ def normalize_2d(keypoints: Any, valid: Any, root: int = 0, eps: float = 1e-6):
         out = (kp - center[..., None, :]) / scale[..., None, None] * w
         return out, center, scale
     kp = np.asarray(keypoints)
+    if not np.issubdtype(kp.dtype, np.floating):
+        kp = kp.astype(np.float64)  # integer pixels: the result must not be cast back to int
     valid = np.asarray(valid, bool)
     w = valid[..., None].astype(kp.dtype)
     kp = np.where(valid[..., None], kp, 0)

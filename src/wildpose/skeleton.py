@@ -29,6 +29,7 @@ __all__ = [
     "LayoutConversion",
     "layout_conversion",
     "convert_layout",
+    "flip_pose",
     "ZHOU_BONE_GROUPS",
     "SYMMETRIC_BONES",
 ]
@@ -315,3 +316,24 @@ def convert_layout(keypoints: Any, src: str | Skeleton, dst: str | Skeleton,
                        (~valid_in).astype(np.int32)) == 0) & used.any(1)
     out = np.where(valid[..., None], out, 0).astype(kp.dtype)
     return out, valid
+
+
+def flip_pose(pose: Any, skeleton: str | Skeleton = "h36m17") -> Any:
+    """Mirror poses horizontally: negate x and swap left and right joints.
+
+    Valid for root-centred 2D keypoints and camera-frame 3D poses alike (a mirror about the
+    vertical plane through the root).
+
+    Args:
+        pose: (..., J, D) numpy array or torch tensor, D >= 1, x first.
+    Returns:
+        the mirrored poses, same shape and kind.
+    """
+    perm = get_layout(skeleton).flip_permutation()
+    if type(pose).__module__.startswith("torch"):
+        import torch
+
+        perm = torch.as_tensor(perm, device=pose.device)
+    out = pose[..., perm, :]  # advanced indexing copies, so the in-place negation is safe
+    out[..., 0] = -out[..., 0]
+    return out

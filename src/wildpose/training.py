@@ -18,16 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from .augment import AugmentConfig, augment_batch
 from .datasets.h36m import TRAIN_SUBJECTS, H36MData, load_h36m
-from .models.lifter import LifterConfig, ResidualMLPLifter
 from .normalization import normalize_2d
 from .skeleton import H36M17, convert_layout
 from .zoo import save_model
 
-__all__ = ["TrainConfig", "train", "prepare_inputs", "split_validation", "resolve_device"]
+# torch is imported inside the functions that train, so that the CLI and the numpy
+# inference path can read TrainConfig without paying torch's start-up time.
+
+__all__ = ["TrainConfig", "train", "prepare_inputs", "split_validation"]
 
 
 @dataclass
@@ -78,24 +78,6 @@ class TrainConfig:
             raise ValueError(f"training config {path}: {e}") from None
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    if precision == "fp32":
-        return None
-    if precision in ("bf16", "auto"):
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            return torch.float16
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    raise ValueError(f"unknown precision {precision!r}: use auto, fp32, bf16 or fp16")
-
-
 def prepare_inputs(keypoints: np.ndarray, layout: str, valid: np.ndarray | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Any-layout pixels -> normalized H36M17 keypoints and validity, as every lifter eats them.
@@ -135,24 +117,34 @@ def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * t))
 
 
-@torch.no_grad()
 def _validate(model, kp, valid, target, device, batch=8192) -> float:
+    import torch
+
     model.eval()
     errs = []
-    for i in range(0, len(kp), batch):
-        pred = model(kp[i:i + batch].to(device), valid[i:i + batch].to(device))
-        errs.append((pred - target[i:i + batch].to(device)).norm(dim=-1).mean(-1).cpu())
+    with torch.no_grad():
+        for i in range(0, len(kp), batch):
+            pred = model(kp[i:i + batch].to(device), valid[i:i + batch].to(device))
+            errs.append((pred - target[i:i + batch].to(device)).norm(dim=-1).mean(-1).cpu())
     model.train()
     return float(torch.cat(errs).mean())
 
 
-def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
+def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
+          max_steps: int | None = None) -> Path | None:
     """Train a lifter; returns the path of the exported ``model.safetensors``.
 
     If ``out_dir/last.pt`` exists and ``resume`` is true, training continues from it (the
-    config must match).  Ctrl-C or SIGTERM saves a checkpoint before stopping.
+    config must match).  Ctrl-C or SIGTERM saves a checkpoint before stopping.  ``max_steps``
+    stops (with a checkpoint, returning None) after that many steps in this call, as an
+    interruption would.
     """
+    import torch
     from tqdm import tqdm
+
+    from .augment import AugmentConfig, augment_batch
+    from .device import autocast_dtype, resolve_device
+    from .models.lifter import LifterConfig, ResidualMLPLifter
 
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -167,7 +159,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
     (out / "config.json").write_text(cfg_json)
 
     device = resolve_device(cfg.device)
-    amp = _autocast_dtype(cfg.precision, device)
+    amp = autocast_dtype(cfg.precision, device)
     torch.manual_seed(cfg.seed)
 
     t0 = time.time()
@@ -228,6 +220,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
 
     model.train()
     last_save = time.time()
+    steps_this_call = 0
     try:
         while epoch < cfg.epochs:
             perm = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(X)))
@@ -236,7 +229,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
             running = 0.0
             while step < steps_per_epoch:
                 idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                gen = torch.Generator().manual_seed(hash((cfg.seed, epoch, step)) & 0x7FFFFFFF)
+                # Every random draw of a step (augmentation, dropout) follows from
+                # (seed, epoch, step), so a resumed run repeats the uninterrupted one exactly.
+                step_seed = hash((cfg.seed, epoch, step)) & 0x7FFFFFFF
+                gen = torch.Generator().manual_seed(step_seed)
+                torch.manual_seed(step_seed)
                 kp, vb, yb = augment_batch(X[idx], V[idx], Y[idx], aug, gen)
                 kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
                 for g in opt.param_groups:
@@ -249,10 +246,15 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True) -> Path:
                 loss.backward()
                 opt.step()
                 step += 1
+                steps_this_call += 1
                 running = 0.98 * running + 0.02 * loss.item() if running else loss.item()
                 bar.update(1)
                 if step % 50 == 0:
                     bar.set_postfix(mpjpe_mm=f"{running:.1f}")
+                if max_steps is not None and steps_this_call >= max_steps:
+                    save_checkpoint()
+                    bar.close()
+                    return None
                 if stop["now"]:
                     save_checkpoint()
                     bar.close()

@@ -13,16 +13,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from .models.lifter import LifterConfig, ResidualMLPLifter
-
 __all__ = ["DEFAULT_MODEL", "available_models", "model_path", "save_model", "load_model",
-           "read_model_info"]
+           "load_numpy_model", "read_model_info", "NumpyModel"]
 
 DEFAULT_MODEL = "h36m-gt"
 
-_ARCHITECTURES = {"residual_mlp": (ResidualMLPLifter, LifterConfig)}
+
+def _architectures() -> dict:
+    # Imported here so that reading a model for numpy inference never imports torch.
+    from .models.lifter import LifterConfig, ResidualMLPLifter
+
+    return {"residual_mlp": (ResidualMLPLifter, LifterConfig)}
 
 
 def _weights_dir() -> Path:
@@ -50,7 +51,7 @@ def model_path(name_or_path: str | Path | None) -> Path:
                      f"(shipped: {', '.join(available_models()) or 'none'})")
 
 
-def save_model(path: str | Path, model: torch.nn.Module, info: dict[str, Any],
+def save_model(path: str | Path, model: Any, info: dict[str, Any],
                half: bool = True) -> Path:
     """Write a model as safetensors.
 
@@ -63,7 +64,7 @@ def save_model(path: str | Path, model: torch.nn.Module, info: dict[str, Any],
     """
     from safetensors.torch import save_file
 
-    arch = next(k for k, (cls, _) in _ARCHITECTURES.items() if isinstance(model, cls))
+    arch = next(k for k, (cls, _) in _architectures().items() if isinstance(model, cls))
     tensors = {}
     for k, v in model.state_dict().items():
         v = v.detach().cpu().contiguous()
@@ -84,44 +85,64 @@ def read_model_info(path: str | Path) -> dict[str, Any]:
 
     path = model_path(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="np") as f:
             meta = f.metadata() or {}
     except Exception as e:  # safetensors raises its own error types for corrupt headers
         raise ValueError(f"model file {path} is corrupt or not a safetensors file ({e})") from None
     if "wildpose" not in meta:
         raise ValueError(f"model file {path} has no wildpose metadata: not a wildpose model")
-    return json.loads(meta["wildpose"])
+    try:
+        info = json.loads(meta["wildpose"])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"model file {path}: its wildpose metadata is not valid JSON ({e})"
+                         ) from None
+    if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
+        raise ValueError(f"model file {path}: its wildpose metadata is not a model "
+                         f"description (no architecture config)")
+    return info
 
 
-def _build(info: dict[str, Any], state: dict[str, torch.Tensor], source: Path) -> torch.nn.Module:
+def _build(info: dict[str, Any], state: dict[str, Any], source: Path) -> Any:
+    archs = _architectures()
     arch = info.get("architecture")
-    if arch not in _ARCHITECTURES:
+    if arch not in archs:
         raise ValueError(f"model file {source}: unknown architecture {arch!r}")
-    cls, cfg_cls = _ARCHITECTURES[arch]
-    model = cls(cfg_cls(**info["config"]))
+    cls, cfg_cls = archs[arch]
+    try:
+        model = cls(cfg_cls(**info["config"]))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"model file {source}: invalid architecture config "
+                         f"({type(e).__name__}: {e})") from None
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        first = str(e).strip().splitlines()[0]
-        raise ValueError(f"model file {source}: weights do not match its config ({first})") from None
+        # torch's message is multi-line; keep the error to one line but name the keys.
+        detail = " ".join(str(e).split())
+        if len(detail) > 300:
+            detail = detail[:300] + " ..."
+        raise ValueError(f"model file {source}: weights do not match its config ({detail})"
+                         ) from None
     model.info = info
     return model.eval()
 
 
-def load_model(name_or_path: str | Path | None = None,
-               device: str | torch.device = "cpu") -> torch.nn.Module:
+def load_model(name_or_path: str | Path | None = None, device: Any = "cpu") -> Any:
     """Load a shipped model by name (default :data:`DEFAULT_MODEL`), a ``.safetensors`` model
     file, or a ``.pt`` training checkpoint, without executing any code from the file.
 
     Returns:
         the model in eval mode, with its description as ``model.info``.
     """
+    import torch
+
     path = model_path(name_or_path)
     if path.suffix == ".pt":
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
             info, state = ckpt["model_info"], ckpt["model"]
+            if not isinstance(info, dict) or not isinstance(state, dict):
+                raise TypeError("model_info and model must be dicts")
         except Exception as e:
             raise ValueError(f"checkpoint {path} is corrupt or not a wildpose checkpoint "
                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
@@ -135,3 +156,70 @@ def load_model(name_or_path: str | Path | None = None,
     except Exception as e:
         raise ValueError(f"model file {path} is corrupt ({e})") from None
     return _build(info, state, path).to(device)
+
+
+class NumpyModel:
+    """A shipped residual-MLP lifter evaluated in numpy (no torch import: fast start-up).
+
+    Call it like the torch module: ``model(keypoints (B, J, 2), valid (B, J)) -> (B, J, 3)``.
+    """
+
+    def __init__(self, layers: list, info: dict[str, Any]):
+        self.layers = layers
+        self.info = info
+
+    def __call__(self, keypoints: Any, valid: Any) -> Any:
+        from .models.lifter_numpy import numpy_forward
+
+        return numpy_forward(self.layers, keypoints, valid)
+
+
+def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel:
+    """Load a ``.safetensors`` residual-MLP model for numpy inference."""
+    from safetensors.numpy import load_file
+
+    from .models.lifter_numpy import fold_batchnorm
+
+    path = model_path(name_or_path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{path}: numpy inference needs a .safetensors model file")
+    info = read_model_info(path)
+    if info.get("architecture") != "residual_mlp":
+        raise ValueError(f"model file {path}: numpy inference supports residual_mlp, "
+                         f"not {info.get('architecture')!r}")
+    try:
+        state = load_file(str(path))
+        cfg = info["config"]
+        unknown = set(cfg) - _NUMPY_CONFIG_KEYS  # options numpy_forward would ignore
+        if unknown:
+            raise ValueError(f"config options {sorted(unknown)} are not supported")
+        blocks = int(cfg["blocks"])
+        layers = fold_batchnorm(state, blocks)
+        n_in, width = layers[0][0].shape  # config entries, where present, must agree
+        _check_numpy_layers(state, layers, blocks, int(cfg.get("width", width)),
+                            int(cfg.get("num_joints", n_in // 3)))
+    except (KeyError, ValueError, TypeError, OSError) as e:
+        raise ValueError(f"model file {path} is corrupt or incomplete ({e})") from None
+    return NumpyModel(layers, info)
+
+
+#: The LifterConfig fields numpy_forward implements (kept in sync by the zoo round-trip test).
+_NUMPY_CONFIG_KEYS = frozenset({"num_joints", "width", "blocks", "dropout"})
+
+
+def _check_numpy_layers(state: dict, layers: list, blocks: int, width: int,
+                        num_joints: int) -> None:
+    """Raise ValueError unless the weights are exactly those of the config's architecture
+    (as loading into the torch module checks): no extra blocks, consistent shapes."""
+    prefixes = ("inp.", "out.", "out_mean", "out_std") + tuple(
+        f"blocks.{i}." for i in range(blocks))
+    extra = sorted(k for k in state if not k.startswith(prefixes))
+    if extra:
+        raise ValueError(f"weights not in its config: {', '.join(extra[:4])}"
+                         f"{' ...' if len(extra) > 4 else ''}")
+    n_out = (num_joints - 1) * 3
+    shapes = [(num_joints * 3, width)] + [(width, width)] * (2 * blocks) + [(width, n_out)]
+    for (w, b), shape in zip(layers, shapes):
+        if w.shape != shape or b.shape != shape[1:]:
+            raise ValueError(f"weight shapes {w.shape}/{b.shape} do not match the config "
+                             f"(expected {shape})")

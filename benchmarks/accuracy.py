@@ -1,0 +1,116 @@
+"""Human3.6M accuracy of a lifter: the standard protocol on S9 and S11, every frame by default.
+
+    python benchmarks/accuracy.py --model NAME|PATH --inputs gt|sh [--data-dir DIR] [--stride 1]
+
+Runs ``wildpose.evaluation.evaluate_h36m`` and records P1, P2, N-MPJPE, PCK@150, AUC, bone
+symmetry, the per-action table, the number of samples and the wall time (split into model
+loading, data loading, and lifting + scoring) in ``benchmarks/results/accuracy_*.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import _common
+
+SUBJECTS = (9, 11)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="shipped model name or model file "
+                   "(.safetensors or .pt checkpoint)")
+    p.add_argument("--data-dir", default=f"{_common.DEFAULT_DATA_ROOT}/h36m",
+                   help="Human3.6M folder (default: %(default)s)")
+    p.add_argument("--inputs", choices=("gt", "sh"), required=True,
+                   help="gt: projected ground-truth 2D; sh: stacked-hourglass detections")
+    p.add_argument("--stride", type=int, default=1,
+                   help="score every N-th frame (default 1: every frame, the protocol)")
+    p.add_argument("--device", default="auto",
+                   help="auto (default, as wildpose evaluate), cpu, cuda, ...")
+    p.add_argument("--no-flip-test", action="store_true",
+                   help="do not average with the mirrored pose (default: flip test on)")
+    p.add_argument("--out", default=None, help="result JSON path (default: "
+                   "benchmarks/results/accuracy_<model>_<inputs>_<date>.json)")
+    args = p.parse_args(argv)
+    if args.stride < 1:
+        p.error("--stride must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"accuracy: error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    started = _common.utc_now()
+
+    from wildpose.api import Lifter
+    from wildpose.datasets.h36m import load_h36m
+    from wildpose.evaluation import evaluate_h36m
+
+    model_id = _common.model_identity(args.model)
+    t0 = time.perf_counter()
+    lifter = Lifter(args.model, device=args.device, flip_test=not args.no_flip_test)
+    t1 = time.perf_counter()
+    data = load_h36m(args.data_dir, subjects=SUBJECTS, stride=args.stride,
+                     load_sh=args.inputs == "sh")
+    t2 = time.perf_counter()
+    # evaluate_h36m with the loaded data: it lifts every row that has inputs and scores it.
+    res = evaluate_h36m(lifter, inputs=args.inputs, stride=args.stride, data=data)
+    t3 = time.perf_counter()
+
+    results = {
+        "P1_mm": res["P1"],
+        "P2_mm": res["P2"],
+        "N-MPJPE_mm": res["N-MPJPE"],
+        "PCK@150_percent": res["PCK@150"],
+        "AUC_percent": res["AUC"],
+        "bone_symmetry_mm": res["bone_symmetry"],
+        "per_action": res["per_action"],
+        "num_samples": res["num_samples"],
+        "num_skipped_samples": res["num_skipped_samples"],
+        "skipped": res["skipped"],
+        "subjects": res["subjects"],
+        "wall_time_s": t3 - t0,
+        "wall_time_split_s": {"load_model": t1 - t0, "load_data": t2 - t1,
+                              "lift_and_score": t3 - t2},
+        "peak_rss_mib": _common.peak_rss_mib(),
+    }
+    params = {"model": model_id, "data_dir": str(Path(args.data_dir).resolve()),
+              "inputs": args.inputs, "stride": args.stride,
+              "device": str(lifter.device), "flip_test": not args.no_flip_test,
+              "batch_size": lifter.batch_size}
+    record = _common.make_record("accuracy", params, results, started)
+    tag = f"{Path(args.model).stem}_{args.inputs}" + (f"_stride{args.stride}"
+                                                       if args.stride != 1 else "")
+    path = _common.write_record(record, args.out, tag=tag)
+
+    print(f"model {args.model} ({model_id['sha256'][:12]}), inputs {args.inputs}, "
+          f"subjects {res['subjects']}, stride {args.stride}, flip test "
+          f"{'on' if not args.no_flip_test else 'off'}, device {lifter.device}")
+    print(f"{res['num_samples']} samples scored, {res['num_skipped_samples']} without inputs")
+    for note in res["skipped"]:
+        print(f"skipped: {note}")
+    print(res["table"])
+    print(f"P1 {res['P1']:.1f} mm   P2 {res['P2']:.1f} mm   N-MPJPE {res['N-MPJPE']:.1f} mm   "
+          f"PCK@150 {res['PCK@150']:.1f} %   AUC {res['AUC']:.1f} %   "
+          f"bone symmetry {res['bone_symmetry']['mean']:.1f} mm")
+    split = results["wall_time_split_s"]
+    print(f"wall time {results['wall_time_s']:.1f} s (model {split['load_model']:.1f} s, data "
+          f"{split['load_data']:.1f} s, lift + score {split['lift_and_score']:.1f} s); "
+          f"commit {record['commit']}")
+    print(f"result written to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,230 @@
+"""A markdown report of every result in benchmarks/results/, for pasting into BENCHMARKS.md.
+
+    python benchmarks/report.py [--results-dir DIR] > report.md
+
+One section per result file (oldest first) with the command that produced it, the commit,
+the machine, the date and the measured figures.  Numbers are printed as measured, rounded to
+the nearest at a fixed precision (mm and percent to 1 decimal, poses/s to the unit, seconds
+to the millisecond); a figure that is absent from a file is printed as "n/a", never guessed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import _common
+
+
+def _fmt(v: Any, spec: str) -> str:
+    if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
+        return "n/a"
+    return format(v, spec)
+
+
+def mm(v: Any) -> str:
+    return _fmt(v, ".1f")
+
+
+pct = mm
+
+
+def sec(v: Any) -> str:
+    return _fmt(v, ".3f")
+
+
+def rate(v: Any) -> str:
+    return _fmt(v, ",.0f")
+
+
+def mib(v: Any) -> str:
+    return _fmt(v, ".0f")
+
+
+def with_unit(text: str, unit: str) -> str:
+    return text if text == "n/a" else f"{text} {unit}"
+
+
+def get(d: Any, *keys: str) -> Any:
+    """d[k1][k2]..., or None if any level is missing."""
+    for k in keys:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def _table(header: list[str], rows: list[list[str]], align: str = "") -> list[str]:
+    align = align or "l" + "r" * (len(header) - 1)
+    return ["| " + " | ".join(header) + " |",
+            "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|",
+            *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def _model_line(model: Any) -> str:
+    if not isinstance(model, dict):
+        return f"model: `{model}`"
+    sha = model.get("sha256") or ""
+    name = f", name `{model['name']}`" if model.get("name") else ""
+    cfg = model.get("config") or {}
+    arch = f", width {cfg['width']}, {cfg['blocks']} block(s)" if "width" in cfg else ""
+    return f"model: `{model.get('argument')}` (sha256 {sha[:12] or 'n/a'}{name}{arch})"
+
+
+# ---------------------------------------------------------------------------------- sections
+def accuracy_section(rec: dict) -> list[str]:
+    p, r = rec.get("params", {}), rec.get("results", {})
+    flip = {True: "on", False: "off"}.get(p.get("flip_test"), "n/a")
+    out = [f"- {_model_line(p.get('model'))}",
+           f"- inputs `{p.get('inputs')}`, subjects {r.get('subjects')}, stride "
+           f"{p.get('stride')}, flip test {flip}, device {p.get('device')}",
+           f"- samples scored: {r.get('num_samples', 'n/a')}, without inputs: "
+           f"{r.get('num_skipped_samples', 'n/a')}"]
+    out += [f"- skipped: {s}" for s in r.get("skipped") or []]
+    split = r.get("wall_time_split_s") or {}
+    out += [f"- wall time {sec(r.get('wall_time_s'))} s (model {sec(split.get('load_model'))} s, "
+            f"data {sec(split.get('load_data'))} s, lift + score "
+            f"{sec(split.get('lift_and_score'))} s), peak RSS {mib(r.get('peak_rss_mib'))} MiB",
+            ""]
+    out += _table(["P1 (mm)", "P2 (mm)", "N-MPJPE (mm)", "PCK@150 (%)", "AUC (%)",
+                   "Bone symmetry (mm)"],
+                  [[mm(r.get("P1_mm")), mm(r.get("P2_mm")), mm(r.get("N-MPJPE_mm")),
+                    pct(r.get("PCK@150_percent")), pct(r.get("AUC_percent")),
+                    mm(get(r, "bone_symmetry_mm", "mean"))]], align="rrrrrr")
+    pa = r.get("per_action") or {}
+    metrics = pa.get("metrics") or {}
+    if metrics:
+        names = list(metrics)
+        units = {"PCK@150": "%", "AUC": "%"}
+        rows = [[a, *(mm(get(metrics, m, a)) for m in names),
+                 str(get(pa, "counts", a) if get(pa, "counts", a) is not None else "n/a")]
+                for a in [*pa.get("actions", []), "Average"]]
+        out += ["", "Per action (Average: the mean of the action means):", ""]
+        out += _table(["Action", *(f"{m} ({units.get(m, 'mm')})" for m in names), "N"], rows)
+    return out
+
+
+def speed_section(rec: dict) -> list[str]:
+    p, r = rec.get("params", {}), rec.get("results", {})
+    threads = p.get("torch_num_threads")
+    omp = p.get("omp_num_threads_env")
+    load = r.get("load_average_at_start")
+    load = " / ".join(_fmt(x, ".2f") for x in load) if isinstance(load, list) else "n/a"
+    out = [f"- {_model_line(p.get('model'))}",
+           f"- device {p.get('device')}, torch threads {threads if threads else 'n/a'}"
+           f"{f' (OMP_NUM_THREADS={omp})' if omp else ''}, "
+           f"inputs: {p.get('inputs')}; each figure: one warm-up call, then at least "
+           f"{p.get('min_seconds')} s of `Lifter.lift` calls of one batch each",
+           f"- load average at start (1 / 5 / 15 min): {load}", ""]
+    rows = [[t.get("backend", "n/a"), {True: "on", False: "off"}.get(t.get("flip_test"), "n/a"),
+             str(t.get("batch_size", "n/a")), rate(t.get("poses_per_s")),
+             _fmt(t.get("median_call_ms"), ".1f"), str(t.get("calls", "n/a"))]
+            for t in r.get("throughput") or []]
+    if rows:
+        out += _table(["Backend", "Flip test", "Batch", "Poses/s", "Median call (ms)", "Calls"],
+                      rows, align="llrrrr")
+    cli = r.get("cli_lift")
+    if cli:
+        out += ["", f"`wildpose lift` wall time (`{cli.get('executable')}`, median of "
+                    f"{len(get(cli, 'default', 'runs_s') or [])} runs after "
+                    f"{get(cli, 'default', 'warmup_runs')} warm-up):", ""]
+        rows = [[f"`{get(cli, k, 'command')}`", sec(get(cli, k, "median_s")),
+                 sec(get(cli, k, "min_s")), sec(get(cli, k, "max_s"))]
+                for k in ("default", "max_png_0") if k in cli]
+        out += _table(["Command", "Median (s)", "Min (s)", "Max (s)"], rows)
+    out.append("")
+    if cli:
+        out.append(f"- PNG drawing: {sec(cli.get('png_cost_s'))} s per command "
+                   f"(difference of the medians)")
+    rss = r.get("peak_rss_mib") or {}
+    if rss:
+        out.append("- peak RSS (MiB): " + ", ".join(f"{k} {mib(v)}" for k, v in rss.items()))
+    return out
+
+
+def training_curve_section(rec: dict) -> list[str]:
+    p, r = rec.get("params", {}), rec.get("results", {})
+    cfg = p.get("config") or {}
+    keys = ("inputs", "width", "blocks", "batch_size", "epochs", "lr", "dropout", "stride",
+            "noise_max", "drop_prob", "seed", "precision")
+    out = [f"- run `{p.get('run_dir')}`: " + ", ".join(f"{k} {cfg[k]}" for k in keys if k in cfg),
+           f"- epochs logged {r.get('epochs_logged', 'n/a')} of "
+           f"{r.get('epochs_configured', 'n/a')}; finished (model exported): "
+           f"{'yes' if r.get('finished') else 'no'}",
+           f"- total training time {with_unit(_fmt(r.get('total_minutes'), '.2f'), 'min')}; "
+           f"final validation MPJPE {with_unit(mm(r.get('final_val_mpjpe_mm')), 'mm')}; best "
+           f"{with_unit(mm(r.get('best_val_mpjpe_mm')), 'mm')} (epoch "
+           f"{r.get('best_epoch') or 'n/a'})"]
+    out += [f"- log note: {n}" for n in r.get("log_notes") or []]
+    rows = [[str(e.get("epoch")), _fmt(e.get("minutes"), ".2f"), mm(e.get("train_mpjpe_mm")),
+             mm(e.get("val_mpjpe_mm"))] for e in r.get("curve") or []]
+    if rows:
+        out += [""] + _table(["Epoch", "Minutes", "Train MPJPE (mm)", "Val MPJPE (mm)"], rows,
+                             align="rrrr")
+    return out
+
+
+def generic_section(rec: dict) -> list[str]:
+    return ["```json", json.dumps(rec.get("results"), indent=2), "```"]
+
+
+SECTIONS: dict[str, Callable[[dict], list[str]]] = {
+    "accuracy": accuracy_section, "speed": speed_section,
+    "training_curve": training_curve_section,
+}
+
+
+def _machine_line(m: Any) -> str:
+    if not isinstance(m, dict):
+        return "n/a"
+    return (f"{m.get('cpu_model')}, {m.get('cpu_count')} CPUs, {m.get('memory_gib')} GiB; "
+            f"torch {m.get('torch')}, numpy {m.get('numpy')}, Python {m.get('python')}")
+
+
+def section(path: Path, rec: dict) -> list[str]:
+    kind = rec.get("benchmark", "unknown")
+    dirty = rec.get("dirty_paths") or []
+    out = [f"## {kind}: {path.stem}", "",
+           "```sh", str(rec.get("command", "n/a")), "```", "",
+           f"- commit `{rec.get('commit', 'n/a')}`"
+           + (f" (uncommitted changes in {len(dirty)} path(s): {', '.join(dirty[:8])}"
+              f"{' ...' if len(dirty) > 8 else ''})" if dirty else ""),
+           f"- machine: {_machine_line(rec.get('machine'))}",
+           f"- date: {rec.get('date', 'n/a')}"]
+    out += SECTIONS.get(kind, generic_section)(rec)
+    return out + [""]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--results-dir", default=str(_common.RESULTS_DIR),
+                   help="folder of result JSON files (default: benchmarks/results)")
+    args = p.parse_args(argv)
+    folder = Path(args.results_dir)
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"report: skipping {path}: {e}", file=sys.stderr)
+            continue
+        if not isinstance(rec, dict):
+            print(f"report: skipping {path}: not a result record", file=sys.stderr)
+            continue
+        records.append((str(rec.get("date", "")), path.name, path, rec))
+    if not records:
+        print(f"report: no result files in {folder}", file=sys.stderr)
+        return 1
+    print(f"<!-- generated by python benchmarks/report.py from {len(records)} file(s) in "
+          f"{folder} -->")
+    print()
+    for _, _, path, rec in sorted(records, key=lambda t: t[:2]):
+        print("\n".join(section(path, rec)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""The ``wildpose`` command, called in-process through ``wildpose.cli.main``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wildpose.cli import main
+from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
+from wildpose.skeleton import H36M17
+from wildpose.zoo import available_models, save_model
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = ResidualMLPLifter(LifterConfig(width=64, blocks=1)).eval()
+    with torch.no_grad():
+        model.out_std.fill_(100.0)
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", model,
+                      {"name": "tiny-cli"})
+
+
+def a_pose() -> np.ndarray:
+    """One standing person, H36M17 order, pixels (y down)."""
+    return np.array([
+        [320, 300], [300, 300], [298, 380], [296, 460], [340, 300], [342, 380], [344, 460],
+        [320, 250], [320, 200], [320, 185], [320, 165], [345, 205], [360, 250], [370, 295],
+        [295, 205], [280, 250], [270, 295]], np.float32)
+
+
+def test_lift_writes_json_npz_png(tmp_path, model_file, capsys):
+    src = tmp_path / "person.npy"
+    np.save(src, a_pose().reshape(1, 34))  # the (1, 34) shape of the wild/*.npy files
+    out = tmp_path / "out"
+    rc = main(["lift", str(src), "-o", str(out), "--model", str(model_file)])
+    assert rc == 0
+    assert "lifted 1 pose" in capsys.readouterr().out
+    doc = json.loads((out / "person.json").read_text())
+    assert doc["joints"] == list(H36M17.joints) and doc["model"] == "tiny-cli"
+    assert len(doc["people"]) == 1
+    p3 = np.array(doc["people"][0]["keypoints_3d"])
+    assert p3.shape == (17, 3) and np.isfinite(p3).all()
+    np.testing.assert_array_equal(p3[0], 0.0)
+    kp2 = doc["people"][0]["keypoints_2d"]
+    assert len(kp2) == 17 and kp2[3][:2] == [296.0, 460.0]
+    with np.load(out / "person.npz", allow_pickle=False) as z:
+        assert z["pose_3d"].shape == (1, 17, 3)
+        assert list(z["joints"]) == list(H36M17.joints)
+        np.testing.assert_allclose(z["pose_3d"][0], p3, atol=0.01)  # json rounds to 0.01 mm
+    png = (out / "person.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
+
+
+def test_backends_write_the_same_pose(tmp_path, model_file):
+    src = tmp_path / "p.npy"
+    np.save(src, a_pose())
+    poses = {}
+    for backend in ("numpy", "torch"):
+        out = tmp_path / backend
+        assert main(["lift", str(src), "-o", str(out), "--model", str(model_file),
+                     "--backend", backend, "--device", "cpu", "--max-png", "0"]) == 0
+        with np.load(out / "p.npz") as z:
+            poses[backend] = z["pose_3d"]
+        assert not (out / "p.png").exists()  # --max-png 0
+    np.testing.assert_allclose(poses["numpy"], poses["torch"], rtol=1e-4, atol=1e-3)
+
+
+def test_one_corrupt_input_fails_alone(tmp_path, model_file, capsys):
+    good = tmp_path / "good.npy"
+    np.save(good, a_pose()[None])
+    bad = tmp_path / "bad.npy"
+    bad.write_bytes(b"\x93NUMPY garbage that is not an array")
+    out = tmp_path / "out"
+    rc = main(["lift", str(bad), str(good), "-o", str(out), "--model", str(model_file),
+               "--max-png", "0"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert str(bad) in err
+    assert str(good) not in err
+    assert (out / "good.json").is_file() and (out / "good.npz").is_file()
+    assert not (out / "bad.json").exists()
+
+
+def test_missing_input_file_fails_alone(tmp_path, model_file, capsys):
+    good = tmp_path / "good.npy"
+    np.save(good, a_pose()[None])
+    rc = main(["lift", str(good), str(tmp_path / "absent.npy"), "-o", str(tmp_path / "o"),
+               "--model", str(model_file), "--max-png", "0"])
+    assert rc == 1
+    assert "absent.npy" in capsys.readouterr().err
+    assert (tmp_path / "o" / "good.json").is_file()
+
+
+def test_unknown_model_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "p.npy"
+    np.save(src, a_pose())
+    for backend in ("auto", "torch"):
+        rc = main(["lift", str(src), "--model", "no-such-model-xyz", "--backend", backend])
+        assert rc == 2
+        err = capsys.readouterr().err
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0].startswith("wildpose: error:") and "no-such-model-xyz" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_models_command(capsys):
+    assert main(["models"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
+    assert len(lines) == len(available_models())
+    for name, line in zip(available_models(), lines):
+        assert line.startswith(name)
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["lift"])  # no input
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["no-such-command"])
+    assert exc.value.code == 2

@@ -1,0 +1,156 @@
+"""Training on a tiny slice of Human3.6M (skipped without the data).
+
+A tiny config (subjects 1 and 5 at one frame in 8 s, a 64-wide network with one block, two
+epochs of batch 64) trains in about a second, which is enough to check the run folder,
+reproducibility and exact resumption.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file
+
+from wildpose.training import TrainConfig, train
+from wildpose.zoo import load_model, read_model_info
+
+# Tests needing the data take the h36m_dir fixture (directly or via baseline) and skip without it.
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny networks train fastest on one thread; with two threads on a busy 2-core machine,
+    synchronization makes a 1 s run take 15 s."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_config(h36m_dir: Path, out_dir: Path, **overrides) -> TrainConfig:
+    opts = dict(data_dir=str(h36m_dir), out_dir=str(out_dir), stride=400, width=64, blocks=1,
+                epochs=2, batch_size=64, subjects=(1, 5), device="cpu", seed=0,
+                noise_max=0.05, drop_prob=0.05, name="tiny")
+    opts.update(overrides)
+    return TrainConfig(**opts)
+
+
+def checkpoint_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["model"]
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.fixture(scope="module")
+def baseline(h36m_dir, tmp_path_factory) -> tuple[TrainConfig, Path]:
+    """One uninterrupted tiny run, shared by the tests below."""
+    out = tmp_path_factory.mktemp("run_a")
+    cfg = tiny_config(h36m_dir, out)
+    path = train(cfg, progress=False)
+    return cfg, path
+
+
+def test_trains_to_a_model_file_and_log(baseline):
+    cfg, path = baseline
+    run = Path(cfg.out_dir)
+    assert path == run / "model.safetensors" and path.is_file()
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1, 2]
+    for e in log:
+        assert np.isfinite(e["train_mpjpe_mm"]) and np.isfinite(e["val_mpjpe_mm"])
+        # A lifter after a few dozen steps is far from perfect but not absurd (mm).
+        assert 10 < e["val_mpjpe_mm"] < 2000
+    assert json.loads((run / "config.json").read_text())["width"] == 64
+    info = read_model_info(path)
+    assert info["name"] == "tiny" and info["train_subjects"] == [1, 5]
+    assert info["config"]["width"] == 64 and info["config"]["blocks"] == 1
+    assert [e["epoch"] for e in info["validation_curve"]] == [1, 2]
+    model = load_model(path)
+    out = model(torch.zeros(2, 17, 2), torch.ones(2, 17, dtype=torch.bool))
+    assert out.shape == (2, 17, 3)
+    # The exported model holds the trained weights (fp16-rounded matrices).
+    ck = checkpoint_weights(run)
+    st = load_file(str(path))
+    np.testing.assert_allclose(st["out.weight"].astype(np.float32), ck["out.weight"].numpy(),
+                               rtol=2e-3, atol=1e-4)
+    np.testing.assert_array_equal(st["out_mean"], ck["out_mean"].numpy())
+
+
+def test_output_statistics_come_from_training_poses(baseline, h36m_dir):
+    """out_mean is the mean root-relative training pose: a standing person's feet are ~0.8-1 m
+    below the pelvis (camera y points down) and the head ~0.5-0.7 m above it."""
+    cfg, _ = baseline
+    mean = checkpoint_weights(Path(cfg.out_dir))["out_mean"].numpy().reshape(16, 3)
+    y = dict(zip(("RFoot", "LFoot", "Head"), (mean[2, 1], mean[5, 1], mean[9, 1])))
+    assert 600 < y["RFoot"] < 1000 and 600 < y["LFoot"] < 1000, y
+    assert -800 < y["Head"] < -400, y
+
+
+def test_same_seed_gives_identical_weights(baseline, h36m_dir, tmp_path):
+    cfg, _ = baseline
+    again = tiny_config(h36m_dir, tmp_path / "run_b")
+    train(again, progress=False)
+    assert_same_weights(checkpoint_weights(Path(cfg.out_dir)),
+                        checkpoint_weights(tmp_path / "run_b"))
+    a = load_file(str(Path(cfg.out_dir) / "model.safetensors"))
+    b = load_file(str(tmp_path / "run_b" / "model.safetensors"))
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    # The comparison has teeth: another seed trains other weights.
+    train(tiny_config(h36m_dir, tmp_path / "run_seed1", seed=1), progress=False)
+    other = checkpoint_weights(tmp_path / "run_seed1")
+    assert not torch.equal(other["out.weight"], checkpoint_weights(Path(cfg.out_dir))["out.weight"])
+
+
+def test_interrupted_run_resumes_to_the_same_weights(baseline, h36m_dir, tmp_path):
+    cfg, _ = baseline
+    run = tmp_path / "run_c"
+    c = tiny_config(h36m_dir, run)
+    assert train(c, progress=False, max_steps=3) is None
+    assert (run / "last.pt").is_file() and not (run / "model.safetensors").exists()
+    ck = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    assert (ck["epoch"], ck["step"]) == (0, 3)
+    # Stop again in the second epoch (an epoch is ~24 steps), then finish.
+    assert train(c, progress=False, max_steps=30) is None
+    ck = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    assert ck["epoch"] == 1 and ck["step"] > 0
+    path = train(c, progress=False)
+    assert path == run / "model.safetensors" and path.is_file()
+    assert_same_weights(checkpoint_weights(Path(cfg.out_dir)), checkpoint_weights(run))
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in log] == [1, 2]
+
+
+def test_different_config_refuses_to_resume(h36m_dir, tmp_path):
+    run = tmp_path / "run_d"
+    assert train(tiny_config(h36m_dir, run), progress=False, max_steps=1) is None
+    with pytest.raises(ValueError) as exc:
+        train(tiny_config(h36m_dir, run, lr=5e-4, width=32), progress=False)
+    msg = str(exc.value)
+    assert str(run) in msg and "lr" in msg and "width" in msg and "\n" not in msg
+    # Nothing was overwritten: the saved config is still the original one.
+    assert json.loads((run / "config.json").read_text())["width"] == 64
+    # Starting afresh is allowed.
+    assert train(tiny_config(h36m_dir, run, width=32), resume=False, progress=False,
+                 max_steps=1) is None
+    assert json.loads((run / "config.json").read_text())["width"] == 32
+
+
+def test_config_from_dict_rejects_unknown_options(tmp_path):
+    with pytest.raises(ValueError, match="no_such_option"):
+        TrainConfig.from_dict({"no_such_option": 1})
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"width": 64, "subjects": [1, 5]}))
+    cfg = TrainConfig.from_file(p)
+    assert cfg.width == 64 and cfg.subjects == (1, 5)
+    p.write_text("{broken")
+    with pytest.raises(ValueError, match="c.json"):
+        TrainConfig.from_file(p)
