@@ -22,8 +22,8 @@ class AugmentConfig:
             the normalized pose (1 = the pose's RMS joint distance from the root); detector
             errors of 8 px on a 100 px pose are 0.08.
         drop_prob: probability that each joint (other than the root) is marked missing.
-        drop_limb_prob: probability that one whole limb end (elbow+wrist or knee+ankle) is
-            marked missing, as when a detector misses an occluded arm.
+        drop_limb_prob: probability that one group of joints (elbow+wrist, knee+ankle, or
+            nose+head) is marked missing, as when a detector misses an occluded arm.
     """
 
     def __init__(self, flip_prob: float = 0.5, noise_max: float = 0.0, drop_prob: float = 0.0,
@@ -34,7 +34,10 @@ class AugmentConfig:
         self.drop_limb_prob = drop_limb_prob
 
 
-_LIMB_ENDS = ((12, 13), (15, 16), (5, 6), (2, 3))  # H36M17 elbow+wrist, knee+ankle
+# Joint groups a detector tends to lose together (H36M17 indices): the lower half of each
+# limb, and the head (nose and head top are both unlabelled on people seen from behind or
+# wearing helmets, which is common in COCO).
+_LIMB_ENDS = ((12, 13), (15, 16), (5, 6), (2, 3), (9, 10))
 
 
 def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor | None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from dataclasses import fields
 from pathlib import Path
 
@@ -46,7 +47,15 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
     for note in ks.skipped:
         print(f"{path}: skipped {note}", file=sys.stderr)
     ks17 = ks.to_layout(H36M17)
-    pose = lifter.lift(ks17.keypoints, "h36m17", valid=ks17.valid)
+    with warnings.catch_warnings():  # reported below, per pose, by id
+        warnings.simplefilter("ignore")
+        pose = lifter.lift(ks17.keypoints, "h36m17", valid=ks17.valid)
+    unlifted = [ks.ids[i] for i in np.flatnonzero(~np.isfinite(pose).all((1, 2)))]
+    if unlifted:
+        print(f"{path}: {len(unlifted)} of {len(ks)} pose(s) have fewer than "
+              f"{lifter.min_valid_joints} valid joints and were not lifted (keypoints_3d "
+              f"null): {'; '.join(unlifted[:5])}{' ...' if len(unlifted) > 5 else ''}",
+              file=sys.stderr)
     stem = path.stem
     outdir.mkdir(parents=True, exist_ok=True)
     people = []
@@ -85,7 +94,7 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
         name = f"{stem}.png" if len(ks) == 1 else f"{stem}_{i:03d}.png"
         save_pose_png(outdir / name, ks.keypoints[i], pose[i], ks.layout, ks.valid[i], img,
                       title=ks.ids[i])
-    return len(ks)
+    return len(ks) - len(unlifted)
 
 
 def cmd_lift(args: argparse.Namespace) -> int:

@@ -11,7 +11,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """"auto" -> the first CUDA GPU if there is one, else the CPU; anything else as given."""
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"unknown device {device!r} ({e})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was requested but torch sees no CUDA GPU")
+    return dev
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:

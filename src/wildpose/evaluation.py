@@ -77,8 +77,9 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
     """
     from .api import Lifter
 
-    lifter = model if isinstance(model, Lifter) else Lifter(model, device=device,
-                                                            flip_test=flip_test)
+    # Anything with a .lift(keypoints, layout=...) method is a lifter (e.g. another method's).
+    lifter = model if hasattr(model, "lift") else Lifter(model, device=device,
+                                                         flip_test=flip_test)
     if data is None:
         data = load_h36m(data_dir, subjects=subjects, stride=stride, load_sh=inputs == "sh")
     pred, have = lift_h36m(lifter, data, inputs)
@@ -90,7 +91,7 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
     renamed = {"MPJPE": "P1", "P-MPJPE": "P2"}
     table["metrics"] = {renamed.get(k, k): v for k, v in table["metrics"].items()}
     return {
-        "model": lifter.info.get("name") or str(model),
+        "model": getattr(lifter, "info", {}).get("name") or str(model),
         "inputs": inputs,
         "subjects": [int(s) for s in sorted(set(data.subject.tolist()))],
         "stride": stride,
