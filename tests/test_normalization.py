@@ -241,12 +241,13 @@ def test_drop_never_drops_the_root():
         assert not (v3 & ~valid[:, H36M17.flip_permutation()] & ~valid).any()  # never revived
 
 
-def test_limb_drop_removes_whole_limb_ends():
+def test_group_drop_removes_whole_limb_ends_or_the_head():
     kp, valid, pose = _batch(64)
     valid[:] = True
     cfg = AugmentConfig(flip_prob=0.0, drop_limb_prob=1.0)
     _, v2, _ = augment_batch(kp, valid, pose, cfg, torch.Generator().manual_seed(1))
-    ends = [("LElbow", "LWrist"), ("RElbow", "RWrist"), ("LKnee", "LFoot"), ("RKnee", "RFoot")]
+    ends = [("LElbow", "LWrist"), ("RElbow", "RWrist"), ("LKnee", "LFoot"), ("RKnee", "RFoot"),
+            ("Neck/Nose", "Head")]
     for row in v2:
         missing = {H36M17.joints[j] for j in torch.nonzero(~row).flatten().tolist()}
         assert any(missing == set(e) for e in ends), missing
