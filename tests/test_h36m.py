@@ -94,9 +94,9 @@ def test_cameras(h36m_dir: Path):
 
 # ----------------------------------------------------------------------------- loading
 
-def test_load_one_subject_with_stride_is_fast(s9_timed: tuple[H36MData, float]):
-    data, elapsed = s9_timed
-    assert elapsed < 5.0, f"loading S9 with stride {STRIDE} took {elapsed:.1f} s"
+def test_load_one_subject_with_stride(s9_timed: tuple[H36MData, float]):
+    # Loading speed is measured by benchmarks, not asserted here (a loaded machine would fail).
+    data, _ = s9_timed
     assert len(data) > 1000
 
 

@@ -24,6 +24,8 @@ _EXPORTS = {
     "convert_layout": "skeleton", "get_layout": "skeleton",
     "TrainConfig": "training", "train": "training",
     "available_models": "zoo", "load_model": "zoo",
+    "Estimator": "predict", "PredictionResult": "predict", "Person": "predict",
+    "predict_path": "predict", "write_bvh": "export",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,5 +1,6 @@
 """The ``wildpose`` command: a thin layer over the Python API.
 
+    wildpose predict PATH... [-o OUTDIR] [--model NAME|PATH] [--bvh] [--smooth] [--focal-length F]
     wildpose lift INPUT... [-o OUTDIR] [--model NAME|PATH] [--layout NAME]
     wildpose evaluate [--model NAME|PATH] --data-dir DIR --inputs {gt,sh} [--save-predictions F]
     wildpose train [--config FILE.json] [--option value ...]
@@ -97,17 +98,25 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
     return len(ks) - len(unlifted)
 
 
-def cmd_lift(args: argparse.Namespace) -> int:
+def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
+    """The lifter a command asked for: a learned model, or Iqbal et al.'s dual-source
+    retrieval over a pose library built by ``wildpose index build``."""
+    if args.method == "dual-source":
+        from .methods.dual_source import DualSourceLifter
+
+        if not args.index:
+            raise ValueError("--method dual-source needs --index INDEX "
+                             "(build one with: wildpose index build --mocap SOURCE -o INDEX)")
+        return DualSourceLifter(args.index)
     from .api import Lifter
 
-    backend = args.backend
-    if backend == "auto":
-        # Keypoint files are small: numpy starts ~10x faster than importing torch.
-        backend = "numpy" if args.device in ("auto", "cpu") and not str(
-            args.model or "").endswith(".pt") else "torch"
+    return Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
+                  backend=backend)
+
+
+def cmd_lift(args: argparse.Namespace) -> int:
     try:
-        lifter = Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
-                        backend=backend)
+        lifter = _make_lifter(args, backend=args.backend)
     except (ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
@@ -128,12 +137,40 @@ def cmd_lift(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- predict
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .predict import Estimator, predict_path
+
+    try:
+        from .detectors import default_detector
+
+        estimator = Estimator(detector=default_detector(min_confidence=args.detection_threshold),
+                              lifter=args.model, min_confidence=args.min_confidence,
+                              focal_length=args.focal_length)
+    except (ImportError, ValueError, FileNotFoundError) as e:
+        _error(str(e))
+        return 2
+    failed = 0
+    with estimator:
+        for inp in args.inputs:
+            s = predict_path(inp, args.output, estimator, png=not args.no_png, bvh=args.bvh,
+                             smooth=args.smooth, progress=not args.no_progress)
+            failed += len(s.failed)
+            if s.written:
+                print(f"{inp}: {len(s.written)} image(s)/frame(s), {s.people} person(s) found "
+                      f"-> {args.output}")
+    if failed:
+        print(f"{failed} file(s) or frame(s) failed (listed above)", file=sys.stderr)
+        return 1
+    return 0
+
+
 # ------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_h36m, write_json
 
     try:
-        res = evaluate_h36m(args.model, args.data_dir, inputs=args.inputs,
+        res = evaluate_h36m(_make_lifter(args), args.data_dir, inputs=args.inputs,
                             subjects=tuple(args.subjects), stride=args.stride,
                             save_predictions_to=args.save_predictions,
                             flip_test=not args.no_flip_test, device=args.device)
@@ -188,6 +225,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index_build(args: argparse.Namespace) -> int:
+    from .methods.dual_source import DEFAULT_AZIMUTHS, DEFAULT_ELEVATIONS, build_index
+
+    try:
+        path = build_index(args.mocap, args.output,
+                           azimuths=args.azimuths or DEFAULT_AZIMUTHS,
+                           elevations=args.elevations or DEFAULT_ELEVATIONS,
+                           subjects=args.subjects, tolerance_mm=args.tolerance,
+                           stride=args.stride, index_type=args.index_type,
+                           overwrite=args.overwrite, progress=True)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        _error(str(e))
+        return 2
+    except KeyboardInterrupt:  # the build writes to a hidden folder: nothing half-written
+        return 130
+    print(f"pose library written to {path}")
+    return 0
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    opts = {}
+    try:
+        if args.config:
+            opts = json.loads(Path(args.config).read_text())
+        if args.name == "zhou-transfer":
+            from .methods.zhou import run_zhou_transfer
+
+            run_zhou_transfer(args.data_dir, args.out_dir or "runs/zhou-transfer",
+                              quick=args.quick, progress=True, **opts)
+        elif args.name == "ronchi":
+            from .methods.ronchi import run_ronchi_experiment
+
+            run_ronchi_experiment(args.data_dir, args.out_dir or "runs/ronchi",
+                                  quick=args.quick, **opts)
+    except (ValueError, FileNotFoundError, json.JSONDecodeError) as e:
+        _error(str(e))
+        return 2
+    except KeyboardInterrupt:  # finished rows are kept; a rerun skips them
+        return 130
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from .zoo import DEFAULT_MODEL, available_models, read_model_info
 
@@ -199,9 +278,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_method_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--method", choices=("lifter", "dual-source"), default="lifter",
+                   help="lifter: a learned model (--model); dual-source: retrieval from a "
+                        "pose library (--index)")
+    p.add_argument("--index", default=None, help="pose library for --method dual-source")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wildpose", description=(
-        "3D human pose from 2D keypoints: lift, evaluate on Human3.6M, train."))
+        "3D human pose from photos, videos or 2D keypoints: predict, lift, evaluate on "
+        "Human3.6M, train."))
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("lift", help="lift 2D keypoint files (.npy/.npz/.json) to 3D")
@@ -215,9 +302,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto",
                    help="auto: numpy on the CPU for shipped models (fast start-up), else torch")
+    _add_method_options(p)
     p.add_argument("--no-flip-test", action="store_true",
                    help="do not average with the mirrored pose")
     p.set_defaults(func=cmd_lift)
+
+    p = sub.add_parser("predict", help="photos, folders of photos or videos -> 2D and 3D poses")
+    p.add_argument("inputs", nargs="+", metavar="PATH",
+                   help="an image, a folder of images, or a video file")
+    p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
+    p.add_argument("--model", default=None, help="lifter: shipped model name or model file")
+    p.add_argument("--bvh", action="store_true",
+                   help="also write BVH motion (Blender, Unity): per image, or per video")
+    p.add_argument("--smooth", action="store_true",
+                   help="videos: One-Euro filter over the 2D keypoints before lifting")
+    p.add_argument("--focal-length", type=float, default=None, metavar="PIXELS",
+                   help="camera focal length in pixels, for the root translation (default: "
+                        "a 55 degree field of view across the image's longer side)")
+    p.add_argument("--min-confidence", type=float, default=0.3,
+                   help="joints below this detector confidence are missing for the lifter")
+    p.add_argument("--detection-threshold", type=float, default=0.5,
+                   help="BlazePose person-detection threshold (default 0.5)")
+    p.add_argument("--no-png", action="store_true", help="skip the PNG figures (faster)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="evaluate on Human3.6M (per-action P1/P2)")
     p.add_argument("--model", default=None, help="shipped model name or model file")
@@ -230,11 +338,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="results JSON path")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-flip-test", action="store_true")
+    _add_method_options(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a lifter on Human3.6M")
     _add_train_options(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("index", help="pose libraries for the dual-source method")
+    isub = p.add_subparsers(dest="index_command", required=True)
+    b = isub.add_parser("build", help="project mocap into a normalized 2D pose library")
+    b.add_argument("--mocap", nargs="+", required=True, metavar="SOURCE",
+                   help="Human3.6M folder, BVH files or folders, or .npy (N,17,3) mm arrays")
+    b.add_argument("-o", "--output", required=True, metavar="INDEX")
+    b.add_argument("--subjects", type=int, nargs="+", default=None,
+                   help="Human3.6M subjects (default 1 5 6 7 8)")
+    b.add_argument("--azimuths", type=float, nargs="+", default=None, help="degrees")
+    b.add_argument("--elevations", type=float, nargs="+", default=None, help="degrees")
+    b.add_argument("--tolerance", type=float, default=20.0,
+                   help="near-duplicate tolerance, mm (default 20)")
+    b.add_argument("--stride", type=int, default=1)
+    b.add_argument("--index-type", default="auto", help="auto, flat, ivf, ivfpq or hnsw")
+    b.add_argument("--overwrite", action="store_true")
+    b.set_defaults(func=cmd_index_build)
+
+    p = sub.add_parser("experiment", help="run a paper's experiment end to end")
+    p.add_argument("name", choices=("zhou-transfer", "ronchi"))
+    p.add_argument("--data-dir", default=None, help="Human3.6M folder")
+    p.add_argument("--out-dir", default=None)
+    p.add_argument("--config", default=None, help="JSON of experiment options")
+    p.add_argument("--quick", action="store_true", help="a tiny smoke-test version")
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("models", help="list the shipped models")
     p.set_defaults(func=cmd_models)

@@ -23,7 +23,13 @@ def _architectures() -> dict:
     # Imported here so that reading a model for numpy inference never imports torch.
     from .models.lifter import LifterConfig, ResidualMLPLifter
 
-    return {"residual_mlp": (ResidualMLPLifter, LifterConfig)}
+    from .models.depth_lifter import DepthLifter
+
+    from .methods.ronchi import RonchiNet, RonchiNetConfig  # Ronchi et al. 2018
+
+    return {"residual_mlp": (ResidualMLPLifter, LifterConfig),
+            "ronchi_mlp": (RonchiNet, RonchiNetConfig),
+            "zhou_depth": (DepthLifter, LifterConfig)}
 
 
 def _weights_dir() -> Path:

@@ -1,0 +1,145 @@
+"""The 2D detector interface: an image in, people's 2D keypoints out.
+
+A detector is anything with ``detect(image) -> list[Detection]``.  :class:`Detector` is the
+abstract base class the shipped detectors derive from; it also provides ``track`` (the
+per-frame call for videos, which a detector may speed up by following the person from the
+previous frame; by default it is ``detect``), ``reset`` (forget the previous frames, called at
+the start of each video) and ``close`` / context-manager support for detectors holding native
+resources.  To plug in another detector, subclass :class:`Detector` and return
+:class:`Detection` objects in any layout :func:`wildpose.skeleton.convert_layout` knows
+(``h36m17``, ``coco17``, ``mpii16``); :class:`wildpose.predict.Estimator` converts them to
+Human3.6M-17.
+
+Image conventions: ``(H, W, 3)`` ``uint8`` RGB (not OpenCV's BGR), pixel coordinates with the
+origin at the *centre* of the top-left pixel, x right, y down (the convention of
+``matplotlib.imshow`` and of :mod:`wildpose.visualize`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from abc import ABC, abstractmethod
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..skeleton import Skeleton, get_layout
+
+__all__ = ["Detection", "Detector", "check_image", "quiet_stderr"]
+
+
+@dataclass
+class Detection:
+    """One detected person.
+
+    Attributes:
+        keypoints: (J, 2) float32 pixel coordinates in ``layout`` order.  Every joint has a
+            position (detectors guess occluded joints); ``confidence`` says how far to trust it.
+        confidence: (J,) float32 per-joint confidence in [0, 1].
+        layout: the joint layout of ``keypoints``.
+        box: (x0, y0, x1, y1) person box in pixels, clipped to the image.
+        score: person-level confidence in [0, 1].
+    """
+
+    keypoints: np.ndarray
+    confidence: np.ndarray
+    layout: Skeleton
+    box: tuple[float, float, float, float]
+    score: float
+
+    def __post_init__(self) -> None:
+        self.layout = get_layout(self.layout)
+        self.keypoints = np.asarray(self.keypoints, np.float32)
+        self.confidence = np.asarray(self.confidence, np.float32)
+        j = self.layout.num_joints
+        if self.keypoints.shape != (j, 2):
+            raise ValueError(f"Detection keypoints have shape {self.keypoints.shape}; layout "
+                             f"{self.layout.name} needs ({j}, 2)")
+        if self.confidence.shape != (j,):
+            raise ValueError(f"Detection confidence has shape {self.confidence.shape}; "
+                             f"expected ({j},)")
+        self.box = tuple(float(v) for v in self.box)
+        if len(self.box) != 4:
+            raise ValueError(f"Detection box must be (x0, y0, x1, y1), got {self.box}")
+        self.score = float(self.score)
+
+
+def check_image(image: Any) -> np.ndarray:
+    """``image`` as a C-contiguous (H, W, 3) uint8 array, or a ValueError saying what is wrong.
+
+    Grey (H, W) images are repeated to three channels and an alpha channel is dropped.
+    """
+    img = np.asarray(image)
+    if img.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (0-255), got {img.dtype}")
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    elif img.ndim == 3 and img.shape[2] == 4:
+        img = img[..., :3]
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"image must have shape (H, W, 3) RGB, got {np.shape(image)}")
+    if img.shape[0] < 1 or img.shape[1] < 1:
+        raise ValueError(f"image is empty: shape {img.shape}")
+    return np.ascontiguousarray(img)
+
+
+class Detector(ABC):
+    """Base class of 2D person detectors.  Subclasses implement :meth:`detect`."""
+
+    #: Short name recorded with results, e.g. ``"mediapipe-blazepose-full"``.
+    name: str = "detector"
+
+    @abstractmethod
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        """People in one image.
+
+        Args:
+            image: (H, W, 3) uint8 RGB.
+        Returns:
+            one :class:`Detection` per person found, most prominent first; ``[]`` if nobody.
+        """
+
+    def track(self, image: np.ndarray) -> list[Detection]:
+        """Like :meth:`detect`, for consecutive video frames (may use the previous frames)."""
+        return self.detect(image)
+
+    def reset(self) -> None:
+        """Forget any state kept from previous :meth:`track` calls (start of a new video)."""
+
+    def close(self) -> None:
+        """Release native resources; the detector is unusable afterwards."""
+
+    def __enter__(self) -> "Detector":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+@contextmanager
+def quiet_stderr(enabled: bool = True) -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the duration.
+
+    Native libraries (MediaPipe's C++ start-up logging, FFmpeg inside OpenCV) write to the
+    process's stderr directly, bypassing Python's ``sys.stderr``; wildpose silences them only
+    around the calls known to print start-up noise, never around a whole run.
+    """
+    if not enabled:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

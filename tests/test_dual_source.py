@@ -1,0 +1,264 @@
+"""Mocap sources and the dual-source method (retrieval + reconstruction) on small libraries.
+
+The library tests use synthetic poses written here (no data needed); the few tests that read
+Human3.6M or CMU files skip when the data is absent.  Expected values are facts of the set-up
+(a library member seen from its own camera, hand-written rotations), never the code's output.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("faiss", reason="the dual-source method needs faiss-cpu")
+
+from wildpose.metrics import mpjpe, p_mpjpe
+from wildpose.methods.dual_source import (DualSourceLifter, LayoutMismatchError, build_index,
+                                          load_index)
+from wildpose.mocap.sources import (REFERENCE_BONE_SUM_MM, MocapPoses, load_array_mocap,
+                                    load_bvh_mocap, remove_near_duplicates)
+from wildpose.skeleton import H36M17, convert_layout
+
+J = H36M17.index
+
+# A person standing, H36M17 order, mm, canonical axes: left = +x, down = +y, facing -z
+# (the nose is in front of the head, at smaller z).
+STAND = np.array([
+    [0, 0, 0],                                  # Hip
+    [-130, 0, 0], [-130, 440, 0], [-130, 880, 0],   # RHip, RKnee, RFoot
+    [130, 0, 0], [130, 440, 0], [130, 880, 0],      # LHip, LKnee, LFoot
+    [0, -230, 0], [0, -480, 0],                 # Spine, Thorax
+    [0, -580, -70], [0, -690, -10],             # Neck/Nose, Head
+    [150, -450, 0], [150, -170, 0], [150, 80, 0],   # LShoulder, LElbow, LWrist
+    [-150, -450, 0], [-150, -170, 0], [-150, 80, 0],  # RShoulder, RElbow, RWrist
+], float)
+LIMBS = [J(n) for n in ("RKnee", "RFoot", "LKnee", "LFoot", "LElbow", "LWrist", "RElbow",
+                        "RWrist", "Neck/Nose", "Head")]
+
+
+def synthetic_poses(n: int, seed: int = 0) -> np.ndarray:
+    """(n, 17, 3) varied canonical-frame poses: the standing pose with limbs moved about."""
+    rng = np.random.default_rng(seed)
+    poses = np.repeat(STAND[None], n, 0)
+    poses[:, LIMBS] += rng.normal(0, 120, (n, len(LIMBS), 3))
+    return poses
+
+
+def as_mocap(poses: np.ndarray) -> MocapPoses:
+    n = len(poses)
+    return MocapPoses(poses.astype(np.float32), np.arange(n, dtype=np.int32),
+                      np.zeros(n, np.int32), [f"p{i}" for i in range(n)], np.ones(17, bool))
+
+
+def ry(deg: float) -> np.ndarray:
+    """Rotation by ``deg`` about y (right-hand rule), written out by hand."""
+    c, s = np.cos(np.deg2rad(deg)), np.sin(np.deg2rad(deg))
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+def rx(deg: float) -> np.ndarray:
+    c, s = np.cos(np.deg2rad(deg)), np.sin(np.deg2rad(deg))
+    return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+
+
+AZIMUTHS = tuple(range(0, 360, 30))
+ELEVATIONS = (0.0, 20.0)
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    poses = synthetic_poses(150)
+    path = build_index(as_mocap(poses), tmp_path_factory.mktemp("lib") / "index",
+                       AZIMUTHS, ELEVATIONS, jitter=False, progress=False)
+    return poses, load_index(path)
+
+
+def entry_of(lib, pose_index: int, az: float, el: float) -> int:
+    """The library entry for a pose and a grid camera, found from the stored metadata."""
+    cam = np.asarray(lib.entry_camera)
+    hit = np.flatnonzero((np.asarray(lib.entry_pose) == pose_index)
+                         & np.isclose(cam[:, 0], np.deg2rad(az), atol=1e-5)
+                         & np.isclose(cam[:, 1], np.deg2rad(el), atol=1e-5))
+    assert len(hit) == 1
+    return int(hit[0])
+
+
+def view(pose: np.ndarray, rot: np.ndarray, scale: float = 0.4,
+         centre=(480.0, 300.0)) -> tuple[np.ndarray, np.ndarray]:
+    """Camera-frame pose and its weak-perspective pixels (x right, y down)."""
+    cam = pose @ rot.T
+    return cam, cam[:, :2] * scale + np.asarray(centre)
+
+
+# ------------------------------------------------------------------------------ sources
+def test_near_duplicates_greedy_over_time():
+    # One joint moves 85 mm per frame: 85 / 17 = 5 mm mean per-joint distance per frame.
+    seq = np.repeat(STAND[None], 6, 0)
+    seq[:, J("LWrist"), 0] += 85.0 * np.arange(6)
+    # tolerance 12 mm: keep frame 0, then frame 3 (15 mm from frame 0), drop 4 and 5
+    # (5 and 10 mm from frame 3).
+    assert remove_near_duplicates(seq, 12.0).tolist() == [0, 3]
+    # Moving the whole pose does not count (root-centred), and a new sequence restarts.
+    shifted = seq + np.arange(6)[:, None, None] * 1000.0
+    assert remove_near_duplicates(shifted, 12.0).tolist() == [0, 3]
+    assert remove_near_duplicates(seq, 12.0, np.array([0, 0, 1, 1, 1, 1])).tolist() == [0, 2, 5]
+
+
+def test_array_source_in_z_up_world_gets_canonical_axes_and_scale():
+    # The standing pose in a Human3.6M-like world (z up), turned to face some direction and
+    # placed at a pelvis height of 900 mm, at 1.1 times the size.
+    to_world = np.array([[1.0, 0, 0], [0, 0, 1], [0, -1, 0]])   # canonical -> z-up world
+    heading = np.array([[np.cos(1.0), -np.sin(1.0), 0], [np.sin(1.0), np.cos(1.0), 0],
+                        [0, 0, 1]])
+    world = 1.1 * STAND @ to_world.T @ heading.T + [300.0, -200.0, 900.0]
+    m = load_array_mocap(world[None], up="+z")
+    p = m.poses[0].astype(float)
+    np.testing.assert_allclose(p[0], 0, atol=1e-3)                        # root-centred
+    assert H36M17.bone_lengths(p).sum() == pytest.approx(REFERENCE_BONE_SUM_MM, rel=1e-5)
+    # Same shape as the standing pose, brought back to its scale: up is -y, left is +x,
+    # the subject faces -z.
+    scale = REFERENCE_BONE_SUM_MM / H36M17.bone_lengths(STAND).sum()
+    np.testing.assert_allclose(p, STAND * scale, atol=1e-2)
+
+
+def test_cmu_bvh_source_is_upright_and_faces_minus_z():
+    from test_bvh import _cmu_file
+
+    m = load_bvh_mocap(_cmu_file(), tolerance_mm=20.0)
+    p = m.poses.astype(float)
+    assert 10 < len(m) < 400                     # a few hundred 120 Hz frames, thinned
+    assert (p[:, J("Head"), 1] < -400).all()     # head above the pelvis (y down)
+    assert (p[:, J("LHip"), 0] > 50).all()       # left hip on +x
+    assert np.median(p[:, J("LFoot"), 1]) > 600  # feet below
+    assert not m.shared_joints[J("Head")] and m.shared_joints[J("LKnee")]
+
+
+def test_h36m_source(h36m_dir):
+    from wildpose.mocap.sources import load_h36m_mocap
+
+    m = load_h36m_mocap(h36m_dir, subjects=(1,), actions=("Directions",), stride=10)
+    p = m.poses.astype(float)
+    assert p.shape[1:] == (17, 3) and len(m) > 50
+    assert (p[:, J("Head"), 1] < -400).all() and (p[:, J("LHip"), 0] > 50).all()
+    # Facing -z: the nose is in front of the thorax.
+    assert np.median(p[:, J("Neck/Nose"), 2] - p[:, J("Thorax"), 2]) < -30
+
+
+# ---------------------------------------------------------------------------- retrieval
+def test_library_files_are_memory_mapped(library):
+    _, lib = library
+    assert len(lib) == 150 * len(AZIMUTHS) * len(ELEVATIONS)
+    assert lib.meta["index_type"] == "flat"
+    for arr in (lib.features, lib.poses_3d, lib.entry_pose, lib.entry_camera):
+        assert isinstance(arr, np.memmap)
+
+
+@pytest.mark.parametrize("pose_index, az, el", [(7, 90.0, 0.0), (42, 210.0, 20.0)])
+def test_exact_member_is_retrieved_from_its_own_projection(library, pose_index, az, el):
+    poses, lib = library
+    _, px = view(poses[pose_index], rx(el) @ ry(az))
+    ids, dist = lib.search(px[None], k=3)
+    assert ids[0, 0] == entry_of(lib, pose_index, az, el)
+    assert dist[0, 0] < 1e-9
+    assert dist[0, 1] > 1e-4
+
+
+def test_masked_joints_do_not_change_retrieval_of_an_exact_member(library):
+    poses, lib = library
+    _, px = view(poses[42], rx(20.0) @ ry(210.0))
+    target = entry_of(lib, 42, 210.0, 20.0)
+    masked = px.copy()
+    masked[[J("LWrist"), J("RFoot"), J("Head")]] = np.nan
+    ids, dist = lib.search(masked[None], k=3)
+    assert ids[0, 0] == target and dist[0, 0] < 1e-9
+    valid = np.ones((1, 17), bool)
+    valid[0, [J("Hip"), J("RElbow")]] = False          # even without the root
+    ids, dist = lib.search(px[None], valid=valid, k=3)
+    assert ids[0, 0] == target and dist[0, 0] < 1e-9
+    # Stacked-hourglass layout (MPII16 has no Neck/Nose).
+    sh, _ = convert_layout(px[None], "h36m17", "mpii16")
+    ids, dist = lib.search(sh, layout="mpii16", k=3)
+    assert ids[0, 0] == target and dist[0, 0] < 1e-9
+
+
+# ----------------------------------------------------------------------- reconstruction
+def test_reconstruction_recovers_a_pose_seen_from_a_known_camera(library):
+    poses, lib = library
+    rot = rx(20.0) @ ry(90.0)
+    cam, px = view(poses[7], rot)
+    lifter = DualSourceLifter(lib)
+    out = lifter.lift(px[None])
+    assert out.shape == (1, 17, 3) and out.dtype == np.float32
+    assert p_mpjpe(out, cam[None])[0] < 15.0
+    # Camera frame and scale too: without any alignment the error stays small.
+    assert mpjpe(out, cam[None])[0] < 30.0
+    # A nearest-neighbour-only lifter returns the member itself.
+    near = DualSourceLifter(lib, mode="nearest").lift(px)
+    np.testing.assert_allclose(near, cam, atol=0.05)
+
+
+def test_reconstruction_with_masked_joints_and_other_layouts(library):
+    poses, lib = library
+    cam, px = view(poses[42], rx(20.0) @ ry(210.0))
+    lifter = DualSourceLifter(lib)
+    sh, _ = convert_layout(px[None], "h36m17", "mpii16")
+    out = lifter.lift(sh, layout="mpii16")
+    assert p_mpjpe(out, cam[None])[0] < 25.0
+
+
+def test_too_few_visible_joints_gives_nan_rows_and_a_message(library):
+    poses, lib = library
+    _, good = view(poses[7], ry(90.0))
+    bad = good.copy()
+    bad[4:] = np.nan                                   # 4 visible joints
+    lifter = DualSourceLifter(lib, min_valid_joints=6)
+    with pytest.warns(UserWarning, match=r"1 pose\(s\) have fewer than 6 visible joints.*"
+                                         r"rows \[1\]"):
+        out = lifter.lift(np.stack([good, bad, good]))
+    assert np.isnan(out[1]).all()
+    assert np.isfinite(out[[0, 2]]).all()
+
+
+def test_index_for_another_layout_is_rejected(tmp_path):
+    path = build_index(as_mocap(synthetic_poses(20)), tmp_path / "sh-index", (0, 90, 180, 270),
+                       (0,), layout="mpii16", progress=False)
+    with pytest.raises(LayoutMismatchError, match=r"built for joint layout mpii16 but h36m17"):
+        load_index(path, layout="h36m17")
+    with pytest.raises(LayoutMismatchError, match="mpii16"):
+        DualSourceLifter(path, layout="h36m17")
+    # Used as what it is, it lifts H36M17 inputs (converted to its layout).
+    lib = load_index(path, layout="mpii16")
+    assert lib.features.shape[1] == 32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = DualSourceLifter(lib).lift(view(STAND, ry(90.0))[1])
+    assert out.shape == (17, 3) and np.isfinite(out).all()
+
+
+def test_not_a_library_and_existing_output(tmp_path, library):
+    with pytest.raises(FileNotFoundError, match="not a wildpose dual-source library"):
+        load_index(tmp_path)
+    with pytest.raises(FileExistsError):
+        build_index(as_mocap(synthetic_poses(5)), library[1].root, progress=False)
+
+
+def test_approximate_index_finds_the_same_exact_member(tmp_path):
+    poses = synthetic_poses(400, seed=3)
+    path = build_index(as_mocap(poses), tmp_path / "ivf", AZIMUTHS, ELEVATIONS,
+                       index_type="ivf", jitter=False, progress=False)
+    lib = load_index(path)
+    assert lib.meta["index_type"] == "ivf"
+    _, px = view(poses[11], rx(20.0) @ ry(300.0))
+    ids, dist = lib.search(px[None], k=2)
+    assert ids[0, 0] == entry_of(lib, 11, 300.0, 20.0) and dist[0, 0] < 1e-9
+
+
+def test_evaluate_h36m_accepts_the_lifter(library, h36m_dir):
+    from wildpose.datasets.h36m import load_h36m
+    from wildpose.evaluation import evaluate_h36m
+
+    data = load_h36m(h36m_dir, subjects=(9,), actions=("Directions",), stride=100,
+                     load_sh=False)
+    res = evaluate_h36m(DualSourceLifter(library[1]), inputs="gt", data=data)
+    assert res["num_samples"] == len(data) and np.isfinite(res["P2"])
+    assert res["model"].startswith("dual-source")

@@ -1,0 +1,389 @@
+"""wildpose.predict (Estimator, root translation, file/folder/video outputs, bad input) and
+wildpose.export (BVH)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO_ROOT
+from wildpose.camera import camera_to_pixels
+from wildpose.detectors import Detection, Detector
+from wildpose.export import bvh_text, euler_zxy, poses_to_bvh, rotation_zxy, write_bvh
+from wildpose.geometry import rotation_matrix
+from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
+from wildpose.predict import Estimator, OneEuroFilter, PredictionResult, \
+    default_focal_length, fit_root_translation, predict_path, predict_video, read_image
+from wildpose.skeleton import H36M17
+from wildpose.zoo import save_model
+
+EXAMPLE = REPO_ROOT / "examples" / "motorcyclist.jpg"
+
+
+def require_mediapipe():
+    """The mediapipe module, or skip the test (it is an optional dependency)."""
+    try:
+        import mediapipe
+    except ImportError as e:
+        pytest.skip(f"mediapipe is not installed ({e}); pip install 'wildpose[detect]' or "
+                    f"mediapipe==0.10.21")
+    return mediapipe
+
+#: A standing person in camera mm (y down), pelvis at the origin.
+POSE_3D = np.array([
+    [0, 0, 0], [-130, 0, 0], [-130, 450, 20], [-130, 880, 0],
+    [130, 0, 0], [130, 450, 20], [130, 880, 0],
+    [0, -230, 0], [0, -480, 0], [0, -560, -40], [0, -680, 0],
+    [170, -450, 0], [200, -200, 0], [210, 30, -30],
+    [-170, -450, 0], [-200, -200, 0], [-210, 30, -30]], np.float64)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = ResidualMLPLifter(LifterConfig(width=64, blocks=1)).eval()
+    with torch.no_grad():
+        model.out_std.fill_(100.0)
+        model.out_mean.copy_(torch.as_tensor(POSE_3D[1:].reshape(-1), dtype=torch.float32))
+    return save_model(tmp_path_factory.mktemp("model") / "tiny.safetensors", model,
+                      {"name": "tiny-predict"})
+
+
+class StandingPersonDetector(Detector):
+    """Finds one standing person (POSE_3D 4 m away, f = 500) in any image that is not of a
+    single colour; a uniform image has nobody."""
+
+    name = "fake"
+
+    def detect(self, image):
+        img = np.asarray(image)
+        if img.max() == img.min():
+            return []
+        h, w = img.shape[:2]
+        kp = camera_to_pixels(POSE_3D + [0, 0, 4000], np.array([500.0, 500.0]),
+                              np.array([(w - 1) / 2, (h - 1) / 2]))
+        conf = np.full(17, 0.9)
+        conf[H36M17.index("Head")] = 0.1          # below min_confidence: missing
+        return [Detection(kp, conf, H36M17, (kp[:, 0].min(), kp[:, 1].min(),
+                                             kp[:, 0].max(), kp[:, 1].max()), 0.9)]
+
+
+@pytest.fixture(scope="module")
+def estimator(tiny_model) -> Estimator:
+    return Estimator(detector=StandingPersonDetector(), lifter=tiny_model, focal_length=500.0)
+
+
+def _photo(path: Path, w: int = 64, h: int = 48) -> Path:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+# ------------------------------------------------------------------------ root translation
+def test_root_translation_is_recovered_exactly():
+    t_true = np.array([150.0, -80.0, 4200.0])
+    f, c = np.array([1000.0, 1000.0]), np.array([320.0, 240.0])
+    uv = camera_to_pixels(POSE_3D + t_true, f, c)
+    np.testing.assert_allclose(fit_root_translation(POSE_3D, uv, f, c), t_true, atol=1e-6)
+    # rotated pose, non-square pixels, some joints left out
+    pose = POSE_3D @ rotation_matrix(np.array([0.2, 0.7, -0.1])).T
+    f2 = np.array([900.0, 950.0])
+    uv = camera_to_pixels(pose + t_true, f2, c)
+    w = np.ones(17)
+    w[[3, 6, 10]] = 0.0
+    uv[[3, 6, 10]] = 1e6                           # junk where the weight is 0
+    np.testing.assert_allclose(fit_root_translation(pose, uv, f2, c, weights=w), t_true,
+                               atol=1e-6)
+
+
+def test_root_translation_with_noise_and_degenerate_cases():
+    t_true = np.array([-300.0, 200.0, 3000.0])
+    f, c = 800.0, np.array([320.0, 240.0])
+    uv = camera_to_pixels(POSE_3D + t_true, np.array([f, f]), c)
+    noisy = uv + np.random.default_rng(1).normal(0, 2.0, uv.shape)
+    t = fit_root_translation(POSE_3D, noisy, f, c)
+    assert np.abs(t - t_true).max() < 100           # 2 px noise: a few cm at 3 m
+    assert fit_root_translation(POSE_3D[:2], uv[:2], f, c) is None          # < 3 joints
+    assert fit_root_translation(POSE_3D, np.full((17, 2), np.nan), f, c) is None
+
+
+def test_default_focal_length():
+    assert default_focal_length(640, 480) == pytest.approx(320 / math.tan(math.radians(27.5)))
+    assert default_focal_length(480, 640) == default_focal_length(640, 480)   # longer side
+    assert default_focal_length(1000, 500, fov_degrees=90) == pytest.approx(500)
+
+
+# ------------------------------------------------------------------------------ estimator
+def test_estimator_predict_returns_typed_result(estimator):
+    img = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    res = estimator.predict(img, name="x.jpg")
+    assert isinstance(res, PredictionResult)
+    assert (res.image, res.width, res.height) == ("x.jpg", 640, 480)
+    assert len(res.people) == 1
+    p = res.people[0]
+    assert p.keypoints_2d.shape == (17, 3) and p.keypoints_3d.shape == (17, 3)
+    np.testing.assert_array_equal(p.keypoints_3d[0], 0.0)
+    assert p.keypoints_2d[H36M17.index("Head"), 2] == pytest.approx(0.1)
+    assert p.root_translation is not None and p.root_translation.shape == (3,)
+    assert p.root_translation[2] > 0
+    # the translation is the least-squares fit of the lifted pose to the confident joints
+    conf = p.keypoints_2d[:, 2]
+    t = fit_root_translation(p.keypoints_3d, p.keypoints_2d[:, :2], 500.0,
+                             [319.5, 239.5], weights=np.where(conf >= 0.3, conf, 0))
+    np.testing.assert_allclose(p.root_translation, t, rtol=1e-4)
+    assert estimator.predict(np.zeros((48, 64, 3), np.uint8)).people == []
+
+
+def test_estimator_drops_people_with_too_few_joints(tiny_model):
+    class Faint(Detector):
+        def detect(self, image):
+            return [Detection(np.zeros((17, 2)) + 10, np.full(17, 0.05), H36M17,
+                              (0, 0, 20, 20), 0.1)]
+
+    est = Estimator(detector=Faint(), lifter=tiny_model)
+    res = est.predict(np.ones((20, 30, 3), np.uint8))
+    assert res.people == [] and "left out" in res.notes[0]
+
+
+def test_json_schema_is_exactly_the_issues(estimator, tmp_path):
+    img = _photo(tmp_path / "photo.jpg")
+    summary = predict_path(img, tmp_path / "out", estimator, bvh=True, progress=False)
+    assert summary.ok and summary.people == 1
+    doc = json.loads((tmp_path / "out" / "photo.json").read_text())
+    assert list(doc) == ["image", "width", "height", "people"]
+    assert doc["image"] == "photo.jpg" and (doc["width"], doc["height"]) == (64, 48)
+    assert isinstance(doc["width"], int) and isinstance(doc["height"], int)
+    (person,) = doc["people"]
+    assert list(person) == ["keypoints_2d", "keypoints_3d", "root_translation"]
+    for key in ("keypoints_2d", "keypoints_3d"):
+        rows = person[key]
+        assert len(rows) == 17 and all(len(r) == 3 for r in rows)
+        assert all(isinstance(v, float) for r in rows for v in r)
+    assert len(person["root_translation"]) == 3
+    assert 0 <= min(r[2] for r in person["keypoints_2d"]) <= 1
+    assert (tmp_path / "out" / "photo.png").read_bytes()[:4] == b"\x89PNG"
+    with np.load(tmp_path / "out" / "photo.npz") as z:
+        assert list(z["images"]) == ["photo.jpg"] and z["keypoints_3d"].shape == (1, 17, 3)
+        np.testing.assert_allclose(z["keypoints_3d"][0], person["keypoints_3d"], atol=0.051)
+        assert list(z["joints"]) == list(H36M17.joints)
+    bvh_mod = pytest.importorskip("wildpose.mocap.bvh", reason="wildpose.mocap.bvh is absent")
+    assert bvh_mod.read_bvh(tmp_path / "out" / "photo.bvh").num_frames == 1
+    # the Python API gives the same numbers as the file, from an array or a path
+    res = estimator.predict(img)
+    assert res.image == "photo.jpg"
+    np.testing.assert_allclose(res.people[0].keypoints_3d, person["keypoints_3d"], atol=0.051)
+
+
+def test_image_with_nobody_writes_empty_people(estimator, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((30, 40, 3), 200, np.uint8)).save(tmp_path / "empty.png")
+    summary = predict_path(tmp_path / "empty.png", tmp_path / "out", estimator, progress=False)
+    assert summary.ok and summary.people == 0
+    doc = json.loads((tmp_path / "out" / "empty.json").read_text())
+    assert doc == {"image": "empty.png", "width": 40, "height": 30, "people": []}
+    assert not (tmp_path / "out" / "empty.png").exists()
+
+
+def test_bad_files_are_reported_and_the_good_one_written(estimator, tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    good = _photo(folder / "good.jpg")
+    (folder / "truncated.jpg").write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    (folder / "notes.jpg").write_text("this is not a picture\n")
+    (folder / "readme.txt").write_text("ignored: not an image extension\n")
+    lines: list[str] = []
+    out = tmp_path / "out"
+    summary = predict_path(folder, out, estimator, progress=False, report=lines.append)
+    assert not summary.ok
+    assert sorted(Path(s).name for s, _ in summary.failed) == ["notes.jpg", "truncated.jpg"]
+    assert len(lines) == 2 and all("\n" not in m for m in lines)
+    assert any("notes.jpg" in m and "not an image" in m for m in lines)
+    assert any("truncated.jpg" in m and "truncated" in m for m in lines)
+    assert [p.name for p in summary.written] == ["good.json"]
+    assert (out / "good.png").is_file() and not (out / "notes.json").exists()
+    with np.load(out / "photos.npz") as z:
+        assert list(z["images"]) == ["good.jpg"]
+
+
+def test_missing_paths_empty_folders_and_keypoint_files_fail_in_one_line(estimator, tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "kp.npy").write_bytes(b"")
+    for path, words in ((tmp_path / "nope.jpg", "no such"), (tmp_path / "empty", "no images"),
+                        (tmp_path / "kp.npy", "wildpose lift")):
+        lines: list[str] = []
+        summary = predict_path(path, tmp_path / "out", estimator, progress=False,
+                               report=lines.append)
+        assert not summary.ok and not summary.written
+        assert len(lines) == 1 and words in lines[0] and str(path) in lines[0]
+
+
+def test_read_image_errors(tmp_path):
+    with pytest.raises(ValueError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+    (tmp_path / "t.png").write_text("text")
+    with pytest.raises(ValueError, match="not an image"):
+        read_image(tmp_path / "t.png")
+
+
+def test_one_euro_filter():
+    f = OneEuroFilter(fps=30, min_cutoff=1.0, beta=0.0)
+    const = np.array([[5.0, 7.0]])
+    for _ in range(5):
+        np.testing.assert_allclose(f(const), const)
+    rng = np.random.default_rng(0)
+    f.reset()
+    noisy = 100 + rng.normal(0, 1, (300, 2))
+    smoothed = np.array([f(x) for x in noisy])
+    assert smoothed[50:].std() < 0.5 * noisy[50:].std()
+    with pytest.raises(ValueError):
+        OneEuroFilter(fps=0)
+
+
+# ----------------------------------------------------------------------------------- video
+def _write_video(path: Path, frames: int = 6, size=(160, 120), fps: float = 10.0) -> Path:
+    cv2 = pytest.importorskip("cv2", reason="OpenCV (installed with mediapipe) is missing")
+    w, h = size
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not out.isOpened():
+        pytest.skip("this OpenCV build cannot write mp4v")
+    rng = np.random.default_rng(0)
+    for i in range(frames):
+        frame = rng.integers(0, 255, (h, w, 3), dtype=np.uint8) if i != 2 else \
+            np.zeros((h, w, 3), np.uint8)                   # frame 2: nobody
+        out.write(frame)
+    out.release()
+    return path
+
+
+def test_video_writes_frames_npz_mp4_and_bvh(estimator, tmp_path):
+    import cv2
+
+    video = _write_video(tmp_path / "clip.mp4")
+    out = tmp_path / "out"
+    summary = predict_path(video, out, estimator, smooth=True, bvh=True, progress=False)
+    assert summary.ok, summary.failed
+    assert [p.name for p in summary.written] == [f"clip_{i:06d}.json" for i in range(6)]
+    doc = json.loads((out / "clip" / "clip_000002.json").read_text())
+    assert doc["image"] == "clip.mp4#2" and doc["people"] == []
+    assert len(json.loads((out / "clip" / "clip_000003.json").read_text())["people"]) == 1
+    with np.load(out / "clip.npz") as z:
+        assert list(z["frame"]) == list(range(6)) and float(z["fps"]) == pytest.approx(10)
+        assert list(z["num_people"]) == [1, 1, 0, 1, 1, 1]
+    cap = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    cap.release()
+    bvh = pytest.importorskip("wildpose.mocap.bvh").read_bvh(out / "clip.bvh")
+    assert bvh.num_frames == 6 and bvh.frame_rate == pytest.approx(10)
+
+
+def test_unopenable_video_fails_in_one_line(estimator, tmp_path):
+    pytest.importorskip("cv2", reason="OpenCV (installed with mediapipe) is missing")
+    bad = tmp_path / "broken.mp4"
+    bad.write_text("not a video")
+    lines: list[str] = []
+    summary = predict_video(bad, tmp_path / "out", estimator, progress=False,
+                            report=lines.append)
+    assert not summary.ok and len(lines) == 1 and "broken.mp4" in lines[0]
+
+
+# ------------------------------------------------------------------- the real detector
+def test_example_photo_end_to_end_with_mediapipe(tiny_model, tmp_path):
+    require_mediapipe()
+    with Estimator(lifter=tiny_model) as est:
+        summary = predict_path(EXAMPLE, tmp_path, est, progress=False)
+    assert summary.ok and summary.people == 1
+    doc = json.loads((tmp_path / "motorcyclist.json").read_text())
+    assert (doc["width"], doc["height"]) == (612, 612) and len(doc["people"]) == 1
+    kp = np.array(doc["people"][0]["keypoints_2d"])
+    assert ((kp[:, :2] >= 0) & (kp[:, :2] < 612)).all()
+
+
+# --------------------------------------------------------------------------------- BVH
+def _sequence(frames: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    poses = np.stack([POSE_3D @ rotation_matrix(rng.normal(0, 0.6, 3)).T
+                      for _ in range(frames)])
+    # bend the elbows and knees differently per frame (bone lengths stay fixed)
+    for f in range(frames):
+        for a, b in ((12, 13), (15, 16), (2, 3), (5, 6)):
+            R = rotation_matrix(rng.normal(0, 0.5, 3))
+            poses[f, b] = poses[f, a] + R @ (poses[f, b] - poses[f, a])
+    roots = np.stack([np.linspace(0, 600, frames), np.zeros(frames), np.full(frames, 4000.0)], 1)
+    return poses, roots
+
+
+def test_euler_zxy_round_trip():
+    rng = np.random.default_rng(0)
+    ang = np.stack([rng.uniform(-180, 180, 50), rng.uniform(-89, 89, 50),
+                    rng.uniform(-180, 180, 50)], 1)
+    R = rotation_zxy(ang)
+    np.testing.assert_allclose(rotation_zxy(euler_zxy(R)), R, atol=1e-12)
+    np.testing.assert_allclose(R[0], rotation_matrix(np.radians([0, 0, ang[0, 0]]))
+                               @ rotation_matrix(np.radians([ang[0, 1], 0, 0]))
+                               @ rotation_matrix(np.radians([0, ang[0, 2], 0])), atol=1e-12)
+
+
+def test_bvh_forward_kinematics_reproduces_the_poses(tmp_path):
+    bvh_mod = pytest.importorskip("wildpose.mocap.bvh", reason="wildpose.mocap.bvh is absent")
+    poses, roots = _sequence()
+    path = write_bvh(tmp_path / "seq.bvh", poses, fps=25, root_translation=roots, units="mm")
+    bvh = bvh_mod.read_bvh(path)
+    assert bvh.num_frames == len(poses) and bvh.frame_rate == pytest.approx(25)
+    names = [n.replace("/", "") for n in H36M17.joints]
+    pos = bvh.forward_kinematics()[:, [bvh.names.index(n) for n in names]]
+    to_bvh = np.diag([1.0, -1.0, -1.0])                    # camera axes -> y up
+    expected = (poses - poses[:, :1]) @ to_bvh.T
+    np.testing.assert_allclose(pos - pos[:, :1], expected, atol=0.01)
+    # the root follows the translation, relative to the first frame
+    np.testing.assert_allclose(pos[:, 0] - pos[0, 0], (roots - roots[0]) @ to_bvh.T, atol=0.01)
+
+
+def test_bvh_fixed_skeleton_keeps_bone_directions(tmp_path):
+    bvh_mod = pytest.importorskip("wildpose.mocap.bvh", reason="wildpose.mocap.bvh is absent")
+    poses, _ = _sequence(6)
+    poses = poses * np.linspace(0.9, 1.1, 6)[:, None, None]     # lengths vary per frame
+    poses[2] = np.nan                                            # a frame with nobody
+    bvh = bvh_mod.read_bvh(write_bvh(tmp_path / "s.bvh", poses, units="cm"))
+    names = [n.replace("/", "") for n in H36M17.joints]
+    pos = bvh.forward_kinematics()[:, [bvh.names.index(n) for n in names]] * 10   # cm -> mm
+    ref = poses.copy()
+    ref[2] = ref[1]                                              # repeated frame
+    for a, b in H36M17.edges:
+        d_bvh = pos[:, b] - pos[:, a]
+        d_ref = (ref[:, b] - ref[:, a]) * [1, -1, -1]
+        cos = (d_bvh * d_ref).sum(-1) / np.linalg.norm(d_bvh, axis=-1) \
+            / np.linalg.norm(d_ref, axis=-1)
+        assert cos.min() > 1 - 1e-6
+    lengths = np.linalg.norm(pos[:, 3] - pos[:, 2], axis=-1)    # fixed skeleton
+    np.testing.assert_allclose(lengths, lengths[0], rtol=1e-5)
+
+
+def test_bvh_text_is_what_blender_reads():
+    motion = poses_to_bvh(POSE_3D)
+    text = bvh_text(motion, fps=30)
+    lines = [ln.split() for ln in text.splitlines()]
+    assert lines[0] == ["HIERARCHY"] and lines[1] == ["ROOT", "Hip"]
+    # Blender's importer expects "{", then OFFSET, then CHANNELS after each ROOT/JOINT line
+    for i, ln in enumerate(lines):
+        if ln[0] in ("ROOT", "JOINT"):
+            assert lines[i + 1] == ["{"] and lines[i + 2][0] == "OFFSET"
+            assert lines[i + 3][0] == "CHANNELS"
+            assert len(ln) == 2                           # no spaces in names
+        if ln[0] == "End":
+            assert ln == ["End", "Site"] and lines[i + 2][0] == "OFFSET"
+    m = lines.index(["MOTION"])
+    assert lines[m + 1] == ["Frames:", "1"] and lines[m + 2][:2] == ["Frame", "Time:"]
+    n_channels = sum(int(ln[1]) for ln in lines[:m] if ln[0] == "CHANNELS")
+    assert len(lines[m + 3]) == n_channels and len(lines) == m + 4
+    with pytest.raises(ValueError, match="no frame"):
+        poses_to_bvh(np.full((3, 17, 3), np.nan))
+    with pytest.raises(ValueError, match="units"):
+        bvh_text(motion, units="inch")
