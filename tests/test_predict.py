@@ -264,7 +264,7 @@ def _write_video(path: Path, frames: int = 6, size=(160, 120), fps: float = 10.0
 
 
 def test_video_writes_frames_npz_mp4_and_bvh(estimator, tmp_path):
-    import cv2
+    cv2 = pytest.importorskip("cv2", reason="OpenCV (installed with mediapipe) is missing")
 
     video = _write_video(tmp_path / "clip.mp4")
     out = tmp_path / "out"
