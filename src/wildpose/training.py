@@ -9,13 +9,14 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -27,7 +28,8 @@ from .zoo import save_model
 # torch is imported inside the functions that train, so that the CLI and the numpy
 # inference path can read TrainConfig without paying torch's start-up time.
 
-__all__ = ["TrainConfig", "train", "prepare_inputs", "split_validation"]
+__all__ = ["TrainConfig", "train", "prepare_inputs", "split_validation", "open_run", "RunSpec",
+           "EpochStats", "run_training"]
 
 
 @dataclass
@@ -117,19 +119,208 @@ def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
     return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * t))
 
 
-def _validate(model, kp, valid, target, device, batch=8192) -> float:
+def _validate(model, kp, valid, target, device, batch=8192, predict=None) -> float:
+    """Mean per-joint error (mm) of ``predict`` (default: ``model``) against ``target``;
+    ``model`` is put in eval mode for it."""
     import torch
 
+    predict = model if predict is None else predict
     model.eval()
     errs = []
     with torch.no_grad():
         for i in range(0, len(kp), batch):
-            pred = model(kp[i:i + batch].to(device), valid[i:i + batch].to(device))
+            pred = predict(kp[i:i + batch].to(device), valid[i:i + batch].to(device))
             errs.append((pred - target[i:i + batch].to(device)).norm(dim=-1).mean(-1).cpu())
     model.train()
     return float(torch.cat(errs).mean())
 
 
+# ------------------------------------------------------------------ the resumable loop
+def open_run(cfg: Any, resume: bool, hint: str) -> tuple[Path, dict[str, Any]]:
+    """Create ``cfg.out_dir`` and write its ``config.json`` (the config as a JSON dict).
+
+    If the folder holds a resumable run (``last.pt``) and ``resume`` is true, its config must
+    equal ``cfg``; else a ValueError names the differing fields and suggests ``hint``.
+    """
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg_dict = json.loads(json.dumps(asdict(cfg)))
+    if resume and (out / "last.pt").is_file():
+        saved = json.loads((out / "config.json").read_text())
+        if saved != cfg_dict:
+            diff = sorted(k for k in set(saved) | set(cfg_dict)
+                          if saved.get(k) != cfg_dict.get(k))
+            raise ValueError(f"{out} holds a run with another config (differs in "
+                             f"{', '.join(diff)}); choose another {hint}")
+    (out / "config.json").write_text(json.dumps(cfg_dict, indent=2))
+    return out, cfg_dict
+
+
+@dataclass
+class RunSpec:
+    """A run folder (prepared by :func:`open_run`) and what its checkpoints and export hold.
+
+    ``cfg`` needs ``seed``, ``epochs``, ``lr``, ``lr_final`` and ``checkpoint_minutes``;
+    ``model_info`` is the exported model's description (the checkpoint adds
+    ``architecture`` and the model's ``config``).
+    """
+
+    out: Path
+    cfg: Any
+    architecture: str
+    model_info: dict[str, Any]
+
+
+class EpochStats:
+    """The values a training step logged, over the steps of one epoch run in this call."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+        self._sums: dict[str, float] = {}
+        self._ema: dict[str, float] = {}
+
+    def add(self, values: dict[str, float]) -> None:
+        self.steps += 1
+        for k, v in values.items():
+            self._sums[k] = self._sums.get(k, 0.0) + v
+            r = self._ema.get(k, 0.0)
+            self._ema[k] = 0.98 * r + 0.02 * v if r else v
+
+    def mean(self, key: str) -> float:
+        return self._sums.get(key, 0.0) / max(self.steps, 1)
+
+    def ema(self, key: str) -> float:
+        """Running average with decay 0.98 (0 before the first step)."""
+        return self._ema.get(key, 0.0)
+
+
+def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
+                 step_loss: Callable[[int, int, Any], tuple[Any, dict[str, Any]]],
+                 validate: Callable[[], float],
+                 summarize: Callable[[int, EpochStats], tuple[dict[str, Any], str]],
+                 resume: bool = True, progress: bool = True, max_steps: int | None = None,
+                 epoch_desc: Callable[[int], str] | None = None,
+                 postfix: Callable[[EpochStats], dict[str, str]] | None = None
+                 ) -> Path | None:
+    """The resumable training loop shared by every trainer; returns the exported model.
+
+    Args:
+        run: the run folder, config and model description.
+        steps_per_epoch: optimizer steps per epoch.
+        step_loss: ``(epoch, step, generator) -> (loss, logged)``: draw the batch of
+            (epoch, step), augment it with ``generator`` and return the loss to minimize and
+            the scalar tensors to log (``loss`` may be among them).  The generator and torch's
+            global RNG are seeded from (seed, epoch, step) and the learning rate is set
+            before the call, so a resumed run repeats an uninterrupted one exactly.
+        validate: the validation error in mm (called at each epoch's end).
+        summarize: ``(epoch index, stats) -> (log fields, text)``: the fields of the epoch's
+            ``log.jsonl`` entry between "minutes" and "val_mpjpe_mm", and the start of its
+            printed summary.
+        epoch_desc: suffix of an epoch's progress-bar label; postfix: the bar's postfix.
+
+    ``last.pt`` is resumed from if ``resume`` (else ``log.jsonl`` is cleared), written every
+    ``cfg.checkpoint_minutes``, at each epoch's end, after ``max_steps`` steps in this call
+    (returning None) and on Ctrl-C/SIGTERM (then KeyboardInterrupt is raised).  At the end
+    the model is exported to ``model.safetensors`` with its validation curve.
+    """
+    import torch
+    from tqdm import tqdm
+
+    cfg, out, model_info = run.cfg, run.out, run.model_info
+    ckpt_path = out / "last.pt"
+    total = steps_per_epoch * cfg.epochs
+    epoch, step, minutes_before, log = 0, 0, 0.0, []
+    if resume and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        epoch, step, minutes_before, log = ck["epoch"], ck["step"], ck["minutes"], ck["log"]
+        print(f"resumed from {ckpt_path}: epoch {epoch + 1}, step {step}", flush=True)
+    else:
+        (out / "log.jsonl").write_text("")  # a fresh run: no stale epochs in the log
+
+    stop = {"now": False}
+
+    def _on_signal(signum, frame):  # finish the current step, then checkpoint and exit
+        stop["now"] = True
+
+    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    t_start = time.time()
+
+    def minutes() -> float:
+        return minutes_before + (time.time() - t_start) / 60
+
+    def save_checkpoint():
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "epoch": epoch, "step": step, "minutes": minutes(), "log": log,
+                    "model_info": {**model_info, "architecture": run.architecture,
+                                   "config": model.config.to_dict()}}, tmp)
+        tmp.replace(ckpt_path)
+
+    model.train()
+    last_save = time.time()
+    steps_this_call = 0
+    try:
+        while epoch < cfg.epochs:
+            bar = tqdm(total=steps_per_epoch, initial=step, disable=not progress,
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}"
+                            f"{epoch_desc(epoch) if epoch_desc else ''}",
+                       unit="step", mininterval=2)
+            stats = EpochStats()
+            while step < steps_per_epoch:
+                # Every random draw of a step (augmentation, dropout) follows from
+                # (seed, epoch, step), so a resumed run repeats the uninterrupted one exactly.
+                step_seed = hash((cfg.seed, epoch, step)) & 0x7FFFFFFF
+                gen = torch.Generator().manual_seed(step_seed)
+                torch.manual_seed(step_seed)
+                for g in optimizer.param_groups:
+                    g["lr"] = _lr_at(cfg, epoch * steps_per_epoch + step, total)
+                loss, logged = step_loss(epoch, step, gen)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                step += 1
+                steps_this_call += 1
+                stats.add({k: v.item() for k, v in logged.items()})
+                bar.update(1)
+                if step % 50 == 0 and postfix is not None:
+                    bar.set_postfix(**postfix(stats))
+                if max_steps is not None and steps_this_call >= max_steps:
+                    save_checkpoint()
+                    bar.close()
+                    return None
+                if stop["now"]:
+                    save_checkpoint()
+                    bar.close()
+                    print(f"interrupted: checkpoint saved to {ckpt_path}; run the same "
+                          f"command again to resume", flush=True)
+                    raise KeyboardInterrupt
+                if time.time() - last_save > cfg.checkpoint_minutes * 60:
+                    save_checkpoint()
+                    last_save = time.time()
+            bar.close()
+            val = validate()
+            fields_, text = summarize(epoch, stats)
+            epoch, step = epoch + 1, 0
+            log.append({"epoch": epoch, "minutes": round(minutes(), 2), **fields_,
+                        "val_mpjpe_mm": round(val, 2)})
+            with open(out / "log.jsonl", "a") as f:
+                f.write(json.dumps(log[-1]) + "\n")
+            print(f"epoch {epoch}: {text}, validation MPJPE {val:.1f} mm, "
+                  f"{minutes():.1f} min", flush=True)
+            save_checkpoint()
+            last_save = time.time()
+    finally:
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    model_info.update({"validation_curve": log, "train_minutes": round(minutes(), 1)})
+    path = save_model(out / "model.safetensors", model.cpu(), model_info)
+    print(f"model written to {path}", flush=True)
+    return path
+
+
+# ----------------------------------------------------------------------------- training
 def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
           max_steps: int | None = None) -> Path | None:
     """Train a lifter; returns the path of the exported ``model.safetensors``.
@@ -140,24 +331,12 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     interruption would.
     """
     import torch
-    from tqdm import tqdm
 
     from .augment import AugmentConfig, augment_batch
     from .device import autocast_dtype, resolve_device
     from .models.lifter import LifterConfig, ResidualMLPLifter
 
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "last.pt"
-    cfg_json = json.dumps(asdict(cfg), indent=2)
-    if resume and ckpt_path.is_file():
-        saved = json.loads((out / "config.json").read_text())
-        if saved != json.loads(cfg_json):
-            diff = sorted(k for k in saved if saved[k] != json.loads(cfg_json).get(k))
-            raise ValueError(f"{out} holds a run with another config (differs in "
-                             f"{', '.join(diff)}); choose another --out-dir or --no-resume")
-    (out / "config.json").write_text(cfg_json)
-
+    out, _ = open_run(cfg, resume, hint="--out-dir or --no-resume")
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.precision, device)
     torch.manual_seed(cfg.seed)
@@ -187,98 +366,29 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     model.set_output_stats(Y)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)
-    steps_per_epoch = len(X) // cfg.batch_size
-    total = steps_per_epoch * cfg.epochs
-    epoch, step, minutes_before, log = 0, 0, 0.0, []
     model_info = {"name": cfg.name, "inputs": cfg.inputs, "input_layout": "h36m17",
                   "train_subjects": list(cfg.subjects), "train_config": asdict(cfg)}
-    if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        epoch, step, minutes_before, log = ck["epoch"], ck["step"], ck["minutes"], ck["log"]
-        print(f"resumed from {ckpt_path}: epoch {epoch + 1}, step {step}", flush=True)
 
-    stop = {"now": False}
+    @functools.lru_cache(maxsize=1)
+    def permutation(epoch: int):
+        return torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(X)))
 
-    def _on_signal(signum, frame):  # finish the current step, then checkpoint and exit
-        stop["now"] = True
+    def step_loss(epoch: int, step: int, gen):
+        idx = permutation(epoch)[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+        kp, vb, yb = augment_batch(X[idx], V[idx], Y[idx], aug, gen)
+        kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            pred = model(kp, vb)
+        loss = (pred.float() - yb).norm(dim=-1).mean()  # MPJPE in mm
+        return loss, {"mpjpe_mm": loss}
 
-    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    t_start = time.time()
+    def summarize(epoch: int, stats: EpochStats):
+        running = stats.ema("mpjpe_mm")
+        return {"train_mpjpe_mm": round(running, 2)}, f"train {running:.1f} mm"
 
-    def minutes() -> float:
-        return minutes_before + (time.time() - t_start) / 60
-
-    def save_checkpoint():
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "epoch": epoch, "step": step, "minutes": minutes(), "log": log,
-                    "model_info": {**model_info, "architecture": "residual_mlp",
-                                   "config": model.config.to_dict()}}, tmp)
-        tmp.replace(ckpt_path)
-
-    model.train()
-    last_save = time.time()
-    steps_this_call = 0
-    try:
-        while epoch < cfg.epochs:
-            perm = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(X)))
-            bar = tqdm(total=steps_per_epoch, initial=step, disable=not progress,
-                       desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="step", mininterval=2)
-            running = 0.0
-            while step < steps_per_epoch:
-                idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                # Every random draw of a step (augmentation, dropout) follows from
-                # (seed, epoch, step), so a resumed run repeats the uninterrupted one exactly.
-                step_seed = hash((cfg.seed, epoch, step)) & 0x7FFFFFFF
-                gen = torch.Generator().manual_seed(step_seed)
-                torch.manual_seed(step_seed)
-                kp, vb, yb = augment_batch(X[idx], V[idx], Y[idx], aug, gen)
-                kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
-                for g in opt.param_groups:
-                    g["lr"] = _lr_at(cfg, epoch * steps_per_epoch + step, total)
-                with torch.autocast(device.type, dtype=amp or torch.float32,
-                                    enabled=amp is not None):
-                    pred = model(kp, vb)
-                loss = (pred.float() - yb).norm(dim=-1).mean()  # MPJPE in mm
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                step += 1
-                steps_this_call += 1
-                running = 0.98 * running + 0.02 * loss.item() if running else loss.item()
-                bar.update(1)
-                if step % 50 == 0:
-                    bar.set_postfix(mpjpe_mm=f"{running:.1f}")
-                if max_steps is not None and steps_this_call >= max_steps:
-                    save_checkpoint()
-                    bar.close()
-                    return None
-                if stop["now"]:
-                    save_checkpoint()
-                    bar.close()
-                    print(f"interrupted: checkpoint saved to {ckpt_path}; run the same "
-                          f"command again to resume", flush=True)
-                    raise KeyboardInterrupt
-                if time.time() - last_save > cfg.checkpoint_minutes * 60:
-                    save_checkpoint()
-                    last_save = time.time()
-            bar.close()
-            val = _validate(model, Xv, Vv, Yv, device) if len(Xv) else float("nan")
-            epoch, step = epoch + 1, 0
-            log.append({"epoch": epoch, "minutes": round(minutes(), 2),
-                        "train_mpjpe_mm": round(running, 2), "val_mpjpe_mm": round(val, 2)})
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(log[-1]) + "\n")
-            print(f"epoch {epoch}: train {running:.1f} mm, validation MPJPE {val:.1f} mm, "
-                  f"{minutes():.1f} min", flush=True)
-            save_checkpoint()
-            last_save = time.time()
-    finally:
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-    model_info.update({"validation_curve": log, "train_minutes": round(minutes(), 1)})
-    path = save_model(out / "model.safetensors", model.cpu(), model_info)
-    print(f"model written to {path}", flush=True)
-    return path
+    return run_training(
+        RunSpec(out, cfg, "residual_mlp", model_info), model, opt,
+        steps_per_epoch=len(X) // cfg.batch_size, step_loss=step_loss,
+        validate=lambda: _validate(model, Xv, Vv, Yv, device) if len(Xv) else float("nan"),
+        summarize=summarize, resume=resume, progress=progress, max_steps=max_steps,
+        postfix=lambda stats: {"mpjpe_mm": f"{stats.ema('mpjpe_mm'):.1f}"})

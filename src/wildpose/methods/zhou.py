@@ -28,21 +28,21 @@ lifts pixels to mm with a trained model (what ``evaluate_h36m`` needs).
 
 from __future__ import annotations
 
+import functools
 import json
-import signal
 import time
-import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from ..api import Lifter
 from ..datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
 from ..losses import canonical_bone_lengths, geo_loss
-from ..skeleton import H36M17, SYMMETRIC_BONES, flip_pose, get_layout
-from ..training import _lr_at, _validate, prepare_inputs, split_validation
-from ..zoo import save_model
+from ..skeleton import H36M17, SYMMETRIC_BONES
+from ..training import (RunSpec, _validate, open_run, prepare_inputs, run_training,
+                        split_validation)
 
 __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "depth_targets",
            "lab_samples", "wild_samples", "wild_samples_from_keypoints", "prepare_zhou_data",
@@ -306,15 +306,15 @@ def train_zhou(cfg: ZhouConfig, resume: bool = True, progress: bool = True,
                max_steps: int | None = None, data: ZhouData | None = None) -> Path | None:
     """Train a depth lifter the Zhou et al. way; returns the exported ``model.safetensors``.
 
-    The run folder and its behaviour are those of :func:`wildpose.training.train`:
-    ``config.json``, a resumable ``last.pt`` (every ``checkpoint_minutes`` and at each
-    epoch's end; Ctrl-C/SIGTERM checkpoint and stop), ``log.jsonl`` (losses and validation
-    MPJPE in mm per epoch) and ``model.safetensors``.  Every random draw follows from
-    (seed, epoch, step), so a resumed run repeats an uninterrupted one exactly.  ``max_steps``
-    stops after that many steps in this call (with a checkpoint, returning None).
+    The run folder and its behaviour are those of :func:`wildpose.training.train` (both run
+    :func:`wildpose.training.run_training`): ``config.json``, a resumable ``last.pt`` (every
+    ``checkpoint_minutes`` and at each epoch's end; Ctrl-C/SIGTERM checkpoint and stop),
+    ``log.jsonl`` (losses and validation MPJPE in mm per epoch) and ``model.safetensors``.
+    Every random draw follows from (seed, epoch, step), so a resumed run repeats an
+    uninterrupted one exactly.  ``max_steps`` stops after that many steps in this call (with a
+    checkpoint, returning None).
     """
     import torch
-    from tqdm import tqdm
 
     from ..augment import AugmentConfig, augment_batch
     from ..device import autocast_dtype, resolve_device
@@ -325,18 +325,7 @@ def train_zhou(cfg: ZhouConfig, resume: bool = True, progress: bool = True,
         raise ValueError(f"stage1_epochs ({cfg.stage1_epochs}) exceeds epochs ({cfg.epochs})")
     if cfg.wild_inputs not in ("gt", "sh"):
         raise ValueError(f"wild_inputs must be 'gt' or 'sh', not {cfg.wild_inputs!r}")
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out / "last.pt"
-    cfg_dict = json.loads(json.dumps(asdict(cfg)))
-    if resume and ckpt_path.is_file():
-        saved = json.loads((out / "config.json").read_text())
-        if saved != cfg_dict:
-            diff = sorted(k for k in set(saved) | set(cfg_dict)
-                          if saved.get(k) != cfg_dict.get(k))
-            raise ValueError(f"{out} holds a run with another config (differs in "
-                             f"{', '.join(diff)}); choose another out_dir or resume=False")
-    (out / "config.json").write_text(json.dumps(cfg_dict, indent=2))
+    out, cfg_dict = open_run(cfg, resume, hint="out_dir or resume=False")
 
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.precision, device)
@@ -365,9 +354,6 @@ def train_zhou(cfg: ZhouConfig, resume: bool = True, progress: bool = True,
                              torch.from_numpy(data.canonical_mm), canon.cpu())
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)
-    steps_per_epoch = len(X3) // cfg.batch_3d
-    total = steps_per_epoch * cfg.epochs
-    epoch, step, minutes_before, log = 0, 0, 0.0, []
     model_info = {
         "name": cfg.name, "method": "zhou2017", "inputs": "gt", "input_layout": "h36m17",
         "output": "normalized [x, y, depth]; mm via to_mm (total bone length = canonical)",
@@ -376,127 +362,56 @@ def train_zhou(cfg: ZhouConfig, resume: bool = True, progress: bool = True,
         "coco_files_2d_only": list(cfg.coco_files) if cfg.has_2d_only else [],
         "canonical_bone_lengths_mm": [round(float(v), 2) for v in data.canonical_mm],
         "train_config": cfg_dict}
-    if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        epoch, step, minutes_before, log = ck["epoch"], ck["step"], ck["minutes"], ck["log"]
-        print(f"resumed from {ckpt_path}: epoch {epoch + 1}, step {step}", flush=True)
-    else:
-        (out / "log.jsonl").write_text("")  # a fresh run: no stale epochs in the log
 
-    stop = {"now": False}
+    @functools.lru_cache(maxsize=1)
+    def permutations(epoch: int):
+        perm3 = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(X3)))
+        permw = (torch.from_numpy(np.random.default_rng([cfg.seed, epoch, 1])
+                                  .permutation(len(Xw))) if b2 else None)
+        return perm3, permw
 
-    def _on_signal(signum, frame):  # finish the current step, then checkpoint and exit
-        stop["now"] = True
+    def step_loss(epoch: int, step: int, gen):
+        perm3, permw = permutations(epoch)
+        idx = perm3[step * cfg.batch_3d:(step + 1) * cfg.batch_3d]
+        kp, vb, tb = X3[idx], V3[idx], T3[idx]
+        if b2:  # the 2D-only set is cycled through at its own pace
+            iw = permw[(step * b2 + torch.arange(b2)) % len(Xw)]
+            kp, vb, tb = (torch.cat([kp, Xw[iw]]), torch.cat([vb, Vw[iw]]),
+                          torch.cat([tb, Tw[iw]]))
+        kp, vb, tb = augment_batch(kp, vb, tb, aug, gen)
+        kp, vb, tb = kp.to(device), vb.to(device), tb.to(device)
+        with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            pred = model(kp, vb)
+        losses = zhou_losses(pred.float(), tb, vb, len(idx), canon, cfg,
+                             geo_on=epoch >= cfg.stage1_epochs)
+        return losses["total"], losses
 
-    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    t_start = time.time()
+    def summarize(epoch: int, stats):
+        entry = {"geo_on": epoch >= cfg.stage1_epochs,
+                 **{f"train_{k}": round(stats.mean(k), 6)
+                    for k in ("total", "reg", "geo", "fill")}}
+        return entry, (f"loss {entry['train_total']:.4f} (reg {entry['train_reg']:.4f}, "
+                       f"geo {entry['train_geo']:.4f})")
 
-    def minutes() -> float:
-        return minutes_before + (time.time() - t_start) / 60
-
-    def save_checkpoint():
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                    "epoch": epoch, "step": step, "minutes": minutes(), "log": log,
-                    "model_info": {**model_info, "architecture": "zhou_depth",
-                                   "config": model.config.to_dict()}}, tmp)
-        tmp.replace(ckpt_path)
-
-    class _InMM(torch.nn.Module):  # validation in mm with training.py's helper
-        def __init__(self, m):
-            super().__init__()
-            self.m = m
-
-        def forward(self, kp, v):
-            return self.m.lift_mm(kp, v)
-
-    model.train()
-    last_save = time.time()
-    steps_this_call = 0
-    try:
-        while epoch < cfg.epochs:
-            geo_on = epoch >= cfg.stage1_epochs
-            perm3 = torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(X3)))
-            if b2:
-                permw = torch.from_numpy(
-                    np.random.default_rng([cfg.seed, epoch, 1]).permutation(len(Xw)))
-            bar = tqdm(total=steps_per_epoch, initial=step, disable=not progress,
-                       desc=f"epoch {epoch + 1}/{cfg.epochs}{' (geo)' if geo_on else ''}",
-                       unit="step", mininterval=2)
-            sums = {"total": 0.0, "reg": 0.0, "geo": 0.0, "fill": 0.0}
-            n_logged = 0
-            while step < steps_per_epoch:
-                idx = perm3[step * cfg.batch_3d:(step + 1) * cfg.batch_3d]
-                kp, vb, tb = X3[idx], V3[idx], T3[idx]
-                if b2:  # the 2D-only set is cycled through at its own pace
-                    iw = permw[(step * b2 + torch.arange(b2)) % len(Xw)]
-                    kp, vb, tb = (torch.cat([kp, Xw[iw]]), torch.cat([vb, Vw[iw]]),
-                                  torch.cat([tb, Tw[iw]]))
-                step_seed = hash((cfg.seed, epoch, step)) & 0x7FFFFFFF
-                gen = torch.Generator().manual_seed(step_seed)
-                torch.manual_seed(step_seed)
-                kp, vb, tb = augment_batch(kp, vb, tb, aug, gen)
-                kp, vb, tb = kp.to(device), vb.to(device), tb.to(device)
-                for g in opt.param_groups:
-                    g["lr"] = _lr_at(cfg, epoch * steps_per_epoch + step, total)
-                with torch.autocast(device.type, dtype=amp or torch.float32,
-                                    enabled=amp is not None):
-                    pred = model(kp, vb)
-                losses = zhou_losses(pred.float(), tb, vb, len(idx), canon, cfg, geo_on)
-                opt.zero_grad(set_to_none=True)
-                losses["total"].backward()
-                opt.step()
-                step += 1
-                steps_this_call += 1
-                for k in sums:
-                    sums[k] += losses[k].item()
-                n_logged += 1
-                bar.update(1)
-                if step % 50 == 0:
-                    bar.set_postfix(loss=f"{sums['total'] / n_logged:.4f}")
-                if max_steps is not None and steps_this_call >= max_steps:
-                    save_checkpoint()
-                    bar.close()
-                    return None
-                if stop["now"]:
-                    save_checkpoint()
-                    bar.close()
-                    print(f"interrupted: checkpoint saved to {ckpt_path}; run the same "
-                          f"command again to resume", flush=True)
-                    raise KeyboardInterrupt
-                if time.time() - last_save > cfg.checkpoint_minutes * 60:
-                    save_checkpoint()
-                    last_save = time.time()
-            bar.close()
-            val = _validate(_InMM(model), Xv, Vv, Yv, device) if len(Xv) else float("nan")
-            epoch, step = epoch + 1, 0
-            entry = {"epoch": epoch, "minutes": round(minutes(), 2), "geo_on": geo_on,
-                     **{f"train_{k}": round(v / max(n_logged, 1), 6) for k, v in sums.items()},
-                     "val_mpjpe_mm": round(val, 2)}
-            log.append(entry)
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(entry) + "\n")
-            print(f"epoch {epoch}: loss {entry['train_total']:.4f} (reg {entry['train_reg']:.4f}"
-                  f", geo {entry['train_geo']:.4f}), validation MPJPE {val:.1f} mm, "
-                  f"{minutes():.1f} min", flush=True)
-            save_checkpoint()
-            last_save = time.time()
-    finally:
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-    model_info.update({"validation_curve": log, "train_minutes": round(minutes(), 1)})
-    path = save_model(out / "model.safetensors", model.cpu(), model_info)
-    print(f"model written to {path}", flush=True)
-    return path
+    return run_training(
+        RunSpec(out, cfg, "zhou_depth", model_info), model, opt,
+        steps_per_epoch=len(X3) // cfg.batch_3d, step_loss=step_loss,
+        validate=lambda: (_validate(model, Xv, Vv, Yv, device, predict=model.lift_mm)
+                          if len(Xv) else float("nan")),
+        summarize=summarize, resume=resume, progress=progress, max_steps=max_steps,
+        epoch_desc=lambda epoch: " (geo)" if epoch >= cfg.stage1_epochs else "",
+        postfix=lambda stats: {"loss": f"{stats.mean('total'):.4f}"})
 
 
 # ---------------------------------------------------------------------------- inference
-class ZhouLifter:
+class ZhouLifter(Lifter):
     """Pixels in any layout -> root-relative H36M17 poses in mm with a trained depth lifter.
 
-    Anything with ``.lift`` is a lifter to :func:`wildpose.evaluation.evaluate_h36m`, so
+    A :class:`wildpose.api.Lifter` (torch backend) that accepts only
+    :class:`~wildpose.models.depth_lifter.DepthLifter` models; ``Lifter`` converts their
+    normalized ``[x, y, depth]`` output to mm with ``to_mm`` (after flip-test averaging, in
+    normalized units).  Anything with ``.lift`` is a lifter to
+    :func:`wildpose.evaluation.evaluate_h36m`, so
     ``evaluate_h36m(ZhouLifter("zhou-s1-3d2d-geo"), data_dir, inputs="sh")`` works.
 
     Args:
@@ -509,70 +424,15 @@ class ZhouLifter:
 
     def __init__(self, model: Any = None, device: str = "auto", flip_test: bool = True,
                  min_valid_joints: int = 6, batch_size: int = 8192):
-        from ..device import resolve_device
         from ..models.depth_lifter import DepthLifter
-        from ..zoo import load_model
 
-        self.device = resolve_device(device)
-        if not isinstance(model, DepthLifter):
-            model = load_model(model, self.device)
-            if not isinstance(model, DepthLifter):
-                raise ValueError(f"model {getattr(model, 'info', {}).get('name') or ''!s} is "
-                                 f"not a Zhou depth lifter (architecture "
-                                 f"{getattr(model, 'info', {}).get('architecture')!r})")
-        self.model = model.to(self.device).eval()
-        self.flip_test = flip_test
-        self.min_valid_joints = min_valid_joints
-        self.batch_size = batch_size
-
-    @property
-    def info(self) -> dict[str, Any]:
-        return getattr(self.model, "info", {})
-
-    def lift(self, keypoints: Any, layout: str = "h36m17", valid: Any = None) -> np.ndarray:
-        """(N, J, 2) or (J, 2) pixels in ``layout`` (NaN = missing) -> (N, 17, 3) float32 mm,
-        root-relative camera frame, H36M17 order; rows with too few valid joints are NaN."""
-        skel = get_layout(layout)
-        kp = np.asarray(keypoints, np.float32)
-        single = kp.ndim == 2
-        if single:
-            kp = kp[None]
-        if kp.ndim != 3 or kp.shape[1:] != (skel.num_joints, 2):
-            raise ValueError(f"keypoints of shape {np.shape(keypoints)} do not fit layout "
-                             f"{skel.name}: expected (N, {skel.num_joints}, 2)")
-        ok = np.isfinite(kp).all(-1)
-        if valid is not None:
-            ok &= np.asarray(valid, bool).reshape(ok.shape)
-        norm, ok17 = prepare_inputs(kp, skel.name, ok)
-        out = self.lift_normalized(norm, ok17)
-        bad = ok17.sum(1) < self.min_valid_joints
-        if bad.any():
-            out[bad] = np.nan
-            rows = np.flatnonzero(bad)
-            warnings.warn(f"{bad.sum()} pose(s) have fewer than {self.min_valid_joints} valid "
-                          f"joints and were not lifted (rows {rows[:10].tolist()}"
-                          f"{' ...' if len(rows) > 10 else ''})", stacklevel=2)
-        return out[0] if single else out
-
-    def lift_normalized(self, keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Normalized H36M17 keypoints (N, 17, 2) and validity (N, 17) -> (N, 17, 3) mm."""
-        import torch
-
-        perm = torch.as_tensor(H36M17.flip_permutation())
-        outs = []
-        with torch.no_grad():
-            for i in range(0, len(keypoints), self.batch_size):
-                kp = torch.from_numpy(np.ascontiguousarray(keypoints[i:i + self.batch_size]))
-                vb = torch.from_numpy(np.ascontiguousarray(valid[i:i + self.batch_size]))
-                kp, vb = kp.to(self.device), vb.to(self.device)
-                pred = self.model(kp, vb)
-                if self.flip_test:
-                    mirrored = flip_pose(self.model(flip_pose(kp), vb[:, perm.to(vb.device)]))
-                    pred = 0.5 * (pred + mirrored)
-                outs.append(self.model.to_mm(pred).cpu().numpy())
-        if not outs:
-            return np.zeros((0, 17, 3), np.float32)
-        return np.concatenate(outs).astype(np.float32)
+        super().__init__(model, device=device, flip_test=flip_test,
+                         min_valid_joints=min_valid_joints, batch_size=batch_size,
+                         backend="torch")
+        if not isinstance(self.model, DepthLifter):
+            info = getattr(self.model, "info", {})
+            raise ValueError(f"model {info.get('name') or ''!s} is not a Zhou depth lifter "
+                             f"(architecture {info.get('architecture')!r})")
 
 
 # --------------------------------------------------------------------- transfer experiment
