@@ -167,6 +167,30 @@ def training_curve_section(rec: dict) -> list[str]:
     return out
 
 
+def dual_source_accuracy_section(rec: dict) -> list[str]:
+    r = rec.get("results") or {}
+    p = rec.get("params") or {}
+    out = [f"- test rows per input kind: {r.get('num_test_rows')} (S9+S11, stride "
+           f"{p.get('stride')}); peak RSS {mib(r.get('peak_rss_mib'))} MiB"]
+    rows = []
+    for lib, L in (r.get("libraries") or {}).items():
+        idx = L.get("index") or {}
+        out.append(f"- library `{lib}`: {idx.get('entries')} entries = {idx.get('poses')} poses x "
+                   f"{idx.get('cameras')} virtual cameras, {idx.get('index_type')} index, built in "
+                   f"{sec(L.get('build_seconds'))} s; scored on {len(L.get('scored_joints') or [])}"
+                   f" joints")
+        for kind, res in (L.get("inputs") or {}).items():
+            nn, rc = res.get("nearest") or {}, res.get("reconstruction") or {}
+            rows.append([lib, kind, mm(nn.get("P1")), mm(nn.get("P2")), mm(rc.get("P1")),
+                         mm(rc.get("P2")), _fmt(res.get("P2_improvement_percent"), ".1f"),
+                         _fmt(res.get("ms_per_pose"), ".2f"), str(res.get("rows_scored"))])
+    if rows:
+        out += [""] + _table(["Library", "2D input", "NN P1 (mm)", "NN P2 (mm)",
+                              "Recon. P1 (mm)", "Recon. P2 (mm)", "P2 gain (%)", "ms/pose",
+                              "Rows"], rows, align="llrrrrrrr")
+    return out
+
+
 def generic_section(rec: dict) -> list[str]:
     return ["```json", json.dumps(rec.get("results"), indent=2), "```"]
 
@@ -174,6 +198,7 @@ def generic_section(rec: dict) -> list[str]:
 SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "accuracy": accuracy_section, "speed": speed_section,
     "training_curve": training_curve_section,
+    "dual_source_accuracy": dual_source_accuracy_section,
 }
 
 
