@@ -229,14 +229,18 @@ def test_feasible_scale_hand_value():
     # Uniform ratios 1/16: every bone is 1 unit long.  2D: all joints at the root except the
     # right knee at (0.3, 0.4) and right foot at (0.3, 1.6): bones right hip 0 (Hip->RHip),
     # right upper leg 0.5 (RHip->RKnee), right lower leg 1.2 (RKnee->RFoot).
-    # The longest 2D bone, 1.2, must fit a 1-unit bone: s >= 1.2.
+    # The longest 2D limb, 1.2, must fit a 1-unit bone: s >= 1.2.
     kp = torch.zeros(1, 17, 2)
     kp[0, 2] = t([0.3, 0.4])
     kp[0, 3] = t([0.3, 1.6])
     valid = torch.ones(1, 17, dtype=torch.bool)
     m = torch.full((16,), 1 / 16)
     assert feasible_scale(kp, valid, m).item() == pytest.approx(1.2, rel=1e-6)
-    # With the foot missing, the upper leg (0.5) is the longest bone left.
+    # Only limbs count: a spine that looks 3 units long (detectors place it differently)
+    # changes nothing.
+    kp[0, 7] = t([0.0, -3.0])
+    assert feasible_scale(kp, valid, m).item() == pytest.approx(1.2, rel=1e-6)
+    # With the foot missing, the upper leg (0.5) is the longest limb left.
     valid[0, 3] = False
     assert feasible_scale(kp, valid, m).item() == pytest.approx(0.5, rel=1e-6)
     # A true skeleton seen at scale s: feasible_scale <= s, with equality when a bone is in
@@ -360,6 +364,14 @@ def test_relative_training_uses_no_3d(h36m_dir, tiny_data, tmp_path):
     np.testing.assert_allclose(H36M17.bone_lengths(sup.Y.numpy()).sum(-1), 16.0, rtol=1e-4)
 
 
+def test_detections_spine_is_not_a_reprojection_target(h36m_dir, tiny_data, tmp_path):
+    gt = _prepare(tiny(h36m_dir, tmp_path), tiny_data)
+    assert gt.reproj_mask.all()
+    sh = _prepare(tiny(h36m_dir, tmp_path, inputs="sh"), tiny_data)
+    off = [H36M17.joints[k] for k in np.flatnonzero(~sh.reproj_mask.numpy())]
+    assert off == ["Spine"]
+
+
 def test_training_is_deterministic_and_resumes_exactly(h36m_dir, tiny_data, tmp_path):
     a = train_ronchi(tiny(h36m_dir, tmp_path / "a"), progress=False, data=tiny_data)
     assert a.is_file()
@@ -438,4 +450,4 @@ def test_shipped_model_configs_match_the_experiment_rows():
         cfg = asdict(RonchiConfig.from_file(root / f"{name}.json"))
         assert cfg["name"] == name and cfg["inputs"] == "gt"
         for k, v in EXPERIMENT_ROWS[row].items():
-            assert cfg[k] == v, (name, k)
+            assert cfg[k] == (v["gt"] if k == "epochs" else v), (name, k)
