@@ -125,3 +125,27 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["no-such-command"])
     assert exc.value.code == 2
+
+
+def test_train_dispatches_on_method(tmp_path, capsys):
+    """`wildpose train --method ronchi` trains a Ronchi model from a config plus --set
+    overrides; a config for one method refuses another."""
+    from conftest import find_h36m_dir
+
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "ronchi-relative.json"
+    rc = main(["train", "--method", "lifter", "--config", str(cfg)])
+    assert rc == 2 and "ronchi" in capsys.readouterr().err
+    rc = main(["train", "--config", str(cfg), "--set", "bogus_option=1"])
+    assert rc == 2 and "bogus_option" in capsys.readouterr().err
+    h36m = find_h36m_dir()
+    if h36m is None:
+        pytest.skip("Human3.6M data not found (set WILDPOSE_DATA): the training half is skipped")
+    out = tmp_path / "run"
+    rc = main(["train", "--config", str(cfg), "--data-dir", str(h36m), "--out-dir", str(out),
+               "--subjects", "1", "--epochs", "1", "--device", "cpu",
+               "--set", "stride=2000", "width=16", "blocks=1", "batch_size=32"])
+    assert rc == 0
+    from wildpose.zoo import read_model_info
+
+    info = read_model_info(out / "model.safetensors")
+    assert info["method"] == "ronchi" and info["train_config"]["width"] == 16

@@ -196,7 +196,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     from .training import TrainConfig
 
+    p.add_argument("--method", choices=("lifter", "zhou", "ronchi"), default=None,
+                   help="lifter: supervised 3D (default); zhou: mixed 3D/2D batches with the "
+                        "geometric loss; ronchi: relative depth labels. A config's \"method\" "
+                        "key sets it too")
     p.add_argument("--config", help="JSON file of training options (flags override it)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="any other option of the method's config, e.g. lambda_geo=0.3 "
+                        "(JSON values)")
     p.add_argument("--no-resume", action="store_true",
                    help="start afresh even if OUT_DIR holds a checkpoint")
     for f in fields(TrainConfig):
@@ -208,15 +215,53 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=typ, default=None, help=f"(default {f.default!r})")
 
 
+def _parse_sets(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            out[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = value  # a bare string such as out_dir=runs/x
+    return out
+
+
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainConfig, train
+    from .training import TrainConfig
 
     try:
-        base = TrainConfig.from_file(args.config).__dict__ if args.config else {}
-        overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                     if getattr(args, f.name) is not None}
-        cfg = TrainConfig.from_dict({**base, **overrides})
-        train(cfg, resume=not args.no_resume)
+        base = {}
+        if args.config:
+            try:
+                base = json.loads(Path(args.config).read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                raise ValueError(f"training config {args.config}: {e}") from None
+            if not isinstance(base, dict):
+                raise ValueError(f"training config {args.config}: not a JSON object")
+        named = base.pop("method", None)
+        if args.method and named and args.method != named:
+            raise ValueError(f"training config {args.config} is for method {named!r}, "
+                             f"not {args.method!r}")
+        method = args.method or named or "lifter"
+        flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+                 if getattr(args, f.name) is not None}
+        opts = {**base, **flags, **_parse_sets(args.set)}
+        if method == "lifter":
+            from .training import train
+
+            train(TrainConfig.from_dict(opts), resume=not args.no_resume)
+        elif method == "zhou":
+            from .methods.zhou import ZhouConfig, train_zhou
+
+            train_zhou(ZhouConfig.from_dict(opts), resume=not args.no_resume)
+        elif method == "ronchi":
+            from .methods.ronchi import RonchiConfig, train_ronchi
+
+            train_ronchi(RonchiConfig.from_dict(opts), resume=not args.no_resume)
+        else:
+            raise ValueError(f"unknown training method {method!r} (lifter, zhou or ronchi)")
     except (ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
@@ -257,8 +302,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         elif args.name == "ronchi":
             from .methods.ronchi import run_ronchi_experiment
 
-            run_ronchi_experiment(args.data_dir, args.out_dir or "runs/ronchi",
-                                  quick=args.quick, **opts)
+            from .datasets.h36m import default_data_dir
+
+            run_ronchi_experiment(args.data_dir or default_data_dir(),
+                                  args.out_dir or "runs/ronchi", quick=args.quick,
+                                  progress=True, **opts)
     except (ValueError, FileNotFoundError, json.JSONDecodeError) as e:
         _error(str(e))
         return 2
@@ -341,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_method_options(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("train", help="train a lifter on Human3.6M")
+    p = sub.add_parser("train", help="train a lifter (supervised, Zhou et al. or Ronchi et al.) "
+                                        "on Human3.6M")
     _add_train_options(p)
     p.set_defaults(func=cmd_train)
 

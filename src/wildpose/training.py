@@ -63,6 +63,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        method = d.pop("method", "lifter")  # configs may name their method
+        if method != "lifter":
+            raise ValueError(f"this config is for method {method!r}, not 'lifter'")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

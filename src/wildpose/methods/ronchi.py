@@ -321,6 +321,10 @@ class RonchiConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RonchiConfig":
+        d = dict(d)
+        method = d.pop("method", "ronchi")  # configs may name their method
+        if method != "ronchi":
+            raise ValueError(f"this config is for method {method!r}, not 'ronchi'")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

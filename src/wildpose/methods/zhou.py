@@ -90,6 +90,10 @@ class ZhouConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouConfig":
+        d = dict(d)
+        method = d.pop("method", "zhou")  # configs may name their method
+        if method != "zhou":
+            raise ValueError(f"this config is for method {method!r}, not 'zhou'")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
