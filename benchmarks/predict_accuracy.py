@@ -2,6 +2,7 @@
 
     python benchmarks/predict_accuracy.py [--model NAME|PATH] [--data-dir DIR] [--limit N]
                                           [--min-confidence 0.3] [--h36m-dir DIR]
+                                          [--retry tiles|none]
 
 Images: the *single-person* coco-mini photos, i.e. those with exactly one person annotation,
 and that annotation has at least one labelled keypoint.
@@ -55,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="joints below it are missing for the lifter (default 0.3)")
     p.add_argument("--detection-threshold", type=float, default=None,
                    help="the detector's person threshold (default: the detector's own)")
+    p.add_argument("--retry", choices=("tiles", "none"), default=None,
+                   help="the detector's second look when the whole image shows nobody "
+                        "(MediaPipePoseDetector's retry option; default: the detector's own)")
     p.add_argument("--threshold", type=float, default=0.1,
                    help="PCK threshold as a fraction of the box's longer side (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="first N images only (testing)")
@@ -119,10 +123,15 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     detector = None
+    options = {}
     if args.detection_threshold is not None:
+        options["min_confidence"] = args.detection_threshold
+    if args.retry is not None:
+        options["retry"] = None if args.retry == "none" else args.retry
+    if options:
         from wildpose.detectors import default_detector
 
-        detector = default_detector(min_confidence=args.detection_threshold)
+        detector = default_detector(**options)
     est = Estimator(detector=detector, lifter=args.model, min_confidence=args.min_confidence)
     load_s = time.perf_counter() - t0
 
@@ -155,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         conf_hits += int((hit & labelled & confident).sum())
         conf_labelled += int((labelled & confident).sum())
         per_image.append({"image": img_rec["file_name"], "people_found": len(res.people),
+                          "found_by_retry": getattr(est.detector, "last_view", None) is not None,
                           "labelled": int(labelled.sum()), "correct": int((hit & labelled).sum()),
                           "pck": float((hit & labelled).sum() / labelled.sum())})
     est.close()
@@ -192,6 +202,7 @@ def run(args: argparse.Namespace) -> int:
               "min_confidence": args.min_confidence, "threshold": args.threshold,
               "limit": args.limit, "detector": est.detector.name,
               "detection_threshold": getattr(est.detector, "min_confidence", None),
+              "detector_retry": getattr(est.detector, "retry", None),
               "focal_length": "55 deg across the longer side"}
     record = _common.make_record("predict_accuracy", params, results, started)
     out = _common.write_record(record, args.out)

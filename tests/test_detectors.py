@@ -237,3 +237,160 @@ def test_tracking_mode_and_reset(mp_detector, example_image):
     np.testing.assert_allclose(first[0].keypoints, second[0].keypoints, atol=15)
     mp_detector.reset()
     assert len(mp_detector.track(example_image)) == 1
+
+
+# ------------------------------------------------- retry views (whole image found nobody)
+def test_view_maps_pixel_centres_by_hand():
+    from wildpose.detectors.mediapipe_pose import View
+
+    v = View(x0=1, y0=2, width=4, height=3, out_width=8, out_height=6)     # 2x enlargement
+    assert v.scale == (2.0, 2.0)
+    # image pixel (1, 2) is the view's top-left 2x2 block, whose centre is view (0.5, 0.5)
+    np.testing.assert_allclose(v.from_image([1, 2]), [0.5, 0.5])
+    # the view's top-left corner (-0.5, -0.5) is the image pixel (1, 2)'s top-left corner
+    np.testing.assert_allclose(v.to_image([-0.5, -0.5]), [0.5, 1.5])
+    np.testing.assert_allclose(v.to_image([7.5, 5.5]), [4.5, 4.5])   # bottom-right corners
+    pts = np.array([[0.0, 0.0], [3.25, -7.0], [100.0, 42.5]])
+    np.testing.assert_allclose(v.to_image(v.from_image(pts)), pts, atol=1e-9)
+    np.testing.assert_allclose(v.from_image(v.to_image(pts)), pts, atol=1e-9)
+    with pytest.raises(ValueError, match="positive"):
+        View(0, 0, 0, 3, 8, 6)
+
+
+def test_view_render_puts_a_pixel_where_the_mapping_says():
+    from wildpose.detectors.mediapipe_pose import View
+
+    img = np.zeros((10, 12, 3), np.uint8)
+    img[4, 5] = 255                                     # one bright pixel at x=5, y=4
+    v = View(x0=3, y0=2, width=6, height=5, out_width=12, out_height=10)
+    out = v.render(img).astype(float)[..., 0]
+    assert out.shape == (10, 12)
+    ys, xs = np.mgrid[:10, :12]
+    centroid = np.array([(out * xs).sum(), (out * ys).sum()]) / out.sum()
+    np.testing.assert_allclose(centroid, [4.5, 4.5], atol=0.05)        # (5-3+.5)*2-.5
+    np.testing.assert_allclose(v.to_image(centroid), [5, 4], atol=0.05)
+    # outside the image: the fill value; at scale 1 the pixels are copied exactly
+    pad = View(x0=-2, y0=-1, width=6, height=4, out_width=6, out_height=4)
+    got = pad.render(img, fill=7)
+    assert (got[0] == 7).all() and (got[:, :2] == 7).all()     # row y=-1, columns x=-2, -1
+    np.testing.assert_array_equal(got[1:, 2:], img[0:3, 0:4])
+
+
+def test_tile_views_cover_the_image_and_hold_small_boxes_whole():
+    from wildpose.detectors.mediapipe_pose import around_view, tile_views
+
+    h, w = 300, 640
+    tiles = tile_views(h, w, grid=2, overlap=0.5, upscale=1.5)
+    assert len(tiles) == 4
+    covered = np.zeros((h, w), bool)
+    for t in tiles:
+        assert 0 <= t.x0 and t.x0 + t.width <= w and 0 <= t.y0 and t.y0 + t.height <= h
+        assert t.scale == pytest.approx((1.5, 1.5), rel=0.01)
+        covered[t.y0:t.y0 + t.height, t.x0:t.x0 + t.width] = True
+    assert covered.all()
+    # tiles are 2/3 of the image; any box up to half a tile (1/3 of the image) fits in one
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        bw, bh = w / 3 - 1, h / 3 - 1
+        x0, y0 = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+        assert any(t.x0 <= x0 and x0 + bw <= t.x0 + t.width and t.y0 <= y0
+                   and y0 + bh <= t.y0 + t.height for t in tiles)
+    assert len(tile_views(h, w, grid=3)) == 9
+    with pytest.raises(ValueError):
+        tile_views(h, w, overlap=1.0)
+    # a square twice the box's longer side, centred on it
+    v = around_view((100, 50, 140, 130), margin=1.0)
+    assert v.width == v.height == 160 and (v.x0, v.y0) == (40, 10)
+
+
+def test_retry_option_is_checked():
+    require_mediapipe()
+    from wildpose.detectors import MediaPipePoseDetector
+
+    with pytest.raises(ValueError, match="retry"):
+        MediaPipePoseDetector(retry="everything")
+
+
+def _shrunk_into_corner(image: np.ndarray, factor: float) -> tuple[np.ndarray, tuple]:
+    """``image`` shrunk by ``factor`` (PIL bilinear) into the top-left corner of a white
+    canvas twice the shrunk size; and the shrunk size (w, h)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    sw, sh = round(w * factor), round(h * factor)
+    small = np.asarray(Image.fromarray(image).resize((sw, sh), Image.BILINEAR))
+    canvas = np.full((2 * sh, 2 * sw, 3), 255, np.uint8)
+    canvas[:sh, :sw] = small
+    return canvas, (sw, sh)
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.25])
+def test_person_shrunk_into_a_corner_is_found_by_the_retry(mp_detector, example_image,
+                                                          factor):
+    from wildpose.detectors import MediaPipePoseDetector
+
+    h, w = example_image.shape[:2]
+    ref = mp_detector.detect(example_image)[0]
+    canvas, (sw, sh) = _shrunk_into_corner(example_image, factor)
+    # where the person's joints are on the canvas: PIL maps pixel edges linearly
+    expected = (ref.keypoints + 0.5) * (sw / w, sh / h) - 0.5
+    with MediaPipePoseDetector(retry=None) as plain:
+        assert plain.detect(canvas) == []          # the whole-image pass misses this person
+    dets = mp_detector.detect(canvas)               # default: retry="tiles"
+    assert len(dets) == 1 and mp_detector.last_view is not None
+    err = np.linalg.norm(dets[0].keypoints - expected, axis=1)
+    sure = (ref.confidence >= 0.9) & (dets[0].confidence >= 0.9)
+    assert sure.sum() >= 8
+    assert np.median(err[sure]) <= 3 and err[sure].max() <= 0.05 * max(sw, sh)
+    x0, y0, x1, y1 = dets[0].box
+    assert x1 < sw and y1 < sh                      # inside the photo's corner
+    raw_xy, _ = mp_detector.last_landmarks
+    assert (raw_xy.max(0) < [2 * sw, 2 * sh]).all()
+
+
+def test_found_person_is_found_in_place_without_retry(mp_detector, example_image):
+    """A person the whole image shows is found by the fast path (no retry view)."""
+    dets = mp_detector.detect(example_image)
+    assert len(dets) == 1 and mp_detector.last_view is None
+
+
+def _coco(name: str):
+    """(image, its annotations) of a coco-mini photo, or skip."""
+    from wildpose.predict import read_image
+
+    root = find_data_root() / "coco-mini"
+    ann_file = root / "annotations" / "person_keypoints_val2017.json"
+    if not (root / "val2017" / name).is_file() or not ann_file.is_file():
+        pytest.skip(f"coco-mini photo {name} or its annotations not found under {root} "
+                    f"(set WILDPOSE_DATA to the shared data folder)")
+    doc = json.loads(ann_file.read_text())
+    image_id = next(i["id"] for i in doc["images"] if i["file_name"] == name)
+    return read_image(root / "val2017" / name), \
+        [a for a in doc["annotations"] if a["image_id"] == image_id]
+
+
+def test_surfer_missed_by_the_whole_image_is_found_by_the_retry(mp_detector):
+    """COCO 549055: a surfer with hidden face, mid-turn; found only in a tile.  The joints
+    BlazePose is sure of must match COCO's annotation (PCK@0.1 of the person box)."""
+    from wildpose.detectors import MediaPipePoseDetector
+
+    image, anns = _coco("000000549055.jpg")
+    with MediaPipePoseDetector(retry=None) as plain:
+        assert plain.detect(image) == []
+    dets = mp_detector.detect(image)
+    assert len(dets) == 1
+    gt = np.array(anns[0]["keypoints"], float).reshape(17, 3)
+    gt_h36m, ok = convert_layout(gt[:, :2], "coco17", H36M17, gt[:, 2] > 0)
+    thr = 0.1 * max(anns[0]["bbox"][2:])
+    err = np.linalg.norm(dets[0].keypoints - gt_h36m, axis=1)[ok]
+    assert ok.sum() >= 10 and np.mean(err <= thr) >= 0.75
+
+
+def test_real_photo_without_a_person_still_has_nobody(mp_detector):
+    """COCO 370208 with its one annotated person (a foot at the left edge) cut away: a
+    street with a bicycle; neither the whole image nor the retry views may find anyone."""
+    image, anns = _coco("000000370208.jpg")
+    x, y, bw, bh = anns[0]["bbox"]
+    assert len(anns) == 1 and x + bw < 60
+    street = np.ascontiguousarray(image[:, 60:])
+    assert mp_detector.detect(street) == [] and mp_detector.last_landmarks is None

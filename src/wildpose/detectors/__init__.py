@@ -3,6 +3,8 @@
 * :class:`Detector`, :class:`Detection` -- the interface (:mod:`wildpose.detectors.base`).
 * :class:`MediaPipePoseDetector` -- Google's BlazePose (full) through ``mediapipe``, whose
   wheel carries the model files, so it runs offline (:mod:`wildpose.detectors.mediapipe_pose`).
+  When the whole photo shows nobody it looks again at overlapping tiles of it (``retry``
+  option; :class:`~wildpose.detectors.mediapipe_pose.View` maps a tile back to the photo).
 
 ``mediapipe`` is imported only when a MediaPipe detector is built, so importing this package
 (and ``wildpose``) stays fast and works without it.
