@@ -107,7 +107,14 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
         if not args.index:
             raise ValueError("--method dual-source needs --index INDEX "
                              "(build one with: wildpose index build --mocap SOURCE -o INDEX)")
-        return DualSourceLifter(args.index)
+        init = None
+        if getattr(args, "init_model", None):
+            from .api import Lifter
+
+            init = Lifter(args.init_model, device=args.device,
+                          flip_test=not args.no_flip_test, backend=backend)
+        return DualSourceLifter(args.index, init=init,
+                                perspective=getattr(args, "perspective", False))
     from .api import Lifter
 
     return Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
@@ -331,6 +338,8 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                    help="lifter: a learned model (--model); dual-source: retrieval from a "
                         "pose library (--index)")
     p.add_argument("--index", default=None, help="pose library for --method dual-source")
+    p.add_argument("--init-model", default=None, metavar="NAME|PATH",
+                   help="dual-source: start the reconstruction from this learned lifter's pose")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -386,6 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="results JSON path")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-flip-test", action="store_true")
+    p.add_argument("--perspective", action="store_true",
+                   help="dual-source: fit a full-perspective camera with each sample's "
+                        "Human3.6M intrinsics (default: weak perspective)")
     _add_method_options(p)
     p.set_defaults(func=cmd_evaluate)
 

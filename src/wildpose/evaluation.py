@@ -17,7 +17,7 @@ import numpy as np
 from .datasets.h36m import TEST_SUBJECTS, H36MData, load_h36m
 from .metrics import evaluate_poses, format_table
 
-__all__ = ["evaluate_h36m", "lift_h36m", "save_predictions", "load_predictions"]
+__all__ = ["evaluate_h36m", "lift_h36m", "h36m_intrinsics", "save_predictions", "load_predictions"]
 
 
 def lift_h36m(lifter, data: H36MData, inputs: str = "gt") -> tuple[np.ndarray, np.ndarray]:
@@ -30,8 +30,25 @@ def lift_h36m(lifter, data: H36MData, inputs: str = "gt") -> tuple[np.ndarray, n
     kp, layout = data.inputs(inputs)
     have = np.isfinite(kp).all((1, 2))
     pred = np.full((len(kp), 17, 3), np.nan, np.float32)
-    pred[have] = lifter.lift(kp[have], layout=layout)
+    if getattr(lifter, "perspective", False):  # e.g. DualSourceLifter(perspective=True)
+        pred[have] = lifter.lift(kp[have], layout=layout,
+                                 intrinsics=h36m_intrinsics(data.select(have)))
+    else:
+        pred[have] = lifter.lift(kp[have], layout=layout)
     return pred, have
+
+
+def h36m_intrinsics(data: H36MData) -> dict[str, np.ndarray]:
+    """Per-row camera intrinsics of Human3.6M samples: ``f``, ``c`` (N, 2) pixels and the
+    distortion ``k`` (N, 3), ``p`` (N, 2)."""
+    out = {key: np.empty((len(data), n)) for key, n in (("f", 2), ("c", 2), ("k", 3),
+                                                        ("p", 2))}
+    for s, c in {(int(a), int(b)) for a, b in zip(data.subject, data.camera)}:
+        rows = (data.subject == s) & (data.camera == c)
+        cam = data.cameras[(s, c)]
+        for key in out:
+            out[key][rows] = np.asarray(getattr(cam, key), float).ravel()
+    return out
 
 
 def save_predictions(path: str | Path, data: H36MData, pred: np.ndarray) -> Path:

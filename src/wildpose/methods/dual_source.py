@@ -59,6 +59,7 @@ __all__ = [
     "PoseLibrary",
     "DualSourceLifter",
     "reconstruct",
+    "reconstruct_perspective",
 ]
 
 FORMAT = "wildpose-dual-source-index"
@@ -545,7 +546,8 @@ def _skew_rows(z: np.ndarray) -> np.ndarray:
 def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
                 weights0: np.ndarray | None = None, feature_weights: np.ndarray | None = None,
                 iterations: int = 8, bone_weight: float = 1.0, prior_weight: float = 0.5,
-                pose_rms_mm: float = 450.0, root: int = 0) -> np.ndarray:
+                pose_rms_mm: float = 450.0, root: int = 0, return_camera: bool = False
+                ) -> np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]:
     """Joint weak-perspective camera and 3D pose fit to normalized 2D poses, batched.
 
     Minimizes, over the combination weights ``w`` (k), a rotation ``R``, a scale ``s`` and a
@@ -567,8 +569,11 @@ def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
         feature_weights: (J, 17) map from H36M17 joints to the feature layout (default I).
         iterations: LM steps.
         pose_rms_mm: typical RMS joint distance from the root, mm (unit of the bone term).
+        return_camera: also return the fit ``{"weights": (B, k), "rotation": (B, 3, 3),
+            "scale": (B,) normalized units per mm, "translation": (B, 2) normalized units}``.
     Returns:
-        (B, 17, 3) float64 camera-frame poses, mm, root at 0 (x right, y down, z forward).
+        (B, 17, 3) float64 camera-frame poses, mm, root at 0 (x right, y down, z forward)
+        [, the camera dict].
     """
     y = np.asarray(neighbours, np.float64)
     bsz, k = y.shape[:2]
@@ -663,7 +668,138 @@ def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
         cur = np.where(ok, new, cur)
         mu = np.where(ok, mu * 0.3, mu * 10.0)
     out = combine(w, y) @ np.swapaxes(rot, -1, -2)
-    return out - out[:, root:root + 1]
+    out = out - out[:, root:root + 1]
+    if return_camera:
+        return out, {"weights": w, "rotation": rot, "scale": s, "translation": t}
+    return out
+
+
+def _skew3(z: np.ndarray) -> np.ndarray:
+    """d((I + [delta]x) z)/d delta = -[z]x: (..., 3, 3) for points z (..., 3)."""
+    x, y, w = z[..., 0], z[..., 1], z[..., 2]
+    zero = np.zeros_like(x)
+    return np.stack([np.stack([zero, w, -y], -1), np.stack([-w, zero, x], -1),
+                     np.stack([y, -x, zero], -1)], -2)
+
+
+def reconstruct_perspective(uv: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
+                            weights0: np.ndarray | None = None,
+                            feature_weights: np.ndarray | None = None, iterations: int = 8,
+                            bone_weight: float = 1.0, prior_weight: float = 0.5,
+                            pose_rms_mm: float = 450.0, root: int = 0, feature_root: int = 0
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Joint *full-perspective* camera and 3D pose fit, for cameras with known intrinsics.
+
+    The weak-perspective fit of :func:`reconstruct` on the normalized query gives the start
+    (its scale s and 2D shift t become the depth ``T_z = 1 / (sigma s)`` and ``T_xy``), then
+    Levenberg-Marquardt steps minimize, over the combination weights, the rotation and the 3D
+    translation ``T`` (mm)::
+
+        sum_j v_j |(P_j,xy / P_j,z - uv_j) / sigma|^2 + bone and prior terms as reconstruct,
+
+    with ``P = R X + T`` and ``sigma`` the query's RMS spread in ``uv`` (so the reprojection
+    term has the same units as in :func:`reconstruct`).  Steps that would put a joint behind
+    the camera are refused.
+
+    Args:
+        uv: (B, J, 2) normalized image coordinates ``(pixels - c) / f`` in the feature layout
+            (see :func:`wildpose.camera.pixels_to_normalized`; undistorted if need be).
+        valid, neighbours, weights0, feature_weights, iterations, bone_weight, prior_weight,
+            pose_rms_mm, root: as :func:`reconstruct`.
+        feature_root: the root joint of the feature layout (where ``uv`` is centred).
+    Returns:
+        ``(poses, root_translation)``: (B, 17, 3) float64 camera-frame poses, mm, root at 0;
+        (B, 3) the root's camera coordinates, mm (its depth follows from the retrieved
+        mocap's body size, which the 2D alone cannot tell).
+    """
+    uv = np.asarray(uv, np.float64)
+    v = np.asarray(valid, bool)
+    y = np.asarray(neighbours, np.float64)
+    bsz, k = y.shape[:2]
+    qn, centre, sigma = normalize_2d(np.where(v[..., None], uv, 0.0), v, root=feature_root)
+    _, cam = reconstruct(qn, v, y, weights0, feature_weights, iterations, bone_weight,
+                         prior_weight, pose_rms_mm, root=0, return_camera=True)
+    sigma = np.maximum(sigma, 1e-12)
+    s_uv = np.maximum(sigma * cam["scale"], 1e-9)          # 1 / depth, per mm
+    tz = 1.0 / s_uv
+    txy = (sigma[:, None] * cam["translation"] + centre) * tz[:, None]
+    trans = np.concatenate([txy, tz[:, None]], 1)          # (B, 3) mm
+    w, rot = cam["weights"], cam["rotation"]
+    w0 = np.full((bsz, k), 1.0 / k) if weights0 is None else np.asarray(weights0, np.float64)
+
+    wf = np.eye(17) if feature_weights is None else np.asarray(feature_weights, np.float64)
+    yf = y if feature_weights is None else np.einsum("fj,bkjc->bkfc", wf, y)
+    vw = v.astype(np.float64)
+    sq = (np.sqrt(vw) / sigma[:, None])[..., None]          # (B, J, 1)
+    uvz = np.where(v[..., None], uv, 0.0)
+    parents = np.array([a for a, _ in H36M17.edges])
+    children = np.array([b for _, b in H36M17.edges])
+    dy = y[:, :, children] - y[:, :, parents]
+    target = np.einsum("bk,bkn->bn", w0, np.linalg.norm(dy, axis=-1))
+    cb, cp = bone_weight / pose_rms_mm, prior_weight
+    nb, jn, npar = len(parents), uv.shape[1], k + 6
+
+    def combine(ww, a):
+        return (ww[:, None, :] @ a.reshape(bsz, k, -1)).reshape(a.shape[:1] + a.shape[2:])
+
+    def residuals(ww, rr, tt):
+        rk = yf @ np.swapaxes(rr, -1, -2)[:, None]
+        zf = combine(ww, rk)
+        pts = zf + tt[:, None]
+        pz = pts[..., 2]
+        rp = sq * (pts[..., :2] / np.where(pz > 1.0, pz, 1.0)[..., None] - uvz)
+        d = combine(ww, dy)
+        ln = np.linalg.norm(d, axis=-1)
+        return rp, cb * (ln - target), cp * (ww - w0), rk, zf, pts, d, ln
+
+    def cost(parts):
+        rp, rb, rw, pts = parts[0], parts[1], parts[2], parts[5]
+        c = (rp ** 2).sum((1, 2)) + (rb ** 2).sum(1) + (rw ** 2).sum(1)
+        behind = ((pts[..., 2] <= 1.0) & v).any(1)
+        return np.where(behind, np.inf, c)
+
+    parts = residuals(w, rot, trans)
+    cur = cost(parts)
+    mu = np.full(bsz, 1e-3)
+    eye = np.eye(npar)
+    for _ in range(iterations):
+        rp, rb, rw, rk, zf, pts, d, ln = parts
+        pz = np.where(pts[..., 2] > 1.0, pts[..., 2], 1.0)
+        a = np.zeros((bsz, jn, 2, 3))                       # d(projection)/dP, weighted
+        a[..., 0, 0] = a[..., 1, 1] = 1.0 / pz
+        a[..., 0, 2] = -pts[..., 0] / pz ** 2
+        a[..., 1, 2] = -pts[..., 1] / pz ** 2
+        a *= sq[..., None]
+        jac = np.zeros((bsz, 2 * jn + nb + k, npar))
+        jac[:, :2 * jn, :k] = np.einsum("bjcd,bkjd->bjck", a, rk).reshape(bsz, 2 * jn, k)
+        jac[:, :2 * jn, k:k + 3] = (a @ _skew3(zf)).reshape(bsz, 2 * jn, 3)
+        jac[:, :2 * jn, k + 3:] = a.reshape(bsz, 2 * jn, 3)
+        u = d / np.maximum(ln, 1e-9)[..., None]
+        jac[:, 2 * jn:2 * jn + nb, :k] = cb * np.swapaxes((dy * u[:, None]).sum(-1), 1, 2)
+        jac[:, 2 * jn + nb:, :k] = cp * np.eye(k)
+        r = np.concatenate([rp.reshape(bsz, -1), rb, rw], 1)
+        jact = jac.transpose(0, 2, 1)
+        jtj = jact @ jac
+        jtr = (jact @ r[..., None])[..., 0]
+        diag = np.diagonal(jtj, axis1=1, axis2=2)
+        lhs = jtj + (mu[:, None] * (diag + 1e-9))[..., None] * eye
+        step = -np.linalg.solve(lhs, jtr[..., None])[..., 0]
+        w_n = w + step[:, :k]
+        rot_n = rotation_matrix(step[:, k:k + 3]) @ rot
+        t_n = trans + step[:, k + 3:]
+        parts_n = residuals(w_n, rot_n, t_n)
+        new = cost(parts_n)
+        ok = np.isfinite(new) & (new < cur)
+        w = np.where(ok[:, None], w_n, w)
+        rot = np.where(ok[:, None, None], rot_n, rot)
+        trans = np.where(ok[:, None], t_n, trans)
+        parts = tuple(np.where(ok.reshape((-1,) + (1,) * (a_.ndim - 1)), an, a_)
+                      for a_, an in zip(parts, parts_n))
+        cur = np.where(ok, new, cur)
+        mu = np.where(ok, mu * 0.3, mu * 10.0)
+    out = combine(w, y) @ np.swapaxes(rot, -1, -2)
+    root_pos = out[:, root]
+    return out - root_pos[:, None], trans + root_pos
 
 
 # ------------------------------------------------------------------------------- lifter
@@ -674,6 +810,32 @@ class _Result:
     ids: np.ndarray
     distances: np.ndarray
     lifted: np.ndarray
+    root_translation: np.ndarray   # (N, 3) mm, NaN unless intrinsics were given
+
+
+def _intrinsics_arrays(intrinsics: Any, n: int) -> dict[str, np.ndarray]:
+    """``{"f": (N, 2), "c": (N, 2)[, "k": (N, 3), "p": (N, 2)]}`` from a dict whose values
+    are per-pose or shared (a :class:`wildpose.camera.Camera` works too)."""
+    get = (lambda key: intrinsics.get(key)) if isinstance(intrinsics, dict) else \
+        (lambda key: getattr(intrinsics, key, None))
+    out = {}
+    for key, width in (("f", 2), ("c", 2), ("k", 3), ("p", 2)):
+        a = get(key)
+        if a is None:
+            if key in ("f", "c"):
+                raise ValueError(f"intrinsics lack {key!r} (focal lengths 'f' and principal "
+                                 f"point 'c', pixels, are required)")
+            continue
+        a = np.asarray(a, np.float64)
+        if a.shape == (width,):
+            a = np.broadcast_to(a, (n, width))
+        if a.shape != (n, width) or not np.isfinite(a).all():
+            raise ValueError(f"intrinsics {key!r} of shape {np.shape(get(key))}: expected "
+                             f"({width},) or ({n}, {width}) finite values")
+        out[key] = a
+    if (out["f"] <= 0).any():
+        raise ValueError("intrinsics 'f' must be positive (pixels)")
+    return out
 
 
 class DualSourceLifter:
@@ -696,6 +858,17 @@ class DualSourceLifter:
             pulled towards: "distance" (default) weighs neighbour i by
             ``exp(-(d_i - d_1) / (prior_tau * mean_i d_i))`` of its masked 2D distance
             ``d_i``; "uniform" weighs all k alike.
+        init: a learned lifter (anything with ``lift(keypoints, layout=..., valid=...)``, e.g.
+            :class:`wildpose.Lifter`) whose pose joins the retrieved ones as an extra basis
+            pose carrying ``init_weight`` of the prior weight: the reconstruction starts at
+            the learned pose and the library pulls it towards real mocap (its bone lengths and
+            the span of the retrieved poses).  ``init_weight=1`` keeps the learned pose as the
+            prior; 0 leaves it out.
+
+    With intrinsics (``lift(..., intrinsics={"f": ..., "c": ...})``) the camera is fitted
+    under full perspective (:func:`reconstruct_perspective`) and the root translation is
+    returned by :meth:`lift_detailed`; without, under weak perspective.  ``perspective=True``
+    asks callers that know the cameras (:func:`wildpose.evaluation.lift_h36m`) to pass them.
     """
 
     def __init__(self, index: PoseLibrary | str | os.PathLike, k: int = 24,
@@ -704,7 +877,15 @@ class DualSourceLifter:
                  min_valid_joints: int = 6, batch_size: int = 2048,
                  layout: str | Skeleton | None = None,
                  search_params: dict[str, int] | None = None, prior: str = "distance",
-                 prior_tau: float = 0.2):
+                 prior_tau: float = 0.2, init: Any = None, init_weight: float = 0.5,
+                 perspective: bool = False):
+        if init is not None and not callable(getattr(init, "lift", None)):
+            raise ValueError(f"init must be a lifter with a .lift method, not {type(init)}")
+        if not 0.0 <= init_weight <= 1.0:
+            raise ValueError(f"init_weight must be in [0, 1], got {init_weight}")
+        self.init, self.init_weight = init, float(init_weight)
+        #: evaluation code passes each sample's intrinsics when this is set
+        self.perspective = bool(perspective)
         if prior not in ("uniform", "distance"):
             raise ValueError(f"unknown prior {prior!r}: use 'uniform' or 'distance'")
         self.prior, self.prior_tau = prior, float(prior_tau)
@@ -747,35 +928,66 @@ class DualSourceLifter:
                 "candidates": self.candidates, "iterations": self.iterations,
                 "prior": self.prior, "prior_tau": self.prior_tau,
                 "bone_weight": self.bone_weight, "prior_weight": self.prior_weight,
+                "init": None if self.init is None else getattr(self.init, "info", {}).get(
+                    "name", type(self.init).__name__),
+                "init_weight": self.init_weight if self.init is not None else None,
+                "camera_model": "perspective" if self.perspective else "weak perspective",
                 "shared_joints": m.get("shared_joints"), "sources": m.get("sources")}
 
     def lift(self, keypoints: Any, layout: str | Skeleton = "h36m17",
-             valid: Any = None) -> np.ndarray:
+             valid: Any = None, intrinsics: Any = None) -> np.ndarray:
         """Lift 2D keypoints to root-relative 3D.
 
         Args:
             keypoints: (N, J, 2) or (J, 2) pixels in ``layout``; NaN marks a missing joint.
             layout: the input's joint layout (converted to the library's).
             valid: optional (N, J) bool of present joints.
+            intrinsics: optional camera intrinsics for a full-perspective fit: a dict (or a
+                :class:`wildpose.camera.Camera`) with ``f`` and ``c`` (pixels) and optionally
+                the distortion ``k`` (3,), ``p`` (2,); each shared (2,)/(3,) or per pose.
         Returns:
             (N, 17, 3) float32 camera-frame mm relative to the pelvis, H36M17 order (x right,
             y down, z away from the camera); (17, 3) for one pose.  Rows with fewer than
             ``min_valid_joints`` visible joints are NaN, with a warning naming them.
         """
         single = np.ndim(keypoints) == 2
-        res = self.lift_detailed(keypoints, layout, valid)
+        if single and valid is not None:
+            valid = np.asarray(valid)[None]
+        res = self.lift_detailed(keypoints, layout, valid, intrinsics)
         out = res.pose if self.mode == "reconstruct" else res.nearest
         out = out.astype(np.float32)
         return out[0] if single else out
 
     def lift_detailed(self, keypoints: Any, layout: str | Skeleton = "h36m17",
-                      valid: Any = None) -> _Result:
+                      valid: Any = None, intrinsics: Any = None) -> _Result:
         """Everything of one pass: ``pose`` (reconstruction), ``nearest`` (the nearest
         entry's camera-frame pose), ``ids``/``distances`` (N, k) of the retrieved entries,
-        and ``lifted`` (N,) bool; rows not lifted are NaN / -1."""
+        ``lifted`` (N,) bool and ``root_translation`` (N, 3) mm (with intrinsics only); rows
+        not lifted are NaN / -1."""
         lib = self.library
-        q, v = lib.normalize_queries(keypoints, layout, valid)
+        kp = np.asarray(keypoints, np.float64)
+        if kp.ndim == 2:
+            kp = kp[None]
+        q, v = lib.normalize_queries(kp, layout, valid)
         n = len(q)
+        uv = None
+        if intrinsics is not None:
+            from ..camera import pixels_to_normalized
+
+            intr = _intrinsics_arrays(intrinsics, n)
+            skel = get_layout(layout)
+            ok = np.isfinite(kp).all(-1)
+            if valid is not None:
+                ok &= np.asarray(valid, bool).reshape(ok.shape)
+            uv_in = pixels_to_normalized(np.where(ok[..., None], kp, 0.0), intr["f"],
+                                         intr["c"], intr.get("k"), intr.get("p"),
+                                         distortion="k" in intr and "p" in intr)
+            uv, _ = convert_layout(uv_in, skel, lib.layout, ok)
+        init_pose = None
+        if self.init is not None and self.init_weight > 0:
+            init_pose = np.asarray(self.init.lift(kp, layout=layout, valid=valid), np.float64)
+            init_pose = init_pose - init_pose[:, :1]
+        root_t = np.full((n, 3), np.nan)
         k = min(self.k, len(lib))
         pose = np.full((n, 17, 3), np.nan)
         nearest = np.full((n, 17, 3), np.nan)
@@ -799,6 +1011,15 @@ class DualSourceLifter:
             nearest[rows] = y[:, 0]
             if self.mode == "reconstruct":
                 w0 = self._prior_weights(di, ok)
-                pose[rows] = reconstruct(qi, vi, y, w0, lib.weights, self.iterations,
-                                         self.bone_weight, self.prior_weight, pose_rms)
-        return _Result(pose, nearest, ids, dist, lifted)
+                if init_pose is not None:
+                    y = np.concatenate([init_pose[rows][:, None], y], 1)
+                    w0 = np.concatenate([np.full((len(rows), 1), self.init_weight),
+                                         (1.0 - self.init_weight) * w0], 1)
+                if uv is None:
+                    pose[rows] = reconstruct(qi, vi, y, w0, lib.weights, self.iterations,
+                                             self.bone_weight, self.prior_weight, pose_rms)
+                else:
+                    pose[rows], root_t[rows] = reconstruct_perspective(
+                        uv[rows], vi, y, w0, lib.weights, self.iterations, self.bone_weight,
+                        self.prior_weight, pose_rms, feature_root=lib.layout.root)
+        return _Result(pose, nearest, ids, dist, lifted, root_t)
