@@ -188,6 +188,62 @@ def dual_source_accuracy_section(rec: dict) -> list[str]:
         out += [""] + _table(["Library", "2D input", "NN P1 (mm)", "NN P2 (mm)",
                               "Recon. P1 (mm)", "Recon. P2 (mm)", "P2 gain (%)", "ms/pose",
                               "Rows"], rows, align="llrrrrrrr")
+    var = [[lib, kind, label, mm(v.get("P1")), mm(v.get("P2")),
+            _fmt(v.get("ms_per_pose"), ".2f"), str(v.get("rows_scored"))]
+           for lib, L in (r.get("libraries") or {}).items()
+           for kind, res in (L.get("inputs") or {}).items()
+           for label, v in (res.get("variants") or {}).items()]
+    if var:
+        out += ["", "Variants (perspective: full-perspective fit with the real intrinsics; "
+                    "learned: a shipped lifter alone, and as the reconstruction's "
+                    "initialization):", ""]
+        out += _table(["Library", "2D input", "Variant", "P1 (mm)", "P2 (mm)", "ms/pose",
+                       "Rows"], var, align="lllrrrr")
+    return out
+
+
+def dual_source_scale_section(rec: dict) -> list[str]:
+    r = rec.get("results") or {}
+    out = [f"- poses from {r.get('pose_pool')} ({r.get('pool_size')} poses); queries: "
+           f"{r.get('queries_from')}; FAISS {r.get('faiss_version')}, "
+           f"{r.get('faiss_threads')} threads"]
+    rows = []
+    for x in r.get("rows") or []:
+        ms = x.get("ms_per_pose") or {}
+        rec_ = x.get("recall") or {}
+        disk = x.get("disk_bytes_total")
+        if disk is None and isinstance(x.get("disk_bytes"), dict):
+            disk = sum(x["disk_bytes"].values())
+        rss = get(x, "rss_mib", "after_build")
+        rows.append([str(x.get("entries")), str(x.get("index_type", "-")),
+                     sec(x.get("build_seconds")), mib(None if disk is None else disk / 2**20),
+                     mib(rss), _fmt(ms.get("faiss_search"), ".3f"),
+                     _fmt(ms.get("search_and_rerank"), ".3f"),
+                     _fmt(ms.get("lift_total"), ".3f"),
+                     _fmt(rec_.get("faiss@10"), ".3f"), _fmt(rec_.get("reranked@10"), ".3f"),
+                     "extrapolated (power law)" if x.get("simulated") else "measured"])
+    if rows:
+        out += [""] + _table(["Entries", "Index", "Build (s)", "Disk (MiB)", "RSS after build "
+                              "(MiB)", "Search ms/pose", "+ re-rank ms/pose",
+                              "Lift ms/pose", "Recall@10", "Re-ranked recall@10", "How"],
+                             rows, align="rlrrrrrrrrl")
+    return out
+
+
+def experiment_section(rec: dict) -> list[str]:
+    """A paper experiment run by the CLI: its command and the tables it wrote."""
+    p = rec.get("params") or {}
+    r = rec.get("results") or {}
+    exp = r.get("experiment") or {}
+    minutes = exp.get("total_minutes", exp.get("minutes"))
+    out = ["- produced by:", "", "```sh", str(p.get("produced_by")), "```", "",
+           f"- results file `{p.get('results_file')}`, written {p.get('results_file_written')}",
+           f"- wall time of the experiment: {_fmt(minutes, '.1f')} min"]
+    md = r.get("markdown")
+    if md:
+        # The experiment's own headings sit below this section's.
+        out += [""] + [("##" + line) if line.startswith("#") else line
+                       for line in md.rstrip().splitlines()]
     return out
 
 
@@ -199,6 +255,9 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "accuracy": accuracy_section, "speed": speed_section,
     "training_curve": training_curve_section,
     "dual_source_accuracy": dual_source_accuracy_section,
+    "dual_source_scale": dual_source_scale_section,
+    "experiment_ronchi": experiment_section,
+    "experiment_zhou-transfer": experiment_section,
 }
 
 
