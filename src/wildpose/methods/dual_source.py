@@ -543,6 +543,36 @@ def _skew_rows(z: np.ndarray) -> np.ndarray:
     return np.stack([np.stack([zero, w, -y], -1), np.stack([-w, zero, x], -1)], -2)
 
 
+def _lm_step(jac: np.ndarray, r: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """One batched Levenberg-Marquardt step: (B, M, P) Jacobian, (B, M) residuals, (B,)
+    damping -> (B, P) parameter update (Marquardt's diagonal scaling)."""
+    jact = jac.transpose(0, 2, 1)
+    jtj = jact @ jac
+    jtr = (jact @ r[..., None])[..., 0]
+    diag = np.diagonal(jtj, axis1=1, axis2=2)
+    lhs = jtj + (mu[:, None] * (diag + 1e-9))[..., None] * np.eye(jac.shape[-1])
+    return -np.linalg.solve(lhs, jtr[..., None])[..., 0]
+
+
+def _fill_shape_rows(jac: np.ndarray, row0: int, d: np.ndarray, ln: np.ndarray,
+                     dy: np.ndarray, cb: float, cp: float) -> None:
+    """Jacobian rows of the bone-length and prior terms w.r.t. the k combination weights
+    (the first k parameters), from row ``row0`` on: d|D_b|/dw_i = u_b . dY_ib for the
+    combined bones D (B, nb, 3) of lengths ln (B, nb) and neighbour bones dy (B, k, nb, 3);
+    then cp * I for the prior."""
+    k, nb = dy.shape[1], dy.shape[2]
+    u = d / np.maximum(ln, 1e-9)[..., None]
+    jac[:, row0:row0 + nb, :k] = cb * np.swapaxes((dy * u[:, None]).sum(-1), 1, 2)
+    jac[:, row0 + nb:row0 + nb + k, :k] = cp * np.eye(k)
+
+
+def _keep_better(ok: np.ndarray, new: Any, old: Any) -> Any:
+    """Per batch row: ``new`` where ``ok`` (B,) else ``old``; arrays or tuples of arrays."""
+    if isinstance(old, tuple):
+        return tuple(_keep_better(ok, a, b) for a, b in zip(new, old))
+    return np.where(ok.reshape((-1,) + (1,) * (np.ndim(old) - 1)), new, old)
+
+
 def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
                 weights0: np.ndarray | None = None, feature_weights: np.ndarray | None = None,
                 iterations: int = 8, bone_weight: float = 1.0, prior_weight: float = 0.5,
@@ -628,7 +658,6 @@ def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
     parts = residuals(w, rot, s, t)
     cur = cost(parts)
     mu = np.full(bsz, 1e-3)
-    eye = np.eye(npar)
     for _ in range(iterations):
         rp, rb, rw, rk, zf, d, ln = parts
         jac = np.zeros((bsz, 2 * jn + nb + k, npar))
@@ -640,32 +669,16 @@ def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
         jac[:, :2 * jn, k + 3] = (sq * zf[..., :2]).reshape(bsz, 2 * jn)
         jt = np.broadcast_to(np.eye(2), (bsz, jn, 2, 2)) * sq[..., None]
         jac[:, :2 * jn, k + 4:k + 6] = jt.reshape(bsz, 2 * jn, 2)
-        # bone rows: d|D_b|/dw_i = u_b . dY_ib
-        u = d / np.maximum(ln, 1e-9)[..., None]
-        jac[:, 2 * jn:2 * jn + nb, :k] = cb * np.swapaxes((dy * u[:, None]).sum(-1), 1, 2)
-        # prior rows
-        jac[:, 2 * jn + nb:, :k] = cp * np.eye(k)
-        r = np.concatenate([rp.reshape(bsz, -1), rb, rw], 1)
-        jact = jac.transpose(0, 2, 1)
-        jtj = jact @ jac
-        jtr = (jact @ r[..., None])[..., 0]
-        diag = np.diagonal(jtj, axis1=1, axis2=2)
-        lhs = jtj + (mu[:, None] * (diag + 1e-9))[..., None] * eye
-        step = -np.linalg.solve(lhs, jtr[..., None])[..., 0]
-        w_n = w + step[:, :k]
-        rot_n = rotation_matrix(step[:, k:k + 3]) @ rot
+        _fill_shape_rows(jac, 2 * jn, d, ln, dy, cb, cp)
+        step = _lm_step(jac, np.concatenate([rp.reshape(bsz, -1), rb, rw], 1), mu)
+        w_n, rot_n = w + step[:, :k], rotation_matrix(step[:, k:k + 3]) @ rot
         s_n = s + step[:, k + 3]
         t_n = t + step[:, k + 4:k + 6]
         parts_n = residuals(w_n, rot_n, s_n, t_n)
         new = cost(parts_n)
         ok = np.isfinite(new) & (new < cur)
-        w = np.where(ok[:, None], w_n, w)
-        rot = np.where(ok[:, None, None], rot_n, rot)
-        s = np.where(ok, s_n, s)
-        t = np.where(ok[:, None], t_n, t)
-        parts = tuple(np.where(ok.reshape((-1,) + (1,) * (a.ndim - 1)), an, a)
-                      for a, an in zip(parts, parts_n))
-        cur = np.where(ok, new, cur)
+        w, rot, s, t, parts, cur = _keep_better(ok, (w_n, rot_n, s_n, t_n, parts_n, new),
+                                                (w, rot, s, t, parts, cur))
         mu = np.where(ok, mu * 0.3, mu * 10.0)
     out = combine(w, y) @ np.swapaxes(rot, -1, -2)
     out = out - out[:, root:root + 1]
@@ -761,7 +774,6 @@ def reconstruct_perspective(uv: np.ndarray, valid: np.ndarray, neighbours: np.nd
     parts = residuals(w, rot, trans)
     cur = cost(parts)
     mu = np.full(bsz, 1e-3)
-    eye = np.eye(npar)
     for _ in range(iterations):
         rp, rb, rw, rk, zf, pts, d, ln = parts
         pz = np.where(pts[..., 2] > 1.0, pts[..., 2], 1.0)
@@ -774,28 +786,15 @@ def reconstruct_perspective(uv: np.ndarray, valid: np.ndarray, neighbours: np.nd
         jac[:, :2 * jn, :k] = np.einsum("bjcd,bkjd->bjck", a, rk).reshape(bsz, 2 * jn, k)
         jac[:, :2 * jn, k:k + 3] = (a @ _skew3(zf)).reshape(bsz, 2 * jn, 3)
         jac[:, :2 * jn, k + 3:] = a.reshape(bsz, 2 * jn, 3)
-        u = d / np.maximum(ln, 1e-9)[..., None]
-        jac[:, 2 * jn:2 * jn + nb, :k] = cb * np.swapaxes((dy * u[:, None]).sum(-1), 1, 2)
-        jac[:, 2 * jn + nb:, :k] = cp * np.eye(k)
-        r = np.concatenate([rp.reshape(bsz, -1), rb, rw], 1)
-        jact = jac.transpose(0, 2, 1)
-        jtj = jact @ jac
-        jtr = (jact @ r[..., None])[..., 0]
-        diag = np.diagonal(jtj, axis1=1, axis2=2)
-        lhs = jtj + (mu[:, None] * (diag + 1e-9))[..., None] * eye
-        step = -np.linalg.solve(lhs, jtr[..., None])[..., 0]
-        w_n = w + step[:, :k]
-        rot_n = rotation_matrix(step[:, k:k + 3]) @ rot
+        _fill_shape_rows(jac, 2 * jn, d, ln, dy, cb, cp)
+        step = _lm_step(jac, np.concatenate([rp.reshape(bsz, -1), rb, rw], 1), mu)
+        w_n, rot_n = w + step[:, :k], rotation_matrix(step[:, k:k + 3]) @ rot
         t_n = trans + step[:, k + 3:]
         parts_n = residuals(w_n, rot_n, t_n)
         new = cost(parts_n)
         ok = np.isfinite(new) & (new < cur)
-        w = np.where(ok[:, None], w_n, w)
-        rot = np.where(ok[:, None, None], rot_n, rot)
-        trans = np.where(ok[:, None], t_n, trans)
-        parts = tuple(np.where(ok.reshape((-1,) + (1,) * (a_.ndim - 1)), an, a_)
-                      for a_, an in zip(parts, parts_n))
-        cur = np.where(ok, new, cur)
+        w, rot, trans, parts, cur = _keep_better(ok, (w_n, rot_n, t_n, parts_n, new),
+                                                 (w, rot, trans, parts, cur))
         mu = np.where(ok, mu * 0.3, mu * 10.0)
     out = combine(w, y) @ np.swapaxes(rot, -1, -2)
     root_pos = out[:, root]
