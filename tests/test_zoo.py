@@ -188,7 +188,32 @@ def test_numpy_backend_refuses_checkpoints(tmp_path):
 
 
 def test_shipped_models_load_and_describe_themselves():
+    from wildpose.zoo import _architectures
+
     for name in available_models():
         info = read_model_info(name)
-        assert info["architecture"] == "residual_mlp"
-        assert os.path.isfile(model_path(name))
+        assert info["architecture"] in _architectures(), name
+        assert info.get("name") == name and os.path.isfile(model_path(name))
+
+
+def test_shipped_models_lift_a_standing_person_upright():
+    """Every shipped model, fed the 2D of a person standing 4 m in front of a camera, answers
+    an upright body with human bone lengths (independent facts, not the model's output)."""
+    from wildpose.api import Lifter
+    from wildpose.skeleton import H36M17
+
+    # Standing, camera axes (x right, y down, z away), mm; H36M17 order.
+    stand = np.array([[0, 0, 0], [-130, 0, 0], [-130, 440, 0], [-130, 880, 0],
+                      [130, 0, 0], [130, 440, 0], [130, 880, 0], [0, -230, 0], [0, -480, 0],
+                      [0, -580, -70], [0, -690, -10], [150, -450, 0], [170, -170, 0],
+                      [180, 80, 0], [-150, -450, 0], [-170, -170, 0], [-180, 80, 0]], float)
+    cam = stand + np.array([0.0, 0.0, 4000.0])
+    px = 1100.0 * cam[:, :2] / cam[:, 2:] + 500.0
+    j = H36M17.index
+    for name in available_models():
+        pose = Lifter(name, backend="numpy").lift(px)
+        assert pose.shape == (17, 3) and np.isfinite(pose).all(), name
+        assert pose[j("Head"), 1] < pose[j("Thorax"), 1] < pose[j("Hip"), 1] \
+            < pose[j("RKnee"), 1] < pose[j("RFoot"), 1], name
+        thigh = np.linalg.norm(pose[j("RKnee")] - pose[j("RHip")])
+        assert 300.0 < thigh < 600.0, (name, thigh)
