@@ -247,6 +247,33 @@ def experiment_section(rec: dict) -> list[str]:
     return out
 
 
+def predict_accuracy_section(rec: dict) -> list[str]:
+    r = rec.get("results") or {}
+    p = rec.get("params") or {}
+    out = [f"- detector retry when nobody is found: {p.get('detector_retry', 'n/a')}",
+           f"- **PCK@0.1 {_fmt(r.get('pck'), '.3f')}** over {r.get('labelled_joints')} labelled "
+           f"joints of {r.get('images')} single-person photos; a person found in "
+           f"{r.get('images_with_a_detection')} of them",
+           f"- PCK@0.1 on confident joints {_fmt(r.get('pck_confident_joints'), '.3f')} "
+           f"(coverage {_fmt(r.get('confident_joint_coverage'), '.3f')})",
+           f"- 3D plausibility: mean bone symmetry error "
+           f"{mm(get(r, 'bone_symmetry_mm', 'mean'))} mm; mean |bone length / Human3.6M mean - 1|"
+           f" {_fmt(r.get('bone_length_ratio_mean_abs_deviation'), '.3f')}",
+           f"- {_fmt(r.get('seconds_per_image'), '.3f')} s per image (model loaded)"]
+    rows = [[j, _fmt(v, ".3f")] for j, v in (r.get("pck_per_joint") or {}).items()]
+    if rows:
+        out += [""] + _table(["Joint", "PCK@0.1"], rows, align="lr")
+    return out
+
+
+def predict_speed_section(rec: dict) -> list[str]:
+    r = rec.get("results") or {}
+    rows = [[k, rate(v.get("per_s")), _fmt(v.get("median_ms"), ".1f")]
+            for k, v in r.items() if isinstance(v, dict) and "per_s" in v]
+    return [f"- model load {sec(r.get('model_load_seconds'))} s"] + [""] + _table(
+        ["Stage", "per second", "median ms"], rows, align="lrr")
+
+
 def generic_section(rec: dict) -> list[str]:
     return ["```json", json.dumps(rec.get("results"), indent=2), "```"]
 
@@ -256,6 +283,8 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "training_curve": training_curve_section,
     "dual_source_accuracy": dual_source_accuracy_section,
     "dual_source_scale": dual_source_scale_section,
+    "predict_accuracy": predict_accuracy_section,
+    "predict_speed": predict_speed_section,
     "experiment_ronchi": experiment_section,
     "experiment_zhou-transfer": experiment_section,
 }
