@@ -26,10 +26,12 @@ def _architectures() -> dict:
     from .models.depth_lifter import DepthLifter
 
     from .methods.ronchi import RonchiNet, RonchiNetConfig  # Ronchi et al. 2018
+    from .models.hourglass import ZhouImageConfig, ZhouImageNet  # Zhou et al.'s image network
 
     return {"residual_mlp": (ResidualMLPLifter, LifterConfig),
             "ronchi_mlp": (RonchiNet, RonchiNetConfig),
-            "zhou_depth": (DepthLifter, LifterConfig)}
+            "zhou_depth": (DepthLifter, LifterConfig),
+            "zhou_image": (ZhouImageNet, ZhouImageConfig)}
 
 
 def _weights_dir() -> Path:
