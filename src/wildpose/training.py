@@ -204,8 +204,8 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
                  summarize: Callable[[int, EpochStats], tuple[dict[str, Any], str]],
                  resume: bool = True, progress: bool = True, max_steps: int | None = None,
                  epoch_desc: Callable[[int], str] | None = None,
-                 postfix: Callable[[EpochStats], dict[str, str]] | None = None
-                 ) -> Path | None:
+                 postfix: Callable[[EpochStats], dict[str, str]] | None = None,
+                 is_main: bool = True) -> Path | None:
     """The resumable training loop shared by every trainer; returns the exported model.
 
     Args:
@@ -221,6 +221,10 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
             ``log.jsonl`` entry between "minutes" and "val_mpjpe_mm", and the start of its
             printed summary.
         epoch_desc: suffix of an epoch's progress-bar label; postfix: the bar's postfix.
+        is_main: False on the non-zero ranks of a distributed run: they train, resume from
+            ``last.pt`` and run ``summarize`` (which may average across ranks) like rank 0,
+            but write nothing (no checkpoint, log, printout or model file), skip
+            ``validate`` and return None.
 
     ``last.pt`` is resumed from if ``resume`` (else ``log.jsonl`` is cleared), written every
     ``cfg.checkpoint_minutes``, at each epoch's end, after ``max_steps`` steps in this call
@@ -239,8 +243,9 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         epoch, step, minutes_before, log = ck["epoch"], ck["step"], ck["minutes"], ck["log"]
-        print(f"resumed from {ckpt_path}: epoch {epoch + 1}, step {step}", flush=True)
-    else:
+        if is_main:
+            print(f"resumed from {ckpt_path}: epoch {epoch + 1}, step {step}", flush=True)
+    elif is_main:
         (out / "log.jsonl").write_text("")  # a fresh run: no stale epochs in the log
 
     stop = {"now": False}
@@ -255,6 +260,8 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
         return minutes_before + (time.time() - t_start) / 60
 
     def save_checkpoint():
+        if not is_main:  # rank 0 holds the same weights and writes them
+            return
         tmp = ckpt_path.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "epoch": epoch, "step": step, "minutes": minutes(), "log": log,
@@ -297,27 +304,31 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
                 if stop["now"]:
                     save_checkpoint()
                     bar.close()
-                    print(f"interrupted: checkpoint saved to {ckpt_path}; run the same "
-                          f"command again to resume", flush=True)
+                    if is_main:
+                        print(f"interrupted: checkpoint saved to {ckpt_path}; run the "
+                              f"same command again to resume", flush=True)
                     raise KeyboardInterrupt
                 if time.time() - last_save > cfg.checkpoint_minutes * 60:
                     save_checkpoint()
                     last_save = time.time()
             bar.close()
-            val = validate()
+            val = validate() if is_main else float("nan")
             fields_, text = summarize(epoch, stats)
             epoch, step = epoch + 1, 0
             log.append({"epoch": epoch, "minutes": round(minutes(), 2), **fields_,
                         "val_mpjpe_mm": round(val, 2)})
-            with open(out / "log.jsonl", "a") as f:
-                f.write(json.dumps(log[-1]) + "\n")
-            print(f"epoch {epoch}: {text}, validation MPJPE {val:.1f} mm, "
-                  f"{minutes():.1f} min", flush=True)
+            if is_main:
+                with open(out / "log.jsonl", "a") as f:
+                    f.write(json.dumps(log[-1]) + "\n")
+                print(f"epoch {epoch}: {text}, validation MPJPE {val:.1f} mm, "
+                      f"{minutes():.1f} min", flush=True)
             save_checkpoint()
             last_save = time.time()
     finally:
         for s, h in old_handlers.items():
             signal.signal(s, h)
+    if not is_main:
+        return None
     model_info.update({"validation_curve": log, "train_minutes": round(minutes(), 1)})
     path = save_model(out / "model.safetensors", model.cpu(), model_info)
     print(f"model written to {path}", flush=True)
