@@ -203,10 +203,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     from .training import TrainConfig
 
-    p.add_argument("--method", choices=("lifter", "zhou", "ronchi"), default=None,
+    p.add_argument("--method", choices=("lifter", "zhou", "ronchi", "zhou-image"),
+                   default=None,
                    help="lifter: supervised 3D (default); zhou: mixed 3D/2D batches with the "
-                        "geometric loss; ronchi: relative depth labels. A config's \"method\" "
-                        "key sets it too")
+                        "geometric loss; ronchi: relative depth labels; zhou-image: Zhou et "
+                        "al.'s image network on synthetic renders (runs under torchrun too). "
+                        "A config's \"method\" key sets it too")
     p.add_argument("--config", help="JSON file of training options (flags override it)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="any other option of the method's config, e.g. lambda_geo=0.3 "
@@ -267,8 +269,13 @@ def cmd_train(args: argparse.Namespace) -> int:
             from .methods.ronchi import RonchiConfig, train_ronchi
 
             train_ronchi(RonchiConfig.from_dict(opts), resume=not args.no_resume)
+        elif method == "zhou-image":
+            from .methods.zhou_image import ZhouImageTrainConfig, train_zhou_image
+
+            train_zhou_image(ZhouImageTrainConfig.from_dict(opts), resume=not args.no_resume)
         else:
-            raise ValueError(f"unknown training method {method!r} (lifter, zhou or ronchi)")
+            raise ValueError(f"unknown training method {method!r} (lifter, zhou, ronchi or "
+                             f"zhou-image)")
     except (ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
@@ -314,6 +321,11 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             run_ronchi_experiment(args.data_dir or default_data_dir(),
                                   args.out_dir or "runs/ronchi", quick=args.quick,
                                   progress=True, **opts)
+        elif args.name == "zhou-image":
+            from .methods.zhou_image import run_zhou_image_experiment
+
+            run_zhou_image_experiment(args.data_dir, args.out_dir or "runs/zhou-image-experiment",
+                                      quick=args.quick, progress=True, **opts)
     except (ValueError, FileNotFoundError, json.JSONDecodeError) as e:
         _error(str(e))
         return 2
@@ -424,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_index_build)
 
     p = sub.add_parser("experiment", help="run a paper's experiment end to end")
-    p.add_argument("name", choices=("zhou-transfer", "ronchi"))
+    p.add_argument("name", choices=("zhou-transfer", "ronchi", "zhou-image"))
     p.add_argument("--data-dir", default=None, help="Human3.6M folder")
     p.add_argument("--out-dir", default=None)
     p.add_argument("--config", default=None, help="JSON of experiment options")
