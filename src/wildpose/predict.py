@@ -284,7 +284,10 @@ class Estimator:
             :class:`~wildpose.detectors.MediaPipePoseDetector`).
         lifter: a :class:`~wildpose.api.Lifter`, a shipped model name or a model file path
             (default: the shipped default model; numpy backend for ``.safetensors`` files, so
-            torch is not imported).
+            torch is not imported).  A model of architecture ``"zhou_image"`` (Zhou et al.'s
+            image network, :mod:`wildpose.methods.zhou_image`) replaces keypoints + lifter:
+            each detected person's box is cropped and the network gives 2D and 3D at once
+            (:attr:`image_model`); the detector only finds the boxes.
         min_confidence: joints with a lower detector confidence are missing for the lifter
             and left out of the root fit.
         focal_length: camera focal length in pixels; None assumes a
@@ -297,7 +300,13 @@ class Estimator:
                  fov_degrees: float = DEFAULT_FOV_DEGREES):
         from .api import Lifter
 
-        if lifter is None or isinstance(lifter, (str, os.PathLike)):
+        self.image_model = None
+        if lifter is not None and isinstance(lifter, (str, os.PathLike)) \
+                and _is_image_network(lifter):
+            from .methods.zhou_image import ZhouImagePredictor
+
+            self.image_model = lifter = ZhouImagePredictor(lifter)
+        elif lifter is None or isinstance(lifter, (str, os.PathLike)):
             backend = "torch" if str(lifter or "").endswith(".pt") else "numpy"
             lifter = Lifter(lifter, backend=backend)
         self.lifter = lifter
@@ -327,6 +336,8 @@ class Estimator:
             name = name or Path(image).name
             image = read_image(image)
         img = check_image(image)
+        if self.image_model is not None:
+            return self.from_image(img, self.detector.detect(img), name)
         return self.from_detections(self.detector.detect(img), img.shape[1], img.shape[0],
                                     name)
 
@@ -338,8 +349,39 @@ class Estimator:
         from .detectors.base import check_image
 
         img = check_image(frame)
+        if self.image_model is not None:  # no smoothing: 2D and 3D come from one network
+            return self.from_image(img, self.detector.track(img), name)
         return self.from_detections(self.detector.track(img), img.shape[1], img.shape[0],
                                     name, smoother=smoother)
+
+    def from_image(self, image: np.ndarray, detections: list[Any], name: str = ""
+                   ) -> PredictionResult:
+        """People in one image with the image network (:attr:`image_model`): each
+        detection's box is cropped and run through it.  With no detection, the whole image
+        is tried as one crop, and the person is kept only if the median joint confidence
+        (heatmap peak) reaches ``min_confidence`` (so an empty picture stays empty)."""
+        h, w = image.shape[:2]
+        f = self.focal_for(w, h)
+        result = PredictionResult(name, int(w), int(h), [], f)
+        boxes = [(tuple(d.box), float(d.score)) for d in detections] or [(None, None)]
+        c = image_center(w, h)
+        for box, score in boxes:
+            kp, conf, pose = self.image_model.predict(image, box)
+            if box is None:
+                if np.median(conf) < self.min_confidence:
+                    result.notes.append("nobody detected, and the image network is not "
+                                        "confident on the whole image")
+                    continue
+                result.notes.append("nobody detected: the image network ran on the whole "
+                                    "image")
+            ok = conf >= self.min_confidence
+            t = fit_root_translation(pose, kp, f, c, weights=np.where(ok, conf, 0.0))
+            kp2 = np.concatenate([kp, conf[:, None]], 1).astype(np.float32)
+            result.people.append(Person(kp2, pose.astype(np.float32),
+                                        None if t is None else t.astype(np.float32),
+                                        box if box is not None else _box_of(kp2, ok),
+                                        1.0 if score is None else score))
+        return result
 
     def from_detections(self, detections: Iterable[Any], width: int, height: int,
                         name: str = "",
@@ -409,6 +451,29 @@ class Estimator:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def _is_image_network(model: str | os.PathLike) -> bool:
+    """Whether a model name or file holds Zhou et al.'s image network (architecture
+    ``"zhou_image"``); read from the file's description, without building the model."""
+    from .zoo import model_path, read_model_info
+
+    try:
+        path = model_path(model)
+    except (ValueError, FileNotFoundError):
+        return False  # Lifter reports the bad name as it always has
+    if path.suffix == ".pt":
+        import torch
+
+        try:
+            ck = torch.load(path, map_location="cpu", weights_only=True)
+            return ck["model_info"].get("architecture") == "zhou_image"
+        except Exception:
+            return False
+    try:
+        return read_model_info(path).get("architecture") == "zhou_image"
+    except ValueError:
+        return False
 
 
 def _min_confidence_of_sources(det: Any) -> np.ndarray:
