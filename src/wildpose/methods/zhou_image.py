@@ -103,6 +103,7 @@ class ZhouImageTrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"                     # autocast on GPUs only (gpu_autocast)
+    num_threads: int = 0                        # CPU threads per process; 0: torch's default
     checkpoint_minutes: float = 2.0
 
     @property
@@ -414,6 +415,10 @@ def train_zhou_image(cfg: ZhouImageTrainConfig, resume: bool = True, progress: b
     if min(cfg.stage1_epochs, cfg.stage2_epochs, cfg.stage3_epochs) < 0 or cfg.epochs < 1:
         raise ValueError("stage epochs must be >= 0 and add up to at least 1")
     env = init_distributed(cfg.device)
+    if cfg.num_threads > 0:
+        # Small convolutions on a busy 2-core CPU: two threads that wait on each other can
+        # be 50x slower than one (seen here while another job ran), hence settable.
+        torch.set_num_threads(cfg.num_threads)
     if env.is_main:
         out, cfg_dict = open_run(cfg, resume, hint="out_dir or resume=False")
     barrier(env)
@@ -669,13 +674,13 @@ IMAGE_ROWS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 IMAGE_SETTINGS: dict[str, Any] = {
     "image_size": 64, "stacks": 1, "width": 64, "hourglass_depth": 3, "lab_samples": 10000,
     "val_samples": 200, "wild_samples": 10000, "test_samples": 1000, "stage1_epochs": 4,
-    "stage2_epochs": 4, "stage3_epochs": 4, "batch_3d": 16, "batch_2d": 16}
+    "stage2_epochs": 4, "stage3_epochs": 4, "batch_3d": 16, "batch_2d": 16, "num_threads": 1}
 #: ``quick=True``: a smoke test of the whole pipeline in a few minutes.
 IMAGE_QUICK: dict[str, Any] = {
     "image_size": 32, "width": 16, "hourglass_depth": 1, "depth_blocks": 1,
     "lab_samples": 48, "val_samples": 8, "wild_samples": 48, "test_samples": 24,
     "stage1_epochs": 1, "stage2_epochs": 1, "stage3_epochs": 1, "batch_3d": 8,
-    "batch_2d": 8}
+    "batch_2d": 8, "mocap_stride": 50, "num_threads": 1}
 
 
 def _markdown(rows: list[dict], gt_sym: dict[str, float], settings: dict,
@@ -756,7 +761,9 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
         each 3D row, 43 min for the four; rendering 21200 images about 47 s; reading the
         mocap, the per-epoch validation (200 images) and the test evaluation (1000 images)
         a minute or two.  About 45 min in all, so the 90-minute budget holds even if the
-        steps run twice as slow as measured.
+        steps run twice as slow as measured.  The settings use one thread
+        (``num_threads``: 1), as measured; two threads on an idle machine may be faster, but
+        with another job running they were 80 times slower (8.3 s per step).
     """
     from ..datasets.synthetic import build_splits
     from ..metrics import bone_symmetry_error
