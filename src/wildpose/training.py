@@ -63,15 +63,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        d = dict(d)
-        method = d.pop("method", "lifter")  # configs may name their method
-        if method != "lifter":
-            raise ValueError(f"this config is for method {method!r}, not 'lifter'")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-        d = dict(d)
+        d = checked_options(cls, d, "lifter")
         if "subjects" in d:
             d["subjects"] = tuple(int(s) for s in d["subjects"])
         return cls(**d)
@@ -82,6 +74,20 @@ class TrainConfig:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"training config {path}: {e}") from None
+
+
+def checked_options(cls: type, d: dict[str, Any], method: str) -> dict[str, Any]:
+    """The options of a config dict for dataclass ``cls`` of training method ``method``:
+    a ``"method"`` key must name that method and is dropped; any other key must be a field
+    (one-line ValueError naming the unknown ones).  Returns a copy."""
+    d = dict(d)
+    named = d.pop("method", method)  # configs may name their method
+    if named != method:
+        raise ValueError(f"this config is for method {named!r}, not {method!r}")
+    unknown = set(d) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {method} training option(s): {', '.join(sorted(unknown))}")
+    return d
 
 
 def prepare_inputs(keypoints: np.ndarray, layout: str, valid: np.ndarray | None = None

@@ -58,7 +58,7 @@ import re
 import shutil
 import signal
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -321,15 +321,9 @@ class RonchiConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RonchiConfig":
-        d = dict(d)
-        method = d.pop("method", "ronchi")  # configs may name their method
-        if method != "ronchi":
-            raise ValueError(f"this config is for method {method!r}, not 'ronchi'")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown ronchi training option(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        from ..training import checked_options
+
+        return cls(**checked_options(cls, d, "ronchi"))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "RonchiConfig":

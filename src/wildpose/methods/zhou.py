@@ -90,15 +90,9 @@ class ZhouConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouConfig":
-        d = dict(d)
-        method = d.pop("method", "zhou")  # configs may name their method
-        if method != "zhou":
-            raise ValueError(f"this config is for method {method!r}, not 'zhou'")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown Zhou training option(s): {', '.join(sorted(unknown))}")
-        d = dict(d)
+        from ..training import checked_options
+
+        d = checked_options(cls, d, "zhou")
         for k in ("lab_subjects", "wild_subjects"):
             if k in d:
                 d[k] = tuple(int(s) for s in d[k])

@@ -122,16 +122,9 @@ class ZhouImageTrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouImageTrainConfig":
-        d = dict(d)
-        method = d.pop("method", "zhou-image")  # configs may name their method
-        if method != "zhou-image":
-            raise ValueError(f"this config is for method {method!r}, not 'zhou-image'")
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown zhou-image training option(s): "
-                             f"{', '.join(sorted(unknown))}")
-        return cls(**d)
+        from ..training import checked_options
+
+        return cls(**checked_options(cls, d, "zhou-image"))
 
 
 # ------------------------------------------------------------------------------- stages
