@@ -380,7 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="PATH",
                    help="an image, a folder of images, or a video file")
     p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
-    p.add_argument("--model", default=None, help="a lifter (shipped name or model file), or a zhou_image model file to run the image network on each person crop instead")
+    p.add_argument("--model", default=None,
+                   help="a lifter (shipped name or model file), or a zhou_image model file "
+                        "to run the image network on each person crop instead")
     p.add_argument("--bvh", action="store_true",
                    help="also write BVH motion (Blender, Unity): per image, or per video")
     p.add_argument("--smooth", action="store_true",
