@@ -68,7 +68,7 @@ from torch import nn
 
 from ..datasets.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, H36MData, load_h36m
 from ..losses import limb_prior_loss, ranking_loss, reprojection_loss
-from ..models.lifter import _Block, _layer  # the lifter's building layers (private, reused)
+from ..models.lifter import LifterConfig, _Block, _layer  # the lifter's layers, reused
 from ..relative_depth import RelativeDepthLabels, generate_relative_labels, h36m_sample_keys
 from ..skeleton import H36M17, flip_pose
 from ..training import _lr_at, prepare_inputs, split_validation  # _lr_at: private, reused
@@ -106,17 +106,8 @@ _SCALE_INIT = 0.45  # starting scale (learned): a pose of mean bone 1 spans ~2 u
 
 
 # ----------------------------------------------------------------------------- the model
-@dataclass
-class RonchiNetConfig:
-    """Architecture of :class:`RonchiNet` (as :class:`~wildpose.models.lifter.LifterConfig`)."""
-
-    num_joints: int = 17
-    width: int = 1024
-    blocks: int = 2
-    dropout: float = 0.25
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+#: Architecture of :class:`RonchiNet`: the residual MLP's hyper-parameters, one definition.
+RonchiNetConfig = LifterConfig
 
 
 def _total_bone_length(pose: torch.Tensor) -> torch.Tensor:
