@@ -53,3 +53,22 @@ def h36m_dir() -> Path:
         pytest.skip(f"Human3.6M data not found: no cameras.h5 in {find_data_root()} or its "
                     f"h36m/ subfolder (set WILDPOSE_DATA to the folder holding h36m/)")
     return path
+
+
+def run_two_ranks(script: str, out_dir: Path, timeout: float = 240.0):
+    """Run ``python script out_dir`` as two CPU ranks under ``torch.distributed.run`` (gloo,
+    a free localhost port, one thread each); returns the CompletedProcess."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(k, None)   # a surrounding torchrun must not leak into the child ranks
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1",
+           "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
+           script, str(out_dir)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
