@@ -722,7 +722,7 @@ def run_ronchi_experiment(data_dir: str | Path, out_dir: str | Path,
     if unknown:
         raise ValueError(f"unknown experiment row(s) {unknown}; known: {list(EXPERIMENT_ROWS)}")
     ev_stride = eval_stride or (_QUICK["eval_stride"] if quick else 1)
-    results: dict[str, Any] = {"rows": list(rows), "inputs": list(inputs), "quick": quick,
+    results: dict[str, Any] = {"experiment": "ronchi", "rows": list(rows), "inputs": list(inputs), "quick": quick,
                                "eval_stride": ev_stride, "test_subjects": list(test_subjects),
                                "results": {}}
     for kind in inputs:
