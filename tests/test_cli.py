@@ -149,3 +149,24 @@ def test_train_dispatches_on_method(tmp_path, capsys):
 
     info = read_model_info(out / "model.safetensors")
     assert info["method"] == "ronchi" and info["train_config"]["width"] == 16
+
+
+def test_experiment_takes_a_training_config_whose_folders_the_flags_override(
+        tmp_path, monkeypatch):
+    """configs/zhou-image.json names data_root and out_dir as a training config does; the
+    experiment command must accept it whole, with --data-dir / --out-dir taking precedence."""
+    import wildpose.methods.zhou_image as zi
+
+    calls = []
+    monkeypatch.setattr(zi, "run_zhou_image_experiment",
+                        lambda data_root, out_dir, **kw: calls.append((data_root, out_dir, kw)))
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"method": "zhou-image", "data_root": "from-config",
+                               "out_dir": "out-from-config", "lab_samples": 7}))
+    assert main(["experiment", "zhou-image", "--config", str(cfg)]) == 0
+    assert main(["experiment", "zhou-image", "--config", str(cfg), "--data-dir", "flag-data",
+                 "--out-dir", "flag-out"]) == 0
+    (root1, out1, kw1), (root2, out2, kw2) = calls
+    assert (root1, out1) == ("from-config", "out-from-config")
+    assert (root2, out2) == ("flag-data", "flag-out")
+    assert kw1["lab_samples"] == 7 and "data_root" not in kw1 and "out_dir" not in kw1

@@ -324,7 +324,10 @@ def cmd_experiment(args: argparse.Namespace) -> int:
         elif args.name == "zhou-image":
             from .methods.zhou_image import run_zhou_image_experiment
 
-            run_zhou_image_experiment(args.data_dir, args.out_dir or "runs/zhou-image-experiment",
+            # The training config names its data and run folders too; the flags win.
+            config_root, config_out = opts.pop("data_root", None), opts.pop("out_dir", None)
+            run_zhou_image_experiment(args.data_dir or config_root,
+                                      args.out_dir or config_out or "runs/zhou-image-experiment",
                                       quick=args.quick, progress=True, **opts)
     except (ValueError, FileNotFoundError, json.JSONDecodeError) as e:
         _error(str(e))
