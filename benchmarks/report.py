@@ -274,6 +274,60 @@ def predict_speed_section(rec: dict) -> list[str]:
         ["Stage", "per second", "median ms"], rows, align="lrr")
 
 
+def zhou_image_speed_section(rec: dict) -> list[str]:
+    p, r = rec.get("params") or {}, rec.get("results") or {}
+    t, m = r.get("throughput") or {}, r.get("memory") or {}
+    ep, gpu = r.get("epoch") or {}, r.get("gpu_assumption") or {}
+    load = r.get("load_average_at_start")
+    load = " / ".join(_fmt(x, ".2f") for x in load) if isinstance(load, list) else "n/a"
+    omp = p.get("omp_num_threads_env")
+    out = [f"- training steps on the CPU, float32, torch threads "
+           f"{p.get('torch_num_threads', 'n/a')}{f' (OMP_NUM_THREADS={omp})' if omp else ''};"
+           f" batch {t.get('batch', 'n/a')} ({t.get('batch_3d_rows', 'n/a')} 3D + "
+           f"{t.get('batch_2d_only_rows', 'n/a')} 2D-only rows, stage-3 losses); median of "
+           f"{t.get('timed_steps', 'n/a')} steps after {t.get('warmup_steps', 'n/a')} warm-up;"
+           f" excluded: {p.get('excluded', 'n/a')}",
+           f"- load average at start (1 / 5 / 15 min): {load}",
+           f"- memory: peak-RSS growth of a step, fresh process per batch size "
+           f"{[x.get('batch') for x in m.get('probes') or []]}, line fit; process RSS before "
+           f"the first step {mib(m.get('process_rss_before_steps_mib'))} MiB", ""]
+    out += _table(["Images/s", "s/step", "MiB fixed per step", "MiB per image",
+                   "CPU GFLOP/s achieved"],
+                  [[_fmt(t.get("images_per_s"), ".1f"), sec(t.get("median_step_s")),
+                    _fmt(m.get("mib_fixed_per_step"), ".1f"), _fmt(m.get("mib_per_image"), ".2f"),
+                    _fmt(r.get("cpu_achieved_gflops_per_s"), ".1f")]], align="rrrrr")
+    rows = []
+    for key, label in (("configured", "configured"), ("paper", "paper-scale")):
+        n = get(r, "networks", key) or {}
+        if not n:
+            continue
+        rows.append([label, f"{n.get('image_size')} px, {n.get('stacks')} x {n.get('width')}, "
+                            f"depth {n.get('hourglass_depth')}",
+                     _fmt(n.get("parameters"), ",d"), _fmt(n.get("forward_gflops_per_image"),
+                                                           ".3f"),
+                     _fmt(n.get("train_step_gflops_per_image"), ".3f"),
+                     _fmt(n.get("gpu_epoch_minutes"), ".2f"), rate(n.get("gpu_images_per_s")),
+                     _fmt(n.get("cpu_epoch_hours"), ".1f")])
+    out += ["", f"Projected epoch of Human3.6M + MPII: {_fmt(ep.get('images'), ',d')} images "
+                f"({_fmt(ep.get('h36m_images'), ',d')} Human3.6M: {ep.get('h36m_source')}; "
+                f"{_fmt(ep.get('mpii_images'), ',d')} MPII: {ep.get('mpii_source')}). GPU: "
+                f"{gpu.get('name')} at {_fmt(gpu.get('peak_tflops'), 'g')} TFLOP/s peak x "
+                f"utilization {_fmt(gpu.get('utilization'), 'g')}; {gpu.get('note')}. CPU "
+                f"hours: the configured network at its measured images/s, the paper-scale one "
+                f"at the CPU's measured FLOP rate. FLOPs: FlopCounterMode (convolutions and "
+                f"matrix products), forward + backward.", ""]
+    out += _table(["Network", "Size", "Params", "Fwd GFLOP/image", "Train GFLOP/image",
+                   "GPU epoch (min)", "GPU images/s", "CPU epoch (h)"], rows,
+                  align="llrrrrrr")
+    pm = get(r, "networks", "paper", "cpu_measured")
+    if pm:
+        hours = get(r, "networks", "paper", "cpu_epoch_hours_at_its_measured_images_per_s")
+        out += ["", f"- paper-scale network measured on the CPU: "
+                    f"{_fmt(pm.get('images_per_s'), '.2f')} images/s (batch {pm.get('batch')}, "
+                    f"{pm.get('timed_steps')} step(s)), an epoch {_fmt(hours, '.1f')} h"]
+    return out
+
+
 def generic_section(rec: dict) -> list[str]:
     return ["```json", json.dumps(rec.get("results"), indent=2), "```"]
 
@@ -287,6 +341,7 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "predict_speed": predict_speed_section,
     "experiment_ronchi": experiment_section,
     "experiment_zhou-transfer": experiment_section,
+    "zhou_image_speed": zhou_image_speed_section,
 }
 
 
