@@ -64,6 +64,8 @@ class ZhouImageTrainConfig:
     (:meth:`net_config`).  Sample counts pick evenly spaced poses of each split of
     :func:`wildpose.datasets.synthetic.build_splits`; ``val_samples`` lab poses are held out
     of training for the validation curve.  ``epochs`` is the sum of the three stages.
+    ``lab_sources`` / ``wild_sources`` train on real photographs instead
+    (:func:`prepare_image_data`, ``configs/zhou-image-real.example.json``).
     """
 
     data_root: str = "../shared/data"          # holds h36m/ and cmu-mocap/
@@ -84,6 +86,13 @@ class ZhouImageTrainConfig:
     val_samples: int = 200                      # held-out lab renders (validation curve)
     wild_samples: int = 4000                    # 2D-only renders (S7, S8, CMU)
     use_2d_only: bool = True                    # False: the "3D" rows (no 2D-only images)
+    # Real photographs instead of the renders (wildpose.datasets.images.read_source dicts,
+    # e.g. {"format": "h36m-frames", "frames_dir": ...} or {"format": "mpii", ...}).  Given,
+    # they replace the lab (3D) / wild (2D-only) renders, every sample of them is used
+    # (lab_samples / wild_samples apply to the renders only) and val_samples evenly spaced
+    # lab crops are held out; the crops are cached under the run's renders/ folder.
+    lab_sources: tuple = ()
+    wild_sources: tuple = ()
     # schedule (epochs are passes over the lab renders)
     stage1_epochs: int = 2                      # heatmaps only
     stage2_epochs: int = 2                      # + depth L2 on 3D samples
@@ -124,7 +133,14 @@ class ZhouImageTrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "ZhouImageTrainConfig":
         from ..training import checked_options
 
-        return cls(**checked_options(cls, d, "zhou-image"))
+        opts = checked_options(cls, d, "zhou-image")
+        for key in ("lab_sources", "wild_sources"):  # JSON lists -> tuples of dicts
+            if key in opts:
+                if not isinstance(opts[key], (list, tuple)):
+                    raise ValueError(f"{key} must be a list of source objects, not "
+                                     f"{type(opts[key]).__name__}")
+                opts[key] = tuple(opts[key])
+        return cls(**opts)
 
 
 # ------------------------------------------------------------------------------- stages
@@ -153,12 +169,16 @@ class ImageSet:
         joints_2d: (N, 17, 2) float32 pixels, H36M17 order (known even outside the image).
         pose_mm: (N, 17, 3) float32 root-relative camera-frame mm, or None (2D-only).
         depth: (N, 17) float32 root-relative depth targets, normalized 2D units, or None.
+        visible: (N, 17) bool joints with a 2D label inside the image, or None (all of them;
+            the renders).  Invisible joints get no heatmap target and are left out of L_geo;
+            their ``joints_2d`` are meaningless on 2D-only sets, projections on 3D ones.
     """
 
     images: np.ndarray
     joints_2d: np.ndarray
     pose_mm: np.ndarray | None = None
     depth: np.ndarray | None = None
+    visible: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -242,35 +262,56 @@ def prepare_image_data(cfg: ZhouImageTrainConfig, splits: dict | None = None,
                        ) -> ImageData:
     """Render (or load from ``cache_dir``) the lab, validation and wild samples of a run.
 
+    With ``cfg.lab_sources`` the lab samples are crops of real 3D-labelled photographs and
+    with ``cfg.wild_sources`` the wild ones crops of 2D-labelled photographs
+    (:func:`wildpose.datasets.images.load_image_sources`, cached in ``cache_dir`` when
+    given), each in place of its renders.  Real lab crops are held in memory
+    (N x S x S x 3 bytes); real wild crops stay memory-mapped from the cache.
+
     Args:
         splits: ``{"lab", "wild"(, "test")}`` datasets; default
             :func:`~wildpose.datasets.synthetic.build_splits` of ``cfg.data_root`` at
-            ``cfg.image_size``.
+            ``cfg.image_size`` (read only if some renders are needed).
     """
+    from ..datasets.images import load_image_sources
     from ..datasets.synthetic import build_splits
     from ..losses import canonical_bone_lengths
 
-    if splits is None:
+    want_wild = cfg.use_2d_only and (bool(cfg.wild_sources) or cfg.wild_samples > 0)
+    if splits is None and (not cfg.lab_sources or (want_wild and not cfg.wild_sources)):
         splits = build_splits(cfg.data_root, cfg.image_size, cfg.seed, cfg.mocap_stride,
                               include_cmu=cfg.include_cmu)
-    both = _subset(splits["lab"], cfg.lab_samples + cfg.val_samples, "lab")
-    rendered = render_image_set(both, cache_dir, progress)
+    source_notes: list[str] = []
+    if cfg.lab_sources:
+        rendered, source_notes = load_image_sources(cfg.lab_sources, cfg.image_size,
+                                                    cache_dir, "lab", True, cfg.data_root,
+                                                    progress)
+    else:
+        both = _subset(splits["lab"], cfg.lab_samples + cfg.val_samples, "lab")
+        rendered = render_image_set(both, cache_dir, progress)
     n = len(rendered)
     period = max(n // max(cfg.val_samples, 1), 2)
     is_val = (np.arange(n) % period == period - 1) if cfg.val_samples else np.zeros(n, bool)
     is_val &= np.cumsum(is_val) <= cfg.val_samples
 
     def take(rows):
+        vis = None if rendered.visible is None else rendered.visible[rows]
         return ImageSet(rendered.images[rows], rendered.joints_2d[rows],
-                        rendered.pose_mm[rows], rendered.depth[rows])
+                        rendered.pose_mm[rows], rendered.depth[rows], vis)
 
     lab, val = take(~is_val), take(is_val)
+    kind = "crops" if cfg.lab_sources else "renders"
     if len(lab) < cfg.batch_3d:
-        raise ValueError(f"only {len(lab)} 3D-labelled training renders, fewer than one "
+        raise ValueError(f"only {len(lab)} 3D-labelled training {kind}, fewer than one "
                          f"batch (batch_3d {cfg.batch_3d})")
     wild = None
-    notes = [f"{len(lab)} lab renders with 3D, {len(val)} held out for validation"]
-    if cfg.use_2d_only and cfg.wild_samples > 0:
+    notes = source_notes + [f"{len(lab)} lab {kind} with 3D, {len(val)} held out for "
+                            f"validation"]
+    if want_wild and cfg.wild_sources:
+        wild, wild_notes = load_image_sources(cfg.wild_sources, cfg.image_size, cache_dir,
+                                              "wild", False, cfg.data_root, progress)
+        notes += wild_notes + [f"{len(wild)} wild crops, 2D only"]
+    elif want_wild:
         wild = render_image_set(_subset(splits["wild"], cfg.wild_samples, "wild"), cache_dir,
                                 progress)
         notes.append(f"{len(wild)} wild renders, 2D only")
@@ -358,6 +399,9 @@ def zhou_image_losses(out, joints_2d, depth_target, has_3d, canonical_norm,
 
     hm_size = out.heatmaps[-1].shape[-1]
     s = hm_size * 4
+    # Joints without a 2D label arrive as NaN (train_zhou_image marks ImageSet.visible so,
+    # and augment_batch carries the NaN along with its joint): this test is False for them,
+    # so they get no heatmap target, and L_geo below normalizes and measures known joints only.
     inside = ((joints_2d >= -0.5) & (joints_2d < s - 0.5)).all(-1)          # (B, J)
     target = render_gaussian_heatmaps(pixels_to_cells(joints_2d, s, hm_size), hm_size,
                                       valid=inside, sigma=sigma)
@@ -370,10 +414,10 @@ def zhou_image_losses(out, joints_2d, depth_target, has_3d, canonical_norm,
     rows = torch.ones_like(has_3d) if geo_on_3d else ~has_3d
     geo = zero
     if bool(rows.any()):
-        all_joints = torch.ones(joints_2d.shape[:2], dtype=torch.bool)
-        norm, _, _ = normalize_2d(joints_2d[rows].float(), all_joints[rows])
+        known = torch.isfinite(joints_2d).all(-1)
+        norm, _, _ = normalize_2d(joints_2d[rows].float(), known[rows])
         pose = torch.cat([norm, depth[rows, :, None]], -1)
-        geo = geo_loss(pose, canonical_norm).mean()
+        geo = geo_loss(pose, canonical_norm, valid=known[rows]).mean()
     total = weights["heatmap"] * hm + weights["reg"] * reg + weights["geo"] * geo
     return {"total": total, "heatmap": hm, "reg": reg, "geo": geo}
 
@@ -449,17 +493,23 @@ def train_zhou_image(cfg: ZhouImageTrainConfig, resume: bool = True, progress: b
     total_mm = float(np.sum(data.canonical_mm))
     total_norm = float(np.sum(data.canonical_norm))
 
+    def labels(s: ImageSet, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), J, 2) pixels, NaN where a joint is not visible (no 2D label)."""
+        kp = s.joints_2d[rows]
+        return kp if s.visible is None else np.where(s.visible[rows][..., None], kp, np.nan
+                                                     ).astype(np.float32)
+
     def batch_of(epoch: int, step: int):
         """This rank's (images, joints_2d, depth, has_3d) of (epoch, step), un-augmented."""
         perm3 = shard_indices(len(lab), epoch, cfg.seed, env)
         idx = perm3[step * cfg.batch_3d:(step + 1) * cfg.batch_3d]
-        imgs, kp, dep = lab.images[idx], lab.joints_2d[idx], lab.depth[idx]
+        imgs, kp, dep = lab.images[idx], labels(lab, idx), lab.depth[idx]
         n3 = len(idx)
         if b2:  # the 2D-only set is cycled through at its own pace
             permw = shard_indices(len(wild), epoch, cfg.seed + 1, env)
             iw = permw[(step * b2 + np.arange(b2)) % len(permw)]
             imgs = np.concatenate([imgs, wild.images[iw]])
-            kp = np.concatenate([kp, wild.joints_2d[iw]])
+            kp = np.concatenate([kp, labels(wild, iw)])
             dep = np.concatenate([dep, np.zeros((b2, kp.shape[1]), np.float32)])
         has3 = torch.arange(len(kp)) < n3
         return _to_tensor(imgs), torch.from_numpy(kp), torch.from_numpy(dep), has3
@@ -551,7 +601,8 @@ def evaluate_image_model(model, test: ImageSet, total_bone_mm: float,
     """Score an image network on rendered test samples with 3D.
 
     * ``PCK@0.1`` (fraction): a predicted joint is correct within 0.1 x max(width, height)
-      of the tight box of the ground-truth 2D joints (the person box), over all 17 joints;
+      of the tight box of the ground-truth 2D joints (the person box), over all 17 joints
+      (the visible ones where ``test.visible`` is given);
     * ``P1`` / ``P2`` (mm): MPJPE and Procrustes-aligned MPJPE of the root-relative pose,
       the prediction ``[normalize_2d(Y2D), Ydep]`` put in mm by :func:`pose_to_mm`
       (canonical total bone length), the ground truth in camera mm;
@@ -564,7 +615,10 @@ def evaluate_image_model(model, test: ImageSet, total_bone_mm: float,
     xy, _, depth = predict_batch(model, test.images, batch, device)
     gt = test.joints_2d
     size = (gt.max(1) - gt.min(1)).max(-1)                                 # (N,)
-    pck = float((np.linalg.norm(xy - gt, axis=-1) <= 0.1 * size[:, None]).mean())
+    hit = np.linalg.norm(xy - gt, axis=-1) <= 0.1 * size[:, None]
+    # Real crops: only joints visible in the image are scored (the renders: all of them).
+    seen = np.ones(hit.shape, bool) if test.visible is None else np.asarray(test.visible)
+    pck = float(hit[seen].mean()) if seen.any() else float("nan")
     norm, _, _ = normalize_2d(xy, np.ones(xy.shape[:2], bool))
     pose = pose_to_mm(np.concatenate([norm, depth[..., None]], -1), total_bone_mm,
                       total_bone_norm).numpy()
