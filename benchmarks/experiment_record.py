@@ -4,7 +4,7 @@
     python benchmarks/experiment_record.py runs/ronchi/ronchi.json \
         --produced-by "wildpose experiment ronchi --data-dir ../shared/data/h36m --out-dir runs/ronchi"
 
-The experiments (``wildpose experiment ronchi`` and ``wildpose experiment zhou-transfer``)
+The experiments (``wildpose experiment ronchi``, ``zhou-transfer`` and ``zhou-image``)
 train many models for an hour or more, resumably, so they are run by the CLI; this script
 copies the JSON they write (every figure as the experiment measured it, untouched) into a
 record under ``benchmarks/results/experiment_<name>_*.json`` together with the command that
@@ -23,14 +23,18 @@ from pathlib import Path
 import _common
 
 
+#: The experiments of ``wildpose experiment``.
+KNOWN = ("ronchi", "zhou-transfer", "zhou-image")
+
+
 def experiment_name(results: dict) -> str:
     """Which experiment wrote ``results``: its "experiment" key, else the keys only it
     writes (Ronchi's results before the key existed)."""
     name = results.get("experiment")
     if name is None and {"results", "eval_stride", "rows"} <= set(results):
         name = "ronchi"
-    if name not in ("ronchi", "zhou-transfer"):
-        raise ValueError("not the result of a known experiment (ronchi or zhou-transfer)")
+    if name not in KNOWN:
+        raise ValueError(f"not the result of a known experiment ({', '.join(KNOWN)})")
     return name
 
 

@@ -341,6 +341,7 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "predict_speed": predict_speed_section,
     "experiment_ronchi": experiment_section,
     "experiment_zhou-transfer": experiment_section,
+    "experiment_zhou-image": experiment_section,
     "zhou_image_speed": zhou_image_speed_section,
 }
 
