@@ -34,6 +34,7 @@ from wildpose.datasets.images import (
 from wildpose.methods.zhou_image import (
     ZhouImageTrainConfig,
     augment_batch,
+    group_holdout,
     prepare_image_data,
     train_zhou_image,
     zhou_image_losses,
@@ -328,9 +329,11 @@ def world_pose(shift_x: float = 0.0) -> np.ndarray:
     return p
 
 
-def make_h36m(root: Path, n_frames: int) -> np.ndarray:
+def make_h36m(root: Path, n_frames: int, actions: tuple[str, ...] = ("Directions 1",)
+              ) -> np.ndarray:
     """A 3d-pose-baseline folder: cameras.h5 with S1 camera 1 (a pinhole, no distortion)
-    and S1 "Directions 1" of ``n_frames`` frames moving 10 mm right per frame."""
+    and S1 sequences ``actions`` (default "Directions 1") of ``n_frames`` frames each,
+    moving 10 mm right per frame."""
     root.mkdir(parents=True)
     with h5py.File(root / "cameras.h5", "w") as f:
         g = f.create_group("subject1/camera1")
@@ -346,13 +349,14 @@ def make_h36m(root: Path, n_frames: int) -> np.ndarray:
     full[:, list(H36M32_TO_17)] = poses
     d = root / "S1" / "MyPoses" / "3D_positions"
     d.mkdir(parents=True)
-    with h5py.File(d / "Directions 1.h5", "w") as f:
-        f["3D_positions"] = full.reshape(n_frames, 96).T
+    for action in actions:
+        with h5py.File(d / f"{action}.h5", "w") as f:
+            f["3D_positions"] = full.reshape(n_frames, 96).T
     return poses
 
 
-def frame_path(frames: Path, frame_number: int) -> Path:
-    return frames / H36M_FRAME_PATTERN.format(subject=1, action_="Directions_1",
+def frame_path(frames: Path, frame_number: int, action: str = "Directions 1") -> Path:
+    return frames / H36M_FRAME_PATTERN.format(subject=1, action_=action.replace(" ", "_"),
                                               camera_id=CAM_ID, frame=frame_number)
 
 
@@ -432,11 +436,14 @@ def test_h36m_frames_with_the_real_cameras_match_the_distortion_formula(tmp_path
 
 
 # -------------------------------------------------------------------------- training hook
-def training_fixture(tmp_path: Path, n_frames: int = 10) -> tuple[dict, dict]:
-    make_h36m(tmp_path / "h36m", n_frames)
+def training_fixture(tmp_path: Path, n_frames: int = 10,
+                     actions: tuple[str, ...] = ("Directions 1",)) -> tuple[dict, dict]:
+    """Source dicts: S1 camera 1 frames of ``actions`` (lab), the corrupt MPII file (wild)."""
+    make_h36m(tmp_path / "h36m", n_frames, actions)
     frames = tmp_path / "frames"
-    for i in range(n_frames):
-        write_image(frame_path(frames, i + 1), 200, 200, dots=[(102, 90)])
+    for a in actions:
+        for i in range(n_frames):
+            write_image(frame_path(frames, i + 1, a), 200, 200, dots=[(102, 90)])
     ann, d = corrupt_fixture(tmp_path)
     lab = {"format": "h36m-frames", "frames_dir": str(frames),
            "h36m_dir": str(tmp_path / "h36m"), "subjects": [1], "cameras": [1], "stride": 1}
@@ -502,6 +509,41 @@ def test_source_dicts_are_checked_and_the_example_config_loads(tmp_path):
     cfg = ZhouImageTrainConfig.from_dict(json.loads(example.read_text()))
     assert [s["format"] for s in cfg.lab_sources] == ["h36m-frames"]
     assert [s["format"] for s in cfg.wild_sources] == ["mpii"]
+
+
+def test_real_lab_validation_holds_out_whole_sequences(tmp_path):
+    """Human3.6M frames validate by whole (subject, action) sequences, MPII by image."""
+    actions = ("Directions 1", "Eating 1", "Greeting 1", "Phoning 1", "Posing 1",
+               "Walking 1")
+    lab, wild = training_fixture(tmp_path, 8, actions)
+    data = prepare_image_data(real_config(tmp_path, lab, wild, val_samples=10),
+                              cache_dir=tmp_path / "renders")
+    assert set(data.lab.group) | set(data.val.group) == {f"S1/{a}" for a in actions}
+    assert set(data.lab.group).isdisjoint(data.val.group)
+    # 10 wanted: two sequences of 8 are held out, 10 of their 16 frames validate.
+    assert len(data.val) == 10 and len(set(data.val.group)) == 2 and len(data.lab) == 32
+    assert any("2 of 6 held out, 6 of their crops unused" in n for n in data.notes)
+    # Sources without sequences group by image file.
+    assert sorted(Path(g).name for g in data.wild.group) == ["good.png", "good2.jpg"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_group_holdout_keeps_groups_whole_and_hits_the_count(seed):
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, 30, 40)
+    groups = np.repeat([f"seq{i}" for i in range(40)], sizes)
+    rng.shuffle(groups)                                   # rows of a group need not be adjacent
+    for count in (1, 25, 100):
+        is_val, is_train = group_holdout(groups, count, seed)
+        assert not (is_val & is_train).any()
+        assert set(groups[is_val]).isdisjoint(groups[is_train])
+        assert is_val.sum() == count
+        # Groups are held out only until the count is reached: the unused rest is less
+        # than one group.
+        assert (~is_train).sum() - count < sizes.max()
+    # Asking for more than there is leaves one group to train on.
+    is_val, is_train = group_holdout(groups, len(groups), seed)
+    assert len(set(groups[is_train])) == 1 and is_val.sum() == (~is_train).sum()
 
 
 def test_invisible_joints_get_no_heatmap_target_and_stay_out_of_l_geo():

@@ -300,6 +300,68 @@ def test_crop_of_the_whole_input_sized_image_is_the_image(data, tmp_path):
     assert np.isfinite(pose).all() and pose[H36M17.root] == pytest.approx(np.zeros(3))
 
 
+def test_predictor_crops_with_the_margin_the_model_was_trained_with(data, tmp_path):
+    from dataclasses import asdict
+
+    from wildpose.datasets.images import DEFAULT_CROP_MARGIN
+    from wildpose.zoo import save_model
+
+    canon = {"canonical_bone_lengths_mm": [float(v) for v in data.canonical_mm],
+             "canonical_bone_lengths_norm": [float(v) for v in data.canonical_norm]}
+    model = ZhouImageNet(tiny_config(tmp_path).net_config())
+
+    def predictor(**cfg_fields):
+        """A predictor of a model file described as train_zhou_image describes its models."""
+        cfg = json.loads(json.dumps(asdict(tiny_config(tmp_path, **cfg_fields))))
+        path = save_model(tmp_path / "m.safetensors", model, {**canon, "train_config": cfg})
+        return ZhouImagePredictor(str(path))
+
+    lab = {"format": "h36m-frames", "frames_dir": "f", "margin": 1.6}
+    wild = {"format": "mpii", "annotation_json": "a", "images_dir": "i", "margin": 1.6}
+    assert predictor(lab_sources=(lab,), wild_sources=(wild,)).box_scale == 1.6
+    # A source without "margin" was cropped at the default, as read_source reads it.
+    plain = {k: v for k, v in lab.items() if k != "margin"}
+    assert predictor(lab_sources=(plain,)).box_scale == DEFAULT_CROP_MARGIN
+    # Renders only (no crops recorded): the shared default; an explicit value wins.
+    assert predictor().box_scale == DEFAULT_CROP_MARGIN
+    model.info = canon
+    assert ZhouImagePredictor(model).box_scale == DEFAULT_CROP_MARGIN
+    assert ZhouImagePredictor(model, box_scale=1.1).box_scale == 1.1
+
+
+def test_processes_sharing_a_render_cache_render_once(tmp_path, monkeypatch):
+    """Ranks of a torchrun job all prepare their renders: one renders, the others load."""
+    import threading
+    import time
+
+    import wildpose.datasets.synthetic as synthetic_mod
+    from wildpose.methods.zhou_image import render_image_set
+
+    calls = []
+    real = synthetic_mod.prerender
+
+    def slow_prerender(*a, **k):
+        calls.append(1)
+        time.sleep(0.3)  # keeps the race window open: unlocked, both threads would render
+        return real(*a, **k)
+
+    monkeypatch.setattr(synthetic_mod, "prerender", slow_prerender)
+    dataset = tiny_splits()["test"]
+    results = [None, None]
+
+    def rank(r: int) -> None:
+        results[r] = render_image_set(dataset, tmp_path / "renders")
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert len(results[0]) == len(dataset)
+    np.testing.assert_array_equal(results[0].images, results[1].images)
+
+
 def test_estimator_runs_an_image_model_file(data, tmp_path):
     from wildpose.detectors import Detection, Detector
     from wildpose.predict import Estimator

@@ -41,19 +41,20 @@ import math
 import os
 import shutil
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..locking import exclusive
 from ..skeleton import COCO17, H36M17, MPII16, convert_layout
 
 __all__ = ["AnnotatedImage", "AnnotatedImages", "Crop", "SkipSample", "PersonCrops",
-           "SKIP_REASONS", "H36M_FRAME_PATTERN", "SOURCE_FORMATS", "read_h36m_frames",
-           "read_mpii", "read_coco_keypoints", "crop_window", "image_to_crop", "crop_image",
-           "crop_sample", "materialize", "read_source", "load_image_sources"]
+           "SKIP_REASONS", "H36M_FRAME_PATTERN", "DEFAULT_CROP_MARGIN", "SOURCE_FORMATS",
+           "read_h36m_frames", "read_mpii", "read_coco_keypoints", "crop_window",
+           "image_to_crop", "crop_image", "crop_sample", "materialize", "read_source",
+           "load_image_sources"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,12 @@ H36M_FRAME_PATTERN = ("S{subject}/S{subject}_{action_}.{camera_id}/"
 
 _IMAGE_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, SyntaxError)
 
+#: Default crop margin: the square crop's side is this times the person box's longer side.
+#: Training crops (a source's ``"margin"``) and the image network's predictor
+#: (:class:`~wildpose.methods.zhou_image.ZhouImagePredictor`, for models that do not record
+#: theirs) both default to it, so that inference frames people as training did.
+DEFAULT_CROP_MARGIN = 1.25
+
 
 # ------------------------------------------------------------------------------ records
 @dataclass(frozen=True, eq=False)
@@ -94,6 +101,9 @@ class AnnotatedImage:
         pose_mm: (17, 3) float32 root-relative camera-frame pose in mm, or None (2D only).
         box: (x0, y0, x1, y1) person box, image pixels.
         id: a short description for log lines, e.g. ``"015601864.jpg person 0"``.
+        group: the recording the image belongs to, for validation splits that must not put
+            near-identical frames on both sides: ``"S1/Directions 1"`` for Human3.6M (all
+            cameras of one sequence); empty for a still photograph (see :attr:`split_group`).
     """
 
     image: str
@@ -102,6 +112,12 @@ class AnnotatedImage:
     pose_mm: np.ndarray | None
     box: tuple[float, float, float, float]
     id: str = ""
+    group: str = ""
+
+    @property
+    def split_group(self) -> str:
+        """:attr:`group`, or the image file when empty (its people stay together)."""
+        return self.group or self.image
 
 
 class AnnotatedImages(list):
@@ -276,7 +292,7 @@ def read_h36m_frames(frames_dir: str | os.PathLike, h36m_dir: str | os.PathLike 
         pose = data.pose_3d[i] - data.pose_3d[i, r]
         out.append(AnnotatedImage(str(path), kp, np.ones(H36M17.num_joints, bool),
                                   pose.astype(np.float32), _joint_box(kp, np.isfinite(kp).all(1)),
-                                  f"S{s} {a} camera {cam_id} frame {f}"))
+                                  f"S{s} {a} camera {cam_id} frame {f}", f"S{s}/{a}"))
     # One line per sequence and camera: a whole missing folder is one problem, not thousands.
     for (s, a, cam_id), paths in missing.items():
         log.warning("%s: skipped %d of %d frame(s) of S%d %s camera %s: image file not found "
@@ -508,7 +524,8 @@ def _open_rgb(path: str) -> Any:
 _MAX_WINDOW = 8.0
 
 
-def crop_sample(sample: AnnotatedImage, size: int, margin: float = 1.25) -> Crop:
+def crop_sample(sample: AnnotatedImage, size: int, margin: float = DEFAULT_CROP_MARGIN
+                ) -> Crop:
     """Read a sample's image and cut its person crop.
 
     Joints outside the image (``[-0.5, W - 0.5) x [-0.5, H - 0.5)``) are made invisible.
@@ -554,7 +571,7 @@ class PersonCrops:
     """
 
     def __init__(self, samples: Sequence[AnnotatedImage], size: int = 64,
-                 margin: float = 1.25, name: str = "images"):
+                 margin: float = DEFAULT_CROP_MARGIN, name: str = "images"):
         if size < 1 or not margin > 0:
             raise ValueError(f"{name}: crop size must be >= 1 and margin > 0, got size "
                              f"{size}, margin {margin}")
@@ -694,28 +711,6 @@ def _write_cache(dataset: PersonCrops, out: Path, size: int, chunk: int,
     shutil.rmtree(parts)
 
 
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` (POSIX ``flock``; no-op where unavailable).
-
-    Every rank of a ``torchrun`` job prepares its data: with the lock one process crops while
-    the others wait (no collective barrier, so no timeout however long the cropping takes)
-    and then read its cache, instead of all of them writing the same files.
-    """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: single-process use only
-        yield
-        return
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def materialize(dataset: PersonCrops, cache_path: str | os.PathLike | None = None,
                 size: int | None = None, progress: bool = True, chunk: int = 500):
     """Crop every sample of a :class:`PersonCrops` and return them as an ImageSet.
@@ -733,10 +728,12 @@ def materialize(dataset: PersonCrops, cache_path: str | os.PathLike | None = Non
     Args:
         dataset: the crops to make; size: S (default ``dataset.size``).
     Returns:
-        :class:`~wildpose.methods.zhou_image.ImageSet` with ``visible``; when every kept
-        sample has 3D also ``pose_mm`` and the depth targets, computed as for the synthetic
-        renders (``zhou_image._image_set``).  The skips of loading are stored in
-        ``dataset.load_skipped`` (and logged, one line each, plus a summary).
+        :class:`~wildpose.methods.zhou_image.ImageSet` with ``visible`` and ``group`` (each
+        row's :attr:`AnnotatedImage.split_group`, looked up from the samples, so not part
+        of the cache); when every kept sample has 3D also ``pose_mm`` and the depth
+        targets, computed as for the synthetic renders (``zhou_image._image_set``).  The
+        skips of loading are stored in ``dataset.load_skipped`` (and logged, one line each,
+        plus a summary).
     Raises:
         ValueError: no sample could be used, or ``cache_path`` holds crops of other samples
             or settings.
@@ -754,7 +751,7 @@ def materialize(dataset: PersonCrops, cache_path: str | os.PathLike | None = Non
                     "chunk": int(chunk), "samples": dataset.fingerprint(size)}
         done = out / "meta.json"
         if not done.is_file():
-            with _exclusive(out.with_name(out.name + ".lock")):
+            with exclusive(out.with_name(out.name + ".lock")):
                 if not done.is_file():  # another process may have finished meanwhile
                     _write_cache(dataset, out, size, chunk, settings, progress)
         meta = json.loads(done.read_text())
@@ -776,6 +773,7 @@ def materialize(dataset: PersonCrops, cache_path: str | os.PathLike | None = Non
         out_set = ImageSet(np.asarray(arrays["image"]),
                            np.asarray(arrays["joints_2d"], np.float32))
     out_set.visible = np.asarray(arrays["visible"], bool)
+    out_set.group = np.array([dataset.samples[i].split_group for i in arrays["index"]], str)
     return out_set
 
 
@@ -792,10 +790,10 @@ def read_source(source: dict[str, Any], data_root: str | os.PathLike | None = No
 
     Args:
         source: ``{"format": "h36m-frames" | "mpii" | "coco", <the reader's arguments>,
-            "margin": crop margin (default 1.25), "max_samples": keep that many evenly
-            spaced samples (default all)}``; e.g. ``{"format": "mpii", "annotation_json":
-            "mpii/annot/train.json", "images_dir": "mpii/images"}``.  ``h36m-frames``'s
-            ``h36m_dir`` defaults to ``data_root``.
+            "margin": crop margin (default :data:`DEFAULT_CROP_MARGIN`), "max_samples":
+            keep that many evenly spaced samples (default all)}``; e.g. ``{"format":
+            "mpii", "annotation_json": "mpii/annot/train.json", "images_dir":
+            "mpii/images"}``.  ``h36m-frames``'s ``h36m_dir`` defaults to ``data_root``.
         what: how messages name the source, e.g. ``"lab source #0"``.
     Returns:
         ``(samples, margin)``.
@@ -829,7 +827,7 @@ def read_source(source: dict[str, Any], data_root: str | os.PathLike | None = No
         pick = np.linspace(0, len(samples) - 1, limit).round().astype(int)
         samples = AnnotatedImages([samples[i] for i in pick], samples.skipped,
                                   samples.source)
-    return samples, float(source.get("margin", 1.25))
+    return samples, float(source.get("margin", DEFAULT_CROP_MARGIN))
 
 
 def _concat(sets: list, keep_3d: bool):
@@ -838,10 +836,12 @@ def _concat(sets: list, keep_3d: bool):
 
     if len(sets) == 1:
         s = sets[0]
-        return s if keep_3d else ImageSet(s.images, s.joints_2d, visible=s.visible)
+        return s if keep_3d else ImageSet(s.images, s.joints_2d, visible=s.visible,
+                                          group=s.group)
     cat = lambda k: np.concatenate([getattr(s, k) for s in sets])  # noqa: E731
+    # Groups are not prefixed by source: the same sequence or image read twice is still one.
     return ImageSet(cat("images"), cat("joints_2d"), cat("pose_mm") if keep_3d else None,
-                    cat("depth") if keep_3d else None, cat("visible"))
+                    cat("depth") if keep_3d else None, cat("visible"), cat("group"))
 
 
 def load_image_sources(sources: Sequence[dict[str, Any]], size: int,

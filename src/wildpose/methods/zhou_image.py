@@ -49,10 +49,10 @@ from ..skeleton import H36M17, SYMMETRIC_BONES
 from ..training import EpochStats, RunSpec, open_run, run_training
 
 __all__ = ["ZhouImageTrainConfig", "ImageSet", "ImageData", "stage_of", "stage_weights",
-           "augment_batch", "zhou_image_losses", "prepare_image_data", "render_image_set",
-           "train_zhou_image", "pose_to_mm", "predict_batch", "evaluate_image_model",
-           "ZhouImagePredictor", "IMAGE_ROWS", "IMAGE_SETTINGS", "IMAGE_QUICK",
-           "run_zhou_image_experiment"]
+           "augment_batch", "zhou_image_losses", "prepare_image_data", "group_holdout",
+           "render_image_set", "train_zhou_image", "pose_to_mm", "predict_batch",
+           "evaluate_image_model", "ZhouImagePredictor", "trained_crop_margin", "IMAGE_ROWS",
+           "IMAGE_SETTINGS", "IMAGE_QUICK", "run_zhou_image_experiment"]
 
 
 # ------------------------------------------------------------------------------- config
@@ -89,8 +89,8 @@ class ZhouImageTrainConfig:
     # Real photographs instead of the renders (wildpose.datasets.images.read_source dicts,
     # e.g. {"format": "h36m-frames", "frames_dir": ...} or {"format": "mpii", ...}).  Given,
     # they replace the lab (3D) / wild (2D-only) renders, every sample of them is used
-    # (lab_samples / wild_samples apply to the renders only) and val_samples evenly spaced
-    # lab crops are held out; the crops are cached under the run's renders/ folder.
+    # (lab_samples / wild_samples apply to the renders only) and about val_samples lab
+    # crops of whole held-out sequences validate; the crops are cached under renders/.
     lab_sources: tuple = ()
     wild_sources: tuple = ()
     # schedule (epochs are passes over the lab renders)
@@ -172,6 +172,9 @@ class ImageSet:
         visible: (N, 17) bool joints with a 2D label inside the image, or None (all of them;
             the renders).  Invisible joints get no heatmap target and are left out of L_geo;
             their ``joints_2d`` are meaningless on 2D-only sets, projections on 3D ones.
+        group: (N,) str, the recording each sample comes from (real crops: a Human3.6M
+            ``"S<subject>/<action>"`` sequence, else the image file), or None (the renders,
+            each independent).  Validation holds out whole groups (:func:`prepare_image_data`).
     """
 
     images: np.ndarray
@@ -179,6 +182,7 @@ class ImageSet:
     pose_mm: np.ndarray | None = None
     depth: np.ndarray | None = None
     visible: np.ndarray | None = None
+    group: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -236,9 +240,12 @@ def render_image_set(dataset, cache_dir: str | Path | None = None,
 
     With ``cache_dir`` the renders go through :func:`~wildpose.datasets.synthetic.prerender`
     to ``<cache_dir>/<name>-<settings hash>.npz`` (resumable, and reused by later runs with
-    the same poses and settings); without it they are rendered in memory.
+    the same poses and settings); without it they are rendered in memory.  Processes
+    sharing a cache path take turns (a ``<file>.lock`` file), so ranks of one job render
+    once.
     """
     from ..datasets.synthetic import prerender
+    from ..locking import exclusive
 
     n = len(dataset)
     if cache_dir is None:
@@ -250,11 +257,76 @@ def render_image_set(dataset, cache_dir: str | Path | None = None,
                       float(np.float64(dataset._poses.sum()).round(3))])
     path = Path(cache_dir) / f"{dataset.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        prerender(dataset, path, n, chunk=500, progress=progress)
+        # Ranks of a torchrun job share the cache: one renders, the others wait and load.
+        with exclusive(path.with_name(path.name + ".lock")):
+            if not path.is_file():  # another process may have finished meanwhile
+                prerender(dataset, path, n, chunk=500, progress=progress)
     with np.load(path) as z:
         return _image_set({k: z[k] for k in ("image", "joints_2d", "joints_3d")},
                           dataset.keep_3d)
+
+
+def _evenly_spaced(n: int, count: int) -> np.ndarray:
+    """(n,) bool: every ``n // count``-th row (at least every 2nd), at most ``count`` rows.
+
+    The renders' validation rule: each render has its own random camera, so neighbours are
+    no closer to each other than any two renders of similar poses.
+    """
+    period = max(n // max(count, 1), 2)
+    pick = (np.arange(n) % period == period - 1) if count else np.zeros(n, bool)
+    return pick & (np.cumsum(pick) <= count)
+
+
+def group_holdout(groups: np.ndarray, count: int, seed: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out whole groups (sequences, images) for about ``count`` validation rows.
+
+    Groups are drawn in a seeded random order until they hold ``count`` rows (never all
+    groups, so something is left to train on); ``count`` of their rows, evenly spaced in row
+    order, become the validation set, and the rest of the held-out groups is used by neither
+    side -- in training they would be near-duplicates of validation frames.
+
+    Args:
+        groups: (N,) group key of each row; count: validation rows wanted; seed: the draw.
+    Returns:
+        ``(is_val, is_train)``: (N,) bool masks; a group has rows on one side at most.
+    """
+    n = len(groups)
+    if count <= 0 or n == 0:
+        return np.zeros(n, bool), np.ones(n, bool)
+    names, inverse, sizes = np.unique(groups, return_inverse=True, return_counts=True)
+    order = np.random.default_rng(seed).permutation(len(names))
+    enough = np.cumsum(sizes[order]) >= count
+    taken = int(np.argmax(enough)) + 1 if enough.any() else len(names)
+    held = np.isin(inverse, order[:min(taken, len(names) - 1)])
+    rows = np.flatnonzero(held)
+    # floor of a linspace with steps >= 1: distinct rows, spread over every held-out group
+    pick = rows[np.linspace(0, len(rows), min(count, len(rows)), endpoint=False).astype(int)]
+    is_val = np.zeros(n, bool)
+    is_val[pick] = True
+    return is_val, ~held
+
+
+def _validation_split(data: ImageSet, count: int, seed: int
+                      ) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(is_val, is_train, note)`` for the lab set: whole groups (:func:`group_holdout`)
+    where ``data.group`` says which samples belong together, else evenly spaced rows
+    (:func:`_evenly_spaced`, the renders).  ``note`` is appended to the run's notes."""
+    n = len(data)
+    if data.group is None or count <= 0:
+        is_val = _evenly_spaced(n, count)
+        return is_val, ~is_val, ""
+    n_groups = len(np.unique(data.group))
+    if n_groups < 2:
+        # Nothing to hold out whole without emptying the training set.
+        is_val = _evenly_spaced(n, count)
+        return is_val, ~is_val, (" (one sequence/image only: evenly spaced, so validation "
+                                 "frames have near-identical training neighbours)")
+    is_val, is_train = group_holdout(data.group, count, seed)
+    held = data.group[~is_train]
+    return is_val, is_train, (f" (whole sequences/images: {len(np.unique(held))} of "
+                              f"{n_groups} held out, {len(held) - int(is_val.sum())} of "
+                              f"their crops unused)")
 
 
 def prepare_image_data(cfg: ZhouImageTrainConfig, splits: dict | None = None,
@@ -267,6 +339,11 @@ def prepare_image_data(cfg: ZhouImageTrainConfig, splits: dict | None = None,
     (:func:`wildpose.datasets.images.load_image_sources`, cached in ``cache_dir`` when
     given), each in place of its renders.  Real lab crops are held in memory
     (N x S x S x 3 bytes); real wild crops stay memory-mapped from the cache.
+
+    Validation: ``cfg.val_samples`` lab samples.  Renders are taken evenly spaced; real crops
+    by whole Human3.6M (subject, action) sequences, all cameras (images for sources without
+    sequences), so that no validation frame has a near-identical twin in training
+    (:func:`group_holdout`; the rest of the held-out sequences is left unused).
 
     Args:
         splits: ``{"lab", "wild"(, "test")}`` datasets; default
@@ -289,24 +366,22 @@ def prepare_image_data(cfg: ZhouImageTrainConfig, splits: dict | None = None,
     else:
         both = _subset(splits["lab"], cfg.lab_samples + cfg.val_samples, "lab")
         rendered = render_image_set(both, cache_dir, progress)
-    n = len(rendered)
-    period = max(n // max(cfg.val_samples, 1), 2)
-    is_val = (np.arange(n) % period == period - 1) if cfg.val_samples else np.zeros(n, bool)
-    is_val &= np.cumsum(is_val) <= cfg.val_samples
+    is_val, is_train, split_note = _validation_split(rendered, cfg.val_samples, cfg.seed)
 
     def take(rows):
-        vis = None if rendered.visible is None else rendered.visible[rows]
+        opt = lambda a: None if a is None else a[rows]  # noqa: E731
         return ImageSet(rendered.images[rows], rendered.joints_2d[rows],
-                        rendered.pose_mm[rows], rendered.depth[rows], vis)
+                        rendered.pose_mm[rows], rendered.depth[rows], opt(rendered.visible),
+                        opt(rendered.group))
 
-    lab, val = take(~is_val), take(is_val)
+    lab, val = take(is_train), take(is_val)
     kind = "crops" if cfg.lab_sources else "renders"
     if len(lab) < cfg.batch_3d:
         raise ValueError(f"only {len(lab)} 3D-labelled training {kind}, fewer than one "
                          f"batch (batch_3d {cfg.batch_3d})")
     wild = None
     notes = source_notes + [f"{len(lab)} lab {kind} with 3D, {len(val)} held out for "
-                            f"validation"]
+                            f"validation{split_note}"]
     if want_wild and cfg.wild_sources:
         wild, wild_notes = load_image_sources(cfg.wild_sources, cfg.image_size, cache_dir,
                                               "wild", False, cfg.data_root, progress)
@@ -628,17 +703,41 @@ def evaluate_image_model(model, test: ImageSet, total_bone_mm: float,
             "num_samples": len(test)}
 
 
+def trained_crop_margin(info: dict[str, Any]) -> float | None:
+    """The crop margin a model's real training crops had, from its description.
+
+    ``train_zhou_image`` records its whole config as ``info["train_config"]``: the margin of
+    each lab / wild source dict (:data:`~wildpose.datasets.images.DEFAULT_CROP_MARGIN` where
+    the dict gives none, as :func:`~wildpose.datasets.images.read_source` reads it).
+
+    Returns:
+        the margin (box side multiple), the median if the sources differ; None for a model
+        trained on the synthetic renders only (they are whole images, not crops) or of
+        unknown origin.
+    """
+    from ..datasets.images import DEFAULT_CROP_MARGIN
+
+    cfg = info.get("train_config") or {}
+    sources = [*(cfg.get("lab_sources") or ()), *(cfg.get("wild_sources") or ())]
+    margins = [float(s.get("margin", DEFAULT_CROP_MARGIN)) for s in sources
+               if isinstance(s, dict)]
+    return float(np.median(margins)) if margins else None
+
+
 class ZhouImagePredictor:
     """A trained image network on photos: a person box in, 2D keypoints and a 3D pose out.
 
     Args:
         model: a loaded ``zhou_image`` model (``wildpose.zoo.load_model``) or a model name /
             file of one.
-        box_scale: the square crop's side is this times the longer side of the person box
-            (the synthetic renders frame the body in 55-95 % of the image).
+        box_scale: the square crop's side is this times the longer side of the person box.
+            Default: the margin of the model's training crops (:func:`trained_crop_margin`),
+            else :data:`~wildpose.datasets.images.DEFAULT_CROP_MARGIN` (also for models
+            trained on the renders only, which frame the body in 55-95 % of the image).
     """
 
-    def __init__(self, model: Any, device: str = "cpu", box_scale: float = 1.3):
+    def __init__(self, model: Any, device: str = "cpu", box_scale: float | None = None):
+        from ..datasets.images import DEFAULT_CROP_MARGIN
         from ..models.hourglass import ZhouImageNet
         from ..zoo import load_model
 
@@ -651,6 +750,10 @@ class ZhouImagePredictor:
         if "canonical_bone_lengths_mm" not in info:
             raise ValueError("this zhou_image model has no canonical bone lengths in its "
                              "description: it was not trained by wildpose")
+        if box_scale is None:
+            box_scale = trained_crop_margin(info)
+        if box_scale is None:
+            box_scale = DEFAULT_CROP_MARGIN
         self.model, self.device, self.box_scale = model.eval(), device, float(box_scale)
         self.info = info
         self.total_mm = float(np.sum(info["canonical_bone_lengths_mm"]))
