@@ -230,6 +230,24 @@ def dual_source_scale_section(rec: dict) -> list[str]:
     return out
 
 
+def temporal_smoothing_section(rec: dict) -> list[str]:
+    """2D smoothed along time before lifting: sigma chosen on validation, then tested."""
+    p, r = rec.get("params") or {}, rec.get("results") or {}
+    out = [f"- {_model_line(p.get('model'))}, inputs `{p.get('inputs')}`",
+           f"- validation: {p.get('validation')}: {r.get('validation_frames')} frames of "
+           f"{', '.join(r.get('validation_sequences') or [])}", ""]
+    out += _table(["sigma (frames, 50 fps)", "validation P1 (mm)", "validation P2 (mm)"],
+                  [[f"{s.get('sigma'):g}", mm(s.get("P1_mm")), mm(s.get("P2_mm"))]
+                   for s in r.get("validation_sweep") or []], align="rrr")
+    out += ["", f"Chosen on validation: sigma {r.get('chosen_sigma')}. Test, S9 + S11, every "
+                f"frame:", ""]
+    out += _table(["sigma", "P1 (mm)", "P2 (mm)", "bone symmetry (mm)", "samples"],
+                  [[k, mm(v.get("P1_mm")), mm(v.get("P2_mm")), mm(v.get("bone_symmetry_mm")),
+                    str(v.get("num_samples"))] for k, v in (r.get("test") or {}).items()],
+                  align="rrrrr")
+    return out
+
+
 def experiment_section(rec: dict) -> list[str]:
     """A paper experiment run by the CLI: its command and the tables it wrote."""
     p = rec.get("params") or {}
@@ -342,6 +360,7 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "experiment_ronchi": experiment_section,
     "experiment_zhou-transfer": experiment_section,
     "experiment_zhou-image": experiment_section,
+    "temporal_smoothing": temporal_smoothing_section,
     "zhou_image_speed": zhou_image_speed_section,
 }
 

@@ -20,14 +20,26 @@ from .metrics import evaluate_poses, format_table
 __all__ = ["evaluate_h36m", "lift_h36m", "h36m_intrinsics", "save_predictions", "load_predictions"]
 
 
-def lift_h36m(lifter, data: H36MData, inputs: str = "gt") -> tuple[np.ndarray, np.ndarray]:
+def lift_h36m(lifter, data: H36MData, inputs: str = "gt", smooth_2d: float = 0.0
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Lift every row of ``data`` from 2D inputs of a kind ("gt" or "sh").
 
+    Args:
+        smooth_2d: if > 0, the 2D of each (subject, action, camera) sequence is first
+            smoothed along time with a Gaussian of this standard deviation in frames of
+            ``data`` (:func:`wildpose.temporal.smooth_sequences`; 50 fps at stride 1): the
+            video protocol, not the single-image one.
     Returns:
         (N, 17, 3) predictions in mm (root-relative, camera frame) and the (N,) bool mask of
         rows that had inputs to lift.
     """
     kp, layout = data.inputs(inputs)
+    if smooth_2d > 0:
+        from .temporal import smooth_sequences
+
+        seq = np.char.add(np.char.add(data.subject.astype(str), "/" + data.action.astype(str)),
+                          "/" + data.camera.astype(str))
+        kp = smooth_sequences(kp, seq, data.frame, smooth_2d)
     have = np.isfinite(kp).all((1, 2))
     pred = np.full((len(kp), 17, 3), np.nan, np.float32)
     if getattr(lifter, "perspective", False):  # e.g. DualSourceLifter(perspective=True)
@@ -76,7 +88,8 @@ def load_predictions(path: str | Path) -> dict[str, np.ndarray]:
 def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs: str = "gt",
                   subjects: tuple[int, ...] = TEST_SUBJECTS, stride: int = 1,
                   save_predictions_to: str | Path | None = None, flip_test: bool = True,
-                  device: str = "auto", data: H36MData | None = None) -> dict[str, Any]:
+                  device: str = "auto", data: H36MData | None = None,
+                  smooth_2d: float = 0.0) -> dict[str, Any]:
     """Evaluate a lifter on Human3.6M.
 
     Args:
@@ -87,6 +100,9 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         stride: score every stride-th frame (1 = every frame, the protocol).
         save_predictions_to: optional NPZ path (see :func:`save_predictions`).
         data: already loaded samples (then data_dir/subjects/stride are ignored).
+        smooth_2d: Gaussian smoothing of each sequence's 2D along time, standard deviation
+            in frames of the loaded data (0 = none, the single-image protocol); see
+            :func:`lift_h36m`.
     Returns:
         JSON-serializable dict: "P1", "P2", "N-MPJPE", "PCK@150", "AUC" averages over actions,
         "per_action" table, "bone_symmetry", sample counts, skipped sequences and the
@@ -99,7 +115,9 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
                                                          flip_test=flip_test)
     if data is None:
         data = load_h36m(data_dir, subjects=subjects, stride=stride, load_sh=inputs == "sh")
-    pred, have = lift_h36m(lifter, data, inputs)
+    if not smooth_2d >= 0:
+        raise ValueError(f"smooth_2d must be >= 0 frames, got {smooth_2d}")
+    pred, have = lift_h36m(lifter, data, inputs, smooth_2d=smooth_2d)
     if save_predictions_to is not None:
         save_predictions(save_predictions_to, data, pred)
     target = data.pose_3d - data.pose_3d[:, :1]
@@ -112,6 +130,7 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         "inputs": inputs,
         "subjects": [int(s) for s in sorted(set(data.subject.tolist()))],
         "stride": stride,
+        "smooth_2d": smooth_2d,
         "num_samples": int(have.sum()),
         "num_skipped_samples": int((~have).sum()),
         "skipped": list(data.skipped),

@@ -546,8 +546,10 @@ def train_zhou_image(cfg: ZhouImageTrainConfig, resume: bool = True, progress: b
     b2 = cfg.batch_2d if wild is not None and len(wild) else 0
     if env.is_main:
         print(f"{len(lab)} lab, {len(wild) if b2 else 0} wild and {len(data.val)} validation "
-              f"renders ready in {time.time() - t0:.1f}s; device {device}, "
+              f"samples ready in {time.time() - t0:.1f}s; device {device}, "
               f"{env.world_size} process(es)", flush=True)
+        for note in data.notes:  # skipped images, held-out sequences: say so before hours
+            print(f"  {note}", flush=True)
 
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = ZhouImageNet(cfg.net_config())

@@ -1,0 +1,74 @@
+"""Offline temporal smoothing of keypoint sequences (wildpose.temporal)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from wildpose.temporal import gaussian_kernel, smooth_sequences
+
+
+def test_kernel_is_a_normalized_symmetric_gaussian():
+    k = gaussian_kernel(2.0)
+    assert len(k) == 13                       # r = ceil(3 * 2) = 6
+    assert k.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(k, k[::-1])
+    assert k[6] / k[8] == pytest.approx(np.exp(0.5))   # exp(-(2/2)^2 / 2) one sigma away
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_kernel(0.0)
+
+
+def test_constant_and_straight_line_motion_pass_unchanged_even_at_the_ends():
+    t = np.arange(40, dtype=np.float64)
+    # One joint moving at constant speed, another standing still: (T, 2 joints, 2).
+    x = np.stack([np.stack([3 * t + 1, -2 * t], -1), np.full((40, 2), 7.0)], 1)
+    out = smooth_sequences(x, np.zeros(40), t, sigma=3.0)
+    np.testing.assert_allclose(out, x, atol=1e-9)
+
+
+def test_frame_to_frame_jitter_is_damped_by_the_known_factor():
+    # An alternating +-1 signal: a Gaussian of sigma s scales it by sum_k w_k (-1)^k.
+    t = np.arange(200)
+    x = np.where(t % 2 == 0, 1.0, -1.0)[:, None]
+    sigma = 1.5
+    k = gaussian_kernel(sigma)
+    r = len(k) // 2
+    gain = abs(sum(w * (-1) ** (i - r) for i, w in enumerate(k)))
+    out = smooth_sequences(x, np.zeros(200), t, sigma)
+    np.testing.assert_allclose(np.abs(out[r:-r, 0]), gain, rtol=1e-9)
+    assert gain < 0.01
+
+
+def test_sequences_are_smoothed_apart_and_row_order_does_not_matter():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(30, 3)), rng.normal(size=(20, 3)) + 100
+    x = np.concatenate([a, b])
+    seq = np.array(["a"] * 30 + ["b"] * 20)
+    frame = np.concatenate([np.arange(30), np.arange(20)])
+    ref = smooth_sequences(x, seq, frame, 2.0)
+    np.testing.assert_allclose(ref[:30], smooth_sequences(a, np.zeros(30), np.arange(30), 2.0))
+    np.testing.assert_allclose(ref[30:], smooth_sequences(b, np.zeros(20), np.arange(20), 2.0))
+    perm = rng.permutation(50)
+    np.testing.assert_allclose(smooth_sequences(x[perm], seq[perm], frame[perm], 2.0),
+                               ref[perm])
+
+
+def test_missing_values_stay_missing_and_do_not_spread():
+    t = np.arange(15, dtype=np.float64)
+    x = np.stack([t, t], 1)                 # two "joints" following a line
+    x[7, 0] = np.nan
+    out = smooth_sequences(x, np.zeros(15), t, 1.0)
+    assert np.isnan(out[7, 0])
+    assert np.isfinite(out[:, 1]).all() and np.isfinite(np.delete(out[:, 0], 7)).all()
+    # Frame 6 averages frames 3..9 without frame 7: the weights of what exists, renormalized.
+    w = {k: np.exp(-0.5 * k * k) for k in range(-3, 4) if k != 1}
+    expected = sum(wk * (6 + k) for k, wk in w.items()) / sum(w.values())
+    np.testing.assert_allclose(out[6, 0], expected, rtol=1e-9)
+
+
+def test_zero_sigma_is_a_copy_and_mismatched_lengths_are_refused():
+    x = np.ones((4, 2))
+    out = smooth_sequences(x, np.zeros(4), np.arange(4), 0)
+    assert out is not x and (out == x).all()
+    with pytest.raises(ValueError, match="rows"):
+        smooth_sequences(x, np.zeros(3), np.arange(4), 1.0)
