@@ -33,13 +33,7 @@ def lift_h36m(lifter, data: H36MData, inputs: str = "gt", smooth_2d: float = 0.0
         (N, 17, 3) predictions in mm (root-relative, camera frame) and the (N,) bool mask of
         rows that had inputs to lift.
     """
-    kp, layout = data.inputs(inputs)
-    if smooth_2d > 0:
-        from .temporal import smooth_sequences
-
-        seq = np.char.add(np.char.add(data.subject.astype(str), "/" + data.action.astype(str)),
-                          "/" + data.camera.astype(str))
-        kp = smooth_sequences(kp, seq, data.frame, smooth_2d)
+    kp, layout = data.inputs(inputs, smooth_2d=smooth_2d)
     have = np.isfinite(kp).all((1, 2))
     pred = np.full((len(kp), 17, 3), np.nan, np.float32)
     if getattr(lifter, "perspective", False):  # e.g. DualSourceLifter(perspective=True)

@@ -54,6 +54,9 @@ class TrainConfig:
     noise_max: float = 0.0
     drop_prob: float = 0.0
     drop_limb_prob: float = 0.0
+    # Video protocol: each sequence's 2D smoothed along time (Gaussian, sigma in loaded
+    # frames; wildpose.temporal) before training, to match `evaluate --smooth-2d`.  0 = off.
+    smooth_2d: float = 0.0
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"               # "auto": bf16 autocast on CPU/GPU when supported
@@ -365,7 +368,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     t0 = time.time()
     data = load_h36m(cfg.data_dir, subjects=cfg.subjects, stride=cfg.stride,
                      load_sh=cfg.inputs == "sh")
-    kp2d, layout = data.inputs(cfg.inputs)
+    kp2d, layout = data.inputs(cfg.inputs, smooth_2d=cfg.smooth_2d)
     have = np.isfinite(kp2d).all((1, 2))  # rows whose detections exist
     train_rows, val_rows = split_validation(data, cfg.val_fraction, cfg.seed)
     train_rows &= have

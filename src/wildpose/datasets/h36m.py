@@ -161,15 +161,27 @@ class H36MData:
                         self.action[rows], self.camera[rows], self.frame[rows], self.cameras,
                         self.skipped)
 
-    def inputs(self, kind: str) -> tuple[np.ndarray, str]:
-        """2D inputs of a kind: ``"gt"`` -> (pose_2d, "h36m17"); ``"sh"`` -> (pose_2d_sh, "mpii16")."""
+    def inputs(self, kind: str, smooth_2d: float = 0.0) -> tuple[np.ndarray, str]:
+        """2D inputs of a kind: ``"gt"`` -> (pose_2d, "h36m17"); ``"sh"`` -> (pose_2d_sh, "mpii16").
+
+        ``smooth_2d`` > 0 smooths each (subject, action, camera) sequence along time with a
+        Gaussian of that many loaded frames (:func:`wildpose.temporal.smooth_sequences`; 50
+        fps at stride 1): the video protocol.
+        """
         if kind == "gt":
-            return self.pose_2d, "h36m17"
-        if kind == "sh":
+            kp, layout = self.pose_2d, "h36m17"
+        elif kind == "sh":
             if self.pose_2d_sh is None:
                 raise ValueError("stacked-hourglass detections were not loaded (load_sh=False)")
-            return self.pose_2d_sh, "mpii16"
-        raise ValueError(f"unknown input kind {kind!r}: use 'gt' or 'sh'")
+            kp, layout = self.pose_2d_sh, "mpii16"
+        else:
+            raise ValueError(f"unknown input kind {kind!r}: use 'gt' or 'sh'")
+        if smooth_2d > 0:
+            from ..temporal import smooth_sequences
+
+            seq = [f"{s}/{a}/{c}" for s, a, c in zip(self.subject, self.action, self.camera)]
+            kp = smooth_sequences(kp, np.asarray(seq), self.frame, smooth_2d)
+        return kp, layout
 
 
 def _sequences(root: Path, subject: int) -> list[str]:
