@@ -248,6 +248,28 @@ def temporal_smoothing_section(rec: dict) -> list[str]:
     return out
 
 
+def zhou_validation_section(rec: dict) -> list[str]:
+    """Zhou et al.'s settings compared on held-out S8 (never S9/S11)."""
+    runs = (rec.get("results") or {}).get("runs") or []
+    if not runs:
+        return ["- no runs"]
+    s0 = runs[0].get("settings") or {}
+    out = [f"- 3D labels: S1 every {s0.get('lab_stride')} frame(s); 2D only: "
+           f"S{', S'.join(map(str, s0.get('wild_subjects') or []))} every "
+           f"{s0.get('wild_stride')} frames; scored on S"
+           f"{', S'.join(map(str, s0.get('test_subjects') or []))} every "
+           f"{s0.get('eval_stride')} frames, GT 2D; {s0.get('epochs')} epochs, width "
+           f"{s0.get('width')}", ""]
+    keys = ("lambda_geo", "geo_on_3d", "batch_2d", "seed")
+    rows = [[run["name"], r["row"], *(str((run.get("settings") or {}).get(k)) for k in keys),
+             mm(r.get("P1_mm")), mm(r.get("P2_mm")), mm(r.get("bone_symmetry_mm"))]
+            for run in runs for r in run["rows"]]
+    out += _table(["config", "row", *keys, "P1 (mm)", "P2 (mm)", "mean bone symmetry (mm)"],
+                  rows, align="llllllrrr")
+    out += ["", "Each run:", ""] + [f"- `{run['produced_by']}`" for run in runs]
+    return out
+
+
 def experiment_section(rec: dict) -> list[str]:
     """A paper experiment run by the CLI: its command and the tables it wrote."""
     p = rec.get("params") or {}
@@ -361,6 +383,7 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "experiment_zhou-transfer": experiment_section,
     "experiment_zhou-image": experiment_section,
     "temporal_smoothing": temporal_smoothing_section,
+    "zhou_validation": zhou_validation_section,
     "zhou_image_speed": zhou_image_speed_section,
 }
 
