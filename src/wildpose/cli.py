@@ -346,6 +346,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     for name in available_models():
         info = read_model_info(name)
         star = " (default)" if name == DEFAULT_MODEL else ""
+        if info.get("architecture") == "zhou_image":  # pixels in, not keypoints
+            size = (info.get("config") or {}).get("input_size")
+            print(f"{name}{star}: image network, {size} px {info.get('input', 'RGB crop')}, "
+                  f"{info.get('train_minutes')} min")
+            continue
         print(f"{name}{star}: inputs {info.get('inputs')}, trained on subjects "
               f"{info.get('train_subjects')}, {info.get('train_minutes')} min")
     return 0
