@@ -399,7 +399,9 @@ def _to_tensor(images: np.ndarray):
     """(B, S, S, 3) uint8 -> (B, 3, S, S) float32 in [0, 1]."""
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    # Memory-mapped caches and decoded photos may be read-only; torch wants writable memory.
+    images = np.require(images, requirements=["C", "W"])
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
 
 
 def augment_batch(images, joints_2d, depth, gen, cfg: ZhouImageTrainConfig):
