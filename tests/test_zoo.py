@@ -211,6 +211,10 @@ def test_shipped_models_lift_a_standing_person_upright():
     px = 1100.0 * cam[:, :2] / cam[:, 2:] + 500.0
     j = H36M17.index
     for name in available_models():
+        if read_model_info(name)["architecture"] == "zhou_image":
+            with pytest.raises(ValueError, match="image network"):  # pixels in, not 2D
+                Lifter(name)
+            continue
         pose = Lifter(name, backend="auto").lift(px)
         assert pose.shape == (17, 3) and np.isfinite(pose).all(), name
         assert pose[j("Head"), 1] < pose[j("Thorax"), 1] < pose[j("Hip"), 1] \

@@ -56,6 +56,10 @@ class Lifter:
                 else load_model(model, self.device)
         else:
             raise ValueError(f"unknown backend {backend!r}: use 'torch' or 'numpy'")
+        if getattr(self.model, "info", {}).get("architecture") == "zhou_image":
+            raise ValueError(f"model {model} is an image network (pixels in, not 2D "
+                             f"keypoints): use wildpose.Estimator(model=...) or "
+                             f"`wildpose predict --model ...`")
         self.backend = backend
         self.flip_test = flip_test
         self.min_valid_joints = min_valid_joints
