@@ -655,33 +655,17 @@ def _crop_chunk(dataset: PersonCrops, start: int, stop: int, size: int,
 def _write_cache(dataset: PersonCrops, out: Path, size: int, chunk: int,
                  settings: dict, progress: bool) -> None:
     """Crop into ``<out>.parts/`` chunk by chunk (resumable), then assemble ``out/``."""
-    from tqdm import tqdm
+    from ..chunked import write_chunks
 
-    n = len(dataset)
     parts = out.with_name(out.name + ".parts")
-    parts.mkdir(parents=True, exist_ok=True)
-    meta = parts / "settings.json"
-    if meta.exists() and json.loads(meta.read_text()) != settings:
-        raise ValueError(f"{parts} holds crops of other samples or settings; delete it or "
-                         f"choose another cache path")
-    meta.write_text(json.dumps(settings))
-    starts = range(0, n, chunk)
-    bar = tqdm(total=n, desc=f"crop {dataset.name}", unit="img", disable=not progress)
-    for s in starts:
-        part = parts / f"{s:09d}.npz"
-        m = min(chunk, n - s)
-        if not part.exists():
-            arrays = _crop_chunk(dataset, s, s + m, size, Counter())
-            tmp = parts / f"{s:09d}.tmp.npz"
-            np.savez(tmp, **arrays)
-            os.replace(tmp, part)  # a chunk exists whole or not at all
-        bar.update(m)
-    bar.close()
+    files = write_chunks(parts, settings, len(dataset), chunk,
+                         lambda a, b: _crop_chunk(dataset, a, b, size, Counter()),
+                         f"crop {dataset.name}", progress)
     # Assemble: images go straight into a memory-mapped .npy, so neither this step nor
     # training needs all crops in memory at once.
     kept, reasons = 0, Counter()
-    for s in starts:
-        with np.load(parts / f"{s:09d}.npz") as z:
+    for part in files:
+        with np.load(part) as z:
             kept += len(z["index"])
             reasons.update(str(r) for r in z["skip_reason"])
     tmp_dir = out.with_name(out.name + ".tmp")
@@ -692,8 +676,8 @@ def _write_cache(dataset: PersonCrops, out: Path, size: int, chunk: int,
                                        (kept, size, size, 3))
     rest: dict[str, list[np.ndarray]] = {k: [] for k in _CHUNK_KEYS if k != "image"}
     row = 0
-    for s in starts:
-        with np.load(parts / f"{s:09d}.npz") as z:
+    for part in files:
+        with np.load(part) as z:
             k = len(z["index"])
             images[row:row + k] = z["image"]
             row += k

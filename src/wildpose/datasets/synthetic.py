@@ -767,38 +767,27 @@ def prerender(dataset: SyntheticPoseDataset, path: str | os.PathLike, n: int | N
     Returns:
         the path of the ``.npz``.
     """
-    from tqdm import tqdm
+    from ..chunked import write_chunks
 
     n = len(dataset) if n is None else int(n)
     path = Path(path)
     if path.suffix != ".npz":
         path = path.with_suffix(".npz")
     parts = path.with_name(path.name + ".parts")
-    parts.mkdir(parents=True, exist_ok=True)
     settings = {"style": dataset.style, "size": dataset.size, "seed": dataset.seed,
                 "keep_3d": dataset.keep_3d, "n": n, "chunk": chunk,
                 "poses": len(dataset._poses),
                 "pose_sum": float(np.float64(dataset._poses.sum()).round(3))}
-    meta = parts / "settings.json"
-    if meta.exists() and json.loads(meta.read_text()) != settings:
-        raise ValueError(f"{parts} holds chunks of other settings "
-                         f"({meta.read_text()}); delete it or choose another path")
-    meta.write_text(json.dumps(settings))
-    starts = range(0, n, chunk)
-    bar = tqdm(total=n, desc=f"render {dataset.name}", unit="img", disable=not progress)
-    for s in starts:
-        part = parts / f"{s:09d}.npz"
-        m = min(chunk, n - s)
-        if not part.exists():
-            rows = [dataset[i] for i in range(s, s + m)]
-            tmp = parts / f"{s:09d}.tmp.npz"
-            np.savez(tmp, **{k: np.stack([r[k] for r in rows]) for k in _ARRAY_KEYS})
-            os.replace(tmp, part)
-        bar.update(m)
-    bar.close()
+
+    def render_rows(start: int, stop: int) -> dict[str, np.ndarray]:
+        rows = [dataset[i] for i in range(start, stop)]
+        return {k: np.stack([r[k] for r in rows]) for k in _ARRAY_KEYS}
+
+    files = write_chunks(parts, settings, n, chunk, render_rows, f"render {dataset.name}",
+                         progress)
     arrays = {k: [] for k in _ARRAY_KEYS}
-    for s in starts:
-        with np.load(parts / f"{s:09d}.npz") as z:
+    for part in files:
+        with np.load(part) as z:
             for k in _ARRAY_KEYS:
                 arrays[k].append(z[k])
     out = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in arrays.items()}
