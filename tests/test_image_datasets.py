@@ -592,3 +592,31 @@ def test_a_run_on_real_sources_trains_a_few_steps(tmp_path):
     assert all(torch.isfinite(v).all() for v in state["model"].values()
                if v.is_floating_point())
     assert (tmp_path / "run" / "renders").is_dir()       # the crops are cached in the run
+
+
+def test_coco_example_config_reads_the_shared_coco_photos():
+    """configs/zhou-image-coco.example.json: lab renders for 3D, COCO photos as 2D-only data."""
+    repo = Path(__file__).resolve().parents[1]
+    cfg = ZhouImageTrainConfig.from_dict(
+        json.loads((repo / "configs" / "zhou-image-coco.example.json").read_text()))
+    assert cfg.lab_sources == () and [s["format"] for s in cfg.wild_sources] == ["coco"]
+    source = dict(cfg.wild_sources[0])
+    for key in ("annotation_json", "images_dir"):  # relative to the repository
+        source[key] = str(repo / source[key])
+    if not Path(source["annotation_json"]).is_file():
+        pytest.skip(f"shared COCO photos absent ({source['annotation_json']})")
+    people, _ = read_source(source, what="wild source #0")
+    assert len(people) > 0
+    crop = PersonCrops(people, size=32)[0]
+    assert crop is not None and crop.image.shape == (32, 32, 3)
+    assert all(p.pose_mm is None for p in people)          # 2D only
+    # COCO has no pelvis: it is synthesized from the hips wherever both are labelled.
+    from wildpose.skeleton import H36M17
+
+    j = H36M17.index
+    for p in people:
+        assert p.visible[j("Hip")] == (p.visible[j("RHip")] and p.visible[j("LHip")])
+        if p.visible[j("Hip")]:
+            np.testing.assert_allclose(p.joints_2d[j("Hip")],
+                                       (p.joints_2d[j("RHip")] + p.joints_2d[j("LHip")]) / 2,
+                                       atol=1e-3)
