@@ -28,12 +28,33 @@ from .zoo import save_model
 # torch is imported inside the functions that train, so that the CLI and the numpy
 # inference path can read TrainConfig without paying torch's start-up time.
 
-__all__ = ["TrainConfig", "train", "prepare_inputs", "split_validation", "open_run", "RunSpec",
+__all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "split_validation", "open_run",
+           "RunSpec"]
            "EpochStats", "run_training"]
 
 
 @dataclass
-class TrainConfig:
+class RunSettings:
+    """The fields every training config shares, whatever the method (one definition).
+
+    The optimizer's schedule (AdamW, ``lr`` decaying to ``lr_final``), mirror augmentation,
+    the seed, where to run, and how often ``last.pt`` is written.  ``precision="auto"``
+    lets each trainer pick its autocast (the keypoint lifters use bf16 on CPUs and GPUs that
+    support it; the image network autocasts on GPUs only); ``"fp32"`` turns it off.
+    """
+
+    lr: float = 1e-3
+    lr_final: float = 1e-5
+    weight_decay: float = 0.0
+    flip_prob: float = 0.5                 # probability of mirroring a sample (left <-> right)
+    seed: int = 0
+    device: str = "auto"                   # "auto": a GPU if there is one, else the CPU
+    precision: str = "auto"
+    checkpoint_minutes: float = 2.0
+
+
+@dataclass
+class TrainConfig(RunSettings):
     """Everything a training run depends on (saved as the run's ``config.json``)."""
 
     data_dir: str = "../shared/data/h36m"
@@ -44,23 +65,15 @@ class TrainConfig:
     val_fraction: float = 0.04            # fraction of training sequences held out
     epochs: int = 20
     batch_size: int = 256
-    lr: float = 1e-3
-    lr_final: float = 1e-5
-    weight_decay: float = 0.0
     width: int = 1024
     blocks: int = 2
     dropout: float = 0.25
-    flip_prob: float = 0.5
     noise_max: float = 0.0
     drop_prob: float = 0.0
     drop_limb_prob: float = 0.0
     # Video protocol: each sequence's 2D smoothed along time (Gaussian, sigma in loaded
     # frames; wildpose.temporal) before training, to match `evaluate --smooth-2d`.  0 = off.
     smooth_2d: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"               # "auto": bf16 autocast on CPU/GPU when supported
-    checkpoint_minutes: float = 2.0
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 

@@ -71,7 +71,8 @@ from ..losses import limb_prior_loss, ranking_loss, reprojection_loss
 from ..models.lifter import LifterConfig, _Block, _layer  # the lifter's layers, reused
 from ..relative_depth import RelativeDepthLabels, generate_relative_labels, h36m_sample_keys
 from ..skeleton import H36M17, flip_pose
-from ..training import _lr_at, prepare_inputs, split_validation  # _lr_at: private, reused
+# _lr_at: the lifter's private learning-rate schedule, reused so both decay alike.
+from ..training import RunSettings, _lr_at, prepare_inputs, split_validation
 from ..zoo import save_model
 
 __all__ = [
@@ -217,7 +218,7 @@ def load_ronchi_lifter(model: Any, **kwargs: Any):
 
 # ------------------------------------------------------------------------- configuration
 @dataclass
-class RonchiConfig:
+class RonchiConfig(RunSettings):
     """Everything a Ronchi training run depends on (saved as the run's ``config.json``).
 
     The fields shared with :class:`wildpose.TrainConfig` mean the same; the others:
@@ -267,13 +268,9 @@ class RonchiConfig:
     labels_file: str = ""
     epochs: int = 2
     batch_size: int = 512
-    lr: float = 1e-3
-    lr_final: float = 1e-5
-    weight_decay: float = 0.0
     width: int = 1024
     blocks: int = 2
     dropout: float = 0.0
-    flip_prob: float = 0.5
     noise_max: float = 0.0
     drop_prob: float = 0.0
     drop_limb_prob: float = 0.0
@@ -285,10 +282,6 @@ class RonchiConfig:
     w_3d: float = 1.0
     rank_multiplier: float = 2.0
     rank_norm: str = "pairs"
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    checkpoint_minutes: float = 2.0
     val_stride: int = 5
     name: str = ""
 

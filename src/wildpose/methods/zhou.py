@@ -41,8 +41,8 @@ from ..api import Lifter
 from ..datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
 from ..losses import canonical_bone_lengths, geo_loss
 from ..skeleton import H36M17, SYMMETRIC_BONES
-from ..training import (RunSpec, _validate, open_run, prepare_inputs, run_training,
-                        split_validation)
+from ..training import (RunSettings, RunSpec, _validate, open_run, prepare_inputs,
+                        run_training, split_validation)
 
 __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "depth_targets",
            "lab_samples", "wild_samples", "wild_samples_from_keypoints", "prepare_zhou_data",
@@ -51,7 +51,7 @@ __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "dep
 
 # ------------------------------------------------------------------------------- config
 @dataclass
-class ZhouConfig:
+class ZhouConfig(RunSettings):
     """Everything one Zhou-style training run depends on (saved as its ``config.json``)."""
 
     data_dir: str = "../shared/data/h36m"
@@ -73,20 +73,12 @@ class ZhouConfig:
     lambda_geo: float = 0.3                     # see run_zhou_transfer's notes
     lambda_fill: float = 1.0
     geo_on_3d: bool = False                     # also apply L_geo to the 3D-labelled samples
-    lr: float = 1e-3
-    lr_final: float = 1e-5
-    weight_decay: float = 0.0
     width: int = 1024
     blocks: int = 2
     dropout: float = 0.25
-    flip_prob: float = 0.5
     noise_max: float = 0.01
     drop_prob: float = 0.01
     drop_limb_prob: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    checkpoint_minutes: float = 2.0
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouConfig":

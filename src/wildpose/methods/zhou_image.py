@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 
 from ..skeleton import H36M17, SYMMETRIC_BONES
-from ..training import EpochStats, RunSpec, open_run, run_training
+from ..training import EpochStats, RunSettings, RunSpec, open_run, run_training
 
 __all__ = ["ZhouImageTrainConfig", "ImageSet", "ImageData", "stage_of", "stage_weights",
            "augment_batch", "zhou_image_losses", "prepare_image_data", "group_holdout",
@@ -57,7 +57,7 @@ __all__ = ["ZhouImageTrainConfig", "ImageSet", "ImageData", "stage_of", "stage_w
 
 # ------------------------------------------------------------------------------- config
 @dataclass
-class ZhouImageTrainConfig:
+class ZhouImageTrainConfig(RunSettings):
     """Everything one image-network training run depends on (saved as its ``config.json``).
 
     Network fields become a :class:`~wildpose.models.hourglass.ZhouImageConfig`
@@ -102,18 +102,10 @@ class ZhouImageTrainConfig:
     lambda_reg: float = 0.1                     # the authors' weights
     lambda_geo: float = 0.01
     geo_on_3d: bool = False                     # also L_geo on 3D samples (row "3D/w geo")
-    lr: float = 1e-3
-    lr_final: float = 1e-5
-    weight_decay: float = 0.0
     # augmentation
-    flip_prob: float = 0.5
     rotate_deg: float = 20.0                    # uniform in +- this
     scale_jitter: float = 0.15                  # scale uniform in 1 +- this
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"                     # autocast on GPUs only (gpu_autocast)
     num_threads: int = 0                        # CPU threads per process; 0: torch's default
-    checkpoint_minutes: float = 2.0
 
     @property
     def epochs(self) -> int:
