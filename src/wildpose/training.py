@@ -29,8 +29,7 @@ from .zoo import save_model
 # inference path can read TrainConfig without paying torch's start-up time.
 
 __all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "split_validation", "open_run",
-           "RunSpec"]
-           "EpochStats", "run_training"]
+           "RunSpec", "EpochStats", "run_training"]
 
 
 @dataclass
