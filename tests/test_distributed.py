@@ -21,6 +21,7 @@ from wildpose.distributed import (
     DistEnv,
     average_metrics,
     cleanup,
+    exit_distributed,
     gpu_autocast,
     grad_scaler,
     init_distributed,
@@ -65,7 +66,9 @@ def _worker(out_dir: Path) -> None:
     torch.save({"state": unwrap(model).state_dict(), "idx": torch.as_tensor(idx),
                 "loss": loss.item(), "metrics": metrics}, out_dir / f"rank{env.rank}.pt")
     main_only(env)(lambda: (out_dir / "main.txt").write_text(str(env.rank)))()
-    cleanup()
+    # Leave the group and end here: gloo can abort a process while the interpreter
+    # finalizes, which torchrun reports as a failed run (see exit_distributed).
+    exit_distributed(0)
 
 
 def test_two_process_ddp_step_equals_single_process_union_step(tmp_path):
@@ -108,6 +111,7 @@ def test_single_process_is_a_no_op(monkeypatch):
     assert (env.rank, env.world_size, env.is_main, env.distributed) == (0, 1, True, False)
     model = _model()
     assert wrap_model(model, env) is model and unwrap(model) is model
+    exit_distributed(0)                 # no process group: returns, nothing ends
     idx = shard_indices(10, epoch=2, seed=SEED, env=env)
     assert sorted(idx.tolist()) == list(range(10))
     assert average_metrics({"a": 2.0, "b": torch.tensor(3.0)}, env) == {"a": 2.0, "b": 3.0}

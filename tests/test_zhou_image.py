@@ -389,7 +389,7 @@ def test_estimator_runs_an_image_model_file(data, tmp_path):
 # ------------------------------------------------------------------------- distributed
 def _worker(out_dir: Path) -> None:
     """One rank of a tiny distributed run; records its torch.save calls and what it returned."""
-    from wildpose.distributed import cleanup, init_distributed
+    from wildpose.distributed import exit_distributed, init_distributed
 
     torch.set_num_threads(1)
     env = init_distributed("cpu")
@@ -403,7 +403,7 @@ def _worker(out_dir: Path) -> None:
     torch.save = real_save
     (out_dir / f"rank{env.rank}.json").write_text(json.dumps(
         {"saves": saves, "returned": None if path is None else str(path)}))
-    cleanup()
+    exit_distributed(0)
 
 
 def test_two_processes_train_and_only_rank0_writes(tmp_path):

@@ -275,7 +275,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         elif method == "zhou-image":
             from .methods.zhou_image import ZhouImageTrainConfig, train_zhou_image
 
+            from .distributed import exit_distributed
+
             train_zhou_image(ZhouImageTrainConfig.from_dict(opts), resume=not args.no_resume)
+            exit_distributed(0)  # under torchrun: leave the group and end here (see there)
         else:
             raise ValueError(f"unknown training method {method!r} (lifter, zhou, ronchi or "
                              f"zhou-image)")

@@ -34,7 +34,8 @@ import torch
 from .device import autocast_dtype, resolve_device
 
 __all__ = ["DistEnv", "init_distributed", "cleanup", "wrap_model", "unwrap", "shard_indices",
-           "average_metrics", "barrier", "main_only", "gpu_autocast", "grad_scaler"]
+           "average_metrics", "barrier", "main_only", "gpu_autocast", "grad_scaler",
+           "exit_distributed"]
 
 T = TypeVar("T")
 
@@ -104,7 +105,32 @@ def cleanup() -> None:
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        # Every rank reaches this point before any tears its connections down: a rank that
+        # left early made gloo abort the other one at exit ("terminate called without an
+        # active exception") now and then.
+        dist.barrier()
         dist.destroy_process_group()
+
+
+def exit_distributed(code: int = 0) -> None:
+    """End a process that joined a process group: leave it, flush, and exit at once.
+
+    With gloo on CPU (torch 2.13) a process that has left its group cleanly still aborts
+    now and then while the interpreter finalizes ("terminate called without an active
+    exception", SIGABRT), which makes torchrun report a failed run after all work was
+    written.  ``os._exit`` skips that finalization.  Outside a process group it returns
+    and the caller exits normally.
+    """
+    import sys
+
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    cleanup()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def wrap_model(model: torch.nn.Module, env: DistEnv, find_unused_parameters: bool = False,
