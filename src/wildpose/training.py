@@ -29,7 +29,7 @@ from .zoo import save_model
 # inference path can read TrainConfig without paying torch's start-up time.
 
 __all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "split_validation", "open_run",
-           "RunSpec", "EpochStats", "run_training"]
+           "RunSpec", "EpochStats", "run_training", "check_experiment_options", "select_rows"]
 
 
 @dataclass
@@ -103,6 +103,25 @@ def checked_options(cls: type, d: dict[str, Any], method: str) -> dict[str, Any]
     if unknown:
         raise ValueError(f"unknown {method} training option(s): {', '.join(sorted(unknown))}")
     return d
+
+
+def check_experiment_options(settings: dict[str, Any], cls: type,
+                             own: tuple[str, ...] = ("out_dir", "name")) -> None:
+    """An experiment's settings must all be fields of its training config ``cls``, except
+    those the experiment sets itself (``own``): one-line ValueError naming the others."""
+    unknown = set(settings) - ({f.name for f in fields(cls)} - set(own))
+    if unknown:
+        raise ValueError(f"unknown experiment option(s): {', '.join(sorted(unknown))}")
+
+
+def select_rows(all_rows: list[tuple], rows: Any = None) -> list[tuple]:
+    """The rows of an experiment table (tuples whose first item is the label) named by
+    ``rows`` (None: all), in the table's order; unknown labels are a one-line ValueError."""
+    chosen = [r for r in all_rows if rows is None or r[0] in rows]
+    if rows is not None and len(chosen) != len(set(rows)):
+        raise ValueError(f"unknown row(s) {sorted(set(rows) - {r[0] for r in all_rows})};"
+                         f" rows: {', '.join(r[0] for r in all_rows)}")
+    return chosen
 
 
 def prepare_inputs(keypoints: np.ndarray, layout: str, valid: np.ndarray | None = None

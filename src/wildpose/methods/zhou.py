@@ -31,7 +31,7 @@ from __future__ import annotations
 import functools
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -41,8 +41,8 @@ from ..api import Lifter
 from ..datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
 from ..losses import canonical_bone_lengths, geo_loss
 from ..skeleton import H36M17, SYMMETRIC_BONES
-from ..training import (RunSettings, RunSpec, _validate, open_run, prepare_inputs,
-                        run_training, split_validation)
+from ..training import (RunSettings, RunSpec, _validate, check_experiment_options, open_run,
+                        prepare_inputs, run_training, select_rows, split_validation)
 
 __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "depth_targets",
            "lab_samples", "wild_samples", "wild_samples_from_keypoints", "prepare_zhou_data",
@@ -605,14 +605,8 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
     settings.update(overrides)
     settings["stage1_epochs"] = min(settings["stage1_epochs"], settings["epochs"])
     eval_stride_ = int(settings.pop("eval_stride"))
-    known = {f.name for f in fields(ZhouConfig)} - {"data_dir", "out_dir", "name"}
-    unknown = set(settings) - known
-    if unknown:
-        raise ValueError(f"unknown experiment option(s): {', '.join(sorted(unknown))}")
-    chosen = [r for r in TRANSFER_ROWS if rows is None or r[0] in rows]
-    if rows is not None and len(chosen) != len(set(rows)):
-        raise ValueError(f"unknown row(s) {sorted(set(rows) - {r[0] for r in TRANSFER_ROWS})};"
-                         f" rows: {', '.join(r[0] for r in TRANSFER_ROWS)}")
+    check_experiment_options(settings, ZhouConfig, own=("data_dir", "out_dir", "name"))
+    chosen = select_rows(TRANSFER_ROWS, rows)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     loader = _SubjectCache(str(data_dir))

@@ -39,14 +39,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..skeleton import H36M17, SYMMETRIC_BONES
-from ..training import EpochStats, RunSettings, RunSpec, open_run, run_training
+from ..training import (EpochStats, RunSettings, RunSpec, check_experiment_options, open_run,
+                        run_training, select_rows)
 
 __all__ = ["ZhouImageTrainConfig", "ImageSet", "ImageData", "stage_of", "stage_weights",
            "augment_batch", "zhou_image_losses", "prepare_image_data", "group_holdout",
@@ -920,14 +921,8 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
     overrides = {k: v for k, v in overrides.items() if k not in ("method", "name", "out_dir")}
     settings = {**IMAGE_SETTINGS, **(IMAGE_QUICK if quick else {}), **overrides}
     n_test = int(settings.pop("test_samples"))
-    known = {f.name for f in fields(ZhouImageTrainConfig)} - {"out_dir", "name"}
-    unknown = set(settings) - known
-    if unknown:
-        raise ValueError(f"unknown experiment option(s): {', '.join(sorted(unknown))}")
-    chosen = [r for r in IMAGE_ROWS if rows is None or r[0] in rows]
-    if rows is not None and len(chosen) != len(set(rows)):
-        raise ValueError(f"unknown row(s) {sorted(set(rows) - {r[0] for r in IMAGE_ROWS})};"
-                         f" rows: {', '.join(r[0] for r in IMAGE_ROWS)}")
+    check_experiment_options(settings, ZhouImageTrainConfig)
+    chosen = select_rows(IMAGE_ROWS, rows)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     base_cfg = ZhouImageTrainConfig.from_dict({**settings, "out_dir": str(out)})
