@@ -72,3 +72,16 @@ def run_two_ranks(script: str, out_dir: Path, timeout: float = 240.0):
            "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(port),
            script, str(out_dir)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny networks train fastest, and bit-reproducibly, on one thread; with two threads on
+    a busy 2-core machine, synchronization makes a 1 s run take 15 s.  Modules opt in with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -22,16 +22,9 @@ from wildpose.metrics import evaluate_poses
 from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
 from wildpose.zoo import save_model
 
-pytestmark = pytest.mark.usefixtures("h36m_dir")
+pytestmark = pytest.mark.usefixtures("h36m_dir", "one_torch_thread")
 STRIDE = 200
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -20,15 +20,7 @@ from wildpose.zoo import load_model, read_model_info
 
 # Tests needing the data take the h36m_dir fixture (directly or via baseline) and skip without it.
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks train fastest on one thread; with two threads on a busy 2-core machine,
-    synchronization makes a 1 s run take 15 s."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_config(h36m_dir: Path, out_dir: Path, **overrides) -> TrainConfig:

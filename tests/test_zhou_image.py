@@ -46,6 +46,8 @@ STANDING = np.array([
     [-150, -440, 30], [-220, -180, 60], [-260, 60, 40],
 ], np.float64)
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 
 def poses(n: int, seed: int) -> np.ndarray:
     """(n, 17, 3) mm: the standing pose with random limb swings."""
@@ -69,14 +71,6 @@ def tiny_config(out_dir: Path, **overrides) -> ZhouImageTrainConfig:
     opts.update(overrides)
     return ZhouImageTrainConfig(**opts)
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks train fastest, and bit-reproducibly, on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
