@@ -29,7 +29,8 @@ from .zoo import save_model
 # inference path can read TrainConfig without paying torch's start-up time.
 
 __all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "split_validation", "open_run",
-           "RunSpec", "EpochStats", "run_training", "check_experiment_options", "select_rows"]
+           "RunSpec", "EpochStats", "run_training", "check_experiment_options", "select_rows",
+           "finished_row", "save_row"]
 
 
 @dataclass
@@ -122,6 +123,21 @@ def select_rows(all_rows: list[tuple], rows: Any = None) -> list[tuple]:
         raise ValueError(f"unknown row(s) {sorted(set(rows) - {r[0] for r in all_rows})};"
                          f" rows: {', '.join(r[0] for r in all_rows)}")
     return chosen
+
+
+def finished_row(eval_path: Path, key: dict[str, Any], resume: bool = True
+                 ) -> dict[str, Any] | None:
+    """The result an experiment row stored in ``eval_path`` (see :func:`save_row`), if it
+    was made with exactly ``key`` (its config and scoring settings); else None."""
+    if not (resume and eval_path.is_file()):
+        return None
+    done = json.loads(eval_path.read_text())
+    return done["result"] if all(done.get(k) == v for k, v in key.items()) else None
+
+
+def save_row(eval_path: Path, key: dict[str, Any], result: dict[str, Any]) -> None:
+    """Store an experiment row's result with the ``key`` it was made with."""
+    eval_path.write_text(json.dumps({**key, "result": result}, indent=2))
 
 
 def prepare_inputs(keypoints: np.ndarray, layout: str, valid: np.ndarray | None = None

@@ -41,8 +41,9 @@ from ..api import Lifter
 from ..datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
 from ..losses import canonical_bone_lengths, geo_loss
 from ..skeleton import H36M17, SYMMETRIC_BONES
-from ..training import (RunSettings, RunSpec, _validate, check_experiment_options, open_run,
-                        prepare_inputs, run_training, select_rows, split_validation)
+from ..training import (RunSettings, RunSpec, _validate, check_experiment_options,
+                        finished_row, open_run, prepare_inputs, run_training, save_row,
+                        select_rows, split_validation)
 
 __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "depth_targets",
            "lab_samples", "wild_samples", "wild_samples_from_keypoints", "prepare_zhou_data",
@@ -625,12 +626,11 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
         eval_path = row_dir / "eval.json"
         key = {"config": json.loads(json.dumps(asdict(cfg))), "eval_stride": eval_stride_,
                "test_subjects": list(test_subjects)}
-        if resume and eval_path.is_file():
-            done = json.loads(eval_path.read_text())
-            if all(done.get(k) == v for k, v in key.items()):
-                print(f"{label}: done already ({eval_path})", flush=True)
-                results.append(done["result"])
-                continue
+        done = finished_row(eval_path, key, resume)
+        if done is not None:
+            print(f"{label}: done already ({eval_path})", flush=True)
+            results.append(done)
+            continue
         print(f"== {label} ({name})", flush=True)
         t_row = time.time()
         path = train_zhou(cfg, resume=resume, progress=progress,
@@ -640,7 +640,7 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
                "minutes": round((time.time() - t_row) / 60, 1)}
         for inp in ("gt", "sh"):
             res[inp] = _row_metrics(evaluate_h36m(lifter, inputs=inp, data=test))
-        eval_path.write_text(json.dumps({**key, "result": res}, indent=2))
+        save_row(eval_path, key, res)
         print(f"{label}: P1 {res['gt']['P1']:.1f} / {res['sh']['P1']:.1f} mm (gt / sh), "
               f"mean bone symmetry {res['gt']['bone_symmetry']['mean']:.1f} mm", flush=True)
         results.append(res)

@@ -46,8 +46,8 @@ from typing import Any
 import numpy as np
 
 from ..skeleton import H36M17, SYMMETRIC_BONES
-from ..training import (EpochStats, RunSettings, RunSpec, check_experiment_options, open_run,
-                        run_training, select_rows)
+from ..training import (EpochStats, RunSettings, RunSpec, check_experiment_options,
+                        finished_row, open_run, run_training, save_row, select_rows)
 
 __all__ = ["ZhouImageTrainConfig", "ImageSet", "ImageData", "stage_of", "stage_weights",
            "augment_batch", "zhou_image_losses", "prepare_image_data", "group_holdout",
@@ -952,12 +952,11 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
                                               "out_dir": str(row_dir), "name": name})
         eval_path = row_dir / "eval.json"
         key = {"config": json.loads(json.dumps(asdict(cfg))), "test_samples": n_test}
-        if resume and eval_path.is_file():
-            done = json.loads(eval_path.read_text())
-            if all(done.get(k) == v for k, v in key.items()):
-                print(f"{label}: done already ({eval_path})", flush=True)
-                results.append(done["result"])
-                continue
+        done = finished_row(eval_path, key, resume)
+        if done is not None:
+            print(f"{label}: done already ({eval_path})", flush=True)
+            results.append(done)
+            continue
         print(f"== {label} ({name})", flush=True)
         t_row = time.time()
         path = train_zhou_image(cfg, resume=resume, progress=progress, data=data)
@@ -967,7 +966,7 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
         res = {"row": label, "model": name, "model_file": str(path),
                "minutes": round((time.time() - t_row) / 60, 1),
                "test": evaluate_image_model(model, test, total_mm, total_norm)}
-        eval_path.write_text(json.dumps({**key, "result": res}, indent=2))
+        save_row(eval_path, key, res)
         m = res["test"]
         print(f"{label}: PCK@0.1 {m['PCK@0.1']:.3f}, P1 {m['P1']:.1f} mm, P2 {m['P2']:.1f} mm,"
               f" mean bone symmetry {m['bone_symmetry']['mean']:.1f} mm", flush=True)
