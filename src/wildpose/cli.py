@@ -395,8 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="an image, a folder of images, or a video file")
     p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
     p.add_argument("--model", default=None,
-                   help="a lifter (shipped name or model file), or a zhou_image model file "
-                        "to run the image network on each person crop instead")
+                   help="a lifter (shipped name or model file), or an image network "
+                        "(e.g. zhou-image) to run on each person crop instead")
     p.add_argument("--bvh", action="store_true",
                    help="also write BVH motion (Blender, Unity): per image, or per video")
     p.add_argument("--smooth", action="store_true",
