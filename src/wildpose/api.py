@@ -70,8 +70,17 @@ class Lifter:
         """The model's description (training data, inputs, validation curve, ...)."""
         return getattr(self.model, "info", {})
 
+    @property
+    def window(self) -> tuple[int, int]:
+        """(frames, step): (1, 1) for a single-image lifter; (W, step) for a video lifter
+        that reads W frames ``step`` frames apart around each frame it lifts."""
+        cfg = self.model.config.to_dict() if hasattr(self.model, "config") \
+            else self.info.get("config", {})
+        return int(cfg.get("window", 1)), int(cfg.get("window_step", 1))
+
     def lift(self, keypoints: Any, layout: str = "h36m17", valid: Any = None,
-             confidence: Any = None, min_confidence: float = 0.0) -> np.ndarray:
+             confidence: Any = None, min_confidence: float = 0.0, sequence: Any = None,
+             frame: Any = None) -> np.ndarray:
         """Lift 2D keypoints to root-relative 3D.
 
         Args:
@@ -81,6 +90,9 @@ class Lifter:
             valid: optional (N, J) bool of present joints.
             confidence: optional (N, J) detector confidences; joints with confidence below
                 ``min_confidence`` count as missing.
+            sequence, frame: for a video lifter (``window[0] > 1``), the (N,) video each row
+                belongs to and its (N,) frame index; by default all rows are one video, in
+                order.  A single-image lifter ignores them.
         Returns:
             (N, 17, 3) float32 camera-frame positions in mm relative to the pelvis, H36M17
             order (x right, y down, z away from the camera); (17, 3) for a single pose.  Rows
@@ -101,7 +113,20 @@ class Lifter:
             ok &= np.asarray(confidence, np.float32).reshape(ok.shape) >= min_confidence
         kp17, ok17 = convert_layout(kp, skel, H36M17, ok)
         norm, _, _ = normalize_2d(kp17, ok17, root=H36M17.root)
-        out = self.lift_normalized(norm.astype(np.float32), ok17)
+        norm, win_ok = norm.astype(np.float32), ok17
+        frames, step = self.window
+        if frames > 1:
+            from .temporal import window_indices
+
+            n = len(norm)
+            seq = np.zeros(n, np.int64) if sequence is None else np.asarray(sequence)
+            order = np.arange(n) if frame is None else np.asarray(frame)
+            if seq.shape != (n,) or order.shape != (n,):
+                raise ValueError(f"sequence and frame must each hold one entry per pose "
+                                 f"({n}), got shapes {seq.shape} and {order.shape}")
+            idx = window_indices(seq, order, frames, step)
+            norm, win_ok = norm[idx], ok17[idx]  # (N, W, 17, 2), (N, W, 17)
+        out = self.lift_normalized(norm, win_ok)
         bad = ok17.sum(1) < self.min_valid_joints
         if bad.any():
             out[bad] = np.nan
@@ -112,7 +137,8 @@ class Lifter:
         return out[0] if single else out
 
     def lift_normalized(self, keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Lift already normalized H36M17 keypoints: (N, 17, 2), (N, 17) -> (N, 17, 3) mm."""
+        """Lift already normalized H36M17 keypoints: (N, 17, 2), (N, 17) -> (N, 17, 3) mm;
+        a video lifter takes windows, (N, W, 17, 2) and (N, W, 17)."""
         if self.backend == "torch":
             import torch
 
@@ -129,7 +155,7 @@ class Lifter:
             vb = to_backend(valid[i:i + self.batch_size])
             pred = self.model(kp, vb)
             if self.flip_test:
-                mirrored = self.model(flip_pose(kp), vb[:, perm])
+                mirrored = self.model(flip_pose(kp), vb[..., perm])
                 pred = 0.5 * (pred + flip_pose(mirrored))
             if hasattr(self.model, "to_mm"):  # depth lifters output normalized [x, y, depth]
                 pred = self.model.to_mm(pred)

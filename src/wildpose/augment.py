@@ -48,33 +48,38 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
 
     Args:
         kp: (B, J, 2) normalized 2D keypoints; valid: (B, J) bool; pose_3d: (B, J, 3) mm or None.
+            A video lifter's windows, (B, W, J, 2) and (B, W, J), are augmented as one
+            sample each: one mirror and one noise level for all W frames, and a dropped limb
+            stays dropped through the window (an occlusion lasts); single joints drop
+            frame by frame.
     Returns:
         augmented ``(kp, valid, pose_3d)``; kp is 0 wherever valid is False.
     """
-    b, j = kp.shape[:2]
+    b = kp.shape[0]
+    per_sample = (b,) + (1,) * (kp.ndim - 2)  # broadcasts a per-sample draw over W, J
     dev = kp.device
     if cfg.flip_prob > 0:
         flip = torch.rand(b, generator=gen).to(dev) < cfg.flip_prob
         if flip.any():
-            kp = torch.where(flip[:, None, None], flip_pose(kp, skeleton), kp)
+            kp = torch.where(flip.view(*per_sample, 1), flip_pose(kp, skeleton), kp)
             perm = torch.as_tensor(skeleton.flip_permutation(), device=dev)
-            valid = torch.where(flip[:, None], valid[:, perm], valid)
+            valid = torch.where(flip.view(per_sample), valid[..., perm], valid)
             if pose_3d is not None:
                 pose_3d = torch.where(flip[:, None, None], flip_pose(pose_3d, skeleton), pose_3d)
     if cfg.noise_max > 0:
         sigma = torch.rand(b, 1, 1, generator=gen).to(dev) * cfg.noise_max
-        kp = kp + torch.randn(kp.shape, generator=gen).to(dev) * sigma
+        kp = kp + torch.randn(kp.shape, generator=gen).to(dev) * sigma.view(*per_sample, 1)
     if cfg.drop_prob > 0 or cfg.drop_limb_prob > 0:
-        drop = torch.rand(b, j, generator=gen).to(dev) < cfg.drop_prob
+        drop = torch.rand(valid.shape, generator=gen).to(dev) < cfg.drop_prob
         if cfg.drop_limb_prob > 0 and skeleton is H36M17:
             which = torch.randint(len(_LIMB_ENDS), (b,), generator=gen).to(dev)
             hit = torch.rand(b, generator=gen).to(dev) < cfg.drop_limb_prob
             for i, ends in enumerate(_LIMB_ENDS):
-                rows = hit & (which == i)
+                rows = (hit & (which == i)).view(per_sample[:-1])  # over W
                 for jj in ends:
-                    drop[:, jj] |= rows
+                    drop[..., jj] |= rows
         root = skeleton.root or 0
-        drop[:, root] = False
+        drop[..., root] = False
         valid = valid & ~drop
     kp = kp * valid[..., None].to(kp.dtype)
     return kp, valid, pose_3d

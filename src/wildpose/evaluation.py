@@ -39,6 +39,9 @@ def lift_h36m(lifter, data: H36MData, inputs: str = "gt", smooth_2d: float = 0.0
     if getattr(lifter, "perspective", False):  # e.g. DualSourceLifter(perspective=True)
         pred[have] = lifter.lift(kp[have], layout=layout,
                                  intrinsics=h36m_intrinsics(data.select(have)))
+    elif getattr(lifter, "window", (1, 1))[0] > 1:  # a video lifter reads each sequence
+        pred[have] = lifter.lift(kp[have], layout=layout, sequence=data.sequence[have],
+                                 frame=data.frame[have])
     else:
         pred[have] = lifter.lift(kp[have], layout=layout)
     return pred, have

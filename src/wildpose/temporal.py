@@ -4,14 +4,15 @@ A single-image lifter sees each frame alone, so a detector's frame-to-frame jitt
 straight into the 3D.  When the frames come from a video, smoothing the 2D along time before
 lifting removes much of that jitter.  :func:`smooth_sequences` is an offline, zero-lag
 Gaussian filter (the whole sequence is known); the online filter for live video is
-:class:`wildpose.predict.OneEuroFilter`.
+:class:`wildpose.predict.OneEuroFilter`.  :func:`window_indices` gathers each frame's
+neighbours for a lifter that looks at a window of frames (``LifterConfig.window``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gaussian_kernel", "smooth_sequences"]
+__all__ = ["gaussian_kernel", "smooth_sequences", "window_indices"]
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -78,4 +79,46 @@ def smooth_sequences(values: np.ndarray, sequence: np.ndarray, order: np.ndarray
         rows = np.flatnonzero(inverse == s)
         rows = rows[np.argsort(order[rows], kind="stable")]
         out[rows] = _smooth_one(values[rows], kernel)
+    return out
+
+
+def window_indices(sequence: np.ndarray, order: np.ndarray, window: int, step: int = 1
+                   ) -> np.ndarray:
+    """Row indices of each row's temporal window within its own sequence.
+
+    Args:
+        sequence: (N,) sequence label of each row; order: (N,) time index (rows need not
+            be sorted).
+        window: frames per window (odd, >= 1); the row itself is the middle one.
+        step: rows of the sequence between neighbouring window frames (>= 1), counted in
+            the sequence's sorted rows, so at stride 1 on 50 fps data step 4 is 80 ms.
+    Returns:
+        (N, window) int64 indices into the N rows: entry k of row i is the row
+        ``(k - window // 2) * step`` places from i in i's sequence.  Near either end the
+        first or last row is repeated, so a window never crosses into another sequence
+        (edge padding, as in VideoPose3D's temporal model).
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"window must be an odd number of frames >= 1, got {window}")
+    if step < 1:
+        raise ValueError(f"window step must be >= 1 rows, got {step}")
+    sequence, order = np.asarray(sequence), np.asarray(order)
+    if len(order) != len(sequence):
+        raise ValueError(f"{len(sequence)} sequence labels but {len(order)} time indices")
+    n = len(sequence)
+    offsets = (np.arange(window) - window // 2) * step
+    if n == 0:
+        return np.zeros((0, window), np.int64)
+    _, inverse = np.unique(sequence, return_inverse=True)
+    # Sort by (sequence, time): each sequence becomes one contiguous run of positions.
+    by_time = np.lexsort((order, inverse))
+    seq_sorted = inverse[by_time]
+    starts = np.flatnonzero(np.r_[True, seq_sorted[1:] != seq_sorted[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    first = np.repeat(starts, lengths)                  # (N,) per sorted position
+    last = first + np.repeat(lengths, lengths) - 1
+    pos = np.arange(n)[:, None] + offsets[None]
+    pos = np.clip(pos, first[:, None], last[:, None])
+    out = np.empty((n, window), np.int64)
+    out[by_time] = by_time[pos]
     return out

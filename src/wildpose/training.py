@@ -23,6 +23,7 @@ import numpy as np
 from .datasets.h36m import TRAIN_SUBJECTS, H36MData, load_h36m
 from .normalization import normalize_2d
 from .skeleton import H36M17, convert_layout
+from .temporal import window_indices
 from .zoo import save_model
 
 # torch is imported inside the functions that train, so that the CLI and the numpy
@@ -74,6 +75,10 @@ class TrainConfig(RunSettings):
     # Video protocol: each sequence's 2D smoothed along time (Gaussian, sigma in loaded
     # frames; wildpose.temporal) before training, to match `evaluate --smooth-2d`.  0 = off.
     smooth_2d: float = 0.0
+    # Video lifter: the network reads `window` frames, `window_step` frames apart, around
+    # the frame it lifts (LifterConfig.window).  1 = a single-image lifter.
+    window: int = 1
+    window_step: int = 1
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
@@ -423,17 +428,28 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     val_rows &= (data.frame % cfg.val_stride) == 0
     norm, valid = prepare_inputs(kp2d, layout)
     pose = data.pose_3d - data.pose_3d[:, :1]
-    X, V, Y = (torch.from_numpy(norm[train_rows]), torch.from_numpy(valid[train_rows]),
-               torch.from_numpy(pose[train_rows]))
-    Xv, Vv, Yv = (torch.from_numpy(norm[val_rows]), torch.from_numpy(valid[val_rows]),
-                  torch.from_numpy(pose[val_rows]))
-    del data, norm, valid, pose, kp2d
-    print(f"loaded {len(X)} training and {len(Xv)} validation samples "
+    # Row indices of each sample's frames: (N, 1) for a single-image lifter, else the window
+    # around it within its own sequence.
+    window = window_indices(data.sequence, data.frame, cfg.window, cfg.window_step)
+    X, V = torch.from_numpy(norm), torch.from_numpy(valid)  # all rows: windows reach out
+    rows_t, rows_v = np.flatnonzero(train_rows), np.flatnonzero(val_rows)
+    W, Y = torch.from_numpy(window[rows_t]), torch.from_numpy(pose[rows_t])
+    Wv, Yv = torch.from_numpy(window[rows_v]), torch.from_numpy(pose[rows_v])
+    del data, norm, valid, pose, kp2d, window
+
+    def gather(win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, W) row indices -> keypoints (B, J, 2) and validity, or (B, W, J, ...)."""
+        kp, ok = X[win], V[win]
+        return (kp[:, 0], ok[:, 0]) if cfg.window == 1 else (kp, ok)
+
+    Xv, Vv = gather(Wv)
+    print(f"loaded {len(W)} training and {len(Xv)} validation samples "
           f"({cfg.inputs} inputs) in {time.time() - t0:.1f}s; device {device}, "
           f"precision {amp or 'fp32'}", flush=True)
 
     model = ResidualMLPLifter(LifterConfig(width=cfg.width, blocks=cfg.blocks,
-                                           dropout=cfg.dropout)).to(device)
+                                           dropout=cfg.dropout, window=cfg.window,
+                                           window_step=cfg.window_step)).to(device)
     model.set_output_stats(Y)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)
@@ -442,11 +458,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
     @functools.lru_cache(maxsize=1)
     def permutation(epoch: int):
-        return torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(X)))
+        return torch.from_numpy(np.random.default_rng([cfg.seed, epoch]).permutation(len(W)))
 
     def step_loss(epoch: int, step: int, gen):
         idx = permutation(epoch)[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        kp, vb, yb = augment_batch(X[idx], V[idx], Y[idx], aug, gen)
+        kp, vb, yb = augment_batch(*gather(W[idx]), Y[idx], aug, gen)
         kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             pred = model(kp, vb)
@@ -459,7 +475,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
     return run_training(
         RunSpec(out, cfg, "residual_mlp", model_info), model, opt,
-        steps_per_epoch=len(X) // cfg.batch_size, step_loss=step_loss,
+        steps_per_epoch=len(W) // cfg.batch_size, step_loss=step_loss,
         validate=lambda: _validate(model, Xv, Vv, Yv, device) if len(Xv) else float("nan"),
         summarize=summarize, resume=resume, progress=progress, max_steps=max_steps,
         postfix=lambda stats: {"mpjpe_mm": f"{stats.ema('mpjpe_mm'):.1f}"})

@@ -204,19 +204,21 @@ def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel:
         blocks = int(cfg["blocks"])
         layers = fold_batchnorm(state, blocks)
         n_in, width = layers[0][0].shape  # config entries, where present, must agree
+        window = int(cfg.get("window", 1))
         _check_numpy_layers(state, layers, blocks, int(cfg.get("width", width)),
-                            int(cfg.get("num_joints", n_in // 3)))
+                            int(cfg.get("num_joints", n_in // (3 * window))), window)
     except (KeyError, ValueError, TypeError, OSError) as e:
         raise ValueError(f"model file {path} is corrupt or incomplete ({e})") from None
     return NumpyModel(layers, info)
 
 
 #: The LifterConfig fields numpy_forward implements (kept in sync by the zoo round-trip test).
-_NUMPY_CONFIG_KEYS = frozenset({"num_joints", "width", "blocks", "dropout"})
+_NUMPY_CONFIG_KEYS = frozenset({"num_joints", "width", "blocks", "dropout", "window",
+                                "window_step"})
 
 
 def _check_numpy_layers(state: dict, layers: list, blocks: int, width: int,
-                        num_joints: int) -> None:
+                        num_joints: int, window: int = 1) -> None:
     """Raise ValueError unless the weights are exactly those of the config's architecture
     (as loading into the torch module checks): no extra blocks, consistent shapes."""
     prefixes = ("inp.", "out.", "out_mean", "out_std") + tuple(
@@ -226,7 +228,8 @@ def _check_numpy_layers(state: dict, layers: list, blocks: int, width: int,
         raise ValueError(f"weights not in its config: {', '.join(extra[:4])}"
                          f"{' ...' if len(extra) > 4 else ''}")
     n_out = (num_joints - 1) * 3
-    shapes = [(num_joints * 3, width)] + [(width, width)] * (2 * blocks) + [(width, n_out)]
+    shapes = ([(num_joints * 3 * window, width)] + [(width, width)] * (2 * blocks)
+              + [(width, n_out)])
     for (w, b), shape in zip(layers, shapes):
         if w.shape != shape or b.shape != shape[1:]:
             raise ValueError(f"weight shapes {w.shape}/{b.shape} do not match the config "

@@ -154,6 +154,14 @@ class H36MData:
         names = {a: normalize_action(a) for a in np.unique(self.action)}
         return np.array([names[a] for a in self.action])
 
+    @property
+    def sequence(self) -> np.ndarray:
+        """(N,) str label of each row's video, ``"subject/action/camera"``: the unit of
+        temporal smoothing and of a video lifter's windows (with ``frame`` as time)."""
+        return np.char.add(np.char.add(self.subject.astype(str), "/"),
+                           np.char.add(np.char.add(self.action.astype(str), "/"),
+                                       self.camera.astype(str)))
+
     def select(self, rows: np.ndarray) -> "H36MData":
         """A subset by boolean mask or index array (cameras and notes are shared)."""
         sh = None if self.pose_2d_sh is None else self.pose_2d_sh[rows]
@@ -179,8 +187,7 @@ class H36MData:
         if smooth_2d > 0:
             from ..temporal import smooth_sequences
 
-            seq = [f"{s}/{a}/{c}" for s, a, c in zip(self.subject, self.action, self.camera)]
-            kp = smooth_sequences(kp, np.asarray(seq), self.frame, smooth_2d)
+            kp = smooth_sequences(kp, self.sequence, self.frame, smooth_2d)
         return kp, layout
 
 

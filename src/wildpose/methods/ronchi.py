@@ -140,6 +140,8 @@ class RonchiNet(nn.Module):
         if c.num_joints != H36M17.num_joints:
             raise ValueError(f"RonchiNet works on the {H36M17.num_joints} joints of H36M17, "
                              f"not {c.num_joints}")
+        if c.window != 1:
+            raise ValueError(f"RonchiNet lifts single frames (window 1), not {c.window}")
         self.inp = _layer(c.num_joints * 3, c.width, c.dropout)
         self.blocks = nn.Sequential(*[_Block(c.width, c.dropout) for _ in range(c.blocks)])
         self.out = nn.Linear(c.width, (c.num_joints - 1) * 3 + 1)

@@ -53,6 +53,8 @@ class DepthLifter(nn.Module):
         if j != H36M17.num_joints:
             raise ValueError(f"DepthLifter is defined on the {H36M17.num_joints} joints of "
                              f"H36M17, not {j}")
+        if c.window != 1:
+            raise ValueError(f"DepthLifter lifts single frames (window 1), not {c.window}")
         self.inp = _layer(j * 3, c.width, c.dropout)
         self.blocks = nn.Sequential(*[_Block(c.width, c.dropout) for _ in range(c.blocks)])
         self.out = nn.Linear(c.width, (j - 1) + 2 * j)

@@ -19,12 +19,23 @@ class LifterConfig:
         width: hidden units per layer.
         blocks: residual blocks, each two Linear-BatchNorm-ReLU-Dropout layers.
         dropout: dropout probability.
+        window: frames the lifter sees (odd): 1 for a single image; W > 1 for a video
+            lifter that reads the W frames around the one it lifts.
+        window_step: frames between the window's frames (e.g. 4 at 50 fps: 80 ms apart);
+            the window spans ``(window - 1) * window_step + 1`` frames.
     """
 
     num_joints: int = 17
     width: int = 1024
     blocks: int = 2
     dropout: float = 0.25
+    window: int = 1
+    window_step: int = 1
+
+    def __post_init__(self) -> None:
+        if self.window < 1 or self.window % 2 == 0 or self.window_step < 1:
+            raise ValueError(f"window must be odd and >= 1 and window_step >= 1, got "
+                             f"window {self.window}, window_step {self.window_step}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,6 +62,10 @@ class ResidualMLPLifter(nn.Module):
     scale) plus a 0/1 validity flag per joint, so missing joints are explicit rather than
     zeros the network must guess about.  The output is standardized by training-set 3D
     statistics held as buffers (training data only, never test data) and returned in mm.
+
+    With ``config.window`` W > 1 it is a video lifter: it reads the W frames around the
+    frame it lifts (each frame normalized on its own; see
+    :func:`wildpose.temporal.window_indices`), which averages out a detector's jitter.
     """
 
     def __init__(self, config: LifterConfig | None = None):
@@ -58,7 +73,7 @@ class ResidualMLPLifter(nn.Module):
         self.config = config or LifterConfig()
         c = self.config
         n_out = (c.num_joints - 1) * 3
-        self.inp = _layer(c.num_joints * 3, c.width, c.dropout)
+        self.inp = _layer(c.num_joints * 3 * c.window, c.width, c.dropout)
         self.blocks = nn.Sequential(*[_Block(c.width, c.dropout) for _ in range(c.blocks)])
         self.out = nn.Linear(c.width, n_out)
         self.register_buffer("out_mean", torch.zeros(n_out))
@@ -71,9 +86,13 @@ class ResidualMLPLifter(nn.Module):
         self.out_std.copy_(flat.std(0).clamp_min(1e-3))
 
     def forward(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """(B, J, 2) normalized keypoints, (B, J) bool validity -> (B, J, 3) mm, root = 0."""
-        b, j = keypoints.shape[:2]
-        x = torch.cat([keypoints.reshape(b, -1), valid.to(keypoints.dtype)], 1)
+        """(B, J, 2) normalized keypoints, (B, J) bool validity -> (B, J, 3) mm, root = 0.
+
+        A video lifter (window W > 1) takes (B, W, J, 2) and (B, W, J), the frames in time
+        order, and returns the middle frame's pose.
+        """
+        b, j = keypoints.shape[0], self.config.num_joints
+        x = torch.cat([keypoints.reshape(b, -1), valid.reshape(b, -1).to(keypoints.dtype)], 1)
         y = self.out(self.blocks(self.inp(x))).float()
         y = y * self.out_std + self.out_mean
         return torch.cat([y.new_zeros(b, 1, 3), y.view(b, j - 1, 3)], 1)

@@ -47,11 +47,12 @@ def fold_batchnorm(state: dict, blocks: int, eps: float = 1e-5) -> list:
 def numpy_forward(layers: list, keypoints, valid):
     """The lifter's eval-mode forward pass in numpy (see :func:`fold_batchnorm`).
 
-    (B, J, 2) normalized keypoints, (B, J) bool -> (B, J, 3) float32 mm, root at the origin.
+    (B, J, 2) normalized keypoints, (B, J) bool -> (B, J, 3) float32 mm, root at the origin;
+    a video lifter takes (B, W, J, 2) and (B, W, J) and returns the middle frame's pose.
     """
 
-    b, j = keypoints.shape[:2]
-    x = np.concatenate([keypoints.reshape(b, -1), valid.astype(np.float32)], 1)
+    b, j = keypoints.shape[0], keypoints.shape[-2]
+    x = np.concatenate([keypoints.reshape(b, -1), valid.reshape(b, -1).astype(np.float32)], 1)
     x = np.maximum(x @ layers[0][0] + layers[0][1], 0)
     for k in range(1, len(layers) - 1, 2):
         h = np.maximum(x @ layers[k][0] + layers[k][1], 0)

@@ -1,0 +1,133 @@
+"""Video lifters: temporal windows (wildpose.temporal.window_indices), the windowed residual
+MLP, its augmentation, and Lifter.lift on sequences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from wildpose.api import Lifter
+from wildpose.augment import AugmentConfig, augment_batch
+from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
+from wildpose.skeleton import H36M17, flip_pose
+from wildpose.temporal import window_indices
+from wildpose.zoo import load_numpy_model, save_model
+
+J = 17
+
+
+# --------------------------------------------------------------------------- windows
+def test_window_indices_by_hand():
+    # Two interleaved, shuffled sequences. "a" in time order is rows 2, 4, 1;
+    # "b" is rows 3, 0, 6, 5.
+    seq = np.array(["b", "a", "a", "b", "a", "b", "b"])
+    frame = np.array([1, 2, 0, 0, 1, 3, 2])
+    np.testing.assert_array_equal(window_indices(seq, frame, 3, 1), [
+        [3, 0, 6], [4, 1, 1], [2, 2, 4], [3, 3, 0], [2, 4, 1], [6, 5, 5], [0, 6, 5]])
+    # Offsets -4, -2, 0, 2, 4 rows, clamped at each sequence's first and last frame.
+    np.testing.assert_array_equal(window_indices(seq, frame, 5, 2)[0], [3, 3, 0, 5, 5])
+    np.testing.assert_array_equal(window_indices(seq, frame, 1)[:, 0], np.arange(7))
+
+
+def test_window_never_leaves_its_sequence_and_centres_on_the_row():
+    rng = np.random.default_rng(0)
+    seq = rng.integers(0, 5, 300)
+    frame = rng.permutation(300)
+    idx = window_indices(seq, frame, 9, 3)
+    assert idx.shape == (300, 9)
+    np.testing.assert_array_equal(idx[:, 4], np.arange(300))
+    assert (seq[idx] == seq[:, None]).all()
+    assert (np.diff(frame[idx], axis=1) >= 0).all()    # time order within each window
+
+
+@pytest.mark.parametrize("window, step", [(2, 1), (0, 1), (3, 0)])
+def test_bad_windows_are_refused(window, step):
+    with pytest.raises(ValueError, match="window"):
+        window_indices(np.zeros(4), np.arange(4), window, step)
+    with pytest.raises(ValueError, match="window"):
+        LifterConfig(window=window, window_step=step)
+
+
+# ----------------------------------------------------------------- the windowed network
+def _single_and_reader(offset_slot: int, window: int = 3, seed: int = 0):
+    """A random single-frame lifter, and a window lifter whose input layer reads only the
+    frame in ``offset_slot`` of its window with the single lifter's weights."""
+    torch.manual_seed(seed)
+    single = ResidualMLPLifter(LifterConfig(width=32, blocks=1)).eval()
+    video = ResidualMLPLifter(LifterConfig(width=32, blocks=1, window=window)).eval()
+    video.load_state_dict({k: v for k, v in single.state_dict().items()
+                           if not k.startswith("inp.0.")}, strict=False)
+    w, b = single.inp[0].weight.detach(), single.inp[0].bias.detach()
+    wv = torch.zeros(32, J * 3 * window)
+    # Input order: all frames' keypoints (frame-major, x/y per joint), then all validity flags.
+    wv[:, offset_slot * 2 * J:(offset_slot + 1) * 2 * J] = w[:, :2 * J]
+    wv[:, 2 * J * window + offset_slot * J:2 * J * window + (offset_slot + 1) * J] = w[:, 2 * J:]
+    with torch.no_grad():
+        video.inp[0].weight.copy_(wv)
+        video.inp[0].bias.copy_(b)
+    return single, video
+
+
+def _poses(n: int, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, J, 2)) * 40 + 300).astype(np.float32)
+
+
+def test_window_lifter_reading_one_slot_is_that_frames_single_lifter():
+    single, video = _single_and_reader(offset_slot=2)   # window 3: the slot of frame t + 1
+    kp = _poses(10)
+    frame_single = Lifter(single, flip_test=False).lift(kp)
+    out = Lifter(video, flip_test=False).lift(kp)       # the rows are one video, in order
+    np.testing.assert_allclose(out[:-1], frame_single[1:], atol=1e-4)
+    np.testing.assert_allclose(out[-1], frame_single[-1], atol=1e-4)  # edge: t + 1 clamped
+
+
+def test_window_lifter_follows_sequence_labels_and_frame_numbers():
+    single, video = _single_and_reader(offset_slot=0)   # reads frame t - 1
+    kp = _poses(12)
+    seq = np.array([0] * 6 + [1] * 6)
+    frame = np.r_[np.arange(6), np.arange(6)]
+    perm = np.random.default_rng(3).permutation(12)
+    out = Lifter(video, flip_test=True).lift(kp[perm], sequence=seq[perm], frame=frame[perm])
+    ref = Lifter(single, flip_test=True).lift(kp)
+    prev = np.r_[0, np.arange(5), 6, np.arange(6, 11)]  # each sequence's previous row
+    np.testing.assert_allclose(out, ref[prev][perm], atol=1e-4)
+    with pytest.raises(ValueError, match="one entry per pose"):
+        Lifter(video).lift(kp, sequence=seq[:3])
+
+
+def test_saved_window_lifter_runs_the_same_in_numpy(tmp_path):
+    _, video = _single_and_reader(offset_slot=1, window=5)
+    path = save_model(tmp_path / "v.safetensors", video, {"name": "v"}, half=False)
+    kp = _poses(7)
+    a = Lifter(str(path), backend="torch", flip_test=True).lift(kp)
+    b = Lifter(str(path), backend="numpy", flip_test=True).lift(kp)
+    assert Lifter(str(path), backend="numpy").window == (5, 1)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+    assert load_numpy_model(path).info["config"]["window"] == 5
+
+
+# ----------------------------------------------------------------------- augmentation
+def test_a_window_is_mirrored_as_one_sample():
+    rng = np.random.default_rng(0)
+    kp = torch.from_numpy(rng.normal(size=(6, 4, J, 2)).astype(np.float32))
+    valid = torch.from_numpy(rng.random((6, 4, J)) > 0.2)
+    pose = torch.from_numpy(rng.normal(size=(6, J, 3)).astype(np.float32))
+    gen = torch.Generator().manual_seed(0)
+    k2, v2, p2 = augment_batch(kp, valid, pose, AugmentConfig(flip_prob=1.0), gen)
+    perm = H36M17.flip_permutation()
+    np.testing.assert_array_equal(v2.numpy(), valid.numpy()[..., perm])
+    expected = flip_pose(kp.numpy()) * valid.numpy()[..., perm, None]
+    np.testing.assert_allclose(k2.numpy(), expected)
+    np.testing.assert_allclose(p2.numpy(), flip_pose(pose.numpy()))
+
+
+def test_a_dropped_limb_stays_dropped_through_the_window():
+    kp = torch.ones(64, 5, J, 2)
+    valid = torch.ones(64, 5, J, dtype=torch.bool)
+    gen = torch.Generator().manual_seed(1)
+    _, v2, _ = augment_batch(kp, valid, None, AugmentConfig(0.0, 0.0, 0.0, 1.0), gen)
+    assert (v2 == v2[:, :1]).all()                   # the same joints in every frame
+    assert ((~v2[:, 0]).sum(-1) == 2).all()          # each sample lost one pair of joints
+    assert v2[..., H36M17.root].all()
