@@ -270,6 +270,23 @@ def zhou_validation_section(rec: dict) -> list[str]:
     return out
 
 
+def validation_sweep_section(rec: dict) -> list[str]:
+    """Training runs compared on their held-out training sequences (never S9/S11)."""
+    r = rec.get("results") or {}
+    varied, common = r.get("varied") or [], r.get("common") or {}
+    out = ["- common settings: " + ", ".join(f"{k} {json.dumps(v)}" for k, v in common.items()),
+           ""]
+    runs = r.get("runs") or []
+    n_epochs = max((len(run.get("val_mpjpe_mm") or []) for run in runs), default=0)
+    rows = [[*(json.dumps((run.get("setting") or {}).get(k)) for k in varied),
+             *(mm(v) for v in (run.get("val_mpjpe_mm") or [])),
+             *(["n/a"] * (n_epochs - len(run.get("val_mpjpe_mm") or []))),
+             _fmt(run.get("minutes"), ".2f")] for run in runs]
+    out += _table([*varied, *(f"val MPJPE ep. {i + 1} (mm)" for i in range(n_epochs)),
+                   "minutes"], rows, align="l" * len(varied) + "r" * (n_epochs + 1))
+    return out
+
+
 def experiment_section(rec: dict) -> list[str]:
     """A paper experiment run by the CLI: its command and the tables it wrote."""
     p = rec.get("params") or {}
@@ -384,6 +401,7 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "experiment_zhou-image": experiment_section,
     "temporal_smoothing": temporal_smoothing_section,
     "zhou_validation": zhou_validation_section,
+    "validation_sweep": validation_sweep_section,
     "zhou_image_speed": zhou_image_speed_section,
 }
 

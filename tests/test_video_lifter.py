@@ -131,3 +131,11 @@ def test_a_dropped_limb_stays_dropped_through_the_window():
     assert (v2 == v2[:, :1]).all()                   # the same joints in every frame
     assert ((~v2[:, 0]).sum(-1) == 2).all()          # each sample lost one pair of joints
     assert v2[..., H36M17.root].all()
+
+
+def test_photo_prediction_refuses_a_video_lifter():
+    from wildpose.predict import Estimator
+
+    _, video = _single_and_reader(offset_slot=1)
+    with pytest.raises(ValueError, match="video lifter"):
+        Estimator(detector=object(), lifter=Lifter(video))

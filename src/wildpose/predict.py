@@ -309,6 +309,10 @@ class Estimator:
         elif lifter is None or isinstance(lifter, (str, os.PathLike)):
             backend = "torch" if str(lifter or "").endswith(".pt") else "numpy"
             lifter = Lifter(lifter, backend=backend)
+        if getattr(lifter, "window", (1, 1))[0] > 1:
+            raise ValueError(f"model {lifter.info.get('name') or 'given'} is a video lifter "
+                             f"(a window of {lifter.window[0]} frames); predict lifts each "
+                             f"image on its own: use a single-frame model such as h36m-gt")
         self.lifter = lifter
         if detector is None:
             from .detectors import default_detector
