@@ -354,7 +354,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             print(f"{name}{star}: image network, {size} px {info.get('input', 'RGB crop')}, "
                   f"{info.get('train_minutes')} min")
             continue
-        print(f"{name}{star}: inputs {info.get('inputs')}, trained on subjects "
+        cfg = info.get("config") or {}
+        video = (f", video lifter: {cfg['window']} frames {cfg.get('window_step', 1)} apart"
+                 if cfg.get("window", 1) > 1 else "")
+        print(f"{name}{star}: inputs {info.get('inputs')}{video}, trained on subjects "
               f"{info.get('train_subjects')}, {info.get('train_minutes')} min")
     return 0
 
