@@ -2,7 +2,7 @@
 
     python benchmarks/predict_accuracy.py [--model NAME|PATH] [--data-dir DIR] [--limit N]
                                           [--min-confidence 0.3] [--h36m-dir DIR]
-                                          [--retry tiles|none]
+                                          [--retry tiles|none] [--detector blazepose|yolo]
 
 Images: the *single-person* coco-mini photos, i.e. those with exactly one person annotation,
 and that annotation has at least one labelled keypoint.
@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="joints below it are missing for the lifter (default 0.3)")
     p.add_argument("--detection-threshold", type=float, default=None,
                    help="the detector's person threshold (default: the detector's own)")
+    p.add_argument("--detector", choices=("blazepose", "yolo"), default="blazepose",
+                   help="the 2D detector (wildpose.detectors.make_detector; default "
+                        "%(default)s)")
     p.add_argument("--retry", choices=("tiles", "none"), default=None,
                    help="the detector's second look when the whole image shows nobody "
                         "(MediaPipePoseDetector's retry option; default: the detector's own)")
@@ -128,10 +131,10 @@ def run(args: argparse.Namespace) -> int:
         options["min_confidence"] = args.detection_threshold
     if args.retry is not None:
         options["retry"] = None if args.retry == "none" else args.retry
-    if options:
-        from wildpose.detectors import default_detector
+    if options or args.detector != "blazepose":
+        from wildpose.detectors import make_detector
 
-        detector = default_detector(**options)
+        detector = make_detector(args.detector, **options)
     est = Estimator(detector=detector, lifter=args.model, min_confidence=args.min_confidence)
     load_s = time.perf_counter() - t0
 

