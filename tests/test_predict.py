@@ -152,6 +152,35 @@ def test_estimator_drops_people_with_too_few_joints(tiny_model):
     assert res.people == [] and "left out" in res.notes[0]
 
 
+def test_a_person_too_faint_to_lift_keeps_its_2d(tiny_model, tmp_path):
+    class Glimpse(Detector):  # three confident joints: a foot and a knee in the corner
+        def detect(self, image):
+            conf = np.full(17, 0.05)
+            conf[[1, 2, 3]] = 0.9
+            return [Detection(np.arange(34, dtype=float).reshape(17, 2), conf, H36M17,
+                              (0, 0, 20, 30), 0.8)]
+
+    est = Estimator(detector=Glimpse(), lifter=tiny_model)
+    res = est.predict(np.ones((40, 30, 3), np.uint8))
+    (p,) = res.people
+    assert not p.lifted and np.isnan(p.keypoints_3d).all() and p.root_translation is None
+    np.testing.assert_allclose(p.keypoints_2d[:, :2], np.arange(34).reshape(17, 2))
+    assert "2D only" in res.notes[0]
+    doc = p.to_dict()
+    assert doc["keypoints_3d"] is None and doc["root_translation"] is None
+    assert doc["keypoints_2d"][2] == [4.0, 5.0, 0.9]
+    # Written out: JSON null, NaN rows in the NPZ, a PNG with the 2D, no BVH.
+    img = _photo(tmp_path / "glimpse.jpg")
+    summary = predict_path(img, tmp_path / "out", est, bvh=True, progress=False)
+    assert summary.ok, summary.failed
+    assert json.loads((tmp_path / "out" / "glimpse.json").read_text())["people"][0][
+        "keypoints_3d"] is None
+    with np.load(tmp_path / "out" / "glimpse.npz") as f:
+        assert np.isnan(f["keypoints_3d"]).all() and f["num_people"][0] == 1
+    assert (tmp_path / "out" / "glimpse.png").is_file()
+    assert not (tmp_path / "out" / "glimpse.bvh").exists()
+
+
 def test_json_schema_is_exactly_the_issues(estimator, tmp_path):
     img = _photo(tmp_path / "photo.jpg")
     summary = predict_path(img, tmp_path / "out", estimator, bvh=True, progress=False)

@@ -34,7 +34,8 @@ Conventions:
 File-level functions (:func:`predict_path`, :func:`predict_images`, :func:`predict_video`)
 write, per image or video frame, ``<stem>.json`` =
 ``{"image", "width", "height", "people": [{"keypoints_2d", "keypoints_3d",
-"root_translation"}]}``, one ``.npz`` with every result, a PNG figure per image and, for a
+"root_translation"}]}`` (``keypoints_3d`` null for a person seen too little to lift), one
+``.npz`` with every result, a PNG figure per image and, for a
 video, an MP4 with the 2D skeleton drawn over the frames; optionally a BVH of the 3D motion.
 Failures (unreadable files, frames that fail) are reported one line each and skipped; the
 returned :class:`PredictSummary` says what was written and what failed.
@@ -78,7 +79,9 @@ class Person:
 
     Attributes:
         keypoints_2d: (17, 3) float32 [x, y, confidence], pixels, H36M17 order.
-        keypoints_3d: (17, 3) float32 mm, pelvis at the origin, camera axes.
+        keypoints_3d: (17, 3) float32 mm, pelvis at the origin, camera axes; all NaN (JSON
+            ``null``) for a person seen too little to lift (too few confident joints), whose
+            2D is still reported.
         root_translation: (3,) float32 pelvis position in the camera frame, mm, or None.
         box: (x0, y0, x1, y1) person box in pixels (from the detector).
         score: the detector's person score.
@@ -97,14 +100,20 @@ class Person:
         return {
             "keypoints_2d": [[round(float(x), 2), round(float(y), 2), round(float(c), 4)]
                              for x, y, c in kp],
-            "keypoints_3d": [[round(float(v), 1) for v in row] for row in self.keypoints_3d],
+            "keypoints_3d": [[round(float(v), 1) for v in row] for row in self.keypoints_3d]
+            if self.lifted else None,
             "root_translation": None if self.root_translation is None else
             [round(float(v), 1) for v in self.root_translation],
         }
 
+    @property
+    def lifted(self) -> bool:
+        """Whether the person has a 3D pose (else only 2D keypoints)."""
+        return bool(np.isfinite(self.keypoints_3d).all())
+
     def camera_pose(self) -> np.ndarray | None:
         """(17, 3) absolute camera-frame positions (3D + root translation), or None."""
-        if self.root_translation is None:
+        if self.root_translation is None or not self.lifted:
             return None
         return self.keypoints_3d + self.root_translation
 
@@ -428,14 +437,19 @@ class Estimator:
                                     "h36m17", valid=valid)
         c = image_center(width, height)
         for i in range(len(kp)):
-            if not np.isfinite(pose[i]).all():
+            lifted = bool(np.isfinite(pose[i]).all())
+            if not valid[i].any():
+                result.notes.append(f"person {i}: no joint with confidence >= "
+                                    f"{self.min_confidence:g}; left out")
+                continue
+            if not lifted:  # the detection is still real: report its 2D, without 3D
                 result.notes.append(
                     f"person {i}: only {int(valid[i].sum())} joints with confidence >= "
                     f"{self.min_confidence:g} (the lifter needs "
-                    f"{self.lifter.min_valid_joints}); left out")
-                continue
-            t = fit_root_translation(pose[i], kp[i], f, c, weights=np.where(valid[i],
-                                                                            conf[i], 0.0))
+                    f"{self.lifter.min_valid_joints}); 2D only, keypoints_3d null")
+                pose[i] = np.nan
+            t = fit_root_translation(pose[i], kp[i], f, c, weights=np.where(
+                valid[i], conf[i], 0.0)) if lifted else None
             kp2 = np.concatenate([np.nan_to_num(kp[i]), conf[i][:, None]], 1)
             box = tuple(boxes[i]) if boxes else _box_of(kp2, valid[i])
             result.people.append(Person(kp2.astype(np.float32), pose[i].astype(np.float32),
@@ -674,10 +688,11 @@ def predict_images(files: list[Path], outdir: str | os.PathLike, estimator: Esti
                                              result, image, estimator.min_confidence)
             except Exception as e:
                 _fail(summary, report, str(path), f"cannot draw its PNG ({_one_line(e)})")
-        if bvh and result.people:
+        lifted = [p for p in result.people if p.lifted]
+        if bvh and lifted:
             from .export import write_bvh
 
-            p = result.people[0]
+            p = lifted[0]
             try:
                 summary.outputs.append(write_bvh(outdir / f"{stem}.bvh", p.keypoints_3d[None],
                                                  root_translation=None))
@@ -725,7 +740,7 @@ def draw_overlay(frame_bgr: np.ndarray, result: PredictionResult,
         for j in np.flatnonzero(ok):
             cv2.circle(frame_bgr, (int(round(kp[j, 0])), int(round(kp[j, 1]))), thick + 1,
                        (255, 255, 255), -1, cv2.LINE_AA)
-    if result.people:
+    if result.people and result.people[0].lifted:
         size = max(40, min(h, w) // 4)
         pose = result.people[0].keypoints_3d.astype(np.float64)
         for k, (axis, label) in enumerate(((0, "front"), (2, "side"))):
