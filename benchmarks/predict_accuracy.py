@@ -161,12 +161,14 @@ def run(args: argparse.Namespace) -> int:
             pred = p.keypoints_2d[h36m_idx]
             hit = np.linalg.norm(pred[:, :2] - gt[:, :2], axis=1) <= thr
             confident = pred[:, 2] >= args.min_confidence
-            poses.append(p.keypoints_3d)
+            if p.lifted:  # people seen too little to lift have 2D only
+                poses.append(p.keypoints_3d)
         hits_all += hit & labelled
         labelled_all += labelled
         conf_hits += int((hit & labelled & confident).sum())
         conf_labelled += int((labelled & confident).sum())
         per_image.append({"image": img_rec["file_name"], "people_found": len(res.people),
+                          "lifted": bool(res.people and res.people[0].lifted),
                           "found_by_retry": getattr(est.detector, "last_view", None) is not None,
                           "labelled": int(labelled.sum()), "correct": int((hit & labelled).sum()),
                           "pck": float((hit & labelled).sum() / labelled.sum())})
@@ -175,6 +177,7 @@ def run(args: argparse.Namespace) -> int:
     results: dict = {
         "images": len(items),
         "images_with_a_detection": sum(r["people_found"] > 0 for r in per_image),
+        "images_lifted": sum(r["lifted"] for r in per_image),
         "labelled_joints": int(labelled_all.sum()),
         "pck": float(hits_all.sum() / labelled_all.sum()),
         "pck_per_joint": {h: (float(hits_all[i] / labelled_all[i]) if labelled_all[i] else None)

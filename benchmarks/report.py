@@ -307,10 +307,13 @@ def experiment_section(rec: dict) -> list[str]:
 def predict_accuracy_section(rec: dict) -> list[str]:
     r = rec.get("results") or {}
     p = rec.get("params") or {}
-    out = [f"- detector retry when nobody is found: {p.get('detector_retry', 'n/a')}",
+    lifted = r.get("images_lifted")
+    out = [f"- detector `{p.get('detector', 'n/a')}`; retry when nobody is found: "
+           f"{p.get('detector_retry', 'n/a')}",
            f"- **PCK@0.1 {_fmt(r.get('pck'), '.3f')}** over {r.get('labelled_joints')} labelled "
            f"joints of {r.get('images')} single-person photos; a person found in "
-           f"{r.get('images_with_a_detection')} of them",
+           f"{r.get('images_with_a_detection')} of them"
+           + ("" if lifted is None else f", lifted to 3D in {lifted}"),
            f"- PCK@0.1 on confident joints {_fmt(r.get('pck_confident_joints'), '.3f')} "
            f"(coverage {_fmt(r.get('confident_joint_coverage'), '.3f')})",
            f"- 3D plausibility: mean bone symmetry error "
