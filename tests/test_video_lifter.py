@@ -10,7 +10,7 @@ import torch
 from wildpose.api import Lifter
 from wildpose.augment import AugmentConfig, augment_batch
 from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
-from wildpose.skeleton import H36M17, flip_pose
+from wildpose.skeleton import COCO17, H36M17, convert_layout, flip_pose
 from wildpose.temporal import window_indices
 from wildpose.zoo import load_numpy_model, save_model
 
@@ -139,3 +139,34 @@ def test_photo_prediction_refuses_a_video_lifter():
     _, video = _single_and_reader(offset_slot=1)
     with pytest.raises(ValueError, match="video lifter"):
         Estimator(detector=object(), lifter=Lifter(video))
+
+
+def test_lift_command_reads_arrays_as_clips_and_coco_people_one_by_one(tmp_path):
+    import json
+
+    from wildpose.cli import main
+
+    single, video = _single_and_reader(offset_slot=2)   # reads frame t + 1
+    path = save_model(tmp_path / "v.safetensors", video, {"name": "v"}, half=False)
+    kp = _poses(2)                                      # H36M17 pixels, two people
+    ref = Lifter(single).lift(kp)
+    # As a COCO file (two photos, one person each): every person is a clip of one frame.
+    coco17 = np.zeros((2, 17, 3))
+    as_coco, ok = convert_layout(kp, H36M17, COCO17)
+    coco17[..., :2], coco17[..., 2] = np.where(ok[..., None], as_coco, 0), 2 * ok
+    doc = {"images": [{"id": i, "file_name": f"{i}.jpg", "width": 640, "height": 480}
+                      for i in range(2)],
+           "annotations": [{"id": 10 + i, "image_id": i, "category_id": 1,
+                            "num_keypoints": int(ok[i].sum()),
+                            "keypoints": coco17[i].ravel().tolist()} for i in range(2)],
+           "categories": [{"id": 1, "name": "person"}]}
+    (tmp_path / "people.json").write_text(json.dumps(doc))
+    np.save(tmp_path / "clip.npy", kp)
+    for name in ("people.json", "clip.npy"):
+        assert main(["lift", str(tmp_path / name), "-o", str(tmp_path / "out"), "--model",
+                     str(path)]) == 0
+    with np.load(tmp_path / "out" / "people.npz") as f:
+        coco_ref = Lifter(single).lift(as_coco, "coco17", valid=ok)
+        np.testing.assert_allclose(f["pose_3d"], coco_ref, atol=1e-3)
+    with np.load(tmp_path / "out" / "clip.npz") as f:
+        np.testing.assert_allclose(f["pose_3d"], ref[[1, 1]], atol=1e-3)

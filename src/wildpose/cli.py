@@ -48,9 +48,14 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
     for note in ks.skipped:
         print(f"{path}: skipped {note}", file=sys.stderr)
     ks17 = ks.to_layout(H36M17)
+    clips = {}
+    if getattr(lifter, "window", (1, 1))[0] > 1 and any(ks.image_files):
+        # A video lifter reads an array file's rows as the frames of one clip; people of a
+        # file that names its photos (COCO) are each a clip of one frame.
+        clips = {"sequence": np.arange(len(ks17))}
     with warnings.catch_warnings():  # reported below, per pose, by id
         warnings.simplefilter("ignore")
-        pose = lifter.lift(ks17.keypoints, "h36m17", valid=ks17.valid)
+        pose = lifter.lift(ks17.keypoints, "h36m17", valid=ks17.valid, **clips)
     unlifted = [ks.ids[i] for i in np.flatnonzero(~np.isfinite(pose).all((1, 2)))]
     if unlifted:
         print(f"{path}: {len(unlifted)} of {len(ks)} pose(s) have fewer than "
