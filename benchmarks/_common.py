@@ -28,7 +28,7 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -37,7 +37,20 @@ DEFAULT_DATA_ROOT = "../shared/data"   # relative to the working directory, as t
 
 __all__ = ["BENCH_DIR", "REPO_ROOT", "RESULTS_DIR", "DEFAULT_DATA_ROOT", "command_line",
            "git_commit", "machine_info", "utc_now", "make_record", "write_record",
-           "peak_rss_mib", "children_peak_rss_mib", "model_identity"]
+           "peak_rss_mib", "children_peak_rss_mib", "model_identity", "run_reporting_errors"]
+
+
+def run_reporting_errors(name: str, run: Callable[[], int],
+                         errors: tuple[type[BaseException], ...] = (ValueError,
+                                                                     FileNotFoundError)
+                         ) -> int:
+    """A script's exit status: ``run()``'s, or 2 after one line ``<name>: error: ...`` on
+    stderr when it raises one of ``errors`` (bad input or data: no traceback, no record)."""
+    try:
+        return run()
+    except errors as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        return 2
 
 
 def command_line(argv: list[str] | None = None) -> str:

@@ -43,11 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"accuracy: error: {e}", file=sys.stderr)
-        return 2
+    return _common.run_reporting_errors("accuracy", lambda: run(args),
+                                        (ValueError, FileNotFoundError))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -245,11 +245,8 @@ def markdown(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"dual_source_accuracy: error: {e}", file=sys.stderr)
-        return 2
+    return _common.run_reporting_errors("dual_source_accuracy", lambda: run(args),
+                                        (ValueError, FileNotFoundError))
 
 
 if __name__ == "__main__":

@@ -278,11 +278,8 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"dual_source_scale: error: {e}", file=sys.stderr)
-        return 2
+    return _common.run_reporting_errors("dual_source_scale", lambda: run(args),
+                                        (ValueError, FileNotFoundError))
 
 
 if __name__ == "__main__":

@@ -104,11 +104,8 @@ def h36m_mean_bone_lengths(h36m_dir: Path) -> np.ndarray | None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError, ImportError) as e:
-        print(f"predict_accuracy: error: {e}", file=sys.stderr)
-        return 2
+    return _common.run_reporting_errors("predict_accuracy", lambda: run(args),
+                                        (ValueError, FileNotFoundError, ImportError))
 
 
 def run(args: argparse.Namespace) -> int:

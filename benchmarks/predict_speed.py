@@ -103,11 +103,8 @@ def write_video(path: Path, image: np.ndarray, frames: int, fps: float = 30.0) -
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError, ImportError, RuntimeError) as e:
-        print(f"predict_speed: error: {e}", file=sys.stderr)
-        return 2
+    return _common.run_reporting_errors("predict_speed", lambda: run(args),
+                                        (ValueError, FileNotFoundError, ImportError, RuntimeError))
 
 
 def run(args: argparse.Namespace) -> int:

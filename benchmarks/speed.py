@@ -135,11 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"speed: error: {e}", file=sys.stderr)
-        return 2
+    return _common.run_reporting_errors("speed", lambda: run(args),
+                                        (ValueError, FileNotFoundError))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -32,11 +32,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="Gaussian standard deviations to try, frames at 50 fps")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"temporal_smoothing: error: {e}", file=sys.stderr)
-        return 2
+    return _common.run_reporting_errors("temporal_smoothing", lambda: run(args),
+                                        (ValueError, FileNotFoundError))
 
 
 def run(args: argparse.Namespace) -> int:

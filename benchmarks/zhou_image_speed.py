@@ -362,11 +362,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        return run(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        print(f"zhou_image_speed: error: {e}", file=sys.stderr)
-        return 2
+    return _common.run_reporting_errors("zhou_image_speed", lambda: run(args),
+                                        (ValueError, FileNotFoundError, RuntimeError))
 
 
 def _epoch_minutes(images: int, gflops_per_image: float, flops_per_s: float) -> float:
