@@ -1,6 +1,10 @@
 """Human3.6M accuracy of a lifter: the standard protocol on S9 and S11, every frame by default.
 
     python benchmarks/accuracy.py --model NAME|PATH --inputs gt|sh [--data-dir DIR] [--stride 1]
+                                  [--subjects 9 11]
+
+``--subjects`` scores other subjects than the test ones, e.g. a training subject held out
+of a diagnostic model's training (never to tune anything on S9/S11).
 
 Runs ``wildpose.evaluation.evaluate_h36m`` and records P1, P2, N-MPJPE, PCK@150, AUC, bone
 symmetry, the per-action table, the number of samples and the wall time (split into model
@@ -29,6 +33,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="gt: projected ground-truth 2D; sh: stacked-hourglass detections")
     p.add_argument("--stride", type=int, default=1,
                    help="score every N-th frame (default 1: every frame, the protocol)")
+    p.add_argument("--subjects", type=int, nargs="+", default=list(SUBJECTS),
+                   help="subjects to score (default: the test subjects 9 11)")
     p.add_argument("--device", default="auto",
                    help="auto (default, as wildpose evaluate), cpu, cuda, ...")
     p.add_argument("--no-flip-test", action="store_true",
@@ -58,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     lifter = Lifter(args.model, device=args.device, flip_test=not args.no_flip_test)
     t1 = time.perf_counter()
-    data = load_h36m(args.data_dir, subjects=SUBJECTS, stride=args.stride,
+    data = load_h36m(args.data_dir, subjects=tuple(args.subjects), stride=args.stride,
                      load_sh=args.inputs == "sh")
     t2 = time.perf_counter()
     # evaluate_h36m with the loaded data: it lifts every row that has inputs and scores it.
@@ -89,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
     record = _common.make_record("accuracy", params, results, started)
     tag = f"{Path(args.model).stem}_{args.inputs}" + (f"_stride{args.stride}"
                                                        if args.stride != 1 else "")
+    if tuple(args.subjects) != SUBJECTS:
+        tag += "_S" + "-".join(map(str, args.subjects))
     path = _common.write_record(record, args.out, tag=tag)
 
     print(f"model {args.model} ({model_id['sha256'][:12]}), inputs {args.inputs}, "
