@@ -54,6 +54,19 @@ def read_log(path: Path) -> tuple[list[dict], list[str]]:
     return curve, notes
 
 
+def read_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
+    """A run folder's config.json, its curve and the log's notes (see :func:`read_log`);
+    ValueError if either file is unreadable or no epoch has finished."""
+    try:
+        config = json.loads((run_dir / "config.json").read_text())
+        curve, notes = read_log(run_dir / "log.jsonl")
+    except (OSError, ValueError) as e:
+        raise ValueError(str(e)) from None
+    if not curve:
+        raise ValueError(f"{run_dir / 'log.jsonl'} has no finished epoch")
+    return config, curve, notes
+
+
 def exported_model_info(run_dir: Path) -> dict | None:
     """The description stored in RUN_DIR/model.safetensors (written when a run finishes)."""
     path = run_dir / "model.safetensors"
@@ -89,14 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     started = _common.utc_now()
     run = Path(args.run_dir)
     try:
-        config = json.loads((run / "config.json").read_text())
-        curve, notes = read_log(run / "log.jsonl")
-    except (OSError, ValueError) as e:
+        config, curve, notes = read_run(run)
+    except ValueError as e:
         print(f"training_curve: error: {e}", file=sys.stderr)
-        return 2
-    if not curve:
-        print(f"training_curve: error: {run / 'log.jsonl'} has no finished epoch",
-              file=sys.stderr)
         return 2
     model = exported_model_info(run)
     vals = [(e["val_mpjpe_mm"], e["epoch"]) for e in curve if e["val_mpjpe_mm"] is not None]

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import _common
-from training_curve import read_log
+from training_curve import read_run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,13 +31,9 @@ def main(argv: list[str] | None = None) -> int:
     runs = []
     for run in map(Path, args.run_dirs):
         try:
-            config = json.loads((run / "config.json").read_text())
-            curve, notes = read_log(run / "log.jsonl")
-        except (OSError, ValueError) as e:
-            print(f"validation_sweep: error: {run}: {e}", file=sys.stderr)
-            return 2
-        if not curve:
-            print(f"validation_sweep: error: {run}: no finished epoch", file=sys.stderr)
+            config, curve, notes = read_run(run)
+        except ValueError as e:
+            print(f"validation_sweep: error: {e}", file=sys.stderr)
             return 2
         runs.append({"run_dir": str(run), "config": config, "curve": curve,
                      "log_notes": notes})

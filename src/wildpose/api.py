@@ -113,7 +113,7 @@ class Lifter:
             ok &= np.asarray(confidence, np.float32).reshape(ok.shape) >= min_confidence
         kp17, ok17 = convert_layout(kp, skel, H36M17, ok)
         norm, _, _ = normalize_2d(kp17, ok17, root=H36M17.root)
-        norm, win_ok = norm.astype(np.float32), ok17
+        window = None
         frames, step = self.window
         if frames > 1:
             from .temporal import window_indices
@@ -124,9 +124,8 @@ class Lifter:
             if seq.shape != (n,) or order.shape != (n,):
                 raise ValueError(f"sequence and frame must each hold one entry per pose "
                                  f"({n}), got shapes {seq.shape} and {order.shape}")
-            idx = window_indices(seq, order, frames, step)
-            norm, win_ok = norm[idx], ok17[idx]  # (N, W, 17, 2), (N, W, 17)
-        out = self.lift_normalized(norm, win_ok)
+            window = window_indices(seq, order, frames, step)
+        out = self.lift_normalized(norm.astype(np.float32), ok17, window)
         bad = ok17.sum(1) < self.min_valid_joints
         if bad.any():
             out[bad] = np.nan
@@ -136,23 +135,32 @@ class Lifter:
                           f"{' ...' if len(rows) > 10 else ''})", stacklevel=2)
         return out[0] if single else out
 
-    def lift_normalized(self, keypoints: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        """Lift already normalized H36M17 keypoints: (N, 17, 2), (N, 17) -> (N, 17, 3) mm;
-        a video lifter takes windows, (N, W, 17, 2) and (N, W, 17)."""
+    def lift_normalized(self, keypoints: np.ndarray, valid: np.ndarray,
+                        window: np.ndarray | None = None) -> np.ndarray:
+        """Lift already normalized H36M17 keypoints: (N, 17, 2), (N, 17) -> (N, 17, 3) mm.
+
+        A video lifter takes windows: either already gathered, (N, W, 17, 2) and (N, W, 17),
+        or frames plus ``window``, (M, W) row indices into them (one window per output row,
+        :func:`wildpose.temporal.window_indices`), gathered a batch at a time so that the
+        W-times larger array is never built whole.
+        """
         if self.backend == "torch":
             import torch
 
             with torch.no_grad():
-                return self._lift_batches(keypoints, valid, lambda a: torch.from_numpy(
+                return self._lift_batches(keypoints, valid, window, lambda a: torch.from_numpy(
                     np.ascontiguousarray(a)).to(self.device), lambda t: t.float().cpu().numpy())
-        return self._lift_batches(keypoints, valid, np.ascontiguousarray, lambda a: a)
+        return self._lift_batches(keypoints, valid, window, np.ascontiguousarray, lambda a: a)
 
-    def _lift_batches(self, keypoints, valid, to_backend, to_numpy) -> np.ndarray:
+    def _lift_batches(self, keypoints, valid, window, to_backend, to_numpy) -> np.ndarray:
         perm = H36M17.flip_permutation()
         outs = []
-        for i in range(0, len(keypoints), self.batch_size):
-            kp = to_backend(keypoints[i:i + self.batch_size])
-            vb = to_backend(valid[i:i + self.batch_size])
+        n = len(keypoints) if window is None else len(window)
+        for i in range(0, n, self.batch_size):
+            rows = slice(i, i + self.batch_size) if window is None \
+                else window[i:i + self.batch_size]
+            kp = to_backend(keypoints[rows])
+            vb = to_backend(valid[rows])
             pred = self.model(kp, vb)
             if self.flip_test:
                 mirrored = self.model(flip_pose(kp), vb[..., perm])

@@ -447,7 +447,6 @@ class Estimator:
                     f"person {i}: only {int(valid[i].sum())} joints with confidence >= "
                     f"{self.min_confidence:g} (the lifter needs "
                     f"{self.lifter.min_valid_joints}); 2D only, keypoints_3d null")
-                pose[i] = np.nan
             t = fit_root_translation(pose[i], kp[i], f, c, weights=np.where(
                 valid[i], conf[i], 0.0)) if lifted else None
             kp2 = np.concatenate([np.nan_to_num(kp[i]), conf[i][:, None]], 1)

@@ -106,6 +106,8 @@ def window_indices(sequence: np.ndarray, order: np.ndarray, window: int, step: i
     if len(order) != len(sequence):
         raise ValueError(f"{len(sequence)} sequence labels but {len(order)} time indices")
     n = len(sequence)
+    if window == 1:  # a single-image lifter: each row alone, no sorting needed
+        return np.arange(n, dtype=np.int64)[:, None]
     offsets = (np.arange(window) - window // 2) * step
     if n == 0:
         return np.zeros((0, window), np.int64)
