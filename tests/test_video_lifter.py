@@ -170,3 +170,18 @@ def test_lift_command_reads_arrays_as_clips_and_coco_people_one_by_one(tmp_path)
         np.testing.assert_allclose(f["pose_3d"], coco_ref, atol=1e-3)
     with np.load(tmp_path / "out" / "clip.npz") as f:
         np.testing.assert_allclose(f["pose_3d"], ref[[1, 1]], atol=1e-3)
+
+
+def test_scoring_every_nth_frame_keeps_the_video_lifters_window_in_frames(h36m_dir, tmp_path):
+    from wildpose.evaluation import evaluate_h36m, load_predictions
+
+    _, video = _single_and_reader(offset_slot=2, window=3)
+    video.config.window_step = 4                     # reads frame t + 4 (80 ms at 50 fps)
+    lifter = Lifter(video, flip_test=False)
+    args = dict(inputs="gt", subjects=(9,), device="cpu")
+    evaluate_h36m(lifter, h36m_dir, stride=1, save_predictions_to=tmp_path / "all.npz", **args)
+    evaluate_h36m(lifter, h36m_dir, stride=5, save_predictions_to=tmp_path / "5.npz", **args)
+    every, fifth = load_predictions(tmp_path / "all.npz"), load_predictions(tmp_path / "5.npz")
+    keep = every["frame"] % 5 == 0
+    np.testing.assert_array_equal(fifth["frame"], every["frame"][keep])
+    np.testing.assert_allclose(fifth["pred"], every["pred"][keep], atol=1e-4)

@@ -94,7 +94,10 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         data_dir: the Human3.6M folder.
         inputs: "gt" (projected ground truth, 17 joints) or "sh" (stacked-hourglass, 16 joints).
         subjects: test subjects (default S9, S11).
-        stride: score every stride-th frame (1 = every frame, the protocol).
+        stride: score every stride-th frame (1 = every frame, the protocol).  A video lifter
+            still reads every frame, since its window is counted in 50 fps frames: give it
+            ``data`` loaded at stride 1 (or none) and it scores the rows whose frame is a
+            multiple of ``stride``.
         save_predictions_to: optional NPZ path (see :func:`save_predictions`).
         data: already loaded samples (then data_dir/subjects/stride are ignored).
         smooth_2d: Gaussian smoothing of each sequence's 2D along time, standard deviation
@@ -110,11 +113,18 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
     # Anything with a .lift(keypoints, layout=...) method is a lifter (e.g. another method's).
     lifter = model if hasattr(model, "lift") else Lifter(model, device=device,
                                                          flip_test=flip_test)
-    if data is None:
-        data = load_h36m(data_dir, subjects=subjects, stride=stride, load_sh=inputs == "sh")
     if not smooth_2d >= 0:
         raise ValueError(f"smooth_2d must be >= 0 frames, got {smooth_2d}")
+    video = getattr(lifter, "window", (1, 1))[0] > 1
+    if data is None:
+        # A video lifter's window is counted in 50 fps frames, so it reads every frame even
+        # when only every stride-th one is scored.
+        data = load_h36m(data_dir, subjects=subjects, stride=1 if video else stride,
+                         load_sh=inputs == "sh")
     pred, have = lift_h36m(lifter, data, inputs, smooth_2d=smooth_2d)
+    if video and stride > 1:
+        scored = data.frame % stride == 0
+        data, pred, have = data.select(scored), pred[scored], have[scored]
     if save_predictions_to is not None:
         save_predictions(save_predictions_to, data, pred)
     target = data.pose_3d - data.pose_3d[:, :1]
