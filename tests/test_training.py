@@ -151,11 +151,12 @@ def test_config_from_dict_rejects_unknown_options(tmp_path):
 def test_video_lifter_trains_resumes_and_is_scored_on_sequences(h36m_dir, tmp_path):
     from wildpose.evaluation import evaluate_h36m
 
-    cfg = tiny_config(h36m_dir, tmp_path / "a", window=3, window_step=2, epochs=1)
+    cfg = tiny_config(h36m_dir, tmp_path / "a", window=3, window_step=800, epochs=1)
     path = train(cfg, progress=False)
     assert read_model_info(path)["config"]["window"] == 3
+    # window_step counts 50 fps frames: at stride 400 the window takes every 2nd row.
     # Interrupted after 2 steps, then resumed: the same weights as the uninterrupted run.
-    cfg_b = tiny_config(h36m_dir, tmp_path / "b", window=3, window_step=2, epochs=1)
+    cfg_b = tiny_config(h36m_dir, tmp_path / "b", window=3, window_step=800, epochs=1)
     assert train(cfg_b, progress=False, max_steps=2) is None
     train(cfg_b, progress=False)
     assert_same_weights(checkpoint_weights(tmp_path / "a"), checkpoint_weights(tmp_path / "b"))

@@ -185,3 +185,34 @@ def test_scoring_every_nth_frame_keeps_the_video_lifters_window_in_frames(h36m_d
     keep = every["frame"] % 5 == 0
     np.testing.assert_array_equal(fifth["frame"], every["frame"][keep])
     np.testing.assert_allclose(fifth["pred"], every["pred"][keep], atol=1e-4)
+
+
+def test_window_step_counts_video_frames_whatever_the_training_stride():
+    from wildpose.training import TrainConfig, _window_rows
+
+    # 4 frames apart at 50 fps: every row at stride 1, every 2nd row at stride 2.
+    assert _window_rows(TrainConfig(window=17, window_step=4, stride=1)) == 4
+    assert _window_rows(TrainConfig(window=17, window_step=4, stride=2)) == 2
+    assert _window_rows(TrainConfig(window=1, window_step=1, stride=5)) == 1
+    with pytest.raises(ValueError, match="multiple of stride"):
+        _window_rows(TrainConfig(window=9, window_step=3, stride=2))
+
+
+def test_transplanted_error_is_the_donors_detection_minus_its_truth():
+    from wildpose.augment import transplant_errors
+
+    truth = torch.zeros(2, 17, 2)
+    truth[:, 1] = torch.tensor([1.0, 2.0])
+    det = truth + 5.0  # kept where not hit
+    donor_truth = torch.full((2, 17, 2), 0.5)
+    donor = donor_truth.clone()
+    donor[:, 1] += torch.tensor([0.1, -0.2])   # the donor's detector error on joint 1
+    ok = torch.ones(2, 17, dtype=torch.bool)
+    donor_ok = ok.clone()
+    donor_ok[:, 3] = False                       # the donor's detector lost joint 3
+    kp, valid = transplant_errors(det, ok, (truth, ok), (donor, donor_ok),
+                                  (donor_truth, ok), torch.tensor([True, False]))
+    assert torch.allclose(kp[0, 1], torch.tensor([1.1, 1.8]))
+    assert torch.allclose(kp[0, 0], torch.zeros(2))          # error 0 where none was made
+    assert not valid[0, 3] and kp[0, 3].abs().sum() == 0     # a lost joint stays lost
+    assert torch.equal(kp[1], det[1]) and valid[1].all()     # not hit: unchanged

@@ -10,7 +10,7 @@ import torch
 
 from .skeleton import H36M17, Skeleton, flip_pose
 
-__all__ = ["AugmentConfig", "augment_batch"]
+__all__ = ["AugmentConfig", "augment_batch", "transplant_errors"]
 
 
 class AugmentConfig:
@@ -83,3 +83,34 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
         valid = valid & ~drop
     kp = kp * valid[..., None].to(kp.dtype)
     return kp, valid, pose_3d
+
+
+def transplant_errors(kp: torch.Tensor, valid: torch.Tensor,
+                      truth: tuple[torch.Tensor, torch.Tensor],
+                      donor: tuple[torch.Tensor, torch.Tensor],
+                      donor_truth: tuple[torch.Tensor, torch.Tensor],
+                      hit: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Give samples another sample's detector error: ``truth + (donor - donor_truth)``.
+
+    A lifter trained on one detector's outputs learns that detector's errors on the
+    training people and poses; moving each error onto another sample's ground truth shows
+    it the same kinds of error on other bodies.  All keypoints are normalized (the units of
+    ``wildpose.normalization``), so an error measured on one pose fits another.
+
+    Args:
+        kp, valid: (B, ..., J, 2) detections and (B, ..., J) validity, returned where
+            ``hit`` is False.
+        truth: ground-truth 2D and validity of the same samples, same shapes.
+        donor, donor_truth: detections and ground truth of the samples whose errors are
+            taken, same shapes.
+        hit: (B,) bool, which samples to change.
+    Returns:
+        ``(kp, valid)``; a changed joint is valid only if it is valid in all three sources
+        (and is 0 where not).
+    """
+    (kg, vg), (kd, vd), (kdg, vdg) = truth, donor, donor_truth
+    ok = vg & vd & vdg
+    moved = torch.where(ok[..., None], kg + (kd - kdg), torch.zeros_like(kg))
+    shape = (len(hit),) + (1,) * (kp.ndim - 1)
+    return (torch.where(hit.view(shape), moved, kp),
+            torch.where(hit.view(shape[:-1]), ok, valid))

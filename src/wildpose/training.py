@@ -75,10 +75,16 @@ class TrainConfig(RunSettings):
     # Video protocol: each sequence's 2D smoothed along time (Gaussian, sigma in loaded
     # frames; wildpose.temporal) before training, to match `evaluate --smooth-2d`.  0 = off.
     smooth_2d: float = 0.0
-    # Video lifter: the network reads `window` frames, `window_step` frames apart, around
-    # the frame it lifts (LifterConfig.window).  1 = a single-image lifter.
+    # Video lifter: the network reads `window` frames, `window_step` frames of the 50 fps
+    # video apart (a multiple of `stride`), around the frame it lifts (LifterConfig.window).
+    # 1 = a single-image lifter.
     window: int = 1
     window_step: int = 1
+    # Detector-error transplant (inputs "sh" only): with this probability a training
+    # sample's input becomes its ground-truth 2D plus the detection error (detections minus
+    # ground truth, normalized units) of another random training sample, so that detector
+    # errors are seen on other people and poses than the ones they were made on.
+    error_transplant: float = 0.0
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
@@ -396,6 +402,22 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
     return path
 
 
+def _window_rows(cfg: TrainConfig) -> int:
+    """Rows of the loaded data between a window's frames.
+
+    ``window_step`` counts frames of the source video (50 fps), as the exported model states
+    and as inference reads it; data loaded at ``stride`` holds every stride-th frame, so the
+    step in rows is ``window_step / stride``.  (Counting rows instead trained a model at
+    stride 2 on windows twice as wide as the ones it was later given.)
+    """
+    if cfg.window == 1:
+        return 1
+    if cfg.window_step % cfg.stride:
+        raise ValueError(f"window_step ({cfg.window_step} frames) must be a multiple of "
+                         f"stride ({cfg.stride}), so that the loaded rows hold the window")
+    return cfg.window_step // cfg.stride
+
+
 # ----------------------------------------------------------------------------- training
 def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
           max_steps: int | None = None) -> Path | None:
@@ -408,7 +430,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     """
     import torch
 
-    from .augment import AugmentConfig, augment_batch
+    from .augment import AugmentConfig, augment_batch, transplant_errors
     from .device import autocast_dtype, resolve_device
     from .models.lifter import LifterConfig, ResidualMLPLifter
 
@@ -427,20 +449,33 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     val_rows &= have
     val_rows &= (data.frame % cfg.val_stride) == 0
     norm, valid = prepare_inputs(kp2d, layout)
+    if cfg.error_transplant > 0:
+        if cfg.inputs != "sh":
+            raise ValueError("error_transplant needs inputs 'sh' (detections to take errors from)")
+        gt_norm, gt_valid = prepare_inputs(data.pose_2d, "h36m17")
+        Xg, Vg = torch.from_numpy(gt_norm), torch.from_numpy(gt_valid)
     pose = data.pose_3d - data.pose_3d[:, :1]
     # Row indices of each sample's frames: (N, 1) for a single-image lifter, else the window
     # around it within its own sequence.
-    window = window_indices(data.sequence, data.frame, cfg.window, cfg.window_step)
+    window = window_indices(data.sequence, data.frame, cfg.window, _window_rows(cfg))
     X, V = torch.from_numpy(norm), torch.from_numpy(valid)  # all rows: windows reach out
     rows_t, rows_v = np.flatnonzero(train_rows), np.flatnonzero(val_rows)
     W, Y = torch.from_numpy(window[rows_t]), torch.from_numpy(pose[rows_t])
     Wv, Yv = torch.from_numpy(window[rows_v]), torch.from_numpy(pose[rows_v])
     del data, norm, valid, pose, kp2d, window
 
-    def gather(win: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def gather(win: torch.Tensor, src=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, W) row indices -> keypoints (B, J, 2) and validity, or (B, W, J, ...)."""
-        kp, ok = X[win], V[win]
+        kp, ok = (X, V) if src is None else src
+        kp, ok = kp[win], ok[win]
         return (kp[:, 0], ok[:, 0]) if cfg.window == 1 else (kp, ok)
+
+    def transplant(idx: torch.Tensor, kp, ok, gen):
+        """Swap some samples' inputs for their ground truth plus another sample's error."""
+        hit = torch.rand(len(idx), generator=gen) < cfg.error_transplant
+        donor = W[torch.randint(len(W), (len(idx),), generator=gen)]
+        return transplant_errors(kp, ok, gather(W[idx], (Xg, Vg)), gather(donor),
+                                 gather(donor, (Xg, Vg)), hit)
 
     Xv, Vv = gather(Wv)
     print(f"loaded {len(W)} training and {len(Xv)} validation samples "
@@ -462,7 +497,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
     def step_loss(epoch: int, step: int, gen):
         idx = permutation(epoch)[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        kp, vb, yb = augment_batch(*gather(W[idx]), Y[idx], aug, gen)
+        kp, vb = gather(W[idx])
+        if cfg.error_transplant > 0:
+            kp, vb = transplant(idx, kp, vb, gen)
+        kp, vb, yb = augment_batch(kp, vb, Y[idx], aug, gen)
         kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             pred = model(kp, vb)
