@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="auto (default, as wildpose evaluate), cpu, cuda, ...")
     p.add_argument("--no-flip-test", action="store_true",
                    help="do not average with the mirrored pose (default: flip test on)")
+    p.add_argument("--consistent-bones", action="store_true",
+                   help="video protocol: each frame's bones set to its sequence's median "
+                        "predicted lengths (wildpose.temporal.constant_bone_lengths)")
     p.add_argument("--out", default=None, help="result JSON path (default: "
                    "benchmarks/results/accuracy_<model>_<inputs>_<date>.json)")
     args = p.parse_args(argv)
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
                      stride=1 if video else args.stride, load_sh=args.inputs == "sh")
     t2 = time.perf_counter()
     # evaluate_h36m with the loaded data: it lifts every row that has inputs and scores it.
-    res = evaluate_h36m(lifter, inputs=args.inputs, stride=args.stride, data=data)
+    res = evaluate_h36m(lifter, inputs=args.inputs, stride=args.stride, data=data,
+                        consistent_bones=args.consistent_bones)
     t3 = time.perf_counter()
 
     results = {
@@ -94,12 +98,14 @@ def run(args: argparse.Namespace) -> int:
     params = {"model": model_id, "data_dir": str(Path(args.data_dir).resolve()),
               "inputs": args.inputs, "stride": args.stride,
               "device": str(lifter.device), "flip_test": not args.no_flip_test,
-              "batch_size": lifter.batch_size}
+              "batch_size": lifter.batch_size, "consistent_bones": args.consistent_bones}
     record = _common.make_record("accuracy", params, results, started)
     tag = f"{Path(args.model).stem}_{args.inputs}" + (f"_stride{args.stride}"
                                                        if args.stride != 1 else "")
     if tuple(args.subjects) != SUBJECTS:
         tag += "_S" + "-".join(map(str, args.subjects))
+    if args.consistent_bones:
+        tag += "_bones"
     path = _common.write_record(record, args.out, tag=tag)
 
     print(f"model {args.model} ({model_id['sha256'][:12]}), inputs {args.inputs}, "

@@ -80,7 +80,9 @@ def accuracy_section(rec: dict) -> list[str]:
     flip = {True: "on", False: "off"}.get(p.get("flip_test"), "n/a")
     out = [f"- {_model_line(p.get('model'))}",
            f"- inputs `{p.get('inputs')}`, subjects {r.get('subjects')}, stride "
-           f"{p.get('stride')}, flip test {flip}, device {p.get('device')}",
+           f"{p.get('stride')}, flip test {flip}, device {p.get('device')}"
+           + (", bones set to each sequence's median lengths" if p.get("consistent_bones")
+              else ""),
            f"- samples scored: {r.get('num_samples', 'n/a')}, without inputs: "
            f"{r.get('num_skipped_samples', 'n/a')}"]
     out += [f"- skipped: {s}" for s in r.get("skipped") or []]
@@ -236,11 +238,18 @@ def temporal_smoothing_section(rec: dict) -> list[str]:
     out = [f"- {_model_line(p.get('model'))}, inputs `{p.get('inputs')}`",
            f"- validation: {p.get('validation')}: {r.get('validation_frames')} frames of "
            f"{', '.join(r.get('validation_sequences') or [])}", ""]
-    out += _table(["sigma (frames, 50 fps)", "validation P1 (mm)", "validation P2 (mm)"],
-                  [[f"{s.get('sigma'):g}", mm(s.get("P1_mm")), mm(s.get("P2_mm"))]
-                   for s in r.get("validation_sweep") or []], align="rrr")
-    out += ["", f"Chosen on validation: sigma {r.get('chosen_sigma')}. Test, S9 + S11, every "
-                f"frame:", ""]
+    sweep = r.get("validation_sweep") or []
+    bones = any("consistent_bones" in s for s in sweep)
+    out += _table(["sigma (frames, 50 fps)"] + (["consistent bones"] if bones else [])
+                  + ["validation P1 (mm)", "validation P2 (mm)"],
+                  [[f"{s.get('sigma'):g}"] + (["on" if s.get("consistent_bones") else "off"]
+                                               if bones else [])
+                   + [mm(s.get("P1_mm")), mm(s.get("P2_mm"))] for s in sweep],
+                  align="rrrr" if bones else "rrr")
+    chosen = f"sigma {r.get('chosen_sigma')}" + (
+        ", consistent bones " + ("on" if r.get("chosen_consistent_bones") else "off")
+        if bones else "")
+    out += ["", f"Chosen on validation: {chosen}. Test, S9 + S11, every frame:", ""]
     out += _table(["sigma", "P1 (mm)", "P2 (mm)", "bone symmetry (mm)", "samples"],
                   [[k, mm(v.get("P1_mm")), mm(v.get("P2_mm")), mm(v.get("bone_symmetry_mm")),
                     str(v.get("num_samples"))] for k, v in (r.get("test") or {}).items()],

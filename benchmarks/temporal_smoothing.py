@@ -8,6 +8,10 @@ sequences of S1, S5, S6, S7 and S8 that the model's own training held out
 ``seed``).  Every sigma of ``--sigmas`` is scored there (P1, every frame); the best one is
 then measured once on S9 and S11, every frame, beside sigma 0 (the single-image protocol).
 The record holds the validation sweep, the chosen sigma and both test results.
+
+``--try-consistent-bones`` also scores every sigma with each frame's bones set to its
+sequence's median predicted lengths (``wildpose.temporal.constant_bone_lengths``), and the
+validation decides whether that is used too.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=f"{_common.DEFAULT_DATA_ROOT}/h36m")
     p.add_argument("--sigmas", type=float, nargs="+", default=[0, 1, 2, 3, 5, 8],
                    help="Gaussian standard deviations to try, frames at 50 fps")
+    p.add_argument("--try-consistent-bones", action="store_true",
+                   help="also score each sigma with bones set to the sequence's median "
+                        "lengths; validation chooses")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     return _common.run_reporting_errors("temporal_smoothing", lambda: run(args),
@@ -57,26 +64,34 @@ def run(args: argparse.Namespace) -> int:
           f"({', '.join(sequences)})", flush=True)
     sweep = []
     for sigma in args.sigmas:
-        r = evaluate_h36m(lifter, inputs=args.inputs, data=val, smooth_2d=sigma)
-        sweep.append({"sigma": sigma, "P1_mm": r["P1"], "P2_mm": r["P2"]})
-        print(f"  sigma {sigma:g}: validation P1 {r['P1']:.2f} mm, P2 {r['P2']:.2f} mm",
-              flush=True)
-    best = min(sweep, key=lambda s: s["P1_mm"])["sigma"]
+        for bones in (False, True) if args.try_consistent_bones else (False,):
+            r = evaluate_h36m(lifter, inputs=args.inputs, data=val, smooth_2d=sigma,
+                              consistent_bones=bones)
+            sweep.append({"sigma": sigma, "consistent_bones": bones, "P1_mm": r["P1"],
+                          "P2_mm": r["P2"]})
+            print(f"  sigma {sigma:g}{', consistent bones' if bones else ''}: validation P1 "
+                  f"{r['P1']:.2f} mm, P2 {r['P2']:.2f} mm", flush=True)
+    chosen = min(sweep, key=lambda s: s["P1_mm"])
+    best, best_bones = chosen["sigma"], chosen["consistent_bones"]
     test = load_h36m(args.data_dir, subjects=TEST_SUBJECTS, stride=1,
                      load_sh=args.inputs == "sh")
     tests = {}
-    for sigma in sorted({0.0, float(best)}):
-        r = evaluate_h36m(lifter, inputs=args.inputs, data=test, smooth_2d=sigma)
-        tests[f"{sigma:g}"] = {"P1_mm": r["P1"], "P2_mm": r["P2"],
-                               "bone_symmetry_mm": r["bone_symmetry"]["mean"],
-                               "num_samples": r["num_samples"]}
-        print(f"test S9+S11, sigma {sigma:g}: P1 {r['P1']:.2f} mm, P2 {r['P2']:.2f} mm",
+    for sigma, bones in sorted({(0.0, False), (float(best), best_bones)}):
+        r = evaluate_h36m(lifter, inputs=args.inputs, data=test, smooth_2d=sigma,
+                          consistent_bones=bones)
+        key = f"{sigma:g}" + (" + consistent bones" if bones else "")
+        tests[key] = {"P1_mm": r["P1"], "P2_mm": r["P2"],
+                      "bone_symmetry_mm": r["bone_symmetry"]["mean"],
+                      "num_samples": r["num_samples"]}
+        print(f"test S9+S11, sigma {key}: P1 {r['P1']:.2f} mm, P2 {r['P2']:.2f} mm",
               flush=True)
     results = {"validation_sequences": sequences, "validation_frames": len(val),
-               "validation_sweep": sweep, "chosen_sigma": best, "test": tests,
+               "validation_sweep": sweep, "chosen_sigma": best,
+               "chosen_consistent_bones": best_bones, "test": tests,
                "wall_time_s": time.perf_counter() - t0}
     params = {"model": _common.model_identity(args.model), "inputs": args.inputs,
               "data_dir": str(Path(args.data_dir).resolve()), "sigmas": args.sigmas,
+              "try_consistent_bones": args.try_consistent_bones,
               "validation": f"split_validation(val_fraction={val_fraction}, seed={seed}) "
                             f"of S{', S'.join(map(str, TRAIN_SUBJECTS))}",
               "test_subjects": list(TEST_SUBJECTS), "stride": 1}

@@ -93,3 +93,59 @@ def test_h36m_inputs_are_smoothed_per_camera_sequence():
         np.testing.assert_allclose(kp[rows], smooth_sequences(pose_2d[rows], np.zeros(n),
                                                               np.arange(n), 2.0), rtol=1e-5)
     assert data.inputs("gt")[0] is pose_2d              # no smoothing: the array itself
+
+
+# ------------------------------------------------------------- constant bone lengths
+def _random_pose(rng):
+    from wildpose.skeleton import H36M17
+
+    pose = np.zeros((17, 3))
+    for c, p in enumerate(H36M17.parents):
+        if p >= 0:  # H36M17 numbers parents before children
+            pose[c] = pose[p] + rng.normal(size=3) * 100
+    return pose
+
+
+def test_a_bone_set_to_a_new_length_keeps_its_direction_and_carries_its_subtree():
+    from wildpose.skeleton import H36M17, set_bone_lengths
+
+    pose = np.zeros((17, 3))
+    for c, p in enumerate(H36M17.parents):
+        if p >= 0:
+            pose[c] = pose[p] + [0.0, 10.0, 0.0]
+    knee = H36M17.joints.index("RKnee")
+    pose[knee] = pose[H36M17.parents[knee]] + [3.0, 4.0, 0.0]     # thigh: length 5
+    lengths = H36M17.bone_lengths(pose).copy()
+    thigh = [c for _, c in H36M17.edges].index(knee)
+    lengths[thigh] = 10.0
+    out = set_bone_lengths(pose, lengths)
+    assert np.allclose(out[knee] - out[H36M17.parents[knee]], [6.0, 8.0, 0.0])
+    ankle = H36M17.parents.index(knee)
+    assert np.allclose(out[ankle] - out[knee], pose[ankle] - pose[knee])  # shin moved along
+    others = [j for j in range(17) if j not in (knee, ankle)]
+    assert np.allclose(out[others], pose[others])
+
+
+def test_own_lengths_are_a_round_trip_and_doubled_lengths_double_the_pose():
+    from wildpose.skeleton import H36M17, set_bone_lengths
+
+    pose = _random_pose(np.random.default_rng(0))
+    own = H36M17.bone_lengths(pose)
+    assert np.allclose(set_bone_lengths(pose, own), pose)
+    assert np.allclose(set_bone_lengths(pose, 2 * own), 2 * pose)  # root at the origin
+
+
+def test_each_sequence_gets_its_median_bones_whatever_the_row_order():
+    from wildpose.temporal import constant_bone_lengths
+
+    rng = np.random.default_rng(1)
+    a, b = _random_pose(rng), _random_pose(rng)
+    # One person per sequence, each frame seen at a wrong size; the median size is 1.
+    frames = [a * 0.9, a * 1.0, a * 1.3, b * 0.8, b * 1.0, b * 1.1, b * 2.0 * np.nan]
+    seq = np.array(["a", "a", "a", "b", "b", "b", "b"])
+    order = rng.permutation(len(frames))
+    out = constant_bone_lengths(np.stack(frames)[order], seq[order])
+    back = np.empty_like(out)
+    back[order] = out
+    assert np.allclose(back[:3], a) and np.allclose(back[3:6], b)
+    assert np.isnan(back[6]).all()  # a missing frame stays missing and counts for nothing

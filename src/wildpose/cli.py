@@ -188,14 +188,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             subjects=tuple(args.subjects), stride=args.stride,
                             save_predictions_to=args.save_predictions,
                             flip_test=not args.no_flip_test, device=args.device,
-                            smooth_2d=args.smooth_2d)
+                            smooth_2d=args.smooth_2d, consistent_bones=args.consistent_bones)
     except (ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
     print(f"model {res['model']}, inputs {res['inputs']}, subjects {res['subjects']}, "
           f"{res['num_samples']} samples (stride {res['stride']})"
           + (f", 2D smoothed over time (sigma {args.smooth_2d:g} frames)"
-             if args.smooth_2d else ""))
+             if args.smooth_2d else "")
+          + (", bones set to each sequence's median lengths" if args.consistent_bones else ""))
     for note in res["skipped"]:
         print(f"skipped: {note}")
     print(res["table"])
@@ -440,6 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--smooth-2d", type=float, default=0.0, metavar="SIGMA",
                    help="video protocol: smooth each sequence's 2D along time with a "
                         "Gaussian of SIGMA frames before lifting (default 0: single images)")
+    p.add_argument("--consistent-bones", action="store_true",
+                   help="video protocol: set each frame's bones to the median lengths of its "
+                        "sequence's predictions")
     p.add_argument("--perspective", action="store_true",
                    help="dual-source: fit a full-perspective camera with each sample's "
                         "Human3.6M intrinsics (default: weak perspective)")

@@ -16,6 +16,7 @@ import numpy as np
 
 from .datasets.h36m import TEST_SUBJECTS, H36MData, load_h36m
 from .metrics import evaluate_poses, format_table
+from .temporal import constant_bone_lengths
 
 __all__ = ["evaluate_h36m", "lift_h36m", "h36m_intrinsics", "save_predictions", "load_predictions"]
 
@@ -86,7 +87,7 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
                   subjects: tuple[int, ...] = TEST_SUBJECTS, stride: int = 1,
                   save_predictions_to: str | Path | None = None, flip_test: bool = True,
                   device: str = "auto", data: H36MData | None = None,
-                  smooth_2d: float = 0.0) -> dict[str, Any]:
+                  smooth_2d: float = 0.0, consistent_bones: bool = False) -> dict[str, Any]:
     """Evaluate a lifter on Human3.6M.
 
     Args:
@@ -103,6 +104,9 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         smooth_2d: Gaussian smoothing of each sequence's 2D along time, standard deviation
             in frames of the loaded data (0 = none, the single-image protocol); see
             :func:`lift_h36m`.
+        consistent_bones: video protocol: set every frame's bones to the median lengths of
+            its (subject, action, camera) sequence's predictions
+            (:func:`wildpose.temporal.constant_bone_lengths`; no 3D ground truth is read).
     Returns:
         JSON-serializable dict: "P1", "P2", "N-MPJPE", "PCK@150", "AUC" averages over actions,
         "per_action" table, "bone_symmetry", sample counts, skipped sequences and the
@@ -122,6 +126,8 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         data = load_h36m(data_dir, subjects=subjects, stride=1 if video else stride,
                          load_sh=inputs == "sh")
     pred, have = lift_h36m(lifter, data, inputs, smooth_2d=smooth_2d)
+    if consistent_bones:
+        pred = constant_bone_lengths(pred, data.sequence)
     if video and stride > 1:
         scored = data.frame % stride == 0
         data, pred, have = data.select(scored), pred[scored], have[scored]
@@ -138,6 +144,7 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         "subjects": [int(s) for s in sorted(set(data.subject.tolist()))],
         "stride": stride,
         "smooth_2d": smooth_2d,
+        "consistent_bones": consistent_bones,
         "num_samples": int(have.sum()),
         "num_skipped_samples": int((~have).sum()),
         "skipped": list(data.skipped),

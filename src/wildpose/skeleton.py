@@ -21,6 +21,7 @@ import numpy as np
 
 __all__ = [
     "Skeleton",
+    "set_bone_lengths",
     "H36M17",
     "MPII16",
     "COCO17",
@@ -336,4 +337,45 @@ def flip_pose(pose: Any, skeleton: str | Skeleton = "h36m17") -> Any:
         perm = torch.as_tensor(perm, device=pose.device)
     out = pose[..., perm, :]  # advanced indexing copies, so the in-place negation is safe
     out[..., 0] = -out[..., 0]
+    return out
+
+
+def set_bone_lengths(pose: np.ndarray, lengths: np.ndarray,
+                     skeleton: str | Skeleton = "h36m17") -> np.ndarray:
+    """Give every bone a length while keeping its direction.
+
+    The pose is rebuilt outwards from the root: each joint is placed at its parent's new
+    position plus the old bone direction times the new length, so the root stays where it
+    was and a limb's chain moves with its shortened or lengthened upper bones.
+
+    Args:
+        pose: (..., J, D) joint positions (e.g. mm); D >= 1.
+        lengths: (..., B) or (B,) bone lengths in the units of ``pose``, in the order of
+            ``skeleton.bone_names`` (that of :meth:`Skeleton.bone_lengths`).
+    Returns:
+        (..., J, D) float array; a bone of zero length keeps zero length, and NaN in a
+        joint's input propagates to it and to the joints below it.
+    """
+    sk = get_layout(skeleton)
+    if sk.root is None:
+        raise ValueError(f"layout {sk.name} has no joint tree to set bone lengths on")
+    pose = np.asarray(pose, dtype=np.float64)
+    lengths = np.broadcast_to(np.asarray(lengths, np.float64),
+                              pose.shape[:-2] + (len(sk.edges),))
+    if pose.shape[-2] != sk.num_joints:
+        raise ValueError(f"pose has {pose.shape[-2]} joints; layout {sk.name} has "
+                         f"{sk.num_joints}")
+    out = np.empty_like(pose)
+    out[..., sk.root, :] = pose[..., sk.root, :]
+    bone_of = {c: k for k, (_, c) in enumerate(sk.edges)}
+    placed, todo = {sk.root}, list(bone_of)
+    while todo:  # parents before children, whatever the joint numbering
+        for c in [c for c in todo if sk.parents[c] in placed]:
+            p = sk.parents[c]
+            v = pose[..., c, :] - pose[..., p, :]
+            n = np.linalg.norm(v, axis=-1, keepdims=True)
+            unit = np.divide(v, n, out=np.zeros_like(v), where=n > 0)
+            out[..., c, :] = out[..., p, :] + unit * lengths[..., bone_of[c], None]
+            placed.add(c)
+            todo.remove(c)
     return out

@@ -6,13 +6,18 @@ lifting removes much of that jitter.  :func:`smooth_sequences` is an offline, ze
 Gaussian filter (the whole sequence is known); the online filter for live video is
 :class:`wildpose.predict.OneEuroFilter`.  :func:`window_indices` gathers each frame's
 neighbours for a lifter that looks at a window of frames (``LifterConfig.window``).
+:func:`constant_bone_lengths` uses the other side of a video: one person's bones keep their
+length in every frame, so each 3D frame's bones are set to the sequence's median lengths.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-__all__ = ["gaussian_kernel", "smooth_sequences", "window_indices"]
+__all__ = ["gaussian_kernel", "smooth_sequences", "window_indices", "sequence_bone_lengths",
+           "constant_bone_lengths"]
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -124,3 +129,57 @@ def window_indices(sequence: np.ndarray, order: np.ndarray, window: int, step: i
     out = np.empty((n, window), np.int64)
     out[by_time] = by_time[pos]
     return out
+
+
+def sequence_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
+                          skeleton: str = "h36m17") -> np.ndarray:
+    """The median length of each bone over each sequence, given to every row.
+
+    Args:
+        poses: (N, J, 3) poses (e.g. mm); rows with NaN are left out of the medians.
+        sequence: (N,) sequence label of each row: one person in one video.
+    Returns:
+        (N, B) float64 lengths in ``skeleton.bone_names`` order (NaN for a sequence whose
+        every row is NaN in that bone).
+    """
+    from .skeleton import get_layout
+
+    poses, sequence = np.asarray(poses, np.float64), np.asarray(sequence)
+    if len(sequence) != len(poses):
+        raise ValueError(f"{len(poses)} poses but {len(sequence)} sequence labels")
+    lengths = get_layout(skeleton).bone_lengths(poses)
+    out = np.full_like(lengths, np.nan)
+    _, inverse = np.unique(sequence, return_inverse=True)
+    for s in range(inverse.max() + 1 if len(inverse) else 0):
+        rows = inverse == s
+        with warnings.catch_warnings():  # an all-NaN bone is reported as NaN, not warned
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[rows] = np.nanmedian(lengths[rows], axis=0)
+    return out
+
+
+def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
+                          skeleton: str = "h36m17") -> np.ndarray:
+    """Video post-processing: every frame's bones set to their sequence's median length.
+
+    A single-frame (or short-window) lifter guesses each frame's body size anew, so one
+    person's forearm grows and shrinks along a video.  The median over the sequence is a
+    steadier estimate of the person's bones; each frame keeps its bone directions
+    (:func:`wildpose.skeleton.set_bone_lengths`).  It needs the whole sequence (offline).
+
+    Args:
+        poses: (N, J, 3) root-relative poses (mm); NaN rows stay NaN.
+        sequence: (N,) sequence label of each row (rows need not be sorted).
+    Returns:
+        (N, J, 3) poses in the dtype of ``poses``.
+    """
+    from .skeleton import set_bone_lengths
+
+    poses = np.asarray(poses)
+    lengths = sequence_bone_lengths(poses, sequence, skeleton)
+    fixed = set_bone_lengths(poses, np.where(np.isfinite(lengths), lengths, 0.0), skeleton)
+    # Rows of a sequence lacking some bone throughout are left as they were.
+    own = ~np.isfinite(lengths).all(-1)
+    if own.any():
+        fixed[own] = poses[own]
+    return fixed.astype(poses.dtype if poses.dtype.kind == "f" else np.float64)
