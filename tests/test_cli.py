@@ -170,3 +170,21 @@ def test_experiment_takes_a_training_config_whose_folders_the_flags_override(
     assert (root1, out1) == ("from-config", "out-from-config")
     assert (root2, out2) == ("flag-data", "flag-out")
     assert kw1["lab_samples"] == 7 and "data_root" not in kw1 and "out_dir" not in kw1
+
+
+def test_consistent_bones_give_a_clip_one_set_of_bones(tmp_path, model_file):
+    rng = np.random.default_rng(0)
+    # One person's clip: the arms and legs move, so the lifter's bone lengths vary.
+    clip = np.stack([a_pose() + rng.normal(0, 15, (17, 2)) for _ in range(9)])
+    src = tmp_path / "clip.npy"
+    np.save(src, clip.astype(np.float32))
+    lengths = {}
+    for flag in ([], ["--consistent-bones"]):
+        out = tmp_path / ("fixed" if flag else "plain")
+        assert main(["lift", str(src), "-o", str(out), "--model", str(model_file),
+                     "--max-png", "0", *flag]) == 0
+        with np.load(out / "clip.npz") as z:
+            lengths[bool(flag)] = H36M17.bone_lengths(z["pose_3d"].astype(np.float64))
+    assert lengths[False].std(0).max() > 1.0                 # mm: bones vary frame to frame
+    assert lengths[True].std(0).max() < 1e-3                 # one length per bone
+    np.testing.assert_allclose(lengths[True][0], np.median(lengths[False], 0), rtol=1e-4)

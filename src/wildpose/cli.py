@@ -38,7 +38,8 @@ def _find_image(src: Path, image_file: str | None) -> Path | None:
     return None
 
 
-def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int) -> int:
+def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int,
+              consistent_bones: bool = False) -> int:
     import numpy as np
 
     from .datasets.keypoint_files import read_keypoints
@@ -56,6 +57,14 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
     with warnings.catch_warnings():  # reported below, per pose, by id
         warnings.simplefilter("ignore")
         pose = lifter.lift(ks17.keypoints, "h36m17", valid=ks17.valid, **clips)
+    if consistent_bones:
+        if any(ks.image_files):
+            print(f"{path}: --consistent-bones not applied: the people of a keypoint file "
+                  f"that names photos are not one clip", file=sys.stderr)
+        else:  # an array file is one person's clip: one set of bones for all its frames
+            from .temporal import constant_bone_lengths
+
+            pose = constant_bone_lengths(pose, np.zeros(len(pose), int))
     unlifted = [ks.ids[i] for i in np.flatnonzero(~np.isfinite(pose).all((1, 2)))]
     if unlifted:
         print(f"{path}: {len(unlifted)} of {len(ks)} pose(s) have fewer than "
@@ -137,7 +146,8 @@ def cmd_lift(args: argparse.Namespace) -> int:
     for inp in args.inputs:
         path = Path(inp)
         try:
-            n = _lift_one(lifter, path, outdir, args.layout, args.max_png)
+            n = _lift_one(lifter, path, outdir, args.layout, args.max_png,
+                          args.consistent_bones)
             print(f"{path}: lifted {n} pose(s) -> {outdir / (path.stem + '.json')}")
         except (ValueError, FileNotFoundError, OSError) as e:
             failed.append(str(path))
@@ -393,6 +403,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="joint layout of array inputs: h36m17 (default for 17 joints), "
                         "coco17, mpii16")
     p.add_argument("--max-png", type=int, default=20, help="PNGs per input file at most")
+    p.add_argument("--consistent-bones", action="store_true",
+                   help="an array file is one person's clip: give every frame the clip's "
+                        "median bone lengths")
     p.add_argument("--device", default="auto")
     p.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto",
                    help="auto: numpy on the CPU for shipped models (fast start-up), else torch")
