@@ -490,8 +490,9 @@ def _markdown(rows: list[dict], gt_sym: dict[str, float], settings: dict, checks
               ) -> str:
     bones = list(SYMMETRIC_BONES) + ["mean"]
     lines = ["# Zhou et al. transfer experiment on Human3.6M", "",
-             f"3D labels: S1 only (every {settings['lab_stride']}th frame); 2D-only: S5, S6, "
-             f"S7, S8 (every {settings['wild_stride']}th frame, 3D withheld); full 3D: all five "
+             f"3D labels: S1 only (every {settings['lab_stride']}th frame); 2D-only: "
+             f"S{', S'.join(str(s) for s in settings.get('wild_subjects', (5, 6, 7, 8)))} "
+             f"(every {settings['wild_stride']}th frame, 3D withheld); full 3D: all five "
              f"subjects every {settings['wild_stride']}th frame; test: "
              f"S{', S'.join(str(s) for s in settings['test_subjects'])}, every "
              f"{settings['eval_stride']}th frame, all cameras. Depth lifter (Zhou et al.'s "
