@@ -131,6 +131,18 @@ def window_indices(sequence: np.ndarray, order: np.ndarray, window: int, step: i
     return out
 
 
+def _median_per_sequence(values: np.ndarray, sequence: np.ndarray) -> np.ndarray:
+    """(N, K) values -> (N, K) NaN-ignoring median over each row's sequence."""
+    out = np.full_like(values, np.nan)
+    _, inverse = np.unique(sequence, return_inverse=True)
+    for s in range(inverse.max() + 1 if len(inverse) else 0):
+        rows = inverse == s
+        with warnings.catch_warnings():  # an all-NaN column is reported as NaN, not warned
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[rows] = np.nanmedian(values[rows], axis=0)
+    return out
+
+
 def sequence_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
                           skeleton: str = "h36m17") -> np.ndarray:
     """The median length of each bone over each sequence, given to every row.
@@ -147,15 +159,7 @@ def sequence_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
     poses, sequence = np.asarray(poses, np.float64), np.asarray(sequence)
     if len(sequence) != len(poses):
         raise ValueError(f"{len(poses)} poses but {len(sequence)} sequence labels")
-    lengths = get_layout(skeleton).bone_lengths(poses)
-    out = np.full_like(lengths, np.nan)
-    _, inverse = np.unique(sequence, return_inverse=True)
-    for s in range(inverse.max() + 1 if len(inverse) else 0):
-        rows = inverse == s
-        with warnings.catch_warnings():  # an all-NaN bone is reported as NaN, not warned
-            warnings.simplefilter("ignore", RuntimeWarning)
-            out[rows] = np.nanmedian(lengths[rows], axis=0)
-    return out
+    return _median_per_sequence(get_layout(skeleton).bone_lengths(poses), sequence)
 
 
 def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
@@ -171,15 +175,15 @@ def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
         poses: (N, J, 3) root-relative poses (mm); NaN rows stay NaN.
         sequence: (N,) sequence label of each row (rows need not be sorted).
     Returns:
-        (N, J, 3) poses in the dtype of ``poses``.
+        (N, J, 3) poses in the dtype of ``poses``; a bone that has no median (NaN in every
+        row of its sequence) keeps each row's own length.
     """
-    from .skeleton import set_bone_lengths
+    from .skeleton import get_layout, set_bone_lengths
 
-    poses = np.asarray(poses)
-    lengths = sequence_bone_lengths(poses, sequence, skeleton)
-    fixed = set_bone_lengths(poses, np.where(np.isfinite(lengths), lengths, 0.0), skeleton)
-    # Rows of a sequence lacking some bone throughout are left as they were.
-    own = ~np.isfinite(lengths).all(-1)
-    if own.any():
-        fixed[own] = poses[own]
+    poses, sequence = np.asarray(poses), np.asarray(sequence)
+    if len(sequence) != len(poses):
+        raise ValueError(f"{len(poses)} poses but {len(sequence)} sequence labels")
+    own = get_layout(skeleton).bone_lengths(poses.astype(np.float64))
+    median = _median_per_sequence(own, sequence)
+    fixed = set_bone_lengths(poses, np.where(np.isfinite(median), median, own), skeleton)
     return fixed.astype(poses.dtype if poses.dtype.kind == "f" else np.float64)

@@ -434,6 +434,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     from .device import autocast_dtype, resolve_device
     from .models.lifter import LifterConfig, ResidualMLPLifter
 
+    # Options are checked before seconds of loading are spent.
+    step_rows = _window_rows(cfg)
+    if cfg.error_transplant > 0 and cfg.inputs != "sh":
+        raise ValueError("error_transplant needs inputs 'sh' (detections to take errors from)")
     out, _ = open_run(cfg, resume, hint="--out-dir or --no-resume")
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.precision, device)
@@ -450,14 +454,12 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     val_rows &= (data.frame % cfg.val_stride) == 0
     norm, valid = prepare_inputs(kp2d, layout)
     if cfg.error_transplant > 0:
-        if cfg.inputs != "sh":
-            raise ValueError("error_transplant needs inputs 'sh' (detections to take errors from)")
         gt_norm, gt_valid = prepare_inputs(data.pose_2d, "h36m17")
         Xg, Vg = torch.from_numpy(gt_norm), torch.from_numpy(gt_valid)
     pose = data.pose_3d - data.pose_3d[:, :1]
     # Row indices of each sample's frames: (N, 1) for a single-image lifter, else the window
     # around it within its own sequence.
-    window = window_indices(data.sequence, data.frame, cfg.window, _window_rows(cfg))
+    window = window_indices(data.sequence, data.frame, cfg.window, step_rows)
     X, V = torch.from_numpy(norm), torch.from_numpy(valid)  # all rows: windows reach out
     rows_t, rows_v = np.flatnonzero(train_rows), np.flatnonzero(val_rows)
     W, Y = torch.from_numpy(window[rows_t]), torch.from_numpy(pose[rows_t])
@@ -470,11 +472,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         kp, ok = kp[win], ok[win]
         return (kp[:, 0], ok[:, 0]) if cfg.window == 1 else (kp, ok)
 
-    def transplant(idx: torch.Tensor, kp, ok, gen):
+    def transplant(win: torch.Tensor, kp, ok, gen):
         """Swap some samples' inputs for their ground truth plus another sample's error."""
-        hit = torch.rand(len(idx), generator=gen) < cfg.error_transplant
-        donor = W[torch.randint(len(W), (len(idx),), generator=gen)]
-        return transplant_errors(kp, ok, gather(W[idx], (Xg, Vg)), gather(donor),
+        hit = torch.rand(len(win), generator=gen) < cfg.error_transplant
+        donor = W[torch.randint(len(W), (len(win),), generator=gen)]
+        return transplant_errors(kp, ok, gather(win, (Xg, Vg)), gather(donor),
                                  gather(donor, (Xg, Vg)), hit)
 
     Xv, Vv = gather(Wv)
@@ -497,9 +499,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
     def step_loss(epoch: int, step: int, gen):
         idx = permutation(epoch)[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        kp, vb = gather(W[idx])
+        win = W[idx]
+        kp, vb = gather(win)
         if cfg.error_transplant > 0:
-            kp, vb = transplant(idx, kp, vb, gen)
+            kp, vb = transplant(win, kp, vb, gen)
         kp, vb, yb = augment_batch(kp, vb, Y[idx], aug, gen)
         kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
