@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .normalization import normalize_2d
+from .normalization import normalize_2d, normalize_window
 from .skeleton import H36M17, convert_layout, flip_pose, get_layout
 
 __all__ = ["Lifter", "load_lifter", "lift"]
@@ -78,6 +78,14 @@ class Lifter:
             else self.info.get("config", {})
         return int(cfg.get("window", 1)), int(cfg.get("window_step", 1))
 
+    @property
+    def window_norm(self) -> str:
+        """How a video lifter normalizes its windows: "frame" (each frame on its own) or
+        "window" (one transform per window); see ``LifterConfig.window_norm``."""
+        cfg = self.model.config.to_dict() if hasattr(self.model, "config") \
+            else self.info.get("config", {})
+        return str(cfg.get("window_norm", "frame"))
+
     def lift(self, keypoints: Any, layout: str = "h36m17", valid: Any = None,
              confidence: Any = None, min_confidence: float = 0.0, sequence: Any = None,
              frame: Any = None) -> np.ndarray:
@@ -112,20 +120,25 @@ class Lifter:
         if confidence is not None:
             ok &= np.asarray(confidence, np.float32).reshape(ok.shape) >= min_confidence
         kp17, ok17 = convert_layout(kp, skel, H36M17, ok)
-        norm, _, _ = normalize_2d(kp17, ok17, root=H36M17.root)
         window = None
         frames, step = self.window
         if frames > 1:
             from .temporal import window_indices
 
-            n = len(norm)
+            n = len(kp17)
             seq = np.zeros(n, np.int64) if sequence is None else np.asarray(sequence)
             order = np.arange(n) if frame is None else np.asarray(frame)
             if seq.shape != (n,) or order.shape != (n,):
                 raise ValueError(f"sequence and frame must each hold one entry per pose "
                                  f"({n}), got shapes {seq.shape} and {order.shape}")
             window = window_indices(seq, order, frames, step)
-        out = self.lift_normalized(norm.astype(np.float32), ok17, window)
+        if frames > 1 and self.window_norm == "window":
+            # Windows are normalized as a whole once gathered, from pixels.
+            kp17 = np.where(ok17[..., None], kp17, 0).astype(np.float32)
+            out = self._lift(kp17, ok17, window, prepare=True)
+        else:
+            norm, _, _ = normalize_2d(kp17, ok17, root=H36M17.root)
+            out = self._lift(norm.astype(np.float32), ok17, window)
         bad = ok17.sum(1) < self.min_valid_joints
         if bad.any():
             out[bad] = np.nan
@@ -142,17 +155,32 @@ class Lifter:
         A video lifter takes windows: either already gathered, (N, W, 17, 2) and (N, W, 17),
         or frames plus ``window``, (M, W) row indices into them (one window per output row,
         :func:`wildpose.temporal.window_indices`), gathered a batch at a time so that the
-        W-times larger array is never built whole.
+        W-times larger array is never built whole.  A lifter whose windows are normalized as
+        a whole (``window_norm`` "window") needs pixels: use :meth:`lift`.
         """
+        if self.window[0] > 1 and self.window_norm == "window":
+            raise ValueError("this video lifter normalizes whole windows from pixels "
+                             "(window_norm 'window'): use lift() with pixel keypoints")
+        return self._lift(keypoints, valid, window)
+
+    def _lift(self, keypoints: np.ndarray, valid: np.ndarray, window: np.ndarray | None,
+              prepare: bool = False) -> np.ndarray:
+        """:meth:`lift_normalized`, or with ``prepare`` pixels whose windows are normalized
+        as a whole once gathered (:func:`wildpose.normalization.normalize_window`)."""
+        if self.window_norm not in ("frame", "window"):
+            raise ValueError(f"model has unknown window_norm {self.window_norm!r}")
         if self.backend == "torch":
             import torch
 
             with torch.no_grad():
                 return self._lift_batches(keypoints, valid, window, lambda a: torch.from_numpy(
-                    np.ascontiguousarray(a)).to(self.device), lambda t: t.float().cpu().numpy())
-        return self._lift_batches(keypoints, valid, window, np.ascontiguousarray, lambda a: a)
+                    np.ascontiguousarray(a)).to(self.device), lambda t: t.float().cpu().numpy(),
+                    prepare)
+        return self._lift_batches(keypoints, valid, window, np.ascontiguousarray, lambda a: a,
+                                  prepare)
 
-    def _lift_batches(self, keypoints, valid, window, to_backend, to_numpy) -> np.ndarray:
+    def _lift_batches(self, keypoints, valid, window, to_backend, to_numpy,
+                      prepare: bool = False) -> np.ndarray:
         perm = H36M17.flip_permutation()
         outs = []
         n = len(keypoints) if window is None else len(window)
@@ -161,6 +189,8 @@ class Lifter:
                 else window[i:i + self.batch_size]
             kp = to_backend(keypoints[rows])
             vb = to_backend(valid[rows])
+            if prepare:
+                kp = normalize_window(kp, vb, root=H36M17.root)[0]
             pred = self.model(kp, vb)
             if self.flip_test:
                 mirrored = self.model(flip_pose(kp), vb[..., perm])

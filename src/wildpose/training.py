@@ -21,7 +21,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .datasets.h36m import TRAIN_SUBJECTS, H36MData, load_h36m
-from .normalization import normalize_2d
+from .normalization import normalize_2d, normalize_window
 from .skeleton import H36M17, convert_layout
 from .temporal import window_indices
 from .zoo import save_model
@@ -29,8 +29,8 @@ from .zoo import save_model
 # torch is imported inside the functions that train, so that the CLI and the numpy
 # inference path can read TrainConfig without paying torch's start-up time.
 
-__all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "split_validation", "open_run",
-           "RunSpec", "EpochStats", "run_training", "check_experiment_options", "select_rows",
+__all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "prepare_pixels",
+           "split_validation", "open_run", "RunSpec", "EpochStats", "run_training", "check_experiment_options", "select_rows",
            "finished_row", "save_row"]
 
 
@@ -80,6 +80,9 @@ class TrainConfig(RunSettings):
     # 1 = a single-image lifter.
     window: int = 1
     window_step: int = 1
+    # How a video lifter's windows are normalized: "frame" (each frame on its own) or
+    # "window" (one transform per window, keeping the body's motion; LifterConfig.window_norm).
+    window_norm: str = "frame"
     # Detector-error transplant (inputs "sh" only): with this probability a training
     # sample's input becomes its ground-truth 2D plus the detection error (detections minus
     # ground truth, normalized units) of another random training sample, so that detector
@@ -164,6 +167,15 @@ def prepare_inputs(keypoints: np.ndarray, layout: str, valid: np.ndarray | None 
     kp, ok = convert_layout(np.asarray(keypoints, np.float32), layout, H36M17, valid)
     norm, _, _ = normalize_2d(kp, ok, root=H36M17.root)
     return norm.astype(np.float32), ok
+
+
+def prepare_pixels(keypoints: np.ndarray, layout: str, valid: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Any-layout pixels -> H36M17 pixels (0 where missing) and validity, for lifters that
+    normalize whole windows once gathered (``window_norm`` "window"); else as
+    :func:`prepare_inputs`."""
+    kp, ok = convert_layout(np.asarray(keypoints, np.float32), layout, H36M17, valid)
+    return np.where(ok[..., None], kp, 0).astype(np.float32), ok
 
 
 def split_validation(data: H36MData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -436,6 +448,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
     # Options are checked before seconds of loading are spent.
     step_rows = _window_rows(cfg)
+    net_config = LifterConfig(width=cfg.width, blocks=cfg.blocks, dropout=cfg.dropout,
+                              window=cfg.window, window_step=cfg.window_step,
+                              window_norm=cfg.window_norm)
+    by_window = cfg.window > 1 and cfg.window_norm == "window"
     if cfg.error_transplant > 0 and cfg.inputs != "sh":
         raise ValueError("error_transplant needs inputs 'sh' (detections to take errors from)")
     out, _ = open_run(cfg, resume, hint="--out-dir or --no-resume")
@@ -452,9 +468,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     train_rows &= have
     val_rows &= have
     val_rows &= (data.frame % cfg.val_stride) == 0
-    norm, valid = prepare_inputs(kp2d, layout)
+    # Windows normalized as a whole are normalized once gathered: keep pixels until then.
+    prepare = prepare_pixels if by_window else prepare_inputs
+    norm, valid = prepare(kp2d, layout)
     if cfg.error_transplant > 0:
-        gt_norm, gt_valid = prepare_inputs(data.pose_2d, "h36m17")
+        gt_norm, gt_valid = prepare(data.pose_2d, "h36m17")
         Xg, Vg = torch.from_numpy(gt_norm), torch.from_numpy(gt_valid)
     pose = data.pose_3d - data.pose_3d[:, :1]
     # Row indices of each sample's frames: (N, 1) for a single-image lifter, else the window
@@ -470,7 +488,9 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         """(B, W) row indices -> keypoints (B, J, 2) and validity, or (B, W, J, ...)."""
         kp, ok = (X, V) if src is None else src
         kp, ok = kp[win], ok[win]
-        return (kp[:, 0], ok[:, 0]) if cfg.window == 1 else (kp, ok)
+        if cfg.window == 1:
+            return kp[:, 0], ok[:, 0]
+        return (normalize_window(kp, ok, root=H36M17.root)[0] if by_window else kp), ok
 
     def transplant(win: torch.Tensor, kp, ok, gen):
         """Swap some samples' inputs for their ground truth plus another sample's error."""
@@ -484,9 +504,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
           f"({cfg.inputs} inputs) in {time.time() - t0:.1f}s; device {device}, "
           f"precision {amp or 'fp32'}", flush=True)
 
-    model = ResidualMLPLifter(LifterConfig(width=cfg.width, blocks=cfg.blocks,
-                                           dropout=cfg.dropout, window=cfg.window,
-                                           window_step=cfg.window_step)).to(device)
+    model = ResidualMLPLifter(net_config).to(device)
     model.set_output_stats(Y)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)

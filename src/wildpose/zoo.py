@@ -214,7 +214,7 @@ def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel:
 
 #: The LifterConfig fields numpy_forward implements (kept in sync by the zoo round-trip test).
 _NUMPY_CONFIG_KEYS = frozenset({"num_joints", "width", "blocks", "dropout", "window",
-                                "window_step"})
+                                "window_step", "window_norm"})
 
 
 def _check_numpy_layers(state: dict, layers: list, blocks: int, width: int,

@@ -7,7 +7,10 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["LifterConfig", "ResidualMLPLifter"]
+__all__ = ["LifterConfig", "ResidualMLPLifter", "WINDOW_NORMS"]
+
+#: How a video lifter's input windows are normalized (see LifterConfig.window_norm).
+WINDOW_NORMS = ("frame", "window")
 
 
 @dataclass
@@ -23,6 +26,10 @@ class LifterConfig:
             lifter that reads the W frames around the one it lifts.
         window_step: frames between the window's frames (e.g. 4 at 50 fps: 80 ms apart);
             the window spans ``(window - 1) * window_step + 1`` frames.
+        window_norm: how a video lifter's input is normalized: "frame", each frame on its
+            own (:func:`wildpose.normalization.normalize_2d`), or "window", the whole window
+            with one transform (:func:`wildpose.normalization.normalize_window`), which
+            keeps the body's motion across the image.  :class:`wildpose.Lifter` applies it.
     """
 
     num_joints: int = 17
@@ -31,11 +38,15 @@ class LifterConfig:
     dropout: float = 0.25
     window: int = 1
     window_step: int = 1
+    window_norm: str = "frame"
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.window % 2 == 0 or self.window_step < 1:
             raise ValueError(f"window must be odd and >= 1 and window_step >= 1, got "
                              f"window {self.window}, window_step {self.window_step}")
+        if self.window_norm not in WINDOW_NORMS:
+            raise ValueError(f"window_norm must be one of {', '.join(WINDOW_NORMS)}, "
+                             f"got {self.window_norm!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,8 +75,9 @@ class ResidualMLPLifter(nn.Module):
     statistics held as buffers (training data only, never test data) and returned in mm.
 
     With ``config.window`` W > 1 it is a video lifter: it reads the W frames around the
-    frame it lifts (each frame normalized on its own; see
-    :func:`wildpose.temporal.window_indices`), which averages out a detector's jitter.
+    frame it lifts (see :func:`wildpose.temporal.window_indices`), each frame normalized on
+    its own or the window as a whole (``config.window_norm``), which averages out a
+    detector's jitter.
     """
 
     def __init__(self, config: LifterConfig | None = None):
