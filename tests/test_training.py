@@ -163,3 +163,15 @@ def test_video_lifter_trains_resumes_and_is_scored_on_sequences(h36m_dir, tmp_pa
     res = evaluate_h36m(str(path), h36m_dir, inputs="gt", subjects=(9,), stride=400,
                         device="cpu")
     assert res["num_samples"] > 0 and 10 < res["P1"] < 2000
+
+
+def test_whole_window_video_lifter_trains_and_records_its_normalization(h36m_dir, tmp_path):
+    from wildpose.evaluation import evaluate_h36m
+
+    cfg = tiny_config(h36m_dir, tmp_path, window=3, window_step=800, epochs=1,
+                      window_norm="window")
+    path = train(cfg, progress=False)
+    assert read_model_info(path)["config"]["window_norm"] == "window"
+    res = evaluate_h36m(str(path), h36m_dir, inputs="gt", subjects=(9,), stride=400,
+                        device="cpu")
+    assert res["num_samples"] > 0 and 10 < res["P1"] < 2000

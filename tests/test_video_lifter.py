@@ -108,6 +108,47 @@ def test_saved_window_lifter_runs_the_same_in_numpy(tmp_path):
     assert load_numpy_model(path).info["config"]["window"] == 5
 
 
+def _window_pair(seed: int = 0):
+    """The same random 3-frame weights as a per-frame and as a whole-window normalizer."""
+    torch.manual_seed(seed)
+    frame = ResidualMLPLifter(LifterConfig(width=32, blocks=1, window=3)).eval()
+    whole = ResidualMLPLifter(LifterConfig(width=32, blocks=1, window=3,
+                                           window_norm="window")).eval()
+    whole.load_state_dict(frame.state_dict())
+    return frame, whole
+
+
+def test_whole_window_normalization_sees_motion_that_per_frame_normalization_hides():
+    frame, whole = _window_pair()
+    kp = _poses(5)
+    moved = kp.copy()
+    moved[1] += np.array([40.0, -25.0], np.float32)   # frame 1 alone shifts in the image
+    # Row 2's window is frames 1-3: per frame, a shift is invisible; as a window, it is not.
+    a, b = Lifter(frame).lift(kp), Lifter(frame).lift(moved)
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    a, b = Lifter(whole).lift(kp), Lifter(whole).lift(moved)
+    assert np.abs(a[2] - b[2]).max() > 1e-3
+    np.testing.assert_allclose(a[4], b[4], atol=1e-4)  # row 4's window (3, 4, 4) is untouched
+
+
+def test_whole_window_lifter_is_similarity_invariant_and_runs_the_same_in_numpy(tmp_path):
+    _, whole = _window_pair(seed=2)
+    path = save_model(tmp_path / "w.safetensors", whole, {"name": "w"}, half=False)
+    kp = _poses(9)
+    kp[3, 5] = np.nan                                 # a missing joint
+    a = Lifter(str(path), backend="torch").lift(kp)
+    b = Lifter(str(path), backend="numpy").lift(kp)
+    c = Lifter(str(path), backend="torch").lift(kp * 1.7 + np.float32(55.0))
+    assert Lifter(str(path), backend="numpy").window_norm == "window"
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="whole windows"):
+        Lifter(str(path)).lift_normalized(np.zeros((2, 17, 2), np.float32),
+                                          np.ones((2, 17), bool))
+    with pytest.raises(ValueError, match="window_norm"):
+        LifterConfig(window=3, window_norm="clip")
+
+
 # ----------------------------------------------------------------------- augmentation
 def test_a_window_is_mirrored_as_one_sample():
     rng = np.random.default_rng(0)
