@@ -6,11 +6,13 @@ resume mid-epoch.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-from .skeleton import H36M17, Skeleton, flip_pose
+from .skeleton import H36M17, Skeleton, flip_pose, set_bone_lengths
 
-__all__ = ["AugmentConfig", "augment_batch", "transplant_errors"]
+__all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
+           "rescale_bones"]
 
 
 class AugmentConfig:
@@ -114,3 +116,40 @@ def transplant_errors(kp: torch.Tensor, valid: torch.Tensor,
     shape = (len(hit),) + (1,) * (kp.ndim - 1)
     return (torch.where(hit.view(shape), moved, kp),
             torch.where(hit.view(shape[:-1]), ok, valid))
+
+
+def random_bone_factors(batch: int, max_change: float, gen: torch.Generator,
+                        skeleton: Skeleton = H36M17) -> torch.Tensor:
+    """Random body proportions: one length factor per bone, uniform in
+    ``[1 - max_change, 1 + max_change]``, the same for a bone and its mirror image.
+
+    Training subjects are a handful of bodies; giving their poses other limb proportions
+    shows the lifter bodies it has not seen.  Left and right share a factor because people
+    are close to symmetric (an asymmetric body would teach the lifter asymmetric bones).
+
+    Returns:
+        (batch, B) float32 factors in ``skeleton.bone_names`` order.
+    """
+    if not 0 <= max_change < 1:
+        raise ValueError(f"max_change must be in [0, 1), got {max_change}")
+    perm = skeleton.flip_permutation()
+    child_bone = {c: k for k, (_, c) in enumerate(skeleton.edges)}
+    # Each bone takes the factor of the lower-numbered of itself and its mirror image.
+    same = [min(k, child_bone[int(perm[c])]) for k, (_, c) in enumerate(skeleton.edges)]
+    draw = 1 + (2 * torch.rand(batch, len(skeleton.edges), generator=gen) - 1) * max_change
+    return draw[:, same]
+
+
+def rescale_bones(pose: np.ndarray, factors: np.ndarray, skeleton: Skeleton = H36M17
+                  ) -> np.ndarray:
+    """Multiply each bone's length by a factor, keeping its direction and the root in place.
+
+    Args:
+        pose: (..., J, 3) positions, mm (absolute camera coordinates stay absolute: the root
+            does not move, so the body stays where the camera saw it).
+        factors: (..., B) factors in ``skeleton.bone_names`` order, broadcast over ``pose``.
+    Returns:
+        (..., J, 3) float64 positions, mm.
+    """
+    return set_bone_lengths(pose, skeleton.bone_lengths(np.asarray(pose, np.float64))
+                            * factors, skeleton)

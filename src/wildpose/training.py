@@ -88,6 +88,11 @@ class TrainConfig(RunSettings):
     # ground truth, normalized units) of another random training sample, so that detector
     # errors are seen on other people and poses than the ones they were made on.
     error_transplant: float = 0.0
+    # Body-proportion augmentation: a sample whose input is made from ground truth (every
+    # sample with inputs "gt"; a transplanted one with "sh") first gets new bone lengths,
+    # each bone (and its mirror image) scaled by a random factor in [1 - b, 1 + b]; its 2D
+    # is the new body seen through the sample's own camera.  0 = off.
+    bone_scale: float = 0.0
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
@@ -442,7 +447,9 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     """
     import torch
 
-    from .augment import AugmentConfig, augment_batch, transplant_errors
+    from .augment import (AugmentConfig, augment_batch, random_bone_factors, rescale_bones,
+                          transplant_errors)
+    from .camera import camera_to_pixels
     from .device import autocast_dtype, resolve_device
     from .models.lifter import LifterConfig, ResidualMLPLifter
 
@@ -454,6 +461,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     by_window = cfg.window > 1 and cfg.window_norm == "window"
     if cfg.error_transplant > 0 and cfg.inputs != "sh":
         raise ValueError("error_transplant needs inputs 'sh' (detections to take errors from)")
+    if cfg.bone_scale > 0 and cfg.inputs == "sh" and not cfg.error_transplant > 0:
+        raise ValueError("bone_scale with inputs 'sh' needs error_transplant > 0: only a "
+                         "transplanted sample's input is made from its (rescaled) body")
+    if not 0 <= cfg.bone_scale < 1:
+        raise ValueError(f"bone_scale must be in [0, 1), got {cfg.bone_scale}")
     out, _ = open_run(cfg, resume, hint="--out-dir or --no-resume")
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.precision, device)
@@ -475,6 +487,13 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         gt_norm, gt_valid = prepare(data.pose_2d, "h36m17")
         Xg, Vg = torch.from_numpy(gt_norm), torch.from_numpy(gt_valid)
     pose = data.pose_3d - data.pose_3d[:, :1]
+    if cfg.bone_scale > 0:  # new bodies are projected with each row's own camera
+        body_3d = data.pose_3d
+        cams = sorted(data.cameras)
+        cam_of_row = np.searchsorted([s * 100 + c for s, c in cams],
+                                     data.subject * 100 + data.camera)
+        lens = {a: np.stack([getattr(data.cameras[key], a) for key in cams]).astype(np.float64)
+                for a in ("f", "c", "k", "p")}
     # Row indices of each sample's frames: (N, 1) for a single-image lifter, else the window
     # around it within its own sequence.
     window = window_indices(data.sequence, data.frame, cfg.window, step_rows)
@@ -492,12 +511,35 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
             return kp[:, 0], ok[:, 0]
         return (normalize_window(kp, ok, root=H36M17.root)[0] if by_window else kp), ok
 
-    def transplant(win: torch.Tensor, kp, ok, gen):
-        """Swap some samples' inputs for their ground truth plus another sample's error."""
+    def new_bodies(win: torch.Tensor, gen):
+        """The samples' bodies with random bone lengths (TrainConfig.bone_scale): their
+        normalized 2D and validity as :func:`gather` gives them, and the (B, J, 3) mm
+        root-relative 3D of the frame each lifts."""
+        rows = win.numpy()
+        factors = random_bone_factors(len(win), cfg.bone_scale, gen).numpy()[:, None]
+        body = rescale_bones(body_3d[rows], factors)                   # (B, W, J, 3)
+        cam = cam_of_row[rows]
+        px = camera_to_pixels(body, *(lens[a][cam] for a in ("f", "c", "k", "p")))
+        kp = torch.from_numpy(px.astype(np.float32))
+        ok = torch.ones(kp.shape[:-1], dtype=torch.bool)
+        if cfg.window == 1:
+            kp, ok = kp[:, 0], ok[:, 0]
+        kp = normalize_window(kp, ok, root=H36M17.root)[0] if by_window \
+            else normalize_2d(kp, ok, root=H36M17.root)[0]
+        mid = body[:, cfg.window // 2]
+        return (kp, ok), torch.from_numpy((mid - mid[:, :1]).astype(np.float32))
+
+    def transplant(win: torch.Tensor, kp, ok, target, gen):
+        """Swap some samples' inputs for their ground truth (with new bones, if
+        bone_scale) plus another sample's error; returns inputs, validity and targets."""
         hit = torch.rand(len(win), generator=gen) < cfg.error_transplant
         donor = W[torch.randint(len(W), (len(win),), generator=gen)]
-        return transplant_errors(kp, ok, gather(win, (Xg, Vg)), gather(donor),
-                                 gather(donor, (Xg, Vg)), hit)
+        truth = gather(win, (Xg, Vg))
+        if cfg.bone_scale > 0:
+            truth, new_target = new_bodies(win, gen)
+            target = torch.where(hit[:, None, None], new_target, target)
+        kp, ok = transplant_errors(kp, ok, truth, gather(donor), gather(donor, (Xg, Vg)), hit)
+        return kp, ok, target
 
     Xv, Vv = gather(Wv)
     print(f"loaded {len(W)} training and {len(Xv)} validation samples "
@@ -519,9 +561,12 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         idx = permutation(epoch)[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         win = W[idx]
         kp, vb = gather(win)
+        yb = Y[idx]
         if cfg.error_transplant > 0:
-            kp, vb = transplant(win, kp, vb, gen)
-        kp, vb, yb = augment_batch(kp, vb, Y[idx], aug, gen)
+            kp, vb, yb = transplant(win, kp, vb, yb, gen)
+        elif cfg.bone_scale > 0:  # ground-truth inputs: every sample gets new bones
+            (kp, vb), yb = new_bodies(win, gen)
+        kp, vb, yb = augment_batch(kp, vb, yb, aug, gen)
         kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             pred = model(kp, vb)
