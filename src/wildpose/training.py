@@ -488,12 +488,9 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         Xg, Vg = torch.from_numpy(gt_norm), torch.from_numpy(gt_valid)
     pose = data.pose_3d - data.pose_3d[:, :1]
     if cfg.bone_scale > 0:  # new bodies are projected with each row's own camera
-        body_3d = data.pose_3d
-        cams = sorted(data.cameras)
-        cam_of_row = np.searchsorted([s * 100 + c for s, c in cams],
-                                     data.subject * 100 + data.camera)
-        lens = {a: np.stack([getattr(data.cameras[key], a) for key in cams]).astype(np.float64)
-                for a in ("f", "c", "k", "p")}
+        from .evaluation import h36m_intrinsics
+
+        body_3d, lens = data.pose_3d, h36m_intrinsics(data)
     # Row indices of each sample's frames: (N, 1) for a single-image lifter, else the window
     # around it within its own sequence.
     window = window_indices(data.sequence, data.frame, cfg.window, step_rows)
@@ -518,8 +515,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         rows = win.numpy()
         factors = random_bone_factors(len(win), cfg.bone_scale, gen).numpy()[:, None]
         body = rescale_bones(body_3d[rows], factors)                   # (B, W, J, 3)
-        cam = cam_of_row[rows]
-        px = camera_to_pixels(body, *(lens[a][cam] for a in ("f", "c", "k", "p")))
+        px = camera_to_pixels(body, *(lens[a][rows] for a in ("f", "c", "k", "p")))
         kp = torch.from_numpy(px.astype(np.float32))
         ok = torch.ones(kp.shape[:-1], dtype=torch.bool)
         if cfg.window == 1:
