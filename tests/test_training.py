@@ -175,3 +175,29 @@ def test_whole_window_video_lifter_trains_and_records_its_normalization(h36m_dir
     res = evaluate_h36m(str(path), h36m_dir, inputs="gt", subjects=(9,), stride=400,
                         device="cpu")
     assert res["num_samples"] > 0 and 10 < res["P1"] < 2000
+
+
+def test_bone_scale_needs_inputs_made_from_ground_truth(tmp_path):
+    with pytest.raises(ValueError, match="error_transplant"):
+        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), inputs="sh",
+                          bone_scale=0.1), progress=False)
+    with pytest.raises(ValueError, match="bone_scale"):
+        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), bone_scale=1.0),
+              progress=False)
+
+
+@pytest.mark.parametrize("opts", [dict(bone_scale=0.2),
+                                  dict(inputs="sh", error_transplant=0.5, bone_scale=0.2,
+                                       window=3, window_step=800)])
+def test_new_body_proportions_train_and_resume_to_the_same_weights(opts, h36m_dir, tmp_path):
+    a = tiny_config(h36m_dir, tmp_path / "a", epochs=1, **opts)
+    train(a, progress=False)
+    b = tiny_config(h36m_dir, tmp_path / "b", epochs=1, **opts)
+    assert train(b, progress=False, max_steps=3) is None
+    train(b, progress=False)
+    assert_same_weights(checkpoint_weights(tmp_path / "a"), checkpoint_weights(tmp_path / "b"))
+    # The draws change the weights: not the run without new bodies.
+    c = tiny_config(h36m_dir, tmp_path / "c", epochs=1, **{**opts, "bone_scale": 0.0})
+    train(c, progress=False)
+    w_a, w_c = checkpoint_weights(tmp_path / "a"), checkpoint_weights(tmp_path / "c")
+    assert any(not torch.equal(w_a[k], w_c[k]) for k in w_a)

@@ -257,3 +257,52 @@ def test_transplanted_error_is_the_donors_detection_minus_its_truth():
     assert torch.allclose(kp[0, 0], torch.zeros(2))          # error 0 where none was made
     assert not valid[0, 3] and kp[0, 3].abs().sum() == 0     # a lost joint stays lost
     assert torch.equal(kp[1], det[1]) and valid[1].all()     # not hit: unchanged
+
+
+# ------------------------------------------------------------------ new body proportions
+def test_bone_factors_are_in_range_and_shared_by_mirror_bones():
+    from wildpose.augment import random_bone_factors
+
+    f = random_bone_factors(500, 0.2, torch.Generator().manual_seed(0)).numpy()
+    names = list(H36M17.bone_names)
+    assert f.shape == (500, len(names)) and f.min() >= 0.8 and f.max() <= 1.2
+    for left in [n for n in names if n.startswith("left ")]:
+        right = "right " + left[len("left "):]
+        np.testing.assert_array_equal(f[:, names.index(left)], f[:, names.index(right)])
+    # Different bones are drawn independently; no change at max_change 0.
+    assert np.corrcoef(f[:, names.index("left upper arm")],
+                       f[:, names.index("left lower arm")])[0, 1] < 0.2
+    assert (random_bone_factors(3, 0.0, torch.Generator()).numpy() == 1).all()
+    with pytest.raises(ValueError, match="max_change"):
+        random_bone_factors(3, 1.5, torch.Generator())
+
+
+def test_rescaled_bones_keep_direction_and_root_and_take_the_factors():
+    from wildpose.augment import rescale_bones
+
+    rng = np.random.default_rng(0)
+    pose = rng.normal(size=(2, 3, J, 3)) * 300 + np.array([0.0, 0.0, 4000.0])
+    factors = rng.uniform(0.8, 1.2, size=(2, 1, len(H36M17.edges)))  # one body per window
+    new = rescale_bones(pose, factors)
+    np.testing.assert_allclose(H36M17.bone_lengths(new), H36M17.bone_lengths(pose) * factors)
+    np.testing.assert_array_equal(new[..., 0, :], pose[..., 0, :])
+    for a, b in H36M17.edges:
+        d0, d1 = pose[..., b, :] - pose[..., a, :], new[..., b, :] - new[..., a, :]
+        np.testing.assert_allclose(d1 / np.linalg.norm(d1, axis=-1, keepdims=True),
+                                   d0 / np.linalg.norm(d0, axis=-1, keepdims=True), atol=1e-9)
+
+
+def test_unchanged_bodies_project_to_each_rows_own_2d(h36m_dir):
+    # The new bodies of TrainConfig.bone_scale are seen through each row's own camera: with
+    # every factor 1 they must land on the dataset's 2D, whichever subject and camera.
+    from wildpose.augment import rescale_bones
+    from wildpose.camera import camera_to_pixels
+    from wildpose.datasets.h36m import load_h36m
+    from wildpose.evaluation import h36m_intrinsics
+
+    data = load_h36m(h36m_dir, subjects=(1, 5), stride=200)
+    assert len({(s, c) for s, c in zip(data.subject, data.camera)}) == 8
+    lens = h36m_intrinsics(data)
+    body = rescale_bones(data.pose_3d, np.ones(len(H36M17.edges)))
+    px = camera_to_pixels(body, lens["f"], lens["c"], lens["k"], lens["p"])
+    np.testing.assert_allclose(px, data.pose_2d, atol=0.01)
