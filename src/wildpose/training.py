@@ -516,14 +516,15 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         factors = random_bone_factors(len(win), cfg.bone_scale, gen).numpy()[:, None]
         body = rescale_bones(body_3d[rows], factors)                   # (B, W, J, 3)
         px = camera_to_pixels(body, *(lens[a][rows] for a in ("f", "c", "k", "p")))
-        kp = torch.from_numpy(px.astype(np.float32))
-        ok = torch.ones(kp.shape[:-1], dtype=torch.bool)
+        px = px.astype(np.float32)
+        ok = np.ones(px.shape[:-1], bool)
         if cfg.window == 1:
-            kp, ok = kp[:, 0], ok[:, 0]
-        kp = normalize_window(kp, ok, root=H36M17.root)[0] if by_window \
-            else normalize_2d(kp, ok, root=H36M17.root)[0]
+            px, ok = px[:, 0], ok[:, 0]
+        kp = normalize_window(px, ok, root=H36M17.root)[0] if by_window \
+            else normalize_2d(px, ok, root=H36M17.root)[0]
         mid = body[:, cfg.window // 2]
-        return (kp, ok), torch.from_numpy((mid - mid[:, :1]).astype(np.float32))
+        return ((torch.from_numpy(kp), torch.from_numpy(ok)),
+                torch.from_numpy((mid - mid[:, :1]).astype(np.float32)))
 
     def transplant(win: torch.Tensor, kp, ok, target, gen):
         """Swap some samples' inputs for their ground truth (with new bones, if
@@ -531,9 +532,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         hit = torch.rand(len(win), generator=gen) < cfg.error_transplant
         donor = W[torch.randint(len(W), (len(win),), generator=gen)]
         truth = gather(win, (Xg, Vg))
-        if cfg.bone_scale > 0:
-            truth, new_target = new_bodies(win, gen)
-            target = torch.where(hit[:, None, None], new_target, target)
+        if cfg.bone_scale > 0:  # only the transplanted samples need new bodies
+            rows = torch.nonzero(hit)[:, 0]
+            (new_kp, new_ok), new_target = new_bodies(win[rows], gen)
+            truth = (truth[0].index_copy(0, rows, new_kp), truth[1].index_copy(0, rows, new_ok))
+            target = target.index_copy(0, rows, new_target)
         kp, ok = transplant_errors(kp, ok, truth, gather(donor), gather(donor, (Xg, Vg)), hit)
         return kp, ok, target
 
