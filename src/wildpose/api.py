@@ -70,21 +70,23 @@ class Lifter:
         """The model's description (training data, inputs, validation curve, ...)."""
         return getattr(self.model, "info", {})
 
+    def _config(self) -> dict[str, Any]:
+        """The network's architecture options (a loaded module's or a model file's)."""
+        return self.model.config.to_dict() if hasattr(self.model, "config") \
+            else self.info.get("config", {})
+
     @property
     def window(self) -> tuple[int, int]:
         """(frames, step): (1, 1) for a single-image lifter; (W, step) for a video lifter
         that reads W frames ``step`` frames apart around each frame it lifts."""
-        cfg = self.model.config.to_dict() if hasattr(self.model, "config") \
-            else self.info.get("config", {})
+        cfg = self._config()
         return int(cfg.get("window", 1)), int(cfg.get("window_step", 1))
 
     @property
     def window_norm(self) -> str:
         """How a video lifter normalizes its windows: "frame" (each frame on its own) or
         "window" (one transform per window); see ``LifterConfig.window_norm``."""
-        cfg = self.model.config.to_dict() if hasattr(self.model, "config") \
-            else self.info.get("config", {})
-        return str(cfg.get("window_norm", "frame"))
+        return str(self._config().get("window_norm", "frame"))
 
     def lift(self, keypoints: Any, layout: str = "h36m17", valid: Any = None,
              confidence: Any = None, min_confidence: float = 0.0, sequence: Any = None,

@@ -30,8 +30,8 @@ from .zoo import save_model
 # inference path can read TrainConfig without paying torch's start-up time.
 
 __all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "prepare_pixels",
-           "split_validation", "open_run", "RunSpec", "EpochStats", "run_training", "check_experiment_options", "select_rows",
-           "finished_row", "save_row"]
+           "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
+           "check_experiment_options", "select_rows", "finished_row", "save_row"]
 
 
 @dataclass
