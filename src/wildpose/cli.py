@@ -373,8 +373,9 @@ def cmd_models(args: argparse.Namespace) -> int:
                   f"{info.get('train_minutes')} min")
             continue
         cfg = info.get("config") or {}
+        whole = ", normalized as a whole" if cfg.get("window_norm") == "window" else ""
         video = (f", video lifter: {cfg['window']} frames {cfg.get('window_step', 1)} apart"
-                 if cfg.get("window", 1) > 1 else "")
+                 f"{whole}" if cfg.get("window", 1) > 1 else "")
         print(f"{name}{star}: inputs {info.get('inputs')}{video}, trained on subjects "
               f"{info.get('train_subjects')}, {info.get('train_minutes')} min")
     return 0
