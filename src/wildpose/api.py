@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .normalization import normalize_2d, normalize_window
+from .normalization import WINDOW_NORMS, normalize_2d, normalize_window
 from .skeleton import H36M17, convert_layout, flip_pose, get_layout
 
 __all__ = ["Lifter", "load_lifter", "lift"]
@@ -169,7 +169,7 @@ class Lifter:
               prepare: bool = False) -> np.ndarray:
         """:meth:`lift_normalized`, or with ``prepare`` pixels whose windows are normalized
         as a whole once gathered (:func:`wildpose.normalization.normalize_window`)."""
-        if self.window_norm not in ("frame", "window"):
+        if self.window_norm not in WINDOW_NORMS:
             raise ValueError(f"model has unknown window_norm {self.window_norm!r}")
         if self.backend == "torch":
             import torch

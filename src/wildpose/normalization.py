@@ -16,7 +16,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["normalize_2d", "normalize_window", "denormalize_2d"]
+__all__ = ["normalize_2d", "normalize_window", "denormalize_2d", "WINDOW_NORMS"]
+
+#: How a video lifter's input windows are normalized: each frame by :func:`normalize_2d`, or
+#: each window by :func:`normalize_window` (``LifterConfig.window_norm``).
+WINDOW_NORMS = ("frame", "window")
 
 
 def _is_torch(x: Any) -> bool:

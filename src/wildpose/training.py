@@ -531,12 +531,15 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         bone_scale) plus another sample's error; returns inputs, validity and targets."""
         hit = torch.rand(len(win), generator=gen) < cfg.error_transplant
         donor = W[torch.randint(len(W), (len(win),), generator=gen)]
-        truth = gather(win, (Xg, Vg))
-        if cfg.bone_scale > 0:  # only the transplanted samples need new bodies
+        if cfg.bone_scale > 0:
+            # Only the transplanted samples' truth is read, and they get new bodies.
             rows = torch.nonzero(hit)[:, 0]
             (new_kp, new_ok), new_target = new_bodies(win[rows], gen)
-            truth = (truth[0].index_copy(0, rows, new_kp), truth[1].index_copy(0, rows, new_ok))
+            truth = (torch.zeros_like(kp).index_copy(0, rows, new_kp),
+                     torch.zeros_like(ok).index_copy(0, rows, new_ok))
             target = target.index_copy(0, rows, new_target)
+        else:
+            truth = gather(win, (Xg, Vg))
         kp, ok = transplant_errors(kp, ok, truth, gather(donor), gather(donor, (Xg, Vg)), hit)
         return kp, ok, target
 

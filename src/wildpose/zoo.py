@@ -212,7 +212,8 @@ def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel:
     return NumpyModel(layers, info)
 
 
-#: The LifterConfig fields numpy_forward implements (kept in sync by the zoo round-trip test).
+#: The LifterConfig fields the numpy path honours (numpy_forward; window_norm is applied by
+#: Lifter before it), kept in sync by the zoo round-trip test.
 _NUMPY_CONFIG_KEYS = frozenset({"num_joints", "width", "blocks", "dropout", "window",
                                 "window_step", "window_norm"})
 

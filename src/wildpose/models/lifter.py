@@ -7,10 +7,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-__all__ = ["LifterConfig", "ResidualMLPLifter", "WINDOW_NORMS"]
+from ..normalization import WINDOW_NORMS
 
-#: How a video lifter's input windows are normalized (see LifterConfig.window_norm).
-WINDOW_NORMS = ("frame", "window")
+__all__ = ["LifterConfig", "ResidualMLPLifter"]
 
 
 @dataclass
