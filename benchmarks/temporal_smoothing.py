@@ -5,8 +5,9 @@
 The smoothing width is chosen on validation sequences, never on the test subjects: the
 sequences of S1, S5, S6, S7 and S8 that the model's own training held out
 (``wildpose.training.split_validation`` with the model's recorded ``val_fraction`` and
-``seed``).  Every sigma of ``--sigmas`` is scored there (P1, every frame); the best one is
-then measured once on S9 and S11, every frame, beside sigma 0 (the single-image protocol).
+``seed``; an ensemble's members must share them, ``wildpose.zoo.validation_split``).
+Every sigma of ``--sigmas`` is scored there (P1, every frame); the best one is then
+measured once on S9 and S11, every frame, beside sigma 0 (the single-image protocol).
 The record holds the validation sweep, the chosen sigma and both test results.
 
 ``--try-consistent-bones`` also scores every sigma with each frame's bones set to its
@@ -50,11 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from wildpose.datasets.h36m import load_h36m
     from wildpose.evaluation import evaluate_h36m
     from wildpose.training import split_validation
-    from wildpose.zoo import read_model_info
+    from wildpose.zoo import read_model_info, validation_split
 
     lifter = Lifter(args.model)
-    cfg = (read_model_info(args.model) or {}).get("train_config") or {}
-    val_fraction, seed = float(cfg.get("val_fraction", 0.04)), int(cfg.get("seed", 0))
+    val_fraction, seed = validation_split(read_model_info(args.model))
     train = load_h36m(args.data_dir, subjects=TRAIN_SUBJECTS, stride=1,
                       load_sh=args.inputs == "sh")
     _, val_rows = split_validation(train, val_fraction, seed)

@@ -206,16 +206,17 @@ class Lifter:
 
 
 def _auto_backend(model: Any, device: str) -> str:
-    """numpy for a shipped residual-MLP file on the CPU (it starts without importing torch,
-    ~10x faster for a few poses); torch for everything else."""
+    """numpy for a residual-MLP model file (or an ensemble of them) on the CPU (it starts
+    without importing torch, ~10x faster for a few poses); torch for everything else."""
     if device not in ("auto", "cpu") or not (model is None or isinstance(model, (str, Path))):
         return "torch"
-    from .zoo import model_path, read_model_info
+    from .zoo import NUMPY_ARCHITECTURES, model_path, read_model_info
 
     path = model_path(model)
     if path.suffix != ".safetensors":
         return "torch"
-    return "numpy" if read_model_info(path).get("architecture") == "residual_mlp" else "torch"
+    return "numpy" if read_model_info(path).get("architecture") in NUMPY_ARCHITECTURES \
+        else "torch"
 
 
 def load_lifter(model: str | Path | None = None, **kwargs: Any) -> Lifter:

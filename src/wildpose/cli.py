@@ -373,11 +373,27 @@ def cmd_models(args: argparse.Namespace) -> int:
                   f"{info.get('train_minutes')} min")
             continue
         cfg = info.get("config") or {}
+        members = (f", mean of {len(info['members'])} lifters"
+                   if info.get("architecture") == "ensemble" else "")
         whole = ", normalized as a whole" if cfg.get("window_norm") == "window" else ""
         video = (f", video lifter: {cfg['window']} frames {cfg.get('window_step', 1)} apart"
                  f"{whole}" if cfg.get("window", 1) > 1 else "")
-        print(f"{name}{star}: inputs {info.get('inputs')}{video}, trained on subjects "
+        print(f"{name}{star}: inputs {info.get('inputs')}{video}{members}, trained on subjects "
               f"{info.get('train_subjects')}, {info.get('train_minutes')} min")
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    from .zoo import read_model_info, save_ensemble
+
+    try:
+        path = save_ensemble(args.output, args.members, name=args.name,
+                             description=args.description)
+    except (ValueError, FileNotFoundError) as e:
+        _error(str(e))
+        return 2
+    info = read_model_info(path)
+    print(f"wrote {path}: {info['description']}, {info.get('train_minutes')} min of training")
     return 0
 
 
@@ -493,6 +509,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", default=None, help="JSON of experiment options")
     p.add_argument("--quick", action="store_true", help="a tiny smoke-test version")
     p.set_defaults(func=cmd_experiment)
+
+    p = sub.add_parser("ensemble", help="one model file that averages several lifters")
+    p.add_argument("members", nargs="+", metavar="MODEL",
+                   help="shipped model names or model files that read the same input")
+    p.add_argument("-o", "--output", required=True, help="the ensemble's .safetensors file")
+    p.add_argument("--name", default=None, help="its name (default: the file's stem)")
+    p.add_argument("--description", default=None)
+    p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("models", help="list the shipped models")
     p.set_defaults(func=cmd_models)

@@ -13,10 +13,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "available_models", "model_path", "save_model", "load_model",
-           "load_numpy_model", "read_model_info", "NumpyModel"]
+__all__ = ["DEFAULT_MODEL", "available_models", "model_path", "save_model", "save_ensemble",
+           "load_model", "load_numpy_model", "read_model_info", "validation_split", "NumpyModel", "NumpyEnsemble",
+           "NUMPY_ARCHITECTURES"]
 
 DEFAULT_MODEL = "h36m-gt"
+
+#: Model-file architectures :func:`load_numpy_model` runs.
+NUMPY_ARCHITECTURES = ("residual_mlp", "ensemble")
 
 
 def _architectures() -> dict:
@@ -24,6 +28,8 @@ def _architectures() -> dict:
     from .models.lifter import LifterConfig, ResidualMLPLifter
 
     from .models.depth_lifter import DepthLifter
+    from .models.ensemble import LifterEnsemble
+    from .models.ensemble_input import EnsembleConfig
 
     from .methods.ronchi import RonchiNet, RonchiNetConfig  # Ronchi et al. 2018
     from .models.hourglass import ZhouImageConfig, ZhouImageNet  # Zhou et al.'s image network
@@ -31,7 +37,8 @@ def _architectures() -> dict:
     return {"residual_mlp": (ResidualMLPLifter, LifterConfig),
             "ronchi_mlp": (RonchiNet, RonchiNetConfig),
             "zhou_depth": (DepthLifter, LifterConfig),
-            "zhou_image": (ZhouImageNet, ZhouImageConfig)}
+            "zhou_image": (ZhouImageNet, ZhouImageConfig),
+            "ensemble": (LifterEnsemble, EnsembleConfig)}
 
 
 def _weights_dir() -> Path:
@@ -87,6 +94,59 @@ def save_model(path: str | Path, model: Any, info: dict[str, Any],
     return path
 
 
+def save_ensemble(path: str | Path, members: list[str | Path], name: str | None = None,
+                  description: str | None = None) -> Path:
+    """Write one model file that averages the outputs of several residual-MLP lifters.
+
+    Args:
+        path: output file (``.safetensors``).
+        members: shipped model names or model files; they must read the same input (joints,
+            window, window step and normalization; see
+            :func:`wildpose.models.ensemble.shared_input_config`).
+        name, description: the ensemble's name (default: the file's stem) and a sentence
+            on what it is.
+    Returns:
+        the path written.  Its description keeps every member's (``members``), sums their
+        ``train_minutes`` (training the ensemble from scratch trains every member) and
+        copies the description fields the members agree on (inputs, training subjects, ...).
+    """
+    from .models.ensemble import LifterEnsemble
+
+    models = [load_model(m) for m in members]
+    for m, src in zip(models, members):
+        if m.info.get("architecture") != "residual_mlp":
+            raise ValueError(f"ensemble member {src}: only residual_mlp lifters can be "
+                             f"averaged, not {m.info.get('architecture')!r}")
+    ensemble = LifterEnsemble(models)
+    infos = [m.info for m in models]
+    shared = {k: v for k, v in infos[0].items()
+              if k not in ("format", "architecture", "config", "name", "train_minutes")
+              and all(i.get(k) == v for i in infos[1:])}
+    minutes = [i.get("train_minutes") for i in infos]
+    info = {**shared, "name": name or Path(path).stem,
+            "description": description or f"mean of {len(models)} lifters",
+            "train_minutes": round(sum(minutes), 2) if None not in minutes else None,
+            "members": infos}
+    return save_model(path, ensemble, info)
+
+
+def validation_split(info: dict[str, Any]) -> tuple[float, int]:
+    """``(val_fraction, seed)`` of the training sequences a model never trained on
+    (``wildpose.training.split_validation``); defaults where its description has none.
+
+    An ensemble's validation sequences are those every member held out, so its members
+    must agree; otherwise ValueError (scoring on them would score on training data).
+    """
+    configs = [m.get("train_config") or {} for m in info.get("members") or [info]]
+    splits = {(float(c.get("val_fraction", 0.04)), int(c.get("seed", 0)),
+               tuple(c.get("subjects", ()))) for c in configs}
+    if len(splits) > 1:
+        raise ValueError(f"model {info.get('name')}: its members held out different "
+                         f"validation sequences, so none is unseen by all of them")
+    val_fraction, seed, _ = splits.pop()
+    return val_fraction, seed
+
+
 def read_model_info(path: str | Path) -> dict[str, Any]:
     """The JSON description stored in a model file."""
     from safetensors import safe_open
@@ -110,11 +170,41 @@ def read_model_info(path: str | Path) -> dict[str, Any]:
     return info
 
 
+def _member_states(info: dict[str, Any], state: dict[str, Any], source: Path) -> list:
+    """An ensemble file's (member info, member weights) pairs, checked to be complete."""
+    members = info.get("members")
+    if not isinstance(members, list) or not members or \
+            not all(isinstance(m, dict) for m in members):
+        raise ValueError(f"model file {source}: an ensemble without its members' descriptions")
+    out = []
+    for i, m in enumerate(members):
+        prefix = f"members.{i}."
+        out.append((m, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}))
+    stray = [k for k in state if not k.startswith("members.") or
+             not k.split(".")[1].isdigit() or int(k.split(".")[1]) >= len(members)]
+    if stray:
+        raise ValueError(f"model file {source}: weights of no member ({', '.join(stray[:4])})")
+    return out
+
+
 def _build(info: dict[str, Any], state: dict[str, Any], source: Path) -> Any:
     archs = _architectures()
     arch = info.get("architecture")
     if arch not in archs:
         raise ValueError(f"model file {source}: unknown architecture {arch!r}")
+    if arch == "ensemble":
+        members = []
+        for i, (m_info, m_state) in enumerate(_member_states(info, state, source)):
+            if m_info.get("architecture") != "residual_mlp":
+                raise ValueError(f"model file {source}: ensemble member {i} is "
+                                 f"{m_info.get('architecture')!r}, not a residual_mlp lifter")
+            members.append(_build(m_info, m_state, source))
+        try:
+            model = archs[arch][0](members)
+        except ValueError as e:
+            raise ValueError(f"model file {source}: {e}") from None
+        model.info = info
+        return model.eval()
     cls, cfg_cls = archs[arch]
     try:
         model = cls(cfg_cls(**info["config"]))
@@ -182,21 +272,58 @@ class NumpyModel:
         return numpy_forward(self.layers, keypoints, valid)
 
 
-def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel:
-    """Load a ``.safetensors`` residual-MLP model for numpy inference."""
-    from safetensors.numpy import load_file
+class NumpyEnsemble:
+    """:class:`NumpyModel` members whose outputs are averaged (a numpy
+    :class:`~wildpose.models.ensemble.LifterEnsemble`)."""
 
-    from .models.lifter_numpy import fold_batchnorm
+    def __init__(self, members: list[NumpyModel], info: dict[str, Any]):
+        self.members = members
+        self.info = info
+
+    def __call__(self, keypoints: Any, valid: Any) -> Any:
+        return sum(m(keypoints, valid) for m in self.members) / len(self.members)
+
+
+def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel | NumpyEnsemble:
+    """Load a ``.safetensors`` residual-MLP model (or an ensemble of them) for numpy
+    inference."""
+    from safetensors.numpy import load_file
 
     path = model_path(name_or_path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: numpy inference needs a .safetensors model file")
     info = read_model_info(path)
-    if info.get("architecture") != "residual_mlp":
-        raise ValueError(f"model file {path}: numpy inference supports residual_mlp, "
-                         f"not {info.get('architecture')!r}")
+    if info.get("architecture") not in NUMPY_ARCHITECTURES:
+        raise ValueError(f"model file {path}: numpy inference supports "
+                         f"{', '.join(NUMPY_ARCHITECTURES)}, not {info.get('architecture')!r}")
     try:
         state = load_file(str(path))
+    except Exception as e:
+        raise ValueError(f"model file {path} is corrupt ({e})") from None
+    if info["architecture"] == "residual_mlp":
+        return _numpy_lifter(info, state, path)
+    members = []
+    for i, (m_info, m_state) in enumerate(_member_states(info, state, path)):
+        if m_info.get("architecture") != "residual_mlp" or not isinstance(
+                m_info.get("config"), dict):
+            raise ValueError(f"model file {path}: ensemble member {i} is not a residual_mlp "
+                             f"lifter")
+        members.append(_numpy_lifter(m_info, m_state, path))
+    from .models.ensemble_input import shared_input_config
+
+    try:
+        shared_input_config([m.info["config"] for m in members],
+                            [f"#{i}" for i in range(len(members))])
+    except ValueError as e:
+        raise ValueError(f"model file {path}: {e}") from None
+    return NumpyEnsemble(members, info)
+
+
+
+def _numpy_lifter(info: dict[str, Any], state: dict, path: Path) -> NumpyModel:
+    from .models.lifter_numpy import fold_batchnorm
+
+    try:
         cfg = info["config"]
         unknown = set(cfg) - _NUMPY_CONFIG_KEYS  # options numpy_forward would ignore
         if unknown:
