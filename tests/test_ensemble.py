@@ -147,6 +147,11 @@ def test_validation_split_is_shared_or_refused(tmp_path):
     assert validation_split({}) == (0.04, 0)                     # recorded defaults
     same = {"members": [{"train_config": cfg}, {"train_config": dict(cfg, stride=2)}]}
     assert validation_split(same) == (0.04, 0)
+    # Members trained with other seeds hold out the same sequences when val_seed says so.
+    reseeded = {"members": [{"train_config": cfg},
+                            {"train_config": dict(cfg, seed=7, val_seed=0)}]}
+    assert validation_split(reseeded) == (0.04, 0)
+    assert validation_split({"train_config": dict(cfg, val_seed=None)}) == (0.04, 0)
     other = {"name": "e", "members": [{"train_config": cfg},
                                       {"train_config": dict(cfg, seed=1)}]}
     with pytest.raises(ValueError, match="different validation sequences"):

@@ -201,3 +201,15 @@ def test_new_body_proportions_train_and_resume_to_the_same_weights(opts, h36m_di
     train(c, progress=False)
     w_a, w_c = checkpoint_weights(tmp_path / "a"), checkpoint_weights(tmp_path / "c")
     assert any(not torch.equal(w_a[k], w_c[k]) for k in w_a)
+
+
+def test_val_seed_holds_out_the_same_sequences_under_another_seed(h36m_dir, tmp_path):
+    """The output statistics are the training poses' mean, so equal means say the same rows
+    were held out (ensemble members trained with other seeds share validation sequences)."""
+    means = {}
+    for name, opts in {"seed0": {}, "seed1_val0": {"seed": 1, "val_seed": 0},
+                       "seed1": {"seed": 1}}.items():
+        train(tiny_config(h36m_dir, tmp_path / name, **opts), progress=False, max_steps=1)
+        means[name] = checkpoint_weights(tmp_path / name)["out_mean"]
+    assert torch.equal(means["seed0"], means["seed1_val0"])
+    assert not torch.equal(means["seed0"], means["seed1"])

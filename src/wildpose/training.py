@@ -64,6 +64,9 @@ class TrainConfig(RunSettings):
     subjects: tuple[int, ...] = TRAIN_SUBJECTS
     stride: int = 1                       # keep every stride-th frame
     val_fraction: float = 0.04            # fraction of training sequences held out
+    # Seed of that hold-out (None: `seed`).  Ensemble members trained with different seeds
+    # set one val_seed, so that all of them hold out the same sequences.
+    val_seed: int | None = None
     epochs: int = 20
     batch_size: int = 256
     width: int = 1024
@@ -476,7 +479,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
                      load_sh=cfg.inputs == "sh")
     kp2d, layout = data.inputs(cfg.inputs, smooth_2d=cfg.smooth_2d)
     have = np.isfinite(kp2d).all((1, 2))  # rows whose detections exist
-    train_rows, val_rows = split_validation(data, cfg.val_fraction, cfg.seed)
+    train_rows, val_rows = split_validation(
+        data, cfg.val_fraction, cfg.seed if cfg.val_seed is None else cfg.val_seed)
     train_rows &= have
     val_rows &= have
     val_rows &= (data.frame % cfg.val_stride) == 0

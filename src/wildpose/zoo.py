@@ -132,13 +132,15 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
 
 def validation_split(info: dict[str, Any]) -> tuple[float, int]:
     """``(val_fraction, seed)`` of the training sequences a model never trained on
-    (``wildpose.training.split_validation``); defaults where its description has none.
+    (``wildpose.training.split_validation``; the seed is ``val_seed`` if the training config
+    set one, else ``seed``); defaults where its description has none.
 
     An ensemble's validation sequences are those every member held out, so its members
     must agree; otherwise ValueError (scoring on them would score on training data).
     """
     configs = [m.get("train_config") or {} for m in info.get("members") or [info]]
-    splits = {(float(c.get("val_fraction", 0.04)), int(c.get("seed", 0)),
+    splits = {(float(c.get("val_fraction", 0.04)),
+               int(c["val_seed"] if c.get("val_seed") is not None else c.get("seed", 0)),
                tuple(c.get("subjects", ()))) for c in configs}
     if len(splits) > 1:
         raise ValueError(f"model {info.get('name')}: its members held out different "
