@@ -31,7 +31,8 @@ from wildpose.zoo import (
 def _members(tmp_path, n: int = 2, **info):
     paths = []
     for i in range(n):
-        paths.append(save_model(tmp_path / f"m{i}.safetensors", small_model(seed=i + 1, blocks=i + 1),
+        model = small_model(seed=i + 1, blocks=i + 1)
+        paths.append(save_model(tmp_path / f"m{i}.safetensors", model,
                                 {"name": f"m{i}", "inputs": "sh", "train_minutes": 10.0 + i,
                                  **info}, half=False))
     return paths
@@ -106,8 +107,8 @@ def test_only_residual_mlp_members(tmp_path):
 
 
 def _rewrite(path, out, meta_change=None, drop=None, add=None):
-    from safetensors.torch import load_file
     from safetensors import safe_open
+    from safetensors.torch import load_file
 
     with safe_open(str(path), framework="pt") as f:
         meta = dict(f.metadata())

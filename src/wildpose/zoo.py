@@ -13,9 +13,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "available_models", "model_path", "save_model", "save_ensemble",
-           "load_model", "load_numpy_model", "read_model_info", "validation_split", "NumpyModel", "NumpyEnsemble",
-           "NUMPY_ARCHITECTURES"]
+__all__ = ["DEFAULT_MODEL", "NUMPY_ARCHITECTURES", "available_models", "model_path",
+           "save_model", "save_ensemble", "load_model", "load_numpy_model", "read_model_info",
+           "validation_split", "NumpyModel", "NumpyEnsemble"]
 
 DEFAULT_MODEL = "h36m-gt"
 
@@ -102,7 +102,7 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
         path: output file (``.safetensors``).
         members: shipped model names or model files; they must read the same input (joints,
             window, window step and normalization; see
-            :func:`wildpose.models.ensemble.shared_input_config`).
+            :func:`wildpose.models.ensemble_input.shared_input_config`).
         name, description: the ensemble's name (default: the file's stem) and a sentence
             on what it is.
     Returns:
@@ -173,20 +173,29 @@ def read_model_info(path: str | Path) -> dict[str, Any]:
 
 
 def _member_states(info: dict[str, Any], state: dict[str, Any], source: Path) -> list:
-    """An ensemble file's (member info, member weights) pairs, checked to be complete."""
+    """An ensemble file's (member info, member weights) pairs, checked to be complete: every
+    member a residual-MLP lifter, all reading the same input, every weight some member's."""
+    from .models.ensemble_input import shared_input_config
+
     members = info.get("members")
     if not isinstance(members, list) or not members or \
             not all(isinstance(m, dict) for m in members):
         raise ValueError(f"model file {source}: an ensemble without its members' descriptions")
-    out = []
     for i, m in enumerate(members):
-        prefix = f"members.{i}."
-        out.append((m, {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}))
-    stray = [k for k in state if not k.startswith("members.") or
-             not k.split(".")[1].isdigit() or int(k.split(".")[1]) >= len(members)]
+        if m.get("architecture") != "residual_mlp" or not isinstance(m.get("config"), dict):
+            raise ValueError(f"model file {source}: ensemble member {i} is "
+                             f"{m.get('architecture')!r}, not a residual_mlp lifter")
+    try:
+        shared_input_config([m["config"] for m in members],
+                            [f"#{i}" for i in range(len(members))])
+    except ValueError as e:
+        raise ValueError(f"model file {source}: {e}") from None
+    prefixes = [f"members.{i}." for i in range(len(members))]
+    stray = [k for k in state if not k.startswith(tuple(prefixes))]
     if stray:
         raise ValueError(f"model file {source}: weights of no member ({', '.join(stray[:4])})")
-    return out
+    return [(m, {k[len(p):]: v for k, v in state.items() if k.startswith(p)})
+            for m, p in zip(members, prefixes)]
 
 
 def _build(info: dict[str, Any], state: dict[str, Any], source: Path) -> Any:
@@ -195,16 +204,8 @@ def _build(info: dict[str, Any], state: dict[str, Any], source: Path) -> Any:
     if arch not in archs:
         raise ValueError(f"model file {source}: unknown architecture {arch!r}")
     if arch == "ensemble":
-        members = []
-        for i, (m_info, m_state) in enumerate(_member_states(info, state, source)):
-            if m_info.get("architecture") != "residual_mlp":
-                raise ValueError(f"model file {source}: ensemble member {i} is "
-                                 f"{m_info.get('architecture')!r}, not a residual_mlp lifter")
-            members.append(_build(m_info, m_state, source))
-        try:
-            model = archs[arch][0](members)
-        except ValueError as e:
-            raise ValueError(f"model file {source}: {e}") from None
+        model = archs[arch][0]([_build(m_info, m_state, source)
+                                for m_info, m_state in _member_states(info, state, source)])
         model.info = info
         return model.eval()
     cls, cfg_cls = archs[arch]
@@ -304,22 +305,8 @@ def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel | Num
         raise ValueError(f"model file {path} is corrupt ({e})") from None
     if info["architecture"] == "residual_mlp":
         return _numpy_lifter(info, state, path)
-    members = []
-    for i, (m_info, m_state) in enumerate(_member_states(info, state, path)):
-        if m_info.get("architecture") != "residual_mlp" or not isinstance(
-                m_info.get("config"), dict):
-            raise ValueError(f"model file {path}: ensemble member {i} is not a residual_mlp "
-                             f"lifter")
-        members.append(_numpy_lifter(m_info, m_state, path))
-    from .models.ensemble_input import shared_input_config
-
-    try:
-        shared_input_config([m.info["config"] for m in members],
-                            [f"#{i}" for i in range(len(members))])
-    except ValueError as e:
-        raise ValueError(f"model file {path}: {e}") from None
-    return NumpyEnsemble(members, info)
-
+    return NumpyEnsemble([_numpy_lifter(m_info, m_state, path)
+                          for m_info, m_state in _member_states(info, state, path)], info)
 
 
 def _numpy_lifter(info: dict[str, Any], state: dict, path: Path) -> NumpyModel:
