@@ -39,6 +39,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="auto (default, as wildpose evaluate), cpu, cuda, ...")
     p.add_argument("--no-flip-test", action="store_true",
                    help="do not average with the mirrored pose (default: flip test on)")
+    p.add_argument("--no-reverse-test", action="store_true",
+                   help="a video lifter trained on reversed windows: do not average with "
+                        "the reversed reading (default: on for such lifters)")
     p.add_argument("--consistent-bones", action="store_true",
                    help="video protocol: each frame's bones set to its sequence's median "
                         "predicted lengths (wildpose.temporal.constant_bone_lengths)")
@@ -65,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
     model_id = _common.model_identity(args.model)
     t0 = time.perf_counter()
-    lifter = Lifter(args.model, device=args.device, flip_test=not args.no_flip_test)
+    lifter = Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
+                    reverse_test=False if args.no_reverse_test else None)
     t1 = time.perf_counter()
     # A video lifter reads every frame (its window is in 50 fps frames); evaluate_h36m then
     # scores every stride-th one.
@@ -98,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     params = {"model": model_id, "data_dir": str(Path(args.data_dir).resolve()),
               "inputs": args.inputs, "stride": args.stride,
               "device": str(lifter.device), "flip_test": not args.no_flip_test,
+              "reverse_test": lifter.reverse_test,
               "batch_size": lifter.batch_size, "consistent_bones": args.consistent_bones}
     record = _common.make_record("accuracy", params, results, started)
     tag = f"{Path(args.model).stem}_{args.inputs}" + (f"_stride{args.stride}"
@@ -106,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         tag += "_S" + "-".join(map(str, args.subjects))
     if args.consistent_bones:
         tag += "_bones"
+    if args.no_reverse_test and video:
+        tag += "_forward"
     path = _common.write_record(record, args.out, tag=tag)
 
     print(f"model {args.model} ({model_id['sha256'][:12]}), inputs {args.inputs}, "

@@ -73,7 +73,7 @@ def test_ensemble_description(tmp_path):
     assert info["inputs"] == "sh" and info["train_subjects"] == [1, 5]  # agreed by both
     assert [m["name"] for m in info["members"]] == ["m0", "m1"]
     assert info["config"] == {"num_joints": 17, "window": 1, "window_step": 1,
-                              "window_norm": "frame"}
+                              "window_norm": "frame", "time_reversal": False}
 
 
 def test_lifter_lifts_through_an_ensemble_with_both_backends(tmp_path):

@@ -30,12 +30,16 @@ class Lifter:
             torch, so a one-off lift starts in a fraction of a second), or "auto" (numpy
             where it can, else torch).
         flip_test: also lift the mirrored pose and average (about 1 mm better, 2x the work).
+        reverse_test: a video lifter also lifts each window reversed in time and averages
+            (2x the work again).  None: if the model was trained on reversed windows
+            (``LifterConfig.time_reversal``), the only ones it can read both ways.
         min_valid_joints: poses with fewer valid joints are not lifted (their rows are NaN).
         batch_size: poses per forward pass.
     """
 
     def __init__(self, model: Any = None, device: str = "auto", flip_test: bool = True,
-                 min_valid_joints: int = 6, batch_size: int = 8192, backend: str = "torch"):
+                 min_valid_joints: int = 6, batch_size: int = 8192, backend: str = "torch",
+                 reverse_test: bool | None = None):
         if backend == "auto":
             backend = _auto_backend(model, device)
         if backend == "numpy":
@@ -62,6 +66,12 @@ class Lifter:
                              f"`wildpose predict --model ...`")
         self.backend = backend
         self.flip_test = flip_test
+        if reverse_test is None:
+            reverse_test = bool(self._config().get("time_reversal", False))
+        if reverse_test and self.window[0] == 1:
+            raise ValueError(f"reverse_test needs a video lifter; model {model} reads one "
+                             f"frame")
+        self.reverse_test = reverse_test
         self.min_valid_joints = min_valid_joints
         self.batch_size = batch_size
 
@@ -193,16 +203,25 @@ class Lifter:
             vb = to_backend(valid[rows])
             if prepare:
                 kp = normalize_window(kp, vb, root=H36M17.root)[0]
-            pred = self.model(kp, vb)
-            if self.flip_test:
-                mirrored = self.model(flip_pose(kp), vb[..., perm])
-                pred = 0.5 * (pred + flip_pose(mirrored))
+            pred = self._forward(kp, vb, perm)
+            if self.reverse_test:  # the window's frames, (B, W, ...), in reverse order
+                back = (lambda a: a.flip(1)) if hasattr(kp, "flip") \
+                    else (lambda a: np.ascontiguousarray(a[:, ::-1]))
+                pred = 0.5 * (pred + self._forward(back(kp), back(vb), perm))
             if hasattr(self.model, "to_mm"):  # depth lifters output normalized [x, y, depth]
                 pred = self.model.to_mm(pred)
             outs.append(to_numpy(pred))
         if not outs:
             return np.zeros((0, 17, 3), np.float32)
         return np.concatenate(outs).astype(np.float32)
+
+    def _forward(self, kp, vb, perm):
+        """One reading of a batch, averaged with its mirror image if ``flip_test``."""
+        pred = self.model(kp, vb)
+        if self.flip_test:
+            mirrored = self.model(flip_pose(kp), vb[..., perm])
+            pred = 0.5 * (pred + flip_pose(mirrored))
+        return pred
 
 
 def _auto_backend(model: Any, device: str) -> str:

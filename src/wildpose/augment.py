@@ -26,14 +26,21 @@ class AugmentConfig:
         drop_prob: probability that each joint (other than the root) is marked missing.
         drop_limb_prob: probability that one group of joints (elbow+wrist, knee+ankle, or
             nose+head) is marked missing, as when a detector misses an occluded arm.
+        reverse_prob: probability that a video lifter's window is read backwards in time
+            (its frames in reverse order).  The middle frame, the one lifted, stays in the
+            middle, so its 3D target is unchanged; a lifter trained so can be given both
+            readings at test time and average them (``LifterConfig.time_reversal``).
     """
 
     def __init__(self, flip_prob: float = 0.5, noise_max: float = 0.0, drop_prob: float = 0.0,
-                 drop_limb_prob: float = 0.0):
+                 drop_limb_prob: float = 0.0, reverse_prob: float = 0.0):
+        if not 0 <= reverse_prob <= 1:
+            raise ValueError(f"reverse_prob must be in [0, 1], got {reverse_prob}")
         self.flip_prob = flip_prob
         self.noise_max = noise_max
         self.drop_prob = drop_prob
         self.drop_limb_prob = drop_limb_prob
+        self.reverse_prob = reverse_prob
 
 
 # Joint groups a detector tends to lose together (H36M17 indices): the lower half of each
@@ -53,7 +60,7 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
             A video lifter's windows, (B, W, J, 2) and (B, W, J), are augmented as one
             sample each: one mirror and one noise level for all W frames, and a dropped limb
             stays dropped through the window (an occlusion lasts); single joints drop
-            frame by frame.
+            frame by frame.  With ``cfg.reverse_prob`` a window's frames are reversed.
     Returns:
         augmented ``(kp, valid, pose_3d)``; kp is 0 wherever valid is False.
     """
@@ -83,6 +90,10 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
         root = skeleton.root or 0
         drop[..., root] = False
         valid = valid & ~drop
+    if cfg.reverse_prob > 0 and kp.ndim == 4:  # windows (B, W, J, 2) only
+        rev = torch.rand(b, generator=gen).to(dev) < cfg.reverse_prob
+        kp = torch.where(rev.view(b, 1, 1, 1), kp.flip(1), kp)
+        valid = torch.where(rev.view(b, 1, 1), valid.flip(1), valid)
     kp = kp * valid[..., None].to(kp.dtype)
     return kp, valid, pose_3d
 

@@ -376,8 +376,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         members = (f", mean of {len(info['members'])} lifters"
                    if info.get("architecture") == "ensemble" else "")
         whole = ", normalized as a whole" if cfg.get("window_norm") == "window" else ""
+        both = ", read both ways in time" if cfg.get("time_reversal") else ""
         video = (f", video lifter: {cfg['window']} frames {cfg.get('window_step', 1)} apart"
-                 f"{whole}" if cfg.get("window", 1) > 1 else "")
+                 f"{whole}{both}" if cfg.get("window", 1) > 1 else "")
         print(f"{name}{star}: inputs {info.get('inputs')}{video}{members}, trained on subjects "
               f"{info.get('train_subjects')}, {info.get('train_minutes')} min")
     return 0

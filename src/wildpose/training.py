@@ -96,6 +96,10 @@ class TrainConfig(RunSettings):
     # each bone (and its mirror image) scaled by a random factor in [1 - b, 1 + b]; its 2D
     # is the new body seen through the sample's own camera.  0 = off.
     bone_scale: float = 0.0
+    # Time-reversal augmentation (video lifters): with this probability a training window
+    # is read backwards.  > 0 marks the model LifterConfig.time_reversal, so that
+    # wildpose.Lifter averages each window's forward and reversed readings.  0 = off.
+    reverse_prob: float = 0.0
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
@@ -460,7 +464,13 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     step_rows = _window_rows(cfg)
     net_config = LifterConfig(width=cfg.width, blocks=cfg.blocks, dropout=cfg.dropout,
                               window=cfg.window, window_step=cfg.window_step,
-                              window_norm=cfg.window_norm)
+                              window_norm=cfg.window_norm,
+                              time_reversal=cfg.reverse_prob > 0)
+    if not 0 <= cfg.reverse_prob <= 1:
+        raise ValueError(f"reverse_prob must be in [0, 1], got {cfg.reverse_prob}")
+    if cfg.reverse_prob > 0 and cfg.window == 1:
+        raise ValueError("reverse_prob needs a video lifter (window > 1): a single frame "
+                         "has no time order to reverse")
     by_window = cfg.window > 1 and cfg.window_norm == "window"
     if cfg.error_transplant > 0 and cfg.inputs != "sh":
         raise ValueError("error_transplant needs inputs 'sh' (detections to take errors from)")
@@ -555,7 +565,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     model = ResidualMLPLifter(net_config).to(device)
     model.set_output_stats(Y)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)
+    aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob,
+                        cfg.reverse_prob)
     model_info = {"name": cfg.name, "inputs": cfg.inputs, "input_layout": "h36m17",
                   "train_subjects": list(cfg.subjects), "train_config": asdict(cfg)}
 

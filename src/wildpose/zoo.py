@@ -328,10 +328,10 @@ def _numpy_lifter(info: dict[str, Any], state: dict, path: Path) -> NumpyModel:
     return NumpyModel(layers, info)
 
 
-#: The LifterConfig fields the numpy path honours (numpy_forward; window_norm is applied by
-#: Lifter before it), kept in sync by the zoo round-trip test.
+#: The LifterConfig fields the numpy path honours (numpy_forward; window_norm and
+#: time_reversal are applied by Lifter around it), kept in sync by the zoo round-trip test.
 _NUMPY_CONFIG_KEYS = frozenset({"num_joints", "width", "blocks", "dropout", "window",
-                                "window_step", "window_norm"})
+                                "window_step", "window_norm", "time_reversal"})
 
 
 def _check_numpy_layers(state: dict, layers: list, blocks: int, width: int,

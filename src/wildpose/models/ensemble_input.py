@@ -11,18 +11,22 @@ from typing import Any
 __all__ = ["EnsembleConfig", "INPUT_FIELDS", "shared_input_config"]
 
 #: The architecture options that decide what input a lifter reads.
-INPUT_FIELDS = ("num_joints", "window", "window_step", "window_norm")
-_INPUT_DEFAULTS = {"num_joints": 17, "window": 1, "window_step": 1, "window_norm": "frame"}
+#: ``time_reversal`` is among them because the ensemble is read both ways or not at all.
+INPUT_FIELDS = ("num_joints", "window", "window_step", "window_norm", "time_reversal")
+_INPUT_DEFAULTS = {"num_joints": 17, "window": 1, "window_step": 1, "window_norm": "frame",
+                   "time_reversal": False}
 
 
 @dataclass
 class EnsembleConfig:
-    """The input all members of a :class:`LifterEnsemble` read (see ``LifterConfig``)."""
+    """The input all members of a :class:`LifterEnsemble` read, and whether it is also read
+    reversed in time (see ``LifterConfig``)."""
 
     num_joints: int = 17
     window: int = 1
     window_step: int = 1
     window_norm: str = "frame"
+    time_reversal: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -29,6 +29,10 @@ class LifterConfig:
             own (:func:`wildpose.normalization.normalize_2d`), or "window", the whole window
             with one transform (:func:`wildpose.normalization.normalize_window`), which
             keeps the body's motion across the image.  :class:`wildpose.Lifter` applies it.
+        time_reversal: the video lifter was trained on windows read backwards as well
+            (``TrainConfig.reverse_prob``), so it lifts a window's middle frame whichever
+            way time runs; :class:`wildpose.Lifter` then also lifts every window reversed
+            and averages the two readings, as it does with the mirrored pose.
     """
 
     num_joints: int = 17
@@ -38,6 +42,7 @@ class LifterConfig:
     window: int = 1
     window_step: int = 1
     window_norm: str = "frame"
+    time_reversal: bool = False
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.window % 2 == 0 or self.window_step < 1:
