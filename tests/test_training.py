@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from wildpose.api import Lifter
 from wildpose.training import TrainConfig, train
 from wildpose.zoo import load_model, read_model_info
 
@@ -213,3 +214,24 @@ def test_val_seed_holds_out_the_same_sequences_under_another_seed(h36m_dir, tmp_
         means[name] = checkpoint_weights(tmp_path / name)["out_mean"]
     assert torch.equal(means["seed0"], means["seed1_val0"])
     assert not torch.equal(means["seed0"], means["seed1"])
+
+
+def test_reverse_prob_is_checked_before_loading(tmp_path):
+    with pytest.raises(ValueError, match="video lifter"):
+        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), reverse_prob=0.5),
+              progress=False)
+    with pytest.raises(ValueError, match="reverse_prob"):
+        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), window=3,
+                          reverse_prob=1.5), progress=False)
+
+
+def test_reversed_windows_train_a_lifter_read_both_ways(h36m_dir, tmp_path):
+    path = train(tiny_config(h36m_dir, tmp_path / "r", epochs=1, window=3, window_step=800,
+                             reverse_prob=0.5), progress=False)
+    assert read_model_info(path)["config"]["time_reversal"] is True
+    assert Lifter(str(path)).reverse_test                 # on by default for such a model
+    assert not Lifter(str(path), reverse_test=False).reverse_test
+    plain = train(tiny_config(h36m_dir, tmp_path / "p", epochs=1, window=3, window_step=800),
+                  progress=False)
+    assert read_model_info(plain)["config"]["time_reversal"] is False
+    assert not Lifter(str(plain)).reverse_test

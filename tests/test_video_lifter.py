@@ -149,6 +149,65 @@ def test_whole_window_lifter_is_similarity_invariant_and_runs_the_same_in_numpy(
         LifterConfig(window=3, window_norm="clip")
 
 
+
+# ------------------------------------------------------------------------ time reversal
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_reversed_reading_averages_the_frames_before_and_after(backend, tmp_path):
+    """A window lifter that reads only slot 0 lifts frame t - 1; read reversed, slot 0 holds
+    frame t + 1.  So with both readings it gives the single lifter's mean of the two."""
+    single, video = _single_and_reader(offset_slot=0)
+    video.config.time_reversal = True                 # as reverse_prob > 0 training marks it
+    path = save_model(tmp_path / "r.safetensors", video, {"name": "r"}, half=False)
+    kp = _poses(8)
+    ref = Lifter(single, flip_test=True).lift(kp)
+    out = Lifter(str(path), backend=backend, flip_test=True).lift(kp)  # on by default
+    before, after = np.r_[0, np.arange(7)], np.r_[np.arange(1, 8), 7]   # edges clamped
+    np.testing.assert_allclose(out, 0.5 * (ref[before] + ref[after]), rtol=1e-4, atol=1e-3)
+    forward = Lifter(str(path), backend=backend, flip_test=True, reverse_test=False).lift(kp)
+    np.testing.assert_allclose(forward, ref[before], rtol=1e-4, atol=1e-3)
+
+
+def test_a_lifter_read_both_ways_lifts_a_clip_played_backwards_to_the_same_poses():
+    torch.manual_seed(4)
+    model = ResidualMLPLifter(LifterConfig(width=32, blocks=1, window=5, window_step=2,
+                                           time_reversal=True)).eval()
+    kp = _poses(11, seed=5)
+    both = Lifter(model)
+    np.testing.assert_allclose(both.lift(kp[::-1].copy())[::-1], both.lift(kp), atol=1e-4)
+    one_way = Lifter(model, reverse_test=False)       # a random network has an arrow of time
+    assert np.abs(one_way.lift(kp[::-1].copy())[::-1] - one_way.lift(kp)).max() > 1e-2
+
+
+def test_reverse_test_needs_a_video_lifter():
+    single, _ = _single_and_reader(offset_slot=0)
+    with pytest.raises(ValueError, match="video lifter"):
+        Lifter(single, reverse_test=True)
+    assert not Lifter(single).reverse_test
+
+
+def test_windows_are_reversed_whole_and_single_frames_are_left_alone():
+    rng = np.random.default_rng(2)
+    kp = torch.from_numpy(rng.normal(size=(6, 5, J, 2)).astype(np.float32))
+    valid = torch.from_numpy(rng.random((6, 5, J)) > 0.2)
+    pose = torch.from_numpy(rng.normal(size=(6, J, 3)).astype(np.float32))
+    gen = torch.Generator().manual_seed(0)
+    always = AugmentConfig(flip_prob=0.0, reverse_prob=1.0)
+    k2, v2, p2 = augment_batch(kp, valid, pose, always, gen)
+    np.testing.assert_array_equal(v2.numpy(), valid.numpy()[:, ::-1])
+    np.testing.assert_allclose(k2.numpy(), (kp * valid[..., None]).numpy()[:, ::-1])
+    np.testing.assert_array_equal(p2.numpy(), pose.numpy())   # the middle frame's target
+    k1, v1, _ = augment_batch(kp[:, 0], valid[:, 0], None, always, gen)
+    np.testing.assert_allclose(k1.numpy(), (kp[:, 0] * valid[:, 0, ..., None]).numpy())
+    big = torch.arange(400.0).view(400, 1, 1, 1).expand(400, 3, 1, 2) * torch.tensor(
+        [-1.0, 0.0, 1.0]).view(1, 3, 1, 1)           # sample i's frames: -i, 0, i
+    half = augment_batch(big.contiguous(), torch.ones(400, 3, 1, dtype=torch.bool), None,
+                         AugmentConfig(0.0, reverse_prob=0.5), gen)[0]
+    n = int((half[1:, 0, 0, 0] > 0).sum())            # reversed: the first frame is +i
+    assert 150 < n < 250                              # about half of 399
+    with pytest.raises(ValueError, match="reverse_prob"):
+        AugmentConfig(reverse_prob=-0.1)
+
+
 # ----------------------------------------------------------------------- augmentation
 def test_a_window_is_mirrored_as_one_sample():
     rng = np.random.default_rng(0)

@@ -132,7 +132,7 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
     from .api import Lifter
 
     return Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
-                  backend=backend)
+                  backend=backend, reverse_test=False if args.no_reverse_test else None)
 
 
 def cmd_lift(args: argparse.Namespace) -> int:
@@ -407,6 +407,10 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                    help="dual-source: start the reconstruction from this learned lifter's pose")
 
 
+_NO_REVERSE_HELP = ("a video lifter trained on reversed windows: do not also lift each window "
+                    "reversed in time and average (default: on for such lifters)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wildpose", description=(
         "3D human pose from photos, videos or 2D keypoints: predict, lift, evaluate on "
@@ -430,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_method_options(p)
     p.add_argument("--no-flip-test", action="store_true",
                    help="do not average with the mirrored pose")
+    p.add_argument("--no-reverse-test", action="store_true", help=_NO_REVERSE_HELP)
     p.set_defaults(func=cmd_lift)
 
     p = sub.add_parser("predict", help="photos, folders of photos or videos -> 2D and 3D poses")
@@ -469,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="results JSON path")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-flip-test", action="store_true")
+    p.add_argument("--no-reverse-test", action="store_true", help=_NO_REVERSE_HELP)
     p.add_argument("--smooth-2d", type=float, default=0.0, metavar="SIGMA",
                    help="video protocol: smooth each sequence's 2D along time with a "
                         "Gaussian of SIGMA frames before lifting (default 0: single images)")
