@@ -12,7 +12,7 @@ import torch
 from .skeleton import H36M17, Skeleton, flip_pose, set_bone_lengths
 
 __all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
-           "rescale_bones"]
+           "rescale_bones", "turn_bodies"]
 
 
 class AugmentConfig:
@@ -164,3 +164,26 @@ def rescale_bones(pose: np.ndarray, factors: np.ndarray, skeleton: Skeleton = H3
     """
     return set_bone_lengths(pose, skeleton.bone_lengths(np.asarray(pose, np.float64))
                             * factors, skeleton)
+
+
+def turn_bodies(pose: np.ndarray, up: np.ndarray, angle: np.ndarray,
+                skeleton: Skeleton = H36M17) -> np.ndarray:
+    """Turn each body about the vertical line through its pelvis, as a person turning on the
+    spot: the same motion seen from another side.
+
+    Args:
+        pose: (B, W, J, 3) camera-frame positions, mm: B windows of W frames (W = 1 for
+            single images); the turning axis passes through the middle frame's root, so
+            the body stays where the camera saw it and its motion turns with it.
+        up: (B, 3) unit vectors, the world's up direction in each sample's camera frame
+            (``Camera.R @ (0, 0, 1)`` for Human3.6M, whose world z points up).
+        angle: (B,) radians, counter-clockwise seen from above.
+    Returns:
+        (B, W, J, 3) float64 positions, mm.
+    """
+    from .geometry import rotation_matrix
+
+    pose = np.asarray(pose, np.float64)
+    rot = rotation_matrix(np.asarray(up, np.float64) * np.asarray(angle, np.float64)[:, None])
+    centre = pose[:, pose.shape[1] // 2, skeleton.root or 0][:, None, None]   # (B, 1, 1, 3)
+    return (pose - centre) @ np.swapaxes(rot, -1, -2)[:, None] + centre

@@ -18,7 +18,8 @@ from .datasets.h36m import TEST_SUBJECTS, H36MData, load_h36m
 from .metrics import evaluate_poses, format_table
 from .temporal import constant_bone_lengths
 
-__all__ = ["evaluate_h36m", "lift_h36m", "h36m_intrinsics", "save_predictions", "load_predictions"]
+__all__ = ["evaluate_h36m", "lift_h36m", "h36m_intrinsics", "h36m_world_up", "save_predictions",
+           "load_predictions"]
 
 
 def lift_h36m(lifter, data: H36MData, inputs: str = "gt", smooth_2d: float = 0.0
@@ -58,6 +59,16 @@ def h36m_intrinsics(data: H36MData) -> dict[str, np.ndarray]:
         cam = data.cameras[(s, c)]
         for key in out:
             out[key][rows] = np.asarray(getattr(cam, key), float).ravel()
+    return out
+
+
+def h36m_world_up(data: H36MData) -> np.ndarray:
+    """(N, 3) unit vectors: the world's up direction (+z in Human3.6M's world frame) in
+    each row's camera frame, ``R @ (0, 0, 1)`` (camera y points down, so about -y)."""
+    out = np.empty((len(data), 3))
+    for s, c in {(int(a), int(b)) for a, b in zip(data.subject, data.camera)}:
+        rows = (data.subject == s) & (data.camera == c)
+        out[rows] = np.asarray(data.cameras[(s, c)].R, float)[:, 2]
     return out
 
 

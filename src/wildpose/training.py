@@ -96,6 +96,11 @@ class TrainConfig(RunSettings):
     # each bone (and its mirror image) scaled by a random factor in [1 - b, 1 + b]; its 2D
     # is the new body seen through the sample's own camera.  0 = off.
     bone_scale: float = 0.0
+    # Turning augmentation: a sample given a new body (bone_scale above; every sample with
+    # inputs "gt", a transplanted one with "sh") is also turned about the vertical through
+    # its pelvis by a random angle, uniform in [-turn_deg, turn_deg] degrees, and seen
+    # through its own camera: its motion seen from another side.  0 = off.
+    turn_deg: float = 0.0
     # Time-reversal augmentation (video lifters): with this probability a training window
     # is read backwards.  > 0 marks the model LifterConfig.time_reversal, so that
     # wildpose.Lifter averages each window's forward and reversed readings.  0 = off.
@@ -455,7 +460,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     import torch
 
     from .augment import (AugmentConfig, augment_batch, random_bone_factors, rescale_bones,
-                          transplant_errors)
+                          transplant_errors, turn_bodies)
     from .camera import camera_to_pixels
     from .device import autocast_dtype, resolve_device
     from .models.lifter import LifterConfig, ResidualMLPLifter
@@ -474,9 +479,12 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     by_window = cfg.window > 1 and cfg.window_norm == "window"
     if cfg.error_transplant > 0 and cfg.inputs != "sh":
         raise ValueError("error_transplant needs inputs 'sh' (detections to take errors from)")
-    if cfg.bone_scale > 0 and cfg.inputs == "sh" and not cfg.error_transplant > 0:
-        raise ValueError("bone_scale with inputs 'sh' needs error_transplant > 0: only a "
-                         "transplanted sample's input is made from its (rescaled) body")
+    new_body = cfg.bone_scale > 0 or cfg.turn_deg > 0
+    if not 0 <= cfg.turn_deg <= 180:
+        raise ValueError(f"turn_deg must be in [0, 180] degrees, got {cfg.turn_deg}")
+    if new_body and cfg.inputs == "sh" and not cfg.error_transplant > 0:
+        raise ValueError("bone_scale or turn_deg with inputs 'sh' needs error_transplant > 0: "
+                         "only a transplanted sample's input is made from its new body")
     if not 0 <= cfg.bone_scale < 1:
         raise ValueError(f"bone_scale must be in [0, 1), got {cfg.bone_scale}")
     out, _ = open_run(cfg, resume, hint="--out-dir or --no-resume")
@@ -501,10 +509,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         gt_norm, gt_valid = prepare(data.pose_2d, "h36m17")
         Xg, Vg = torch.from_numpy(gt_norm), torch.from_numpy(gt_valid)
     pose = data.pose_3d - data.pose_3d[:, :1]
-    if cfg.bone_scale > 0:  # new bodies are projected with each row's own camera
-        from .evaluation import h36m_intrinsics
+    if new_body:  # new bodies are turned and projected with each row's own camera
+        from .evaluation import h36m_intrinsics, h36m_world_up
 
         body_3d, lens = data.pose_3d, h36m_intrinsics(data)
+        up = h36m_world_up(data) if cfg.turn_deg > 0 else None
     # Row indices of each sample's frames: (N, 1) for a single-image lifter, else the window
     # around it within its own sequence.
     window = window_indices(data.sequence, data.frame, cfg.window, step_rows)
@@ -523,12 +532,17 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         return (normalize_window(kp, ok, root=H36M17.root)[0] if by_window else kp), ok
 
     def new_bodies(win: torch.Tensor, gen):
-        """The samples' bodies with random bone lengths (TrainConfig.bone_scale): their
-        normalized 2D and validity as :func:`gather` gives them, and the (B, J, 3) mm
-        root-relative 3D of the frame each lifts."""
+        """The samples' bodies with random bone lengths (TrainConfig.bone_scale), turned
+        (turn_deg): their normalized 2D and validity as :func:`gather` gives them, and the
+        (B, J, 3) mm root-relative 3D of the frame each lifts."""
         rows = win.numpy()
-        factors = random_bone_factors(len(win), cfg.bone_scale, gen).numpy()[:, None]
-        body = rescale_bones(body_3d[rows], factors)                   # (B, W, J, 3)
+        body = body_3d[rows]                                           # (B, W, J, 3)
+        if cfg.bone_scale > 0:
+            factors = random_bone_factors(len(win), cfg.bone_scale, gen).numpy()[:, None]
+            body = rescale_bones(body, factors)
+        if cfg.turn_deg > 0:
+            turn = (2 * torch.rand(len(win), generator=gen).numpy() - 1) * cfg.turn_deg
+            body = turn_bodies(body, up[rows[:, 0]], np.deg2rad(turn))
         px = camera_to_pixels(body, *(lens[a][rows] for a in ("f", "c", "k", "p")))
         px = px.astype(np.float32)
         ok = np.ones(px.shape[:-1], bool)
@@ -541,11 +555,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
                 torch.from_numpy((mid - mid[:, :1]).astype(np.float32)))
 
     def transplant(win: torch.Tensor, kp, ok, target, gen):
-        """Swap some samples' inputs for their ground truth (with new bones, if
-        bone_scale) plus another sample's error; returns inputs, validity and targets."""
+        """Swap some samples' inputs for their ground truth (a new body, if bone_scale or
+        turn_deg) plus another sample's error; returns inputs, validity and targets."""
         hit = torch.rand(len(win), generator=gen) < cfg.error_transplant
         donor = W[torch.randint(len(W), (len(win),), generator=gen)]
-        if cfg.bone_scale > 0:
+        if new_body:
             # Only the transplanted samples' truth is read, and they get new bodies.
             rows = torch.nonzero(hit)[:, 0]
             (new_kp, new_ok), new_target = new_bodies(win[rows], gen)
@@ -581,7 +595,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         yb = Y[idx]
         if cfg.error_transplant > 0:
             kp, vb, yb = transplant(win, kp, vb, yb, gen)
-        elif cfg.bone_scale > 0:  # ground-truth inputs: every sample gets new bones
+        elif new_body:  # ground-truth inputs: every sample gets a new body
             (kp, vb), yb = new_bodies(win, gen)
         kp, vb, yb = augment_batch(kp, vb, yb, aug, gen)
         kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
