@@ -235,3 +235,26 @@ def test_reversed_windows_train_a_lifter_read_both_ways(h36m_dir, tmp_path):
                   progress=False)
     assert read_model_info(plain)["config"]["time_reversal"] is False
     assert not Lifter(str(plain)).reverse_test
+
+
+def test_turn_deg_is_checked_before_loading(tmp_path):
+    with pytest.raises(ValueError, match="turn_deg"):
+        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), turn_deg=200),
+              progress=False)
+    with pytest.raises(ValueError, match="error_transplant"):
+        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), inputs="sh",
+                          turn_deg=30), progress=False)
+
+
+def test_turned_bodies_train_and_resume_to_the_same_weights(h36m_dir, tmp_path):
+    opts = dict(inputs="sh", error_transplant=0.5, turn_deg=90, window=3, window_step=800)
+    a = tiny_config(h36m_dir, tmp_path / "a", epochs=1, **opts)
+    train(a, progress=False)
+    b = tiny_config(h36m_dir, tmp_path / "b", epochs=1, **opts)
+    assert train(b, progress=False, max_steps=3) is None
+    train(b, progress=False)
+    assert_same_weights(checkpoint_weights(tmp_path / "a"), checkpoint_weights(tmp_path / "b"))
+    c = tiny_config(h36m_dir, tmp_path / "c", epochs=1, **{**opts, "turn_deg": 0.0})
+    train(c, progress=False)
+    w_a, w_c = checkpoint_weights(tmp_path / "a"), checkpoint_weights(tmp_path / "c")
+    assert any(not torch.equal(w_a[k], w_c[k]) for k in w_a)

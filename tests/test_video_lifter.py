@@ -365,3 +365,52 @@ def test_unchanged_bodies_project_to_each_rows_own_2d(h36m_dir):
     body = rescale_bones(data.pose_3d, np.ones(len(H36M17.edges)))
     px = camera_to_pixels(body, lens["f"], lens["c"], lens["k"], lens["p"])
     np.testing.assert_allclose(px, data.pose_2d, atol=0.01)
+
+
+def test_a_quarter_turn_by_hand():
+    from wildpose.augment import turn_bodies
+
+    up = np.array([[0.0, -1.0, 0.0]])                 # a level camera: up is -y
+    pose = np.zeros((1, 1, J, 3))
+    pose[..., :, 2] = 4000.0                          # everything 4 m in front of the camera
+    pose[0, 0, 1] += [100.0, 0.0, 0.0]                # joint 1 100 mm to the pelvis's right
+    pose[0, 0, 2] += [0.0, -300.0, 0.0]               # joint 2 300 mm above the pelvis
+    out = turn_bodies(pose, up, np.array([np.pi / 2]))
+    # Counter-clockwise seen from above, right of the pelvis turns to behind it (+z).
+    np.testing.assert_allclose(out[0, 0, 1], [0.0, 0.0, 4100.0], atol=1e-9)
+    np.testing.assert_allclose(out[0, 0, 2], pose[0, 0, 2], atol=1e-9)  # on the axis
+    np.testing.assert_allclose(out[0, 0, 0], pose[0, 0, 0])
+
+
+def test_turned_windows_keep_bones_heights_and_the_middle_pelvis():
+    from wildpose.augment import turn_bodies
+
+    rng = np.random.default_rng(7)
+    pose = rng.normal(size=(4, 5, J, 3)) * 300 + [0.0, 0.0, 5000.0]
+    up = rng.normal(size=(4, 3))
+    up /= np.linalg.norm(up, axis=1, keepdims=True)
+    angle = rng.uniform(-np.pi, np.pi, 4)
+    out = turn_bodies(pose, up, angle)
+    np.testing.assert_allclose(out[:, 2, 0], pose[:, 2, 0], atol=1e-9)   # middle frame root
+    np.testing.assert_allclose(H36M17.bone_lengths(out), H36M17.bone_lengths(pose), atol=1e-9)
+    height = lambda p: np.einsum("bwjk,bk->bwj", p, up)                  # noqa: E731
+    np.testing.assert_allclose(height(out), height(pose), atol=1e-9)
+    back = turn_bodies(out, up, -angle)
+    np.testing.assert_allclose(back, pose, atol=1e-9)
+    quarter = np.full(4, np.pi / 2)
+    full = pose
+    for _ in range(4):
+        full = turn_bodies(full, up, quarter)
+    np.testing.assert_allclose(full, pose, atol=1e-9)
+
+
+def test_world_up_points_from_pelvis_to_head(h36m_dir):
+    from wildpose.datasets.h36m import load_h36m
+    from wildpose.evaluation import h36m_world_up
+
+    data = load_h36m(h36m_dir, subjects=(1, 5), stride=200)
+    up = h36m_world_up(data)
+    np.testing.assert_allclose(np.linalg.norm(up, axis=1), 1.0, atol=1e-9)
+    trunk = data.pose_3d[:, H36M17.index("Head")] - data.pose_3d[:, 0]
+    cos = (trunk * up).sum(1) / np.linalg.norm(trunk, axis=1)
+    assert np.median(cos) > 0.95                      # people mostly stand or sit upright
