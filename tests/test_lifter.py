@@ -137,3 +137,26 @@ def test_validity_flags_are_an_input():
         a = model(torch.from_numpy(kp), torch.from_numpy(valid))
         b = model(torch.from_numpy(kp), torch.from_numpy(v2))
     assert not torch.allclose(a, b)
+
+
+def test_cheap_dropout_drops_p_and_keeps_the_mean():
+    from wildpose.models.lifter import Dropout
+
+    torch.manual_seed(0)
+    layer = Dropout(0.1).train()
+    x = torch.ones(1000, 1001)                        # an element count not a multiple of 3
+    y = layer(x)
+    dropped = (y == 0).float()
+    assert abs(dropped.mean().item() - 0.1) < 0.002   # 1e6 draws: sd 0.0003
+    assert abs(y.mean().item() - 1.0) < 0.005
+    np.testing.assert_allclose(y[y != 0].numpy(), 1 / (1 - 6554 / 65536), rtol=1e-6)
+    # neighbours are independent (each 64-bit word feeds three of them)
+    d = dropped.view(-1).numpy()
+    assert abs(np.corrcoef(d[:-1], d[1:])[0, 1]) < 0.01
+    torch.manual_seed(3)
+    a = layer(x)
+    torch.manual_seed(3)
+    assert torch.equal(a, layer(x))                   # the global generator: reproducible
+    assert torch.equal(layer.eval()(x), x)
+    with pytest.raises(ValueError, match="dropout"):
+        Dropout(1.0)

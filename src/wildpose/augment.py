@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .skeleton import H36M17, Skeleton, flip_pose, set_bone_lengths
+from .skeleton import H36M17, Skeleton, flip_pose
 
 __all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
            "rescale_bones", "turn_bodies"]
@@ -162,8 +162,28 @@ def rescale_bones(pose: np.ndarray, factors: np.ndarray, skeleton: Skeleton = H3
     Returns:
         (..., J, 3) float64 positions, mm.
     """
-    return set_bone_lengths(pose, skeleton.bone_lengths(np.asarray(pose, np.float64))
-                            * factors, skeleton)
+    # The same as set_bone_lengths(pose, lengths * factors): scaling a bone's vector keeps
+    # its direction, and needs no lengths (this runs on every training batch).
+    pose = np.asarray(pose, np.float64)
+    factors = np.asarray(factors, np.float64)
+    out = np.empty(np.broadcast_shapes(pose.shape, factors.shape[:-1] + (1, 1)))
+    out[..., skeleton.root, :] = pose[..., skeleton.root, :]
+    for k, (parent, child) in _bones_parents_first(skeleton):
+        out[..., child, :] = out[..., parent, :] + (
+            pose[..., child, :] - pose[..., parent, :]) * factors[..., k, None]
+    return out
+
+
+def _bones_parents_first(skeleton: Skeleton) -> list[tuple[int, tuple[int, int]]]:
+    """(bone index, (parent, child)) for every bone, each after the bone above it."""
+    done, order = {skeleton.root}, []
+    todo = list(enumerate(skeleton.edges))
+    while todo:
+        ready = [(k, e) for k, e in todo if e[0] in done]
+        order += ready
+        done.update(c for _, (_, c) in ready)
+        todo = [t for t in todo if t not in ready]
+    return order
 
 
 def turn_bodies(pose: np.ndarray, up: np.ndarray, angle: np.ndarray,

@@ -72,7 +72,7 @@ from ..models.lifter import LifterConfig, _Block, _layer  # the lifter's layers,
 from ..relative_depth import RelativeDepthLabels, generate_relative_labels, h36m_sample_keys
 from ..skeleton import H36M17, flip_pose
 # _lr_at: the lifter's private learning-rate schedule, reused so both decay alike.
-from ..training import RunSettings, _lr_at, prepare_inputs, split_validation
+from ..training import RunSettings, _lr_at, make_optimizer, prepare_inputs, split_validation
 from ..zoo import save_model
 
 __all__ = [
@@ -507,7 +507,7 @@ def train_ronchi(cfg: RonchiConfig, resume: bool = True, progress: bool = True,
                                       dropout=cfg.dropout)).to(device)
     model.set_mm_per_unit(d.limb["mean_total_bone_mm"])
     mean_ratios = torch.as_tensor(d.limb["mean_ratios"], dtype=torch.float32, device=device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg, device)
     aug = AugmentConfig(0.0, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)  # flips below
     perm_flip = torch.as_tensor(H36M17.flip_permutation())
     n = len(d.X)

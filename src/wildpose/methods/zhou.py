@@ -42,8 +42,8 @@ from ..datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
 from ..losses import canonical_bone_lengths, geo_loss
 from ..skeleton import H36M17, SYMMETRIC_BONES
 from ..training import (RunSettings, RunSpec, _validate, check_experiment_options,
-                        finished_row, open_run, prepare_inputs, run_training, save_row,
-                        select_rows, split_validation)
+                        finished_row, make_optimizer, open_run, prepare_inputs,
+                        run_training, save_row, select_rows, split_validation)
 
 __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "depth_targets",
            "lab_samples", "wild_samples", "wild_samples_from_keypoints", "prepare_zhou_data",
@@ -343,7 +343,7 @@ def train_zhou(cfg: ZhouConfig, resume: bool = True, progress: bool = True,
                                      dropout=cfg.dropout)).to(device)
     model.set_training_stats(torch.from_numpy(lab.depth), X3,
                              torch.from_numpy(data.canonical_mm), canon.cpu())
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg, device)
     aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)
     model_info = {
         "name": cfg.name, "method": "zhou2017", "inputs": "gt", "input_layout": "h36m17",

@@ -47,7 +47,8 @@ import numpy as np
 
 from ..skeleton import H36M17, SYMMETRIC_BONES
 from ..training import (EpochStats, RunSettings, RunSpec, check_experiment_options,
-                        finished_row, open_run, run_training, save_row, select_rows)
+                        finished_row, make_optimizer, open_run, run_training, save_row,
+                        select_rows)
 
 __all__ = ["ZhouImageTrainConfig", "ImageSet", "ImageData", "stage_of", "stage_weights",
            "augment_batch", "zhou_image_losses", "prepare_image_data", "group_holdout",
@@ -554,7 +555,7 @@ def train_zhou_image(cfg: ZhouImageTrainConfig, resume: bool = True, progress: b
         model.hourglass.image_std.copy_(torch.from_numpy(pix.std(0) / 255.0).clamp_min(0.02))
     model = model.to(device)
     net = wrap_model(model, env)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg, device)
     model_info = {
         "name": cfg.name, "method": "zhou2017-image", "input": "RGB person crop",
         "output": "heatmaps -> 2D pixels; depth in normalized 2D units; mm via the "
