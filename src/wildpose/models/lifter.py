@@ -61,7 +61,7 @@ class Dropout(nn.Module):
     """Dropout with a cheaper random mask: the same layer as ``nn.Dropout(p)``, up to ``p``
     being rounded to a multiple of 1/65536.
 
-    On a CPU, ``nn.Dropout``'s Bernoulli draw (one random number per unit) costs about twice
+    On a CPU, ``nn.Dropout``'s Bernoulli draw (one random number per unit) costs more than
     the matmul of a 1024-wide bf16 layer.  Here each random 64-bit word gives three 16-bit
     numbers (its top 16 bits are left out, since ``random_`` over [0, 2^48) is uniform on
     exactly the low 48), so the mask costs a third of the draws.  The global torch generator
