@@ -383,3 +383,14 @@ def test_bone_lengths_2d_mpii():
     sh[MPII16.index("RFoot")] = (40, 0)  # right lower leg: 3-4-5 triangle scaled by 10
     bl = MPII16.bone_lengths(sh)
     assert bl[MPII16.bone_names.index("right lower leg")] == pytest.approx(50)
+
+
+def test_bones_from_root_place_every_parent_first():
+    for layout in ("h36m17", "mpii16"):
+        sk = get_layout(layout)
+        placed = {sk.root}
+        order = sk.bones_from_root()
+        assert sorted(k for k, _, _ in order) == list(range(len(sk.edges)))
+        for k, parent, child in order:
+            assert (parent, child) == sk.edges[k] and parent in placed
+            placed.add(child)

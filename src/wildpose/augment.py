@@ -168,22 +168,10 @@ def rescale_bones(pose: np.ndarray, factors: np.ndarray, skeleton: Skeleton = H3
     factors = np.asarray(factors, np.float64)
     out = np.empty(np.broadcast_shapes(pose.shape, factors.shape[:-1] + (1, 1)))
     out[..., skeleton.root, :] = pose[..., skeleton.root, :]
-    for k, (parent, child) in _bones_parents_first(skeleton):
+    for k, parent, child in skeleton.bones_from_root():
         out[..., child, :] = out[..., parent, :] + (
             pose[..., child, :] - pose[..., parent, :]) * factors[..., k, None]
     return out
-
-
-def _bones_parents_first(skeleton: Skeleton) -> list[tuple[int, tuple[int, int]]]:
-    """(bone index, (parent, child)) for every bone, each after the bone above it."""
-    done, order = {skeleton.root}, []
-    todo = list(enumerate(skeleton.edges))
-    while todo:
-        ready = [(k, e) for k, e in todo if e[0] in done]
-        order += ready
-        done.update(c for _, (_, c) in ready)
-        todo = [t for t in todo if t not in ready]
-    return order
 
 
 def turn_bodies(pose: np.ndarray, up: np.ndarray, angle: np.ndarray,

@@ -102,6 +102,21 @@ class Skeleton:
         diff = pose[..., b, :] - pose[..., a, :]
         return (diff ** 2).sum(-1) ** 0.5
 
+    def bones_from_root(self) -> list[tuple[int, int, int]]:
+        """``(bone index, parent, child)`` for every bone of the tree, each bone after the
+        one above it, whatever the joint numbering: the order to rebuild a pose outwards
+        from the root."""
+        placed, order = {self.root}, []
+        todo = [(k, p, c) for k, (p, c) in enumerate(self.edges)]
+        while todo:
+            ready = [b for b in todo if b[1] in placed]
+            if not ready:
+                raise ValueError(f"layout {self.name} has bones not connected to its root")
+            order += ready
+            placed.update(c for _, _, c in ready)
+            todo = [b for b in todo if b not in ready]
+        return order
+
 
 def _tree(name, joints, parents, bone_names, flip_pairs, aliases=()):
     edges = tuple((p, c) for c, p in enumerate(parents) if p >= 0)
@@ -367,15 +382,9 @@ def set_bone_lengths(pose: np.ndarray, lengths: np.ndarray,
                          f"{sk.num_joints}")
     out = np.empty_like(pose)
     out[..., sk.root, :] = pose[..., sk.root, :]
-    bone_of = {c: k for k, (_, c) in enumerate(sk.edges)}
-    placed, todo = {sk.root}, list(bone_of)
-    while todo:  # parents before children, whatever the joint numbering
-        for c in [c for c in todo if sk.parents[c] in placed]:
-            p = sk.parents[c]
-            v = pose[..., c, :] - pose[..., p, :]
-            n = np.linalg.norm(v, axis=-1, keepdims=True)
-            unit = np.divide(v, n, out=np.zeros_like(v), where=n > 0)
-            out[..., c, :] = out[..., p, :] + unit * lengths[..., bone_of[c], None]
-            placed.add(c)
-            todo.remove(c)
+    for k, p, c in sk.bones_from_root():
+        v = pose[..., c, :] - pose[..., p, :]
+        n = np.linalg.norm(v, axis=-1, keepdims=True)
+        unit = np.divide(v, n, out=np.zeros_like(v), where=n > 0)
+        out[..., c, :] = out[..., p, :] + unit * lengths[..., k, None]
     return out
