@@ -69,6 +69,16 @@ def _single_and_reader(offset_slot: int, window: int = 3, seed: int = 0):
     return single, video
 
 
+def _random_windows(frames: int, seed: int, n: int = 6):
+    """n random windows of normalized 2D (n, frames, J, 2), their validity (about 80 %
+    of joints) and one (n, J, 3) pose each, as torch tensors for augment_batch."""
+    rng = np.random.default_rng(seed)
+    kp = torch.from_numpy(rng.normal(size=(n, frames, J, 2)).astype(np.float32))
+    valid = torch.from_numpy(rng.random((n, frames, J)) > 0.2)
+    pose = torch.from_numpy(rng.normal(size=(n, J, 3)).astype(np.float32))
+    return kp, valid, pose
+
+
 def _poses(n: int, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(n, J, 2)) * 40 + 300).astype(np.float32)
@@ -186,10 +196,7 @@ def test_reverse_test_needs_a_video_lifter():
 
 
 def test_windows_are_reversed_whole_and_single_frames_are_left_alone():
-    rng = np.random.default_rng(2)
-    kp = torch.from_numpy(rng.normal(size=(6, 5, J, 2)).astype(np.float32))
-    valid = torch.from_numpy(rng.random((6, 5, J)) > 0.2)
-    pose = torch.from_numpy(rng.normal(size=(6, J, 3)).astype(np.float32))
+    kp, valid, pose = _random_windows(frames=5, seed=2)
     gen = torch.Generator().manual_seed(0)
     always = AugmentConfig(flip_prob=0.0, reverse_prob=1.0)
     k2, v2, p2 = augment_batch(kp, valid, pose, always, gen)
@@ -210,10 +217,7 @@ def test_windows_are_reversed_whole_and_single_frames_are_left_alone():
 
 # ----------------------------------------------------------------------- augmentation
 def test_a_window_is_mirrored_as_one_sample():
-    rng = np.random.default_rng(0)
-    kp = torch.from_numpy(rng.normal(size=(6, 4, J, 2)).astype(np.float32))
-    valid = torch.from_numpy(rng.random((6, 4, J)) > 0.2)
-    pose = torch.from_numpy(rng.normal(size=(6, J, 3)).astype(np.float32))
+    kp, valid, pose = _random_windows(frames=4, seed=0)
     gen = torch.Generator().manual_seed(0)
     k2, v2, p2 = augment_batch(kp, valid, pose, AugmentConfig(flip_prob=1.0), gen)
     perm = H36M17.flip_permutation()

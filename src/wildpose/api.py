@@ -205,9 +205,8 @@ class Lifter:
                 kp = normalize_window(kp, vb, root=H36M17.root)[0]
             pred = self._forward(kp, vb, perm)
             if self.reverse_test:  # the window's frames, (B, W, ...), in reverse order
-                back = (lambda a: a.flip(1)) if hasattr(kp, "flip") \
-                    else (lambda a: np.ascontiguousarray(a[:, ::-1]))
-                pred = 0.5 * (pred + self._forward(back(kp), back(vb), perm))
+                pred = 0.5 * (pred + self._forward(_reverse_time(kp), _reverse_time(vb),
+                                                   perm))
             if hasattr(self.model, "to_mm"):  # depth lifters output normalized [x, y, depth]
                 pred = self.model.to_mm(pred)
             outs.append(to_numpy(pred))
@@ -222,6 +221,12 @@ class Lifter:
             mirrored = self.model(flip_pose(kp), vb[..., perm])
             pred = 0.5 * (pred + flip_pose(mirrored))
         return pred
+
+
+def _reverse_time(windows: Any) -> Any:
+    """(B, W, ...) windows, numpy or torch, with their W frames in reverse order."""
+    return windows.flip(1) if hasattr(windows, "flip") \
+        else np.ascontiguousarray(windows[:, ::-1])
 
 
 def _auto_backend(model: Any, device: str) -> str:

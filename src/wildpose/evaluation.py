@@ -54,9 +54,7 @@ def h36m_intrinsics(data: H36MData) -> dict[str, np.ndarray]:
     distortion ``k`` (N, 3), ``p`` (N, 2)."""
     out = {key: np.empty((len(data), n)) for key, n in (("f", 2), ("c", 2), ("k", 3),
                                                         ("p", 2))}
-    for s, c in {(int(a), int(b)) for a, b in zip(data.subject, data.camera)}:
-        rows = (data.subject == s) & (data.camera == c)
-        cam = data.cameras[(s, c)]
+    for cam, rows in _cameras_and_rows(data):
         for key in out:
             out[key][rows] = np.asarray(getattr(cam, key), float).ravel()
     return out
@@ -66,10 +64,15 @@ def h36m_world_up(data: H36MData) -> np.ndarray:
     """(N, 3) unit vectors: the world's up direction (+z in Human3.6M's world frame) in
     each row's camera frame, ``R @ (0, 0, 1)`` (camera y points down, so about -y)."""
     out = np.empty((len(data), 3))
-    for s, c in {(int(a), int(b)) for a, b in zip(data.subject, data.camera)}:
-        rows = (data.subject == s) & (data.camera == c)
-        out[rows] = np.asarray(data.cameras[(s, c)].R, float)[:, 2]
+    for cam, rows in _cameras_and_rows(data):
+        out[rows] = np.asarray(cam.R, float)[:, 2]
     return out
+
+
+def _cameras_and_rows(data: H36MData):
+    """Each (subject, camera) pair's :class:`Camera` and the (N,) bool mask of its rows."""
+    for s, c in {(int(a), int(b)) for a, b in zip(data.subject, data.camera)}:
+        yield data.cameras[(s, c)], (data.subject == s) & (data.camera == c)
 
 
 def save_predictions(path: str | Path, data: H36MData, pred: np.ndarray) -> Path:
