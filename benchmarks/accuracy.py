@@ -45,11 +45,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--consistent-bones", action="store_true",
                    help="video protocol: each frame's bones set to its sequence's median "
                         "predicted lengths (wildpose.temporal.constant_bone_lengths)")
+    p.add_argument("--occlude", type=float, default=0.0, metavar="FRACTION",
+                   help="robustness check, not the protocol: this share of the frames lose "
+                        "a lower limb (elbow and wrist, or knee and ankle; "
+                        "wildpose.evaluation.occlude_limbs, seed 0) before lifting")
     p.add_argument("--out", default=None, help="result JSON path (default: "
                    "benchmarks/results/accuracy_<model>_<inputs>_<date>.json)")
     args = p.parse_args(argv)
     if args.stride < 1:
         p.error("--stride must be at least 1")
+    if not 0 <= args.occlude <= 1:
+        p.error("--occlude must be in [0, 1]")
     return args
 
 
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     t2 = time.perf_counter()
     # evaluate_h36m with the loaded data: it lifts every row that has inputs and scores it.
     res = evaluate_h36m(lifter, inputs=args.inputs, stride=args.stride, data=data,
-                        consistent_bones=args.consistent_bones)
+                        consistent_bones=args.consistent_bones, occlude=args.occlude)
     t3 = time.perf_counter()
 
     results = {
@@ -103,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
               "inputs": args.inputs, "stride": args.stride,
               "device": str(lifter.device), "flip_test": not args.no_flip_test,
               "reverse_test": lifter.reverse_test,
-              "batch_size": lifter.batch_size, "consistent_bones": args.consistent_bones}
+              "batch_size": lifter.batch_size, "consistent_bones": args.consistent_bones,
+              "occlude": args.occlude}
     record = _common.make_record("accuracy", params, results, started)
     tag = f"{Path(args.model).stem}_{args.inputs}" + (f"_stride{args.stride}"
                                                        if args.stride != 1 else "")
@@ -113,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         tag += "_bones"
     if args.no_reverse_test and video:
         tag += "_forward"
+    if args.occlude > 0:
+        tag += f"_occlude{args.occlude:g}"
     path = _common.write_record(record, args.out, tag=tag)
 
     print(f"model {args.model} ({model_id['sha256'][:12]}), inputs {args.inputs}, "

@@ -205,3 +205,21 @@ def test_consistent_bones_undo_a_per_frame_size_error(h36m_dir):
     fixed = evaluate_h36m(SizeErrors(), inputs="gt", data=data, consistent_bones=True)
     assert plain["P1"] > 10
     assert fixed["P1"] < 0.01 and fixed["consistent_bones"] is True
+
+
+def test_occluded_rows_reach_the_lifter_as_missing_joints_and_are_still_scored(s9_data):
+    """evaluate_h36m(occlude=1): every row is lifted with one lower limb (2 joints) missing,
+    and scored, so the check measures the lifter on missing joints, not fewer samples."""
+    seen = []
+
+    class Recorder:
+        def lift(self, keypoints, layout="h36m17"):
+            seen.append(keypoints)
+            return np.zeros((len(keypoints), 17, 3), np.float32)
+
+    res = evaluate_h36m(Recorder(), data=s9_data, occlude=1.0)
+    (kp,) = seen
+    assert (np.isnan(kp).any(2).sum(1) == 2).all()
+    assert res["num_samples"] == len(s9_data) and res["occlude"] == 1.0
+    _, have = lift_h36m(Recorder(), s9_data, "gt")
+    assert not np.isnan(seen[-1]).any() and have.all()

@@ -18,12 +18,41 @@ from .datasets.h36m import TEST_SUBJECTS, H36MData, load_h36m
 from .metrics import evaluate_poses, format_table
 from .temporal import constant_bone_lengths
 
-__all__ = ["evaluate_h36m", "lift_h36m", "h36m_intrinsics", "h36m_world_up", "save_predictions",
-           "load_predictions"]
+__all__ = ["evaluate_h36m", "lift_h36m", "occlude_limbs", "h36m_intrinsics", "h36m_world_up",
+           "save_predictions", "load_predictions"]
+
+# The lower limbs: what a detector most often loses to occlusion (an arm behind the body).
+_OCCLUDED_LIMBS = (("LElbow", "LWrist"), ("RElbow", "RWrist"), ("LKnee", "LFoot"),
+                   ("RKnee", "RFoot"))
 
 
-def lift_h36m(lifter, data: H36MData, inputs: str = "gt", smooth_2d: float = 0.0
-              ) -> tuple[np.ndarray, np.ndarray]:
+def occlude_limbs(kp: np.ndarray, layout: str, fraction: float, seed: int = 0) -> np.ndarray:
+    """Simulated occlusion, to measure how a lifter copes with missing joints: in a random
+    ``fraction`` of the rows, one lower limb (elbow and wrist, or knee and ankle, one of the
+    four at random) is marked missing.
+
+    Args:
+        kp: (N, J, 2) keypoints (pixels) in ``layout`` (a :mod:`wildpose.skeleton` name).
+        fraction: share of rows that lose a limb, in [0, 1].
+        seed: the draw's seed (the same rows and limbs for every model).
+    Returns:
+        (N, J, 2) float copy of ``kp`` with the occluded joints NaN.
+    """
+    from .skeleton import get_layout
+
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"occlusion fraction must be in [0, 1], got {fraction}")
+    names = get_layout(layout).joints
+    limbs = np.array([[names.index(j) for j in limb] for limb in _OCCLUDED_LIMBS])
+    rng = np.random.default_rng(seed)
+    hit = np.flatnonzero(rng.random(len(kp)) < fraction)
+    out = np.array(kp, dtype=np.result_type(kp.dtype, np.float32), copy=True)
+    out[hit[:, None], limbs[rng.integers(len(limbs), size=len(hit))]] = np.nan
+    return out
+
+
+def lift_h36m(lifter, data: H36MData, inputs: str = "gt", smooth_2d: float = 0.0,
+              occlude: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Lift every row of ``data`` from 2D inputs of a kind ("gt" or "sh").
 
     Args:
@@ -31,12 +60,16 @@ def lift_h36m(lifter, data: H36MData, inputs: str = "gt", smooth_2d: float = 0.0
             smoothed along time with a Gaussian of this standard deviation in frames of
             ``data`` (:func:`wildpose.temporal.smooth_sequences`; 50 fps at stride 1): the
             video protocol, not the single-image one.
+        occlude: share of the rows with inputs that lose a lower limb after smoothing
+            (:func:`occlude_limbs`, seed 0), a robustness check; 0 = none, the protocol.
     Returns:
         (N, 17, 3) predictions in mm (root-relative, camera frame) and the (N,) bool mask of
         rows that had inputs to lift.
     """
     kp, layout = data.inputs(inputs, smooth_2d=smooth_2d)
     have = np.isfinite(kp).all((1, 2))
+    if occlude > 0:
+        kp = occlude_limbs(kp, layout, occlude)
     pred = np.full((len(kp), 17, 3), np.nan, np.float32)
     if getattr(lifter, "perspective", False):  # e.g. DualSourceLifter(perspective=True)
         pred[have] = lifter.lift(kp[have], layout=layout,
@@ -101,7 +134,8 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
                   subjects: tuple[int, ...] = TEST_SUBJECTS, stride: int = 1,
                   save_predictions_to: str | Path | None = None, flip_test: bool = True,
                   device: str = "auto", data: H36MData | None = None,
-                  smooth_2d: float = 0.0, consistent_bones: bool = False) -> dict[str, Any]:
+                  smooth_2d: float = 0.0, consistent_bones: bool = False,
+                  occlude: float = 0.0) -> dict[str, Any]:
     """Evaluate a lifter on Human3.6M.
 
     Args:
@@ -121,6 +155,8 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         consistent_bones: video protocol: set every frame's bones to the median lengths of
             its (subject, action, camera) sequence's predictions
             (:func:`wildpose.temporal.constant_bone_lengths`; no 3D ground truth is read).
+        occlude: robustness check, not the protocol: this share of the rows lose a lower
+            limb (:func:`occlude_limbs`) before lifting; 0 = none.
     Returns:
         JSON-serializable dict: "P1", "P2", "N-MPJPE", "PCK@150", "AUC" averages over actions,
         "per_action" table, "bone_symmetry", sample counts, skipped sequences and the
@@ -139,7 +175,7 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         # when only every stride-th one is scored.
         data = load_h36m(data_dir, subjects=subjects, stride=1 if video else stride,
                          load_sh=inputs == "sh")
-    pred, have = lift_h36m(lifter, data, inputs, smooth_2d=smooth_2d)
+    pred, have = lift_h36m(lifter, data, inputs, smooth_2d=smooth_2d, occlude=occlude)
     if consistent_bones:
         pred = constant_bone_lengths(pred, data.sequence)
     if video and stride > 1:
@@ -159,6 +195,7 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         "stride": stride,
         "smooth_2d": smooth_2d,
         "consistent_bones": consistent_bones,
+        "occlude": occlude,
         "num_samples": int(have.sum()),
         "num_skipped_samples": int((~have).sum()),
         "skipped": list(data.skipped),
