@@ -82,7 +82,9 @@ def accuracy_section(rec: dict) -> list[str]:
            f"- inputs `{p.get('inputs')}`, subjects {r.get('subjects')}, stride "
            f"{p.get('stride')}, flip test {flip}, device {p.get('device')}"
            + (", bones set to each sequence's median lengths" if p.get("consistent_bones")
-              else ""),
+              else "")
+           + (f", a lower limb missing in {p['occlude']:g} of the frames (robustness check)"
+              if p.get("occlude") else ""),
            f"- samples scored: {r.get('num_samples', 'n/a')}, without inputs: "
            f"{r.get('num_skipped_samples', 'n/a')}"]
     out += [f"- skipped: {s}" for s in r.get("skipped") or []]
