@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .skeleton import H36M17, Skeleton, flip_pose
+from .skeleton import H36M17, OCCLUDABLE_LIMBS, Skeleton, flip_pose
 
 __all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
            "rescale_bones", "turn_bodies"]
@@ -46,7 +46,8 @@ class AugmentConfig:
 # Joint groups a detector tends to lose together (H36M17 indices): the lower half of each
 # limb, and the head (nose and head top are both unlabelled on people seen from behind or
 # wearing helmets, which is common in COCO).
-_LIMB_ENDS = ((12, 13), (15, 16), (5, 6), (2, 3), (9, 10))
+_LIMB_ENDS = tuple(tuple(H36M17.joints.index(j) for j in group)
+                   for group in OCCLUDABLE_LIMBS + (("Neck/Nose", "Head"),))
 
 
 def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor | None,

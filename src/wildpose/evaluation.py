@@ -21,15 +21,10 @@ from .temporal import constant_bone_lengths
 __all__ = ["evaluate_h36m", "lift_h36m", "occlude_limbs", "h36m_intrinsics", "h36m_world_up",
            "save_predictions", "load_predictions"]
 
-# The lower limbs: what a detector most often loses to occlusion (an arm behind the body).
-_OCCLUDED_LIMBS = (("LElbow", "LWrist"), ("RElbow", "RWrist"), ("LKnee", "LFoot"),
-                   ("RKnee", "RFoot"))
-
-
 def occlude_limbs(kp: np.ndarray, layout: str, fraction: float, seed: int = 0) -> np.ndarray:
     """Simulated occlusion, to measure how a lifter copes with missing joints: in a random
     ``fraction`` of the rows, one lower limb (elbow and wrist, or knee and ankle, one of the
-    four at random) is marked missing.
+    four :data:`wildpose.skeleton.OCCLUDABLE_LIMBS` at random) is marked missing.
 
     Args:
         kp: (N, J, 2) keypoints (pixels) in ``layout`` (a :mod:`wildpose.skeleton` name).
@@ -38,12 +33,12 @@ def occlude_limbs(kp: np.ndarray, layout: str, fraction: float, seed: int = 0) -
     Returns:
         (N, J, 2) float copy of ``kp`` with the occluded joints NaN.
     """
-    from .skeleton import get_layout
+    from .skeleton import OCCLUDABLE_LIMBS, get_layout
 
     if not 0 <= fraction <= 1:
         raise ValueError(f"occlusion fraction must be in [0, 1], got {fraction}")
     names = get_layout(layout).joints
-    limbs = np.array([[names.index(j) for j in limb] for limb in _OCCLUDED_LIMBS])
+    limbs = np.array([[names.index(j) for j in limb] for limb in OCCLUDABLE_LIMBS])
     rng = np.random.default_rng(seed)
     hit = np.flatnonzero(rng.random(len(kp)) < fraction)
     out = np.array(kp, dtype=np.result_type(kp.dtype, np.float32), copy=True)

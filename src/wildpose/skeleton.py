@@ -33,6 +33,7 @@ __all__ = [
     "flip_pose",
     "ZHOU_BONE_GROUPS",
     "SYMMETRIC_BONES",
+    "OCCLUDABLE_LIMBS",
 ]
 
 
@@ -193,6 +194,12 @@ ZHOU_BONE_GROUPS: dict[str, tuple[str, ...]] = {
     "hips": ("right hip", "left hip"),
     "shoulders": ("right shoulder", "left shoulder"),
 }
+
+#: Joint pairs (H36M17 names, also in MPII16) that a detector tends to lose together, an
+#: occluded forearm or shank: training drops them (wildpose.augment) and the robustness check
+#: hides them (wildpose.evaluation.occlude_limbs).
+OCCLUDABLE_LIMBS: tuple[tuple[str, str], ...] = (
+    ("LElbow", "LWrist"), ("RElbow", "RWrist"), ("LKnee", "LFoot"), ("RKnee", "RFoot"))
 
 #: Left/right bone pairs of H36M17 scored by the bone symmetry error (Zhou et al.'s table).
 SYMMETRIC_BONES: dict[str, tuple[str, str]] = {
