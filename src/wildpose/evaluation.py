@@ -16,10 +16,12 @@ import numpy as np
 
 from .datasets.h36m import TEST_SUBJECTS, H36MData, load_h36m
 from .metrics import evaluate_poses, format_table
+from .skeleton import OCCLUDABLE_LIMBS, get_layout
 from .temporal import constant_bone_lengths
 
 __all__ = ["evaluate_h36m", "lift_h36m", "occlude_limbs", "h36m_intrinsics", "h36m_world_up",
            "save_predictions", "load_predictions"]
+
 
 def occlude_limbs(kp: np.ndarray, layout: str, fraction: float, seed: int = 0) -> np.ndarray:
     """Simulated occlusion, to measure how a lifter copes with missing joints: in a random
@@ -33,8 +35,6 @@ def occlude_limbs(kp: np.ndarray, layout: str, fraction: float, seed: int = 0) -
     Returns:
         (N, J, 2) float copy of ``kp`` with the occluded joints NaN.
     """
-    from .skeleton import OCCLUDABLE_LIMBS, get_layout
-
     if not 0 <= fraction <= 1:
         raise ValueError(f"occlusion fraction must be in [0, 1], got {fraction}")
     names = get_layout(layout).joints
