@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-reverse-test", action="store_true",
                    help="a video lifter trained on reversed windows: do not average with "
                         "the reversed reading (default: on for such lifters)")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
+                   help="what the lifter computes in (wildpose.Lifter precision; bf16 runs "
+                        "on the torch backend)")
     p.add_argument("--consistent-bones", action="store_true",
                    help="video protocol: each frame's bones set to its sequence's median "
                         "predicted lengths (wildpose.temporal.constant_bone_lengths)")
@@ -75,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     model_id = _common.model_identity(args.model)
     t0 = time.perf_counter()
     lifter = Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
-                    reverse_test=False if args.no_reverse_test else None)
+                    reverse_test=False if args.no_reverse_test else None,
+                    precision=args.precision)
     t1 = time.perf_counter()
     # A video lifter reads every frame (its window is in 50 fps frames); evaluate_h36m then
     # scores every stride-th one.
@@ -110,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
               "device": str(lifter.device), "flip_test": not args.no_flip_test,
               "reverse_test": lifter.reverse_test,
               "batch_size": lifter.batch_size, "consistent_bones": args.consistent_bones,
-              "occlude": args.occlude}
+              "occlude": args.occlude, "precision": args.precision}
     record = _common.make_record("accuracy", params, results, started)
     tag = f"{Path(args.model).stem}_{args.inputs}" + (f"_stride{args.stride}"
                                                        if args.stride != 1 else "")
@@ -122,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         tag += "_forward"
     if args.occlude > 0:
         tag += f"_occlude{args.occlude:g}"
+    if args.precision != "fp32":
+        tag += f"_{args.precision}"
     path = _common.write_record(record, args.out, tag=tag)
 
     print(f"model {args.model} ({model_id['sha256'][:12]}), inputs {args.inputs}, "

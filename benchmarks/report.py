@@ -84,7 +84,9 @@ def accuracy_section(rec: dict) -> list[str]:
            + (", bones set to each sequence's median lengths" if p.get("consistent_bones")
               else "")
            + (f", a lower limb missing in {p['occlude']:g} of the frames (robustness check)"
-              if p.get("occlude") else ""),
+              if p.get("occlude") else "")
+           + (f", computed in {p['precision']}" if p.get("precision", "fp32") != "fp32"
+              else ""),
            f"- samples scored: {r.get('num_samples', 'n/a')}, without inputs: "
            f"{r.get('num_skipped_samples', 'n/a')}"]
     out += [f"- skipped: {s}" for s in r.get("skipped") or []]
@@ -123,13 +125,15 @@ def speed_section(rec: dict) -> list[str]:
            f"inputs: {p.get('inputs')}; each figure: one warm-up call, then at least "
            f"{p.get('min_seconds')} s of `Lifter.lift` calls of one batch each",
            f"- load average at start (1 / 5 / 15 min): {load}", ""]
-    rows = [[t.get("backend", "n/a"), {True: "on", False: "off"}.get(t.get("flip_test"), "n/a"),
+    # Records before the precision option computed in float32 throughout.
+    rows = [[t.get("backend", "n/a"), t.get("precision", "fp32"),
+             {True: "on", False: "off"}.get(t.get("flip_test"), "n/a"),
              str(t.get("batch_size", "n/a")), rate(t.get("poses_per_s")),
              _fmt(t.get("median_call_ms"), ".1f"), str(t.get("calls", "n/a"))]
             for t in r.get("throughput") or []]
     if rows:
-        out += _table(["Backend", "Flip test", "Batch", "Poses/s", "Median call (ms)", "Calls"],
-                      rows, align="llrrrr")
+        out += _table(["Backend", "Precision", "Flip test", "Batch", "Poses/s",
+                       "Median call (ms)", "Calls"], rows, align="lllrrrr")
     cli = r.get("cli_lift")
     if cli:
         out += ["", f"`wildpose lift` wall time (`{cli.get('executable')}`, median of "

@@ -1,12 +1,14 @@
 """Lifting speed and memory of a model.
 
     python benchmarks/speed.py --model NAME|PATH [--batch-sizes 1024 8192] [--min-seconds 3]
-                               [--cli-runs 5] [--cli-input ../shared/data/wild/running.npy]
+                               [--precisions fp32 bf16] [--cli-runs 5]
+                               [--cli-input ../shared/data/wild/running.npy]
 
 (a) Batched throughput, poses/s, of ``wildpose.Lifter(...).lift(...)`` for the numpy and the
-    torch backend (CPU), flip test on and off, at each batch size: one batch per ``lift``
-    call (``Lifter(batch_size=B)`` on B poses), so each figure includes the layout
-    conversion and 2D normalization a user pays for, not just the network.  Inputs are
+    torch backend (CPU; torch in each of --precisions), flip test on and off, at each batch
+    size: one batch per ``lift`` call (``Lifter(batch_size=B)`` on B poses), so each figure
+    includes the layout conversion and 2D normalization a user pays for, not just the
+    network.  Inputs are
     synthetic H36M17 poses in pixels: a fixed standing pose, randomly scaled, rotated,
     shifted and jittered per joint (fixed seed).  One warm-up call, then calls are timed
     until at least --min-seconds have passed.
@@ -118,6 +120,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="time each throughput setting for at least this long (default 3)")
     p.add_argument("--backends", nargs="+", choices=("numpy", "torch"),
                    default=["numpy", "torch"])
+    p.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"),
+                   default=["fp32", "bf16"],
+                   help="what the torch backend computes in (the numpy backend: fp32 only)")
     p.add_argument("--cli-input", default=f"{_common.DEFAULT_DATA_ROOT}/wild/running.npy",
                    help="keypoint file for the wildpose lift timing (default: %(default)s)")
     p.add_argument("--cli-runs", type=int, default=5, help="timed runs per command (default 5)")
@@ -160,17 +165,19 @@ def run(args: argparse.Namespace) -> int:
                 torch.set_num_threads(args.torch_threads)
             threads = {"torch_num_threads": torch.get_num_threads(),
                        "torch_num_interop_threads": torch.get_num_interop_threads()}
-        for flip in (False, True):
-            for bs in args.batch_sizes:
-                lifter = Lifter(args.model, device="cpu", flip_test=flip, batch_size=bs,
-                                backend=backend)
-                row = {"backend": backend, "flip_test": flip, "batch_size": bs,
-                       **time_lift(lifter, poses[:bs], args.min_seconds)}
-                results["throughput"].append(row)
-                print(f"{backend:5s}  flip {'on ' if flip else 'off'}  batch {bs:6d}: "
-                      f"{row['poses_per_s']:10.0f} poses/s  ({row['calls']} calls in "
-                      f"{row['timed_s']:.1f} s, median call {row['median_call_ms']:.1f} ms)",
-                      flush=True)
+        precisions = args.precisions if backend == "torch" else ["fp32"]
+        for precision in precisions:
+            for flip in (False, True):
+                for bs in args.batch_sizes:
+                    lifter = Lifter(args.model, device="cpu", flip_test=flip, batch_size=bs,
+                                    backend=backend, precision=precision)
+                    row = {"backend": backend, "precision": precision, "flip_test": flip,
+                           "batch_size": bs, **time_lift(lifter, poses[:bs], args.min_seconds)}
+                    results["throughput"].append(row)
+                    print(f"{backend:5s}  {precision}  flip {'on ' if flip else 'off'}  batch "
+                          f"{bs:6d}: {row['poses_per_s']:10.0f} poses/s  ({row['calls']} calls "
+                          f"in {row['timed_s']:.1f} s, median call "
+                          f"{row['median_call_ms']:.1f} ms)", flush=True)
         results["peak_rss_mib"][f"self_after_{backend}"] = _common.peak_rss_mib()
 
     if not args.skip_cli:
@@ -194,7 +201,8 @@ def run(args: argparse.Namespace) -> int:
     results["peak_rss_mib"]["self"] = _common.peak_rss_mib()
 
     params = {"model": model_id, "batch_sizes": args.batch_sizes,
-              "min_seconds": args.min_seconds, "backends": args.backends, "device": "cpu",
+              "min_seconds": args.min_seconds, "backends": args.backends,
+              "precisions": args.precisions, "device": "cpu",
               "inputs": f"synthetic H36M17 pixel poses, seed {args.seed}",
               "cli_runs": None if args.skip_cli else args.cli_runs,
               "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"), **threads}

@@ -184,6 +184,30 @@ def test_bad_backend_and_device(model_file):
         Lifter(model_file, backend="numpy", device="cuda")
 
 
+def test_bf16_stays_within_bfloat16_rounding_of_fp32(model_file):
+    kp = pixel_poses(64, seed=10)
+    kp[::5, 4] = np.nan
+    exact = Lifter(model_file, device="cpu").lift(kp)
+    fast = Lifter(model_file, device="cpu", precision="bf16")
+    out = fast.lift(kp)
+    assert fast.backend == "torch" and out.dtype == np.float32 and out.shape == exact.shape
+    # bfloat16 keeps 8 significant bits (relative rounding 2^-9 per value); through three
+    # layers the output may drift by a few of those, far less than 2 % of its size.  It
+    # must drift somewhat, or the products were not computed in bfloat16 at all.
+    drift = np.abs(out - exact).mean() / np.abs(exact).mean()
+    assert 1e-5 < drift < 0.02
+
+
+def test_bad_precision(model_file):
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        Lifter(model_file, precision="fp8")
+    with pytest.raises(ValueError, match="numpy backend computes in float32"):
+        Lifter(model_file, backend="numpy", precision="bf16")
+    # "auto" picks the backend that can compute in bfloat16.
+    assert Lifter(model_file, backend="auto", precision="bf16").backend == "torch"
+    assert Lifter(model_file, backend="auto").backend == "numpy"
+
+
 @pytest.mark.parametrize("backend", ["torch", "numpy"])
 @pytest.mark.parametrize("scale, shift", [(3.0, (250.0, -90.0)), (0.25, (-1000.0, 4000.0))])
 def test_output_invariant_to_2d_translation_and_scale(lifter, np_lifter, backend, scale, shift):

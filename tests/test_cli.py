@@ -70,6 +70,26 @@ def test_backends_write_the_same_pose(tmp_path, model_file):
     np.testing.assert_allclose(poses["numpy"], poses["torch"], rtol=1e-4, atol=1e-3)
 
 
+def test_bf16_lift_writes_a_pose_near_the_fp32_one(tmp_path, model_file, capsys):
+    src = tmp_path / "p.npy"
+    np.save(src, a_pose())
+    poses = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        assert main(["lift", str(src), "-o", str(out), "--model", str(model_file),
+                     "--precision", precision, "--max-png", "0"]) == 0
+        with np.load(out / "p.npz") as z:
+            poses[precision] = z["pose_3d"]
+    scale = np.abs(poses["fp32"]).mean()
+    assert np.abs(poses["bf16"] - poses["fp32"]).mean() < 0.02 * scale
+    # The numpy backend cannot: one line, exit 2, nothing written.
+    rc = main(["lift", str(src), "-o", str(tmp_path / "np"), "--model", str(model_file),
+               "--backend", "numpy", "--precision", "bf16"])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "float32" in lines[0]
+    assert not (tmp_path / "np").exists()
+
+
 def test_one_corrupt_input_fails_alone(tmp_path, model_file, capsys):
     good = tmp_path / "good.npy"
     np.save(good, a_pose()[None])

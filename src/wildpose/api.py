@@ -16,7 +16,10 @@ import numpy as np
 from .normalization import WINDOW_NORMS, normalize_2d, normalize_window
 from .skeleton import H36M17, convert_layout, flip_pose, get_layout
 
-__all__ = ["Lifter", "load_lifter", "lift"]
+__all__ = ["Lifter", "load_lifter", "lift", "PRECISIONS"]
+
+PRECISIONS = ("fp32", "bf16")
+"""What :class:`Lifter` computes in: exact float32, or bfloat16 matrix products (faster)."""
 
 
 class Lifter:
@@ -35,13 +38,24 @@ class Lifter:
             (``LifterConfig.time_reversal``), the only ones it can read both ways.
         min_valid_joints: poses with fewer valid joints are not lifted (their rows are NaN).
         batch_size: poses per forward pass.
+        precision: "fp32" (default) or "bf16" (torch backend only: matrix products in
+            bfloat16 with float32 accumulation; about twice the poses/s on CPUs with AVX-512
+            BF16 and on recent GPUs, for an error that BENCHMARKS.md measures; on GPUs without
+            bfloat16, float16).  The numpy backend computes in float32 only.
     """
 
     def __init__(self, model: Any = None, device: str = "auto", flip_test: bool = True,
                  min_valid_joints: int = 6, batch_size: int = 8192, backend: str = "torch",
-                 reverse_test: bool | None = None):
+                 reverse_test: bool | None = None, precision: str = "fp32"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}: use "
+                             f"{' or '.join(PRECISIONS)}")
         if backend == "auto":
-            backend = _auto_backend(model, device)
+            # Only torch computes in bfloat16.
+            backend = _auto_backend(model, device) if precision == "fp32" else "torch"
+        if backend == "numpy" and precision != "fp32":
+            raise ValueError(f"the numpy backend computes in float32 only, not {precision!r}: "
+                             f"use backend 'torch'")
         if backend == "numpy":
             from .zoo import load_numpy_model
 
@@ -52,10 +66,11 @@ class Lifter:
         elif backend == "torch":
             import torch
 
-            from .device import resolve_device
+            from .device import autocast_dtype, resolve_device
             from .zoo import load_model
 
             self.device = resolve_device(device)
+            self._autocast = autocast_dtype(precision, self.device)
             self.model = model.to(self.device).eval() if isinstance(model, torch.nn.Module) \
                 else load_model(model, self.device)
         else:
@@ -65,6 +80,7 @@ class Lifter:
                              f"keypoints): use wildpose.Estimator(model=...) or "
                              f"`wildpose predict --model ...`")
         self.backend = backend
+        self.precision = precision
         self.flip_test = flip_test
         if reverse_test is None:
             reverse_test = bool(self._config().get("time_reversal", False))
@@ -184,7 +200,9 @@ class Lifter:
         if self.backend == "torch":
             import torch
 
-            with torch.no_grad():
+            amp = self._autocast
+            with torch.no_grad(), torch.autocast(self.device.type, dtype=amp or torch.float32,
+                                                 enabled=amp is not None):
                 return self._lift_batches(keypoints, valid, window, lambda a: torch.from_numpy(
                     np.ascontiguousarray(a)).to(self.device), lambda t: t.float().cpu().numpy(),
                     prepare)

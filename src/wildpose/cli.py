@@ -126,13 +126,15 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
             from .api import Lifter
 
             init = Lifter(args.init_model, device=args.device,
-                          flip_test=not args.no_flip_test, backend=backend)
+                          flip_test=not args.no_flip_test, backend=backend,
+                          precision=args.precision)
         return DualSourceLifter(args.index, init=init,
                                 perspective=getattr(args, "perspective", False))
     from .api import Lifter
 
     return Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
-                  backend=backend, reverse_test=False if args.no_reverse_test else None)
+                  backend=backend, reverse_test=False if args.no_reverse_test else None,
+                  precision=args.precision)
 
 
 def cmd_lift(args: argparse.Namespace) -> int:
@@ -411,6 +413,15 @@ _NO_REVERSE_HELP = ("a video lifter trained on reversed windows: do not also lif
                     "reversed in time and average (default: on for such lifters)")
 
 
+def _add_precision_option(p: argparse.ArgumentParser) -> None:
+    from .api import PRECISIONS
+
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default) or bf16: bfloat16 matrix products, about twice the "
+                        "poses/s on CPUs with AVX-512 BF16 (torch backend; BENCHMARKS.md "
+                        "gives its accuracy cost)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wildpose", description=(
         "3D human pose from photos, videos or 2D keypoints: predict, lift, evaluate on "
@@ -431,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto",
                    help="auto: numpy on the CPU for shipped models (fast start-up), else torch")
+    _add_precision_option(p)
     _add_method_options(p)
     p.add_argument("--no-flip-test", action="store_true",
                    help="do not average with the mirrored pose")
@@ -475,6 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-flip-test", action="store_true")
     p.add_argument("--no-reverse-test", action="store_true", help=_NO_REVERSE_HELP)
+    _add_precision_option(p)
     p.add_argument("--smooth-2d", type=float, default=0.0, metavar="SIGMA",
                    help="video protocol: smooth each sequence's 2D along time with a "
                         "Gaussian of SIGMA frames before lifting (default 0: single images)")
