@@ -1,5 +1,6 @@
 """Lifter ensembles: the output is the members' mean, one file round-trips through torch and
-numpy, members that read different inputs are refused, and the validation split is shared.
+numpy, members reading different windows each get their own frames, members that cannot
+share an input are refused, and the validation split is shared.
 
 Small models (width 64) are written to tmp_path; nothing here needs the shipped weights.
 """
@@ -17,6 +18,7 @@ from test_zoo import assert_one_line_naming, inputs, small_model, torch_predict
 from wildpose.api import Lifter
 from wildpose.cli import main
 from wildpose.models.ensemble import LifterEnsemble
+from wildpose.models.ensemble_input import member_frames, shared_input_config
 from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
 from wildpose.zoo import (
     load_model,
@@ -87,14 +89,76 @@ def test_lifter_lifts_through_an_ensemble_with_both_backends(tmp_path):
     assert a.shape == (5, 17, 3) and (a[:, 0] == 0).all()
 
 
-def test_members_reading_different_windows_are_refused(tmp_path):
+def _video_member(tmp_path, name: str, window: int, step: int, seed: int):
+    """A tiny lifter reading ``window`` frames ``step`` apart, with non-trivial statistics."""
+    torch.manual_seed(seed)
+    model = ResidualMLPLifter(LifterConfig(width=64, blocks=1, window=window,
+                                           window_step=step))
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.3)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+        model.out_mean.copy_(torch.randn(48, generator=g) * 100)
+        model.out_std.copy_(torch.rand(48, generator=g) * 50 + 10)
+    return save_model(tmp_path / f"{name}.safetensors", model.eval(), {"name": name})
+
+
+def test_member_frames_by_hand():
+    steps_4_and_8 = [{"window": 17, "window_step": 4}, {"window": 17, "window_step": 8}]
+    shared = shared_input_config(steps_4_and_8, ["a", "b"])
+    assert (shared.window, shared.window_step) == (33, 4)   # 64 frames either side, 4 apart
+    assert member_frames(steps_4_and_8[0], shared) == list(range(8, 25))
+    assert member_frames(steps_4_and_8[1], shared) == list(range(0, 33, 2))
+    mixed = [{"window": 5, "window_step": 2}, {"window": 3, "window_step": 3}, {"window": 1}]
+    shared = shared_input_config(mixed, ["a", "b", "c"])
+    assert (shared.window, shared.window_step) == (9, 1)    # steps 2 and 3: every frame
+    assert member_frames(mixed[0], shared) == [0, 2, 4, 6, 8]
+    assert member_frames(mixed[1], shared) == [1, 4, 7]
+    assert member_frames(mixed[2], shared) == [4]
+    same = shared_input_config([mixed[0], mixed[0]], ["a", "b"])
+    assert (same.window, same.window_step) == (5, 2) and member_frames(mixed[0], same) is None
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_members_reading_different_windows_lift_as_each_does_alone(tmp_path, backend):
+    paths = [_video_member(tmp_path, "w5s1", 5, 1, seed=1),
+             _video_member(tmp_path, "w3s3", 3, 3, seed=2),
+             _video_member(tmp_path, "single", 1, 1, seed=3)]
+    ens = save_ensemble(tmp_path / "mixed.safetensors", paths)
+    config = read_model_info(ens)["config"]
+    assert (config["window"], config["window_step"]) == (7, 1)
+    # Two clips of 9 and 6 frames with their rows shuffled: windows reach both clip ends.
+    rng = np.random.default_rng(0)
+    px = rng.uniform(200, 800, size=(15, 17, 2)).astype(np.float32)
+    seq = np.r_[np.zeros(9), np.ones(6)].astype(int)
+    frame = np.r_[np.arange(9), np.arange(6)]
+    order = rng.permutation(15)
+    px, seq, frame = px[order], seq[order], frame[order]
+    alone = [Lifter(p, backend=backend).lift(px, sequence=seq, frame=frame) for p in paths]
+    together = Lifter(ens, backend=backend)
+    assert together.window == (7, 1)
+    np.testing.assert_allclose(together.lift(px, sequence=seq, frame=frame), sum(alone) / 3,
+                               rtol=1e-5, atol=1e-3)
+
+
+def test_members_that_cannot_share_an_input_are_refused(tmp_path):
     (single,) = _members(tmp_path, 1)
-    video = ResidualMLPLifter(LifterConfig(width=64, blocks=1, window=3, window_step=2)).eval()
-    vpath = save_model(tmp_path / "video.safetensors", video, {"name": "video"})
-    with pytest.raises(ValueError, match="window 3, not 1"):
-        save_ensemble(tmp_path / "bad.safetensors", [single, vpath])
-    with pytest.raises(ValueError, match="window"):
-        LifterEnsemble([load_model(single), video])
+    whole = ResidualMLPLifter(LifterConfig(width=64, blocks=1, window=3, window_step=2,
+                                           window_norm="window")).eval()
+    wpath = save_model(tmp_path / "whole.safetensors", whole, {"name": "whole"})
+    with pytest.raises(ValueError, match="window_norm 'window', not 'frame'"):
+        save_ensemble(tmp_path / "bad.safetensors", [single, wpath])
+    # A window normalized as a whole changes with the frames in it: no sub-window is exact.
+    longer = ResidualMLPLifter(LifterConfig(width=64, blocks=1, window=5, window_step=2,
+                                            window_norm="window")).eval()
+    with pytest.raises(ValueError, match="#1 reads a different window .* must be the same"):
+        LifterEnsemble([whole, longer])
+    with pytest.raises(ValueError, match="time_reversal"):
+        LifterEnsemble([load_model(single),
+                        ResidualMLPLifter(LifterConfig(width=64, blocks=1, window=3,
+                                                       time_reversal=True)).eval()])
 
 
 def test_only_residual_mlp_members(tmp_path):

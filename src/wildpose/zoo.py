@@ -100,8 +100,8 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
 
     Args:
         path: output file (``.safetensors``).
-        members: shipped model names or model files; they must read the same input (joints,
-            window, window step and normalization; see
+        members: shipped model names or model files; they must read the same joints,
+            normalized the same way; video members may read different windows (see
             :func:`wildpose.models.ensemble_input.shared_input_config`).
         name, description: the ensemble's name (default: the file's stem) and a sentence
             on what it is.
@@ -186,10 +186,14 @@ def _member_states(info: dict[str, Any], state: dict[str, Any], source: Path) ->
             raise ValueError(f"model file {source}: ensemble member {i} is "
                              f"{m.get('architecture')!r}, not a residual_mlp lifter")
     try:
-        shared_input_config([m["config"] for m in members],
-                            [f"#{i}" for i in range(len(members))])
+        shared = shared_input_config([m["config"] for m in members],
+                                     [f"#{i}" for i in range(len(members))])
     except ValueError as e:
         raise ValueError(f"model file {source}: {e}") from None
+    # The file's own input must be the one its members share: Lifter prepares that one.
+    if info.get("config") != shared.to_dict():
+        raise ValueError(f"model file {source}: the ensemble's input {info.get('config')} is "
+                         f"not the one its members share, {shared.to_dict()}")
     prefixes = [f"members.{i}." for i in range(len(members))]
     stray = [k for k in state if not k.startswith(tuple(prefixes))]
     if stray:
@@ -280,11 +284,16 @@ class NumpyEnsemble:
     :class:`~wildpose.models.ensemble.LifterEnsemble`)."""
 
     def __init__(self, members: list[NumpyModel], info: dict[str, Any]):
+        from .models.ensemble_input import EnsembleConfig, member_frames
+
         self.members = members
         self.info = info
+        shared = EnsembleConfig(**info["config"])
+        self.frames = [member_frames(m.info["config"], shared) for m in members]
 
     def __call__(self, keypoints: Any, valid: Any) -> Any:
-        return sum(m(keypoints, valid) for m in self.members) / len(self.members)
+        return sum(m(keypoints, valid) if f is None else m(keypoints[:, f], valid[:, f])
+                   for m, f in zip(self.members, self.frames)) / len(self.members)
 
 
 def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel | NumpyEnsemble:

@@ -1,4 +1,10 @@
-"""What the members of a lifter ensemble must share: the input they read.
+"""What the members of a lifter ensemble read: one input, of which each takes its frames.
+
+Members must agree on the joints, on how a window is normalized and on reading it reversed
+in time.  Their windows may differ when every frame is normalized on its own: the ensemble
+then reads one window that holds each member's frames (e.g. 17 frames 4 apart and 17 frames
+8 apart: 33 frames 4 apart), and each member takes its own from it
+(:func:`member_frames`).
 
 Kept free of torch so that numpy inference can check an ensemble file without importing it.
 """
@@ -6,9 +12,10 @@ Kept free of torch so that numpy inference can check an ensemble file without im
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from math import gcd
 from typing import Any
 
-__all__ = ["EnsembleConfig", "INPUT_FIELDS", "shared_input_config"]
+__all__ = ["EnsembleConfig", "INPUT_FIELDS", "shared_input_config", "member_frames"]
 
 #: The architecture options that decide what input a lifter reads.
 #: ``time_reversal`` is among them because the ensemble is read both ways or not at all.
@@ -32,8 +39,22 @@ class EnsembleConfig:
         return asdict(self)
 
 
+def _input(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: cfg.get(k, _INPUT_DEFAULTS[k]) for k in INPUT_FIELDS}
+
+
+def _half_span(cfg: dict[str, Any]) -> int:
+    """Frames from a window's middle to its last frame."""
+    return (cfg["window"] - 1) // 2 * cfg["window_step"]
+
+
 def shared_input_config(member_configs: list[dict[str, Any]], names: list[str]) -> EnsembleConfig:
-    """The input options every member shares, or ValueError naming the first that differs.
+    """The input that holds what every member reads, or ValueError naming the first member
+    that cannot share it.
+
+    Members with the same window read it as it is.  Members with different windows (only
+    with ``window_norm`` "frame") get one window whose step is the greatest common divisor
+    of theirs and whose span is the longest of theirs; each member's frames lie on it.
 
     Args:
         member_configs: each member's architecture config (``LifterConfig.to_dict()``).
@@ -41,11 +62,51 @@ def shared_input_config(member_configs: list[dict[str, Any]], names: list[str]) 
     """
     if not member_configs:
         raise ValueError("an ensemble needs at least one member")
-    first = {k: member_configs[0].get(k, _INPUT_DEFAULTS[k]) for k in INPUT_FIELDS}
-    for cfg, name in zip(member_configs[1:], names[1:]):
-        for k in INPUT_FIELDS:
-            if cfg.get(k, _INPUT_DEFAULTS[k]) != first[k]:
+    configs = [_input(c) for c in member_configs]
+    first = configs[0]
+    for cfg, name in zip(configs[1:], names[1:]):
+        for k in ("num_joints", "window_norm", "time_reversal"):
+            if cfg[k] != first[k]:
                 raise ValueError(f"ensemble member {name} reads a different input: {k} "
-                                 f"{cfg.get(k, _INPUT_DEFAULTS[k])!r}, not {first[k]!r} "
-                                 f"like {names[0]}")
-    return EnsembleConfig(**first)
+                                 f"{cfg[k]!r}, not {first[k]!r} like {names[0]}")
+    windows = {(c["window"], c["window_step"] if c["window"] > 1 else 1) for c in configs}
+    if len(windows) == 1:
+        return EnsembleConfig(**first)
+    if first["window_norm"] != "frame":
+        w, s = configs[0]["window"], configs[0]["window_step"]
+        other = next((c, n) for c, n in zip(configs, names)
+                     if (c["window"], c["window_step"]) != (w, s))
+        raise ValueError(f"ensemble member {other[1]} reads a different window "
+                         f"({other[0]['window']} frames {other[0]['window_step']} apart, not "
+                         f"{w} frames {s} apart like {names[0]}), and windows normalized as a "
+                         f"whole (window_norm 'window') must be the same")
+    step = 0
+    for c in configs:
+        if c["window"] > 1:
+            step = gcd(step, c["window_step"])
+    half = max(_half_span(c) for c in configs)
+    return EnsembleConfig(**{**first, "window": 2 * (half // step) + 1, "window_step": step})
+
+
+def member_frames(member_config: dict[str, Any], ensemble: EnsembleConfig
+                  ) -> list[int] | None:
+    """Positions of a member's frames within the ensemble's window, in time order, or None
+    when the member reads the whole window.
+
+    E.g. a member reading 17 frames 8 apart in an ensemble window of 33 frames 4 apart
+    takes positions 0, 2, ..., 32; a single-frame member takes the middle one, [16].
+    """
+    cfg = _input(member_config)
+    if cfg["window"] == ensemble.window and (cfg["window"] == 1 or
+                                             cfg["window_step"] == ensemble.window_step):
+        return None
+    middle = ensemble.window // 2
+    if cfg["window"] == 1:
+        return [middle]
+    stride, rem = divmod(cfg["window_step"], ensemble.window_step)
+    reach = (cfg["window"] - 1) // 2
+    if rem or reach * stride > middle:
+        raise ValueError(f"a member reading {cfg['window']} frames {cfg['window_step']} apart "
+                         f"does not fit the ensemble's window of {ensemble.window} frames "
+                         f"{ensemble.window_step} apart")
+    return [middle + k * stride for k in range(-reach, reach + 1)]
