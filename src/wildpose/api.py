@@ -19,7 +19,7 @@ from .skeleton import H36M17, convert_layout, flip_pose, get_layout
 __all__ = ["Lifter", "load_lifter", "lift", "PRECISIONS"]
 
 PRECISIONS = ("fp32", "bf16")
-"""What :class:`Lifter` computes in: exact float32, or bfloat16 matrix products (faster)."""
+"""What :class:`Lifter` computes in: float32, or bfloat16 matrix products (faster)."""
 
 
 class Lifter:
