@@ -56,30 +56,28 @@ def test_lift_writes_json_npz_png(tmp_path, model_file, capsys):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
 
 
+def _lifted_pose(src, out, model_file, *flags) -> np.ndarray:
+    """``wildpose lift SRC -o OUT --model MODEL_FILE --max-png 0 FLAGS``: the written pose."""
+    assert main(["lift", str(src), "-o", str(out), "--model", str(model_file),
+                 "--max-png", "0", *flags]) == 0
+    assert not (out / "p.png").exists()  # --max-png 0
+    with np.load(out / "p.npz") as z:
+        return z["pose_3d"]
+
+
 def test_backends_write_the_same_pose(tmp_path, model_file):
     src = tmp_path / "p.npy"
     np.save(src, a_pose())
-    poses = {}
-    for backend in ("numpy", "torch"):
-        out = tmp_path / backend
-        assert main(["lift", str(src), "-o", str(out), "--model", str(model_file),
-                     "--backend", backend, "--device", "cpu", "--max-png", "0"]) == 0
-        with np.load(out / "p.npz") as z:
-            poses[backend] = z["pose_3d"]
-        assert not (out / "p.png").exists()  # --max-png 0
+    poses = {b: _lifted_pose(src, tmp_path / b, model_file, "--backend", b, "--device", "cpu")
+             for b in ("numpy", "torch")}
     np.testing.assert_allclose(poses["numpy"], poses["torch"], rtol=1e-4, atol=1e-3)
 
 
 def test_bf16_lift_writes_a_pose_near_the_fp32_one(tmp_path, model_file, capsys):
     src = tmp_path / "p.npy"
     np.save(src, a_pose())
-    poses = {}
-    for precision in ("fp32", "bf16"):
-        out = tmp_path / precision
-        assert main(["lift", str(src), "-o", str(out), "--model", str(model_file),
-                     "--precision", precision, "--max-png", "0"]) == 0
-        with np.load(out / "p.npz") as z:
-            poses[precision] = z["pose_3d"]
+    poses = {p: _lifted_pose(src, tmp_path / p, model_file, "--precision", p)
+             for p in ("fp32", "bf16")}
     scale = np.abs(poses["fp32"]).mean()
     assert np.abs(poses["bf16"] - poses["fp32"]).mean() < 0.02 * scale
     # The numpy backend cannot: one line, exit 2, nothing written.

@@ -90,19 +90,9 @@ def test_lifter_lifts_through_an_ensemble_with_both_backends(tmp_path):
 
 
 def _video_member(tmp_path, name: str, window: int, step: int, seed: int):
-    """A tiny lifter reading ``window`` frames ``step`` apart, with non-trivial statistics."""
-    torch.manual_seed(seed)
-    model = ResidualMLPLifter(LifterConfig(width=64, blocks=1, window=window,
-                                           window_step=step))
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm1d):
-                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.3)
-                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
-        model.out_mean.copy_(torch.randn(48, generator=g) * 100)
-        model.out_std.copy_(torch.rand(48, generator=g) * 50 + 10)
-    return save_model(tmp_path / f"{name}.safetensors", model.eval(), {"name": name})
+    """A tiny lifter reading ``window`` frames ``step`` apart, saved as ``name``."""
+    model = small_model(seed=seed, window=window, window_step=step)
+    return save_model(tmp_path / f"{name}.safetensors", model, {"name": name})
 
 
 def test_member_frames_by_hand():

@@ -24,9 +24,11 @@ from wildpose.zoo import (
 )
 
 
-def small_model(seed: int = 0, blocks: int = 1) -> ResidualMLPLifter:
+def small_model(seed: int = 0, blocks: int = 1, **config) -> ResidualMLPLifter:
+    """A width-64 lifter with non-trivial BatchNorm and output statistics; ``config``: more
+    LifterConfig options (e.g. window, window_step)."""
     torch.manual_seed(seed)
-    model = ResidualMLPLifter(LifterConfig(width=64, blocks=blocks))
+    model = ResidualMLPLifter(LifterConfig(width=64, blocks=blocks, **config))
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for m in model.modules():

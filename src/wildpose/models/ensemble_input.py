@@ -69,17 +69,17 @@ def shared_input_config(member_configs: list[dict[str, Any]], names: list[str]) 
             if cfg[k] != first[k]:
                 raise ValueError(f"ensemble member {name} reads a different input: {k} "
                                  f"{cfg[k]!r}, not {first[k]!r} like {names[0]}")
-    windows = {(c["window"], c["window_step"] if c["window"] > 1 else 1) for c in configs}
-    if len(windows) == 1:
+    # A single frame has no step: (1, 1) whatever its config says.
+    windows = [(c["window"], c["window_step"] if c["window"] > 1 else 1) for c in configs]
+    if len(set(windows)) == 1:
         return EnsembleConfig(**first)
     if first["window_norm"] != "frame":
-        w, s = configs[0]["window"], configs[0]["window_step"]
-        other = next((c, n) for c, n in zip(configs, names)
-                     if (c["window"], c["window_step"]) != (w, s))
-        raise ValueError(f"ensemble member {other[1]} reads a different window "
-                         f"({other[0]['window']} frames {other[0]['window_step']} apart, not "
-                         f"{w} frames {s} apart like {names[0]}), and windows normalized as a "
-                         f"whole (window_norm 'window') must be the same")
+        i = next(i for i, w in enumerate(windows) if w != windows[0])
+        raise ValueError(f"ensemble member {names[i]} reads a different window "
+                         f"({windows[i][0]} frames {windows[i][1]} apart, not "
+                         f"{windows[0][0]} frames {windows[0][1]} apart like {names[0]}), and "
+                         f"windows normalized as a whole (window_norm 'window') must be the "
+                         f"same")
     step = 0
     for c in configs:
         if c["window"] > 1:
