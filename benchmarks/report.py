@@ -403,6 +403,16 @@ def zhou_image_speed_section(rec: dict) -> list[str]:
     return out
 
 
+def machine_speed_section(rec: dict) -> list[str]:
+    r = rec.get("results", {})
+    rows = [[k, _fmt(get(r, k, "median_step_ms"), ".2f"),
+             _fmt(get(r, k, "fastest_step_ms"), ".2f")]
+            for k in ("bf16", "fp32") if isinstance(r.get(k), dict)]
+    return [f"- torch threads {r.get('torch_threads', 'n/a')}; one training step of the "
+            f"shipped video lifter's network (batch {get(rec, 'params', 'batch_size')})", ""] \
+        + _table(["Precision", "Median (ms/step)", "Fastest (ms/step)"], rows, align="lrr")
+
+
 def generic_section(rec: dict) -> list[str]:
     return ["```json", json.dumps(rec.get("results"), indent=2), "```"]
 
@@ -421,6 +431,7 @@ SECTIONS: dict[str, Callable[[dict], list[str]]] = {
     "zhou_validation": zhou_validation_section,
     "validation_sweep": validation_sweep_section,
     "zhou_image_speed": zhou_image_speed_section,
+    "machine_speed": machine_speed_section,
 }
 
 
