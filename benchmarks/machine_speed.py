@@ -8,10 +8,12 @@ two sessions of this machine.  A training record alone cannot say whether a slow
 costlier model or a slower host; this reading can.  Run it just before and after a
 training, on an idle machine, and quote it beside the training's minutes.
 
-It times forward + backward + AdamW (fused) for the network the shipped video lifters use:
+It times forward + backward + the trainers' optimizer (``wildpose.training.make_optimizer``:
+fused AdamW) for the network the shipped video lifters use:
 ``ResidualMLPLifter`` width 1024, 2 blocks, dropout 0.1, a 17-frame window of 17 joints,
 batch 512, on random inputs (what is computed does not depend on the values), on the CPU
-with torch's default threads.  bf16 is the autocast training uses on CPUs that support it.
+with torch's default threads.  bf16 is what ``wildpose train`` computes in by default
+(precision "auto").
 Five untimed warm-up steps, then the median and the fastest of ``--steps`` timed steps, ms.
 Data loading and augmentation are not included: they are the same for every session, and
 this measures the host, not the data pipeline.
@@ -33,19 +35,23 @@ def step_times_ms(precision: str, steps: int) -> list[float]:
     """Wall-clock ms of ``steps`` training steps (after 5 warm-up steps)."""
     import torch
 
+    from wildpose.device import autocast_dtype
     from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
+    from wildpose.training import TrainConfig, make_optimizer
 
     torch.manual_seed(0)
+    cpu = torch.device("cpu")
+    amp = autocast_dtype(precision, cpu)   # as `wildpose train` maps its precision setting
     model = ResidualMLPLifter(LifterConfig(width=WIDTH, blocks=BLOCKS, dropout=0.1,
                                            window=WINDOW, window_step=4))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)
+    opt = make_optimizer(model, TrainConfig(), cpu)
     kp = torch.randn(BATCH, WINDOW, JOINTS, 2)
     valid = torch.ones(BATCH, WINDOW, JOINTS, dtype=torch.bool)
     target = torch.randn(BATCH, JOINTS, 3)
     times = []
     for i in range(5 + steps):
         t = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
             pred = model(kp, valid)
         loss = (pred.float() - target).norm(dim=-1).mean()
         opt.zero_grad(set_to_none=True)
