@@ -355,6 +355,23 @@ def test_rescaled_bones_keep_direction_and_root_and_take_the_factors():
                                    d0 / np.linalg.norm(d0, axis=-1, keepdims=True), atol=1e-9)
 
 
+def test_rescaled_bones_in_float32_torch_take_the_factors():
+    # The trainer makes its new bodies as float32 tensors: the same facts must hold there,
+    # to float32's precision, and the dtype must stay.
+    from wildpose.augment import rescale_bones
+
+    rng = np.random.default_rng(1)
+    pose = rng.normal(size=(4, 3, J, 3)) * 300 + np.array([0.0, 0.0, 4000.0])
+    factors = rng.uniform(0.8, 1.2, size=(4, 1, len(H36M17.edges)))
+    new = rescale_bones(torch.tensor(pose, dtype=torch.float32),
+                        torch.tensor(factors, dtype=torch.float32))
+    assert new.dtype == torch.float32
+    new = new.double().numpy()
+    np.testing.assert_allclose(H36M17.bone_lengths(new), H36M17.bone_lengths(pose) * factors,
+                               rtol=1e-5)
+    np.testing.assert_allclose(new[..., 0, :], pose[..., 0, :], rtol=1e-6)
+
+
 def test_unchanged_bodies_project_to_each_rows_own_2d(h36m_dir):
     # The new bodies of TrainConfig.bone_scale are seen through each row's own camera: with
     # every factor 1 they must land on the dataset's 2D, whichever subject and camera.
@@ -369,9 +386,15 @@ def test_unchanged_bodies_project_to_each_rows_own_2d(h36m_dir):
     body = rescale_bones(data.pose_3d, np.ones(len(H36M17.edges)))
     px = camera_to_pixels(body, lens["f"], lens["c"], lens["k"], lens["p"])
     np.testing.assert_allclose(px, data.pose_2d, atol=0.01)
+    # The trainer's float32 tensors land there too.
+    f32 = lambda a: torch.tensor(a, dtype=torch.float32)                 # noqa: E731
+    body = rescale_bones(f32(data.pose_3d), f32(np.ones(len(H36M17.edges))))
+    px = camera_to_pixels(body, *(f32(lens[key]) for key in ("f", "c", "k", "p")))
+    np.testing.assert_allclose(px.numpy(), data.pose_2d, atol=0.01)
 
 
-def test_a_quarter_turn_by_hand():
+@pytest.mark.parametrize("kind", ["numpy", "torch float32"])
+def test_a_quarter_turn_by_hand(kind):
     from wildpose.augment import turn_bodies
 
     up = np.array([[0.0, -1.0, 0.0]])                 # a level camera: up is -y
@@ -379,11 +402,18 @@ def test_a_quarter_turn_by_hand():
     pose[..., :, 2] = 4000.0                          # everything 4 m in front of the camera
     pose[0, 0, 1] += [100.0, 0.0, 0.0]                # joint 1 100 mm to the pelvis's right
     pose[0, 0, 2] += [0.0, -300.0, 0.0]               # joint 2 300 mm above the pelvis
-    out = turn_bodies(pose, up, np.array([np.pi / 2]))
+    angle, tol = np.array([np.pi / 2]), 1e-9
+    if kind == "numpy":
+        out = turn_bodies(pose, up, angle)
+    else:  # as the trainer calls it
+        f32 = lambda a: torch.tensor(a, dtype=torch.float32)             # noqa: E731
+        out = turn_bodies(f32(pose), f32(up), f32(angle))
+        assert out.dtype == torch.float32
+        out, tol = out.double().numpy(), 1e-3                            # mm
     # Counter-clockwise seen from above, right of the pelvis turns to behind it (+z).
-    np.testing.assert_allclose(out[0, 0, 1], [0.0, 0.0, 4100.0], atol=1e-9)
-    np.testing.assert_allclose(out[0, 0, 2], pose[0, 0, 2], atol=1e-9)  # on the axis
-    np.testing.assert_allclose(out[0, 0, 0], pose[0, 0, 0])
+    np.testing.assert_allclose(out[0, 0, 1], [0.0, 0.0, 4100.0], atol=tol)
+    np.testing.assert_allclose(out[0, 0, 2], pose[0, 0, 2], atol=tol)  # on the axis
+    np.testing.assert_allclose(out[0, 0, 0], pose[0, 0, 0], atol=tol)
 
 
 def test_turned_windows_keep_bones_heights_and_the_middle_pelvis():

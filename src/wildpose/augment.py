@@ -152,22 +152,29 @@ def random_bone_factors(batch: int, max_change: float, gen: torch.Generator,
     return draw[:, same]
 
 
-def rescale_bones(pose: np.ndarray, factors: np.ndarray, skeleton: Skeleton = H36M17
-                  ) -> np.ndarray:
+def rescale_bones(pose: np.ndarray | torch.Tensor, factors: np.ndarray | torch.Tensor,
+                  skeleton: Skeleton = H36M17) -> np.ndarray | torch.Tensor:
     """Multiply each bone's length by a factor, keeping its direction and the root in place.
 
     Args:
         pose: (..., J, 3) positions, mm (absolute camera coordinates stay absolute: the root
-            does not move, so the body stays where the camera saw it).
+            does not move, so the body stays where the camera saw it); numpy or torch.
         factors: (..., B) factors in ``skeleton.bone_names`` order, broadcast over ``pose``.
     Returns:
-        (..., J, 3) float64 positions, mm.
+        (..., J, 3) positions, mm: float64 numpy for numpy input, ``pose``'s dtype for a
+        torch tensor (the trainer passes float32 tensors: the batch's bodies are made on
+        every step, and float64 numpy took several times as long).
     """
     # The same as set_bone_lengths(pose, lengths * factors): scaling a bone's vector keeps
     # its direction, and needs no lengths (this runs on every training batch).
-    pose = np.asarray(pose, np.float64)
-    factors = np.asarray(factors, np.float64)
-    out = np.empty(np.broadcast_shapes(pose.shape, factors.shape[:-1] + (1, 1)))
+    if isinstance(pose, torch.Tensor):
+        factors = torch.as_tensor(factors, dtype=pose.dtype, device=pose.device)
+        shape = torch.broadcast_shapes(pose.shape, factors.shape[:-1] + (1, 1))
+        out = pose.new_empty(shape)
+    else:
+        pose = np.asarray(pose, np.float64)
+        factors = np.asarray(factors, np.float64)
+        out = np.empty(np.broadcast_shapes(pose.shape, factors.shape[:-1] + (1, 1)))
     out[..., skeleton.root, :] = pose[..., skeleton.root, :]
     for k, parent, child in skeleton.bones_from_root():
         out[..., child, :] = out[..., parent, :] + (
@@ -175,8 +182,9 @@ def rescale_bones(pose: np.ndarray, factors: np.ndarray, skeleton: Skeleton = H3
     return out
 
 
-def turn_bodies(pose: np.ndarray, up: np.ndarray, angle: np.ndarray,
-                skeleton: Skeleton = H36M17) -> np.ndarray:
+def turn_bodies(pose: np.ndarray | torch.Tensor, up: np.ndarray | torch.Tensor,
+                angle: np.ndarray | torch.Tensor, skeleton: Skeleton = H36M17
+                ) -> np.ndarray | torch.Tensor:
     """Turn each body about the vertical line through its pelvis, as a person turning on the
     spot: the same motion seen from another side.
 
@@ -188,11 +196,15 @@ def turn_bodies(pose: np.ndarray, up: np.ndarray, angle: np.ndarray,
             (``Camera.R @ (0, 0, 1)`` for Human3.6M, whose world z points up).
         angle: (B,) radians, counter-clockwise seen from above.
     Returns:
-        (B, W, J, 3) float64 positions, mm.
+        (B, W, J, 3) positions, mm: float64 numpy for numpy input, ``pose``'s dtype for a
+        torch tensor (``up`` and ``angle`` then torch too).
     """
     from .geometry import rotation_matrix
 
-    pose = np.asarray(pose, np.float64)
-    rot = rotation_matrix(np.asarray(up, np.float64) * np.asarray(angle, np.float64)[:, None])
+    if isinstance(pose, torch.Tensor):
+        rot = rotation_matrix(up.to(pose.dtype) * angle.to(pose.dtype)[:, None])
+    else:
+        pose = np.asarray(pose, np.float64)
+        rot = rotation_matrix(np.asarray(up, np.float64) * np.asarray(angle, np.float64)[:, None])
     centre = pose[:, pose.shape[1] // 2, skeleton.root or 0][:, None, None]   # (B, 1, 1, 3)
-    return (pose - centre) @ np.swapaxes(rot, -1, -2)[:, None] + centre
+    return (pose - centre) @ rot.swapaxes(-1, -2)[:, None] + centre

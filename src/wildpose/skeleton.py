@@ -333,10 +333,13 @@ def convert_layout(keypoints: Any, src: str | Skeleton, dst: str | Skeleton,
     finite = np.isfinite(kp).all(-1)
     valid_in = finite if mask is None else (np.asarray(mask, bool) & finite)
     clean = np.where(valid_in[..., None], kp, 0)
-    out = np.einsum("ds,...sc->...dc", conv.weights.astype(kp.dtype), clean)
+    # Matrix products rather than einsum: the same sums, several times faster on the
+    # millions of rows of a Human3.6M load.
+    out = np.swapaxes(np.swapaxes(clean, -1, -2) @ conv.weights.T.astype(kp.dtype), -1, -2)
     used = conv.weights != 0
-    valid = (np.einsum("ds,...s->...d", used.astype(np.int32),
-                       (~valid_in).astype(np.int32)) == 0) & used.any(1)
+    # Counts of missing inputs per output joint (small integers, exact in float32).
+    bad = (~valid_in).astype(np.float32) @ used.T.astype(np.float32)
+    valid = (bad == 0) & used.any(1)
     out = np.where(valid[..., None], out, 0).astype(kp.dtype)
     return out, valid
 
