@@ -163,7 +163,7 @@ def rescale_bones(pose: np.ndarray | torch.Tensor, factors: np.ndarray | torch.T
     Returns:
         (..., J, 3) positions, mm: float64 numpy for numpy input, ``pose``'s dtype for a
         torch tensor (the trainer passes float32 tensors: the batch's bodies are made on
-        every step, and float64 numpy took several times as long).
+        every step, and float64 numpy was the slower way).
     """
     # The same as set_bone_lengths(pose, lengths * factors): scaling a bone's vector keeps
     # its direction, and needs no lengths (this runs on every training batch).
