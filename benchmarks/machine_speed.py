@@ -15,8 +15,8 @@ batch 512, on random inputs (what is computed does not depend on the values), on
 with torch's default threads.  bf16 is what ``wildpose train`` computes in by default
 (precision "auto").
 Five untimed warm-up steps, then the median and the fastest of ``--steps`` timed steps, ms.
-Data loading and augmentation are not included: they are the same for every session, and
-this measures the host, not the data pipeline.
+Data loading and augmentation are not included: they change with the code, not the host,
+and this measures the host.
 """
 
 from __future__ import annotations
