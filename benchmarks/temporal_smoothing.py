@@ -4,8 +4,9 @@
 
 The smoothing width is chosen on validation sequences, never on the test subjects: the
 sequences of S1, S5, S6, S7 and S8 that the model's own training held out
-(``wildpose.training.split_validation`` with the model's recorded ``val_fraction`` and
-``seed``; an ensemble's members must share them, ``wildpose.zoo.validation_split``).
+(``wildpose.training.split_validation`` with the model's recorded ``val_fraction``,
+``seed`` and ``val_subjects``; an ensemble's members must share them,
+``wildpose.zoo.validation_split``).
 Every sigma of ``--sigmas`` is scored there (P1, every frame); the best one is then
 measured once on S9 and S11, every frame, beside sigma 0 (the single-image protocol).
 The record holds the validation sweep, the chosen sigma and both test results.
@@ -54,10 +55,10 @@ def run(args: argparse.Namespace) -> int:
     from wildpose.zoo import read_model_info, validation_split
 
     lifter = Lifter(args.model)
-    val_fraction, seed = validation_split(read_model_info(args.model))
+    val_fraction, seed, val_subjects = validation_split(read_model_info(args.model))
     train = load_h36m(args.data_dir, subjects=TRAIN_SUBJECTS, stride=1,
                       load_sh=args.inputs == "sh")
-    _, val_rows = split_validation(train, val_fraction, seed)
+    _, val_rows = split_validation(train, val_fraction, seed, val_subjects)
     val = train.select(val_rows)
     sequences = sorted({f"S{s} {a}" for s, a in zip(val.subject, val.action)})
     print(f"validation: {len(val)} frames of {len(sequences)} held-out sequences "
@@ -92,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     params = {"model": _common.model_identity(args.model), "inputs": args.inputs,
               "data_dir": str(Path(args.data_dir).resolve()), "sigmas": args.sigmas,
               "try_consistent_bones": args.try_consistent_bones,
-              "validation": f"split_validation(val_fraction={val_fraction}, seed={seed}) "
+              "validation": f"split_validation(val_fraction={val_fraction}, seed={seed}, "
+                            f"subjects={list(val_subjects)}) "
                             f"of S{', S'.join(map(str, TRAIN_SUBJECTS))}",
               "test_subjects": list(TEST_SUBJECTS), "stride": 1}
     record = _common.make_record("temporal_smoothing", params, results, started)

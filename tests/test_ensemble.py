@@ -198,19 +198,25 @@ def test_corrupt_ensemble_files_raise_one_line_errors(tmp_path, case):
 
 def test_validation_split_is_shared_or_refused(tmp_path):
     cfg = {"val_fraction": 0.04, "seed": 0, "subjects": [1, 5, 6, 7, 8]}
-    assert validation_split({"train_config": cfg}) == (0.04, 0)
-    assert validation_split({}) == (0.04, 0)                     # recorded defaults
+    assert validation_split({"train_config": cfg}) == (0.04, 0, ())
+    assert validation_split({}) == (0.04, 0, ())                     # recorded defaults
     same = {"members": [{"train_config": cfg}, {"train_config": dict(cfg, stride=2)}]}
-    assert validation_split(same) == (0.04, 0)
+    assert validation_split(same) == (0.04, 0, ())
     # Members trained with other seeds hold out the same sequences when val_seed says so.
     reseeded = {"members": [{"train_config": cfg},
                             {"train_config": dict(cfg, seed=7, val_seed=0)}]}
-    assert validation_split(reseeded) == (0.04, 0)
-    assert validation_split({"train_config": dict(cfg, val_seed=None)}) == (0.04, 0)
+    assert validation_split(reseeded) == (0.04, 0, ())
+    assert validation_split({"train_config": dict(cfg, val_seed=None)}) == (0.04, 0, ())
     other = {"name": "e", "members": [{"train_config": cfg},
                                       {"train_config": dict(cfg, seed=1)}]}
     with pytest.raises(ValueError, match="different validation sequences"):
         validation_split(other)
+    # A subject held out whole is part of the split, and members must agree on it too.
+    held = dict(cfg, val_subjects=[8])
+    assert validation_split({"train_config": held}) == (0.04, 0, (8,))
+    assert validation_split({"train_config": held}).subjects == (8,)
+    with pytest.raises(ValueError, match="different validation sequences"):
+        validation_split({"members": [{"train_config": cfg}, {"train_config": held}]})
 
 
 def test_cli_ensemble(tmp_path, capsys):

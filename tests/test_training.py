@@ -248,3 +248,50 @@ def test_turn_deg_is_checked_before_loading(tmp_path):
         train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), inputs="sh",
                           turn_deg=30), progress=False)
 
+
+
+def test_split_validation_holds_out_named_subjects_whole(h36m_dir):
+    from wildpose.datasets.h36m import load_h36m
+    from wildpose.training import split_validation
+
+    data = load_h36m(h36m_dir, subjects=(1, 5), stride=400)
+    s1_sequences = {a for s, a in zip(data.subject, data.action) if s == 1}
+    train_rows, val_rows = split_validation(data, 0.5, 0, subjects=(5,))
+    assert (train_rows == ~val_rows).all()
+    assert val_rows[data.subject == 5].all()                 # S5 held out whole
+    # S1 keeps its share: half its sequences, each held out with all its rows.
+    held = {a for s, a, v in zip(data.subject, data.action, val_rows) if s == 1 and v}
+    assert len(held) == round(0.5 * len(s1_sequences))
+    for a in s1_sequences:
+        rows = (data.subject == 1) & (data.action == a)
+        assert val_rows[rows].all() if a in held else train_rows[rows].all()
+    # Holding S5 out draws S1's sequences as a split of S1 alone does.
+    alone = load_h36m(h36m_dir, subjects=(1,), stride=400)
+    _, val_alone = split_validation(alone, 0.5, 0)
+    assert held == set(alone.action[val_alone])
+
+
+def test_val_subjects_are_checked_before_loading(tmp_path):
+    with pytest.raises(ValueError, match=r"val_subjects \[9\] are not among"):
+        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), subjects=(1, 5),
+                          val_subjects=(9,)), progress=False)
+    with pytest.raises(ValueError, match="every training subject"):
+        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), subjects=(1, 5),
+                          val_subjects=(5, 1)), progress=False)
+    assert TrainConfig.from_dict({"val_subjects": [8]}).val_subjects == (8,)
+
+
+def test_a_held_out_subject_is_not_trained_on(h36m_dir, tmp_path):
+    """The output statistics are the training poses' mean: holding S5 out of (S1, S5) must
+    give those of a run on S1 alone, and the model says it trained on S1 only."""
+    held = train(tiny_config(h36m_dir, tmp_path / "held", val_subjects=(5,)),
+                 progress=False, max_steps=1)
+    assert held is None  # stopped after one step, as an interruption would
+    train(tiny_config(h36m_dir, tmp_path / "s1", subjects=(1,)), progress=False, max_steps=1)
+    both = train(tiny_config(h36m_dir, tmp_path / "both", epochs=1), progress=False)
+    stats = {k: checkpoint_weights(tmp_path / k)["out_mean"] for k in ("held", "s1", "both")}
+    assert torch.equal(stats["held"], stats["s1"])
+    assert not torch.equal(stats["held"], stats["both"])
+    path = train(tiny_config(h36m_dir, tmp_path / "held", val_subjects=(5,)), progress=False)
+    assert read_model_info(path)["train_subjects"] == [1]
+    assert read_model_info(both)["train_subjects"] == [1, 5]

@@ -242,6 +242,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         flag = "--" + f.name.replace("_", "-")
         if f.name == "subjects":
             p.add_argument(flag, type=int, nargs="+", default=None, help="training subjects")
+        elif f.name == "val_subjects":
+            p.add_argument(flag, type=int, nargs="+", default=None,
+                           help="training subjects held out whole for validation (e.g. 8)")
         else:
             typ = type(f.default) if f.default is not None else str
             p.add_argument(flag, type=typ, default=None, help=f"(default {f.default!r})")

@@ -16,7 +16,7 @@ import signal
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -30,8 +30,8 @@ from .zoo import save_model
 # inference path can read TrainConfig without paying torch's start-up time.
 
 __all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "prepare_pixels",
-           "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
-           "check_experiment_options", "select_rows", "finished_row", "save_row",
+           "split_validation", "check_val_subjects", "open_run", "RunSpec", "EpochStats",
+           "run_training", "check_experiment_options", "select_rows", "finished_row", "save_row",
            "make_optimizer"]
 
 
@@ -68,6 +68,11 @@ class TrainConfig(RunSettings):
     # Seed of that hold-out (None: `seed`).  Ensemble members trained with different seeds
     # set one val_seed, so that all of them hold out the same sequences.
     val_seed: int | None = None
+    # Training subjects held out whole: every frame of theirs is a validation frame and none
+    # is trained on (besides val_fraction of the other subjects' sequences).  An unseen
+    # person is the stricter check: held-out sequences of the training people have ranked
+    # candidate models unlike unseen subjects did (BENCHMARKS.md, issue 3).
+    val_subjects: tuple[int, ...] = ()
     epochs: int = 20
     batch_size: int = 256
     width: int = 1024
@@ -112,8 +117,9 @@ class TrainConfig(RunSettings):
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         d = checked_options(cls, d, "lifter")
-        if "subjects" in d:
-            d["subjects"] = tuple(int(s) for s in d["subjects"])
+        for key in ("subjects", "val_subjects"):
+            if key in d:
+                d[key] = tuple(int(s) for s in d[key])
         return cls(**d)
 
     @classmethod
@@ -196,20 +202,40 @@ def prepare_pixels(keypoints: np.ndarray, layout: str, valid: np.ndarray | None 
     return np.where(ok[..., None], kp, 0).astype(np.float32), ok
 
 
-def split_validation(data: H36MData, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_validation(data: H36MData, fraction: float, seed: int,
+                     subjects: Sequence[int] = ()) -> tuple[np.ndarray, np.ndarray]:
     """Hold out whole sequences (all cameras) of the training subjects for validation.
 
+    Args:
+        data: the loaded training subjects.
+        fraction: share of the sequences of the subjects not in ``subjects`` to hold out,
+            drawn with ``seed``.
+        subjects: subjects held out whole (every row of theirs is a validation row).
     Returns:
         boolean row masks (train, val).  Whole sequences, so no validation frame has a
         near-identical neighbour in training.
     """
+    whole = np.isin(data.subject, np.asarray(subjects, dtype=data.subject.dtype))
     keys = np.char.add(data.subject.astype(str), np.char.add("/", data.action))
-    uniq = np.unique(keys)
+    uniq = np.unique(keys[~whole])
     rng = np.random.default_rng(seed)
     n_val = int(round(fraction * len(uniq)))
     val_keys = set(rng.choice(uniq, size=n_val, replace=False)) if n_val else set()
-    val = np.isin(keys, list(val_keys))
+    val = np.isin(keys, list(val_keys)) | whole
     return ~val, val
+
+
+def check_val_subjects(subjects: Sequence[int], val_subjects: Sequence[int]) -> None:
+    """One-line ValueError unless ``val_subjects`` are among ``subjects`` and leave at least
+    one subject to train on."""
+    outside = sorted(set(val_subjects) - set(subjects))
+    if outside:
+        raise ValueError(f"val_subjects {outside} are not among the training subjects "
+                         f"{sorted(subjects)}: a validation subject must be loaded to be "
+                         f"held out")
+    if set(subjects) <= set(val_subjects):
+        raise ValueError(f"val_subjects {sorted(val_subjects)} hold out every training "
+                         f"subject; leave at least one to train on")
 
 
 def make_optimizer(model: Any, cfg: RunSettings, device: Any) -> Any:
@@ -480,6 +506,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
     # Options are checked before seconds of loading are spent.
     step_rows = _window_rows(cfg)
+    check_val_subjects(cfg.subjects, cfg.val_subjects)
     net_config = LifterConfig(width=cfg.width, blocks=cfg.blocks, dropout=cfg.dropout,
                               window=cfg.window, window_step=cfg.window_step,
                               window_norm=cfg.window_norm,
@@ -511,7 +538,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     kp2d, layout = data.inputs(cfg.inputs, smooth_2d=cfg.smooth_2d)
     have = np.isfinite(kp2d).all((1, 2))  # rows whose detections exist
     train_rows, val_rows = split_validation(
-        data, cfg.val_fraction, cfg.seed if cfg.val_seed is None else cfg.val_seed)
+        data, cfg.val_fraction, cfg.seed if cfg.val_seed is None else cfg.val_seed,
+        cfg.val_subjects)
     train_rows &= have
     val_rows &= have
     val_rows &= (data.frame % cfg.val_stride) == 0
@@ -598,7 +626,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob,
                         cfg.reverse_prob)
     model_info = {"name": cfg.name, "inputs": cfg.inputs, "input_layout": "h36m17",
-                  "train_subjects": list(cfg.subjects), "train_config": asdict(cfg)}
+                  "train_subjects": [s for s in cfg.subjects if s not in cfg.val_subjects],
+                  "train_config": asdict(cfg)}
 
     @functools.lru_cache(maxsize=1)
     def permutation(epoch: int):

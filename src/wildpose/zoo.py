@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["DEFAULT_MODEL", "NUMPY_ARCHITECTURES", "available_models", "model_path",
            "save_model", "save_ensemble", "load_model", "load_numpy_model", "read_model_info",
-           "validation_split", "NumpyModel", "NumpyEnsemble"]
+           "validation_split", "ValidationSplit", "NumpyModel", "NumpyEnsemble"]
 
 DEFAULT_MODEL = "h36m-gt"
 
@@ -130,23 +130,33 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
     return save_model(path, ensemble, info)
 
 
-def validation_split(info: dict[str, Any]) -> tuple[float, int]:
-    """``(val_fraction, seed)`` of the training sequences a model never trained on
-    (``wildpose.training.split_validation``; the seed is ``val_seed`` if the training config
-    set one, else ``seed``); defaults where its description has none.
+class ValidationSplit(NamedTuple):
+    """What a model held out of its training subjects for validation
+    (``wildpose.training.split_validation(data, fraction, seed, subjects)``)."""
 
-    An ensemble's validation sequences are those every member held out, so its members
-    must agree; otherwise ValueError (scoring on them would score on training data).
+    fraction: float           # share of the other subjects' sequences held out
+    seed: int                 # the seed that drew them
+    subjects: tuple[int, ...]  # subjects held out whole
+
+
+def validation_split(info: dict[str, Any]) -> ValidationSplit:
+    """The validation a model never trained on: its training config's ``val_fraction``,
+    seed (``val_seed`` if set, else ``seed``) and ``val_subjects``; defaults where its
+    description has none.
+
+    An ensemble's validation is what every member held out, so its members must agree;
+    otherwise ValueError (scoring on it would score on training data).
     """
     configs = [m.get("train_config") or {} for m in info.get("members") or [info]]
     splits = {(float(c.get("val_fraction", 0.04)),
                int(c["val_seed"] if c.get("val_seed") is not None else c.get("seed", 0)),
+               tuple(int(s) for s in c.get("val_subjects") or ()),
                tuple(c.get("subjects", ()))) for c in configs}
     if len(splits) > 1:
         raise ValueError(f"model {info.get('name')}: its members held out different "
                          f"validation sequences, so none is unseen by all of them")
-    val_fraction, seed, _ = splits.pop()
-    return val_fraction, seed
+    fraction, seed, subjects, _ = splits.pop()
+    return ValidationSplit(fraction, seed, subjects)
 
 
 def read_model_info(path: str | Path) -> dict[str, Any]:
