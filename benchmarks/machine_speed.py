@@ -83,8 +83,8 @@ def run(args: argparse.Namespace) -> int:
         times = step_times_ms(precision, args.steps)
         results[precision] = {"median_step_ms": statistics.median(times),
                               "fastest_step_ms": min(times)}
-        print(f"{precision}: median {statistics.median(times):.1f} ms/step, fastest "
-              f"{min(times):.1f} ms", flush=True)
+        print(f"{precision}: median {statistics.median(times):.2f} ms/step, fastest "
+              f"{min(times):.2f} ms", flush=True)
     params = {"steps": args.steps, "precisions": args.precisions, "width": WIDTH,
               "blocks": BLOCKS, "window": WINDOW, "joints": JOINTS, "batch_size": BATCH}
     record = _common.make_record("machine_speed", params, results, started)
