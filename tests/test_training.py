@@ -137,6 +137,23 @@ def test_different_config_refuses_to_resume(h36m_dir, tmp_path):
     assert json.loads((run / "config.json").read_text())["width"] == 32
 
 
+def test_a_run_from_before_a_new_option_resumes_as_its_default(h36m_dir, tmp_path):
+    """A run folder written before an option existed (its config.json lacks the field)
+    trained as the option's default does, so it resumes; set otherwise, it refuses."""
+    run = tmp_path / "run_old"
+    assert train(tiny_config(h36m_dir, run), progress=False, max_steps=1) is None
+    saved = json.loads((run / "config.json").read_text())
+    del saved["val_subjects"], saved["turn_deg"]
+    (run / "config.json").write_text(json.dumps(saved))
+    assert train(tiny_config(h36m_dir, run), progress=False, max_steps=1) is None
+    assert torch.load(run / "last.pt", map_location="cpu", weights_only=True)["step"] == 2
+    (run / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="differs in epochs"):   # the check still bites
+        train(tiny_config(h36m_dir, run, epochs=3), progress=False)
+    with pytest.raises(ValueError, match="differs in val_subjects"):
+        train(tiny_config(h36m_dir, run, val_subjects=(5,)), progress=False)
+
+
 def test_config_from_dict_rejects_unknown_options(tmp_path):
     with pytest.raises(ValueError, match="no_such_option"):
         TrainConfig.from_dict({"no_such_option": 1})

@@ -14,7 +14,7 @@ import json
 import math
 import signal
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -30,8 +30,8 @@ from .zoo import save_model
 # inference path can read TrainConfig without paying torch's start-up time.
 
 __all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "prepare_pixels",
-           "split_validation", "check_val_subjects", "open_run", "RunSpec", "EpochStats",
-           "run_training", "check_experiment_options", "select_rows", "finished_row", "save_row",
+           "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
+           "check_experiment_options", "select_rows", "finished_row", "save_row",
            "make_optimizer"]
 
 
@@ -225,7 +225,7 @@ def split_validation(data: H36MData, fraction: float, seed: int,
     return ~val, val
 
 
-def check_val_subjects(subjects: Sequence[int], val_subjects: Sequence[int]) -> None:
+def _check_val_subjects(subjects: Sequence[int], val_subjects: Sequence[int]) -> None:
     """One-line ValueError unless ``val_subjects`` are among ``subjects`` and leave at least
     one subject to train on."""
     outside = sorted(set(val_subjects) - set(subjects))
@@ -285,7 +285,9 @@ def open_run(cfg: Any, resume: bool, hint: str) -> tuple[Path, dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     cfg_dict = json.loads(json.dumps(asdict(cfg)))
     if resume and (out / "last.pt").is_file():
-        saved = json.loads((out / "config.json").read_text())
+        # A run started before a field existed trained as that field's default does.
+        saved = {**_field_defaults(cfg),
+                 **json.loads((out / "config.json").read_text())}
         if saved != cfg_dict:
             diff = sorted(k for k in set(saved) | set(cfg_dict)
                           if saved.get(k) != cfg_dict.get(k))
@@ -293,6 +295,17 @@ def open_run(cfg: Any, resume: bool, hint: str) -> tuple[Path, dict[str, Any]]:
                              f"{', '.join(diff)}); choose another {hint}")
     (out / "config.json").write_text(json.dumps(cfg_dict, indent=2))
     return out, cfg_dict
+
+
+def _field_defaults(cfg: Any) -> dict[str, Any]:
+    """The JSON form of the defaults of dataclass ``cfg``'s fields (those that have one)."""
+    out = {}
+    for f in fields(cfg):
+        if f.default is not MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not MISSING:
+            out[f.name] = f.default_factory()
+    return json.loads(json.dumps(out))
 
 
 @dataclass
@@ -506,7 +519,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
     # Options are checked before seconds of loading are spent.
     step_rows = _window_rows(cfg)
-    check_val_subjects(cfg.subjects, cfg.val_subjects)
+    _check_val_subjects(cfg.subjects, cfg.val_subjects)
     net_config = LifterConfig(width=cfg.width, blocks=cfg.blocks, dropout=cfg.dropout,
                               window=cfg.window, window_step=cfg.window_step,
                               window_norm=cfg.window_norm,
