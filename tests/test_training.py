@@ -312,3 +312,23 @@ def test_a_held_out_subject_is_not_trained_on(h36m_dir, tmp_path):
     path = train(tiny_config(h36m_dir, tmp_path / "held", val_subjects=(5,)), progress=False)
     assert read_model_info(path)["train_subjects"] == [1]
     assert read_model_info(both)["train_subjects"] == [1, 5]
+
+
+def test_training_configs_read_the_data_folder_from_wildpose_data(tmp_path, monkeypatch):
+    """Like `wildpose evaluate`, training finds the data through $WILDPOSE_DATA, named as
+    the folder holding h36m/ or as the h36m folder itself; else ../shared/data."""
+    from wildpose.methods.ronchi import RonchiConfig
+    from wildpose.methods.zhou import ZhouConfig
+    from wildpose.methods.zhou_image import ZhouImageTrainConfig
+
+    (tmp_path / "h36m").mkdir()
+    (tmp_path / "h36m" / "cameras.h5").touch()
+    for named in (tmp_path, tmp_path / "h36m"):
+        monkeypatch.setenv("WILDPOSE_DATA", str(named))
+        for cfg in (TrainConfig(), RonchiConfig(), ZhouConfig()):
+            assert cfg.data_dir == str(tmp_path / "h36m")
+        assert ZhouImageTrainConfig().data_root == str(tmp_path)
+    assert TrainConfig(data_dir="/mine").data_dir == "/mine"      # an explicit folder wins
+    monkeypatch.delenv("WILDPOSE_DATA")
+    assert TrainConfig().data_dir == str(Path("../shared/data/h36m"))
+    assert ZhouImageTrainConfig().data_root == str(Path("../shared/data"))

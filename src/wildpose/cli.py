@@ -13,7 +13,7 @@ import argparse
 import json
 import sys
 import warnings
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 __all__ = ["main"]
@@ -246,8 +246,9 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=int, nargs="+", default=None,
                            help="training subjects held out whole for validation (e.g. 8)")
         else:
-            typ = type(f.default) if f.default is not None else str
-            p.add_argument(flag, type=typ, default=None, help=f"(default {f.default!r})")
+            default = f.default_factory() if f.default is MISSING else f.default
+            typ = type(default) if default is not None else str
+            p.add_argument(flag, type=typ, default=None, help=f"(default {default!r})")
 
 
 def _parse_sets(items: list[str]) -> dict:

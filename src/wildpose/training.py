@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from .datasets.h36m import TRAIN_SUBJECTS, H36MData, load_h36m
+from .datasets.h36m import TRAIN_SUBJECTS, H36MData, default_data_dir, load_h36m
 from .normalization import normalize_2d, normalize_window
 from .skeleton import H36M17, convert_layout
 from .temporal import window_indices
@@ -59,7 +59,8 @@ class RunSettings:
 class TrainConfig(RunSettings):
     """Everything a training run depends on (saved as the run's ``config.json``)."""
 
-    data_dir: str = "../shared/data/h36m"
+    # The Human3.6M folder: $WILDPOSE_DATA/h36m if that is set, else ../shared/data/h36m.
+    data_dir: str = field(default_factory=lambda: str(default_data_dir()))
     out_dir: str = "runs/lifter"
     inputs: str = "gt"                    # "gt": projected ground truth; "sh": SH detections
     subjects: tuple[int, ...] = TRAIN_SUBJECTS

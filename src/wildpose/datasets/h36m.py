@@ -70,6 +70,16 @@ def default_data_dir() -> Path:
     return Path("../shared/data/h36m")
 
 
+def default_data_root() -> Path:
+    """The shared data folder (holding ``h36m/``, ``cmu-mocap/``, ...): ``$WILDPOSE_DATA``
+    if set (its parent if it names the ``h36m`` folder itself), else ``../shared/data``."""
+    root = os.environ.get("WILDPOSE_DATA")
+    if root:
+        p = Path(root)
+        return p.parent if (p / "cameras.h5").is_file() else p
+    return Path("../shared/data")
+
+
 def _h36m_root(data_dir: str | os.PathLike | None) -> Path:
     """Accept either the h36m folder itself or its parent data folder."""
     p = Path(data_dir) if data_dir is not None else default_data_dir()

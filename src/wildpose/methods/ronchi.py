@@ -58,7 +58,7 @@ import re
 import shutil
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +66,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..datasets.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, H36MData, load_h36m
+from ..datasets.h36m import (TEST_SUBJECTS, TRAIN_SUBJECTS, H36MData, default_data_dir,
+                             load_h36m)
 from ..losses import limb_prior_loss, ranking_loss, reprojection_loss
 from ..models.lifter import LifterConfig, _Block, _layer  # the lifter's layers, reused
 from ..relative_depth import RelativeDepthLabels, generate_relative_labels, h36m_sample_keys
@@ -255,7 +256,7 @@ class RonchiConfig(RunSettings):
     orthographically costs the supervised model 12 mm P2, Human3.6M's 2D being perspective.
     """
 
-    data_dir: str = "../shared/data/h36m"
+    data_dir: str = field(default_factory=lambda: str(default_data_dir()))  # as TrainConfig
     out_dir: str = "runs/ronchi"
     inputs: str = "gt"
     subjects: tuple[int, ...] = TRAIN_SUBJECTS

@@ -55,7 +55,7 @@ __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "dep
 class ZhouConfig(RunSettings):
     """Everything one Zhou-style training run depends on (saved as its ``config.json``)."""
 
-    data_dir: str = "../shared/data/h36m"
+    data_dir: str = field(default_factory=lambda: str(default_data_dir()))  # as TrainConfig
     out_dir: str = "runs/zhou"
     name: str = ""                              # recorded in the exported model
     lab_subjects: tuple[int, ...] = (1,)        # 3D-labelled Human3.6M subjects

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from ..datasets.h36m import default_data_root
 from ..skeleton import H36M17, SYMMETRIC_BONES
 from ..training import (EpochStats, RunSettings, RunSpec, check_experiment_options,
                         finished_row, make_optimizer, open_run, run_training, save_row,
@@ -70,7 +71,8 @@ class ZhouImageTrainConfig(RunSettings):
     (:func:`prepare_image_data`, ``configs/zhou-image-real.example.json``).
     """
 
-    data_root: str = "../shared/data"          # holds h36m/ and cmu-mocap/
+    # holds h36m/ and cmu-mocap/: $WILDPOSE_DATA if that is set, else ../shared/data
+    data_root: str = field(default_factory=lambda: str(default_data_root()))
     out_dir: str = "runs/zhou-image"
     name: str = ""                              # recorded in the exported model
     # network
