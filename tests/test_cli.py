@@ -206,3 +206,15 @@ def test_consistent_bones_give_a_clip_one_set_of_bones(tmp_path, model_file):
     assert lengths[False].std(0).max() > 1.0                 # mm: bones vary frame to frame
     assert lengths[True].std(0).max() < 1e-3                 # one length per bone
     np.testing.assert_allclose(lengths[True][0], np.median(lengths[False], 0), rtol=1e-4)
+
+
+def test_experiment_config_must_be_an_object_of_known_options(tmp_path, capsys):
+    listed = tmp_path / "list.json"
+    listed.write_text("[1]")
+    assert main(["experiment", "ronchi", "--config", str(listed)]) == 2
+    assert "not a JSON object" in capsys.readouterr().err
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text('{"foo": 1}')
+    assert main(["experiment", "ronchi", "--config", str(unknown)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment option(s): foo" in err and str(unknown) in err

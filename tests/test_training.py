@@ -332,3 +332,52 @@ def test_training_configs_read_the_data_folder_from_wildpose_data(tmp_path, monk
     monkeypatch.delenv("WILDPOSE_DATA")
     assert TrainConfig().data_dir == str(Path("../shared/data/h36m"))
     assert ZhouImageTrainConfig().data_root == str(Path("../shared/data"))
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"epochs": "ten"}, "epochs must be an integer, got 'ten'"),
+    ({"epochs": 1.7}, "epochs must be an integer"),
+    ({"epochs": True}, "epochs must be an integer"),
+    ({"lr": "fast"}, "lr must be a number"),
+    ({"subjects": "15"}, "subjects must be a list of integers"),     # not subjects 1 and 5
+    ({"subjects": 5}, "subjects must be a list of integers"),
+    ({"val_subjects": 1}, "val_subjects must be a list of integers"),
+    ({"flip_prob": [1]}, "flip_prob must be a number"),
+    ({"width": None}, "width must be an integer"),
+    ({"batch_size": 0}, "batch_size must be >= 1, got 0"),
+    ({"epochs": 0}, "epochs must be >= 1"),
+    ({"width": 0}, "width must be >= 1"),
+    ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\)"),
+    ({"flip_prob": 2.0}, r"flip_prob must be in \[0, 1\]"),
+    ({"lr": -1}, "lr must be > 0"),
+    ({"window": 4}, "window must be odd"),
+    ({"subjects": []}, "subjects must be at least one subject"),
+    ({"val_stride": 0}, "val_stride must be >= 1"),
+])
+def test_config_values_of_the_wrong_type_or_range_are_one_line_errors(options, message):
+    with pytest.raises(ValueError, match=message) as exc:
+        TrainConfig.from_dict(options)
+    assert "\n" not in str(exc.value)
+
+
+def test_config_values_are_converted_to_their_field_types():
+    cfg = TrainConfig.from_dict({"epochs": 3.0, "lr": 1, "subjects": [1, 5], "val_seed": None})
+    assert (cfg.epochs, cfg.lr, cfg.subjects, cfg.val_seed) == (3, 1.0, (1, 5), None)
+    assert type(cfg.epochs) is int and type(cfg.lr) is float
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        TrainConfig.from_dict([1])
+
+
+def test_zhou_and_ronchi_configs_check_their_values_too():
+    from wildpose.methods.ronchi import RonchiConfig
+    from wildpose.methods.zhou import ZhouConfig
+
+    with pytest.raises(ValueError, match="lambda_geo must be a number"):
+        ZhouConfig.from_dict({"lambda_geo": "abc"})
+    with pytest.raises(ValueError, match="batch_3d must be >= 1"):
+        ZhouConfig.from_dict({"batch_3d": 0})
+    with pytest.raises(ValueError, match="coco_files must be a list of strings"):
+        ZhouConfig.from_dict({"coco_files": "/one/file.json"})
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        RonchiConfig.from_dict({"lr": 0})
+    assert RonchiConfig.from_dict({"pairs_per_sample": 8}).pairs_per_sample == "8"

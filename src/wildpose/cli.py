@@ -15,6 +15,7 @@ import sys
 import warnings
 from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -333,11 +334,27 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _experiment_options(run: Any, opts: dict, config: str) -> dict:
+    """``opts`` if every key is a keyword of the experiment function ``run`` (other than the
+    ones the command sets); else a one-line ValueError naming ``config`` and the others."""
+    import inspect
+
+    own = {"data_dir", "out_dir", "quick", "progress"}
+    known = set(inspect.signature(run).parameters) - own
+    unknown = sorted(set(opts) - known)
+    if unknown:
+        raise ValueError(f"experiment config {config}: unknown experiment option(s): "
+                         f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return opts
+
+
 def cmd_experiment(args: argparse.Namespace) -> int:
     opts = {}
     try:
         if args.config:
             opts = json.loads(Path(args.config).read_text())
+            if not isinstance(opts, dict):
+                raise ValueError(f"experiment config {args.config}: not a JSON object")
         if args.name == "zhou-transfer":
             from .methods.zhou import run_zhou_transfer
 
@@ -348,6 +365,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
             from .datasets.h36m import default_data_dir
 
+            opts = _experiment_options(run_ronchi_experiment, opts, args.config)
             run_ronchi_experiment(args.data_dir or default_data_dir(),
                                   args.out_dir or "runs/ronchi", quick=args.quick,
                                   progress=True, **opts)

@@ -31,8 +31,8 @@ from .zoo import save_model
 
 __all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "prepare_pixels",
            "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
-           "check_experiment_options", "select_rows", "finished_row", "save_row",
-           "make_optimizer"]
+           "check_experiment_options", "checked_options", "typed_option", "select_rows",
+           "finished_row", "save_row", "make_optimizer"]
 
 
 @dataclass
@@ -53,6 +53,21 @@ class RunSettings:
     device: str = "auto"                   # "auto": a GPU if there is one, else the CPU
     precision: str = "auto"
     checkpoint_minutes: float = 2.0
+
+    def __post_init__(self) -> None:
+        _require(self, lr=(self.lr > 0, "> 0"), lr_final=(self.lr_final >= 0, ">= 0"),
+                 weight_decay=(self.weight_decay >= 0, ">= 0"),
+                 flip_prob=(0 <= self.flip_prob <= 1, "in [0, 1]"),
+                 checkpoint_minutes=(self.checkpoint_minutes > 0, "> 0"))
+
+
+def _require(cfg: Any, **checks: tuple[bool, str]) -> None:
+    """One-line ValueError naming the first option of ``cfg`` whose check fails, the rule
+    and its value (checks are written ``option=(condition, rule)``)."""
+    for name, (ok, rule) in checks.items():
+        if not ok:
+            raise ValueError(f"training option {name} must be {rule}, got "
+                             f"{getattr(cfg, name)!r}")
 
 
 @dataclass
@@ -115,13 +130,26 @@ class TrainConfig(RunSettings):
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self, subjects=(len(self.subjects) > 0, "at least one subject"),
+                 stride=(self.stride >= 1, ">= 1"),
+                 val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
+                 epochs=(self.epochs >= 1, ">= 1"), batch_size=(self.batch_size >= 1, ">= 1"),
+                 width=(self.width >= 1, ">= 1"), blocks=(self.blocks >= 0, ">= 0"),
+                 dropout=(0 <= self.dropout < 1, "in [0, 1)"),
+                 noise_max=(self.noise_max >= 0, ">= 0"),
+                 drop_prob=(0 <= self.drop_prob <= 1, "in [0, 1]"),
+                 drop_limb_prob=(0 <= self.drop_limb_prob <= 1, "in [0, 1]"),
+                 smooth_2d=(self.smooth_2d >= 0, ">= 0 frames"),
+                 window=(self.window >= 1 and self.window % 2 == 1, "odd and >= 1"),
+                 window_step=(self.window_step >= 1, ">= 1"),
+                 error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
+                 val_stride=(self.val_stride >= 1, ">= 1"))
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        d = checked_options(cls, d, "lifter")
-        for key in ("subjects", "val_subjects"):
-            if key in d:
-                d[key] = tuple(int(s) for s in d[key])
-        return cls(**d)
+        return cls(**checked_options(cls, d, "lifter"))
 
     @classmethod
     def from_file(cls, path: str | Path) -> "TrainConfig":
@@ -134,15 +162,68 @@ class TrainConfig(RunSettings):
 def checked_options(cls: type, d: dict[str, Any], method: str) -> dict[str, Any]:
     """The options of a config dict for dataclass ``cls`` of training method ``method``:
     a ``"method"`` key must name that method and is dropped; any other key must be a field
-    (one-line ValueError naming the unknown ones).  Returns a copy."""
+    (one-line ValueError naming the unknown ones), holding a value of the field's type
+    (:func:`typed_option`).  Returns a copy."""
+    if not isinstance(d, dict):
+        raise ValueError(f"a {method} training config must be a JSON object, not "
+                         f"{type(d).__name__}")
     d = dict(d)
     named = d.pop("method", method)  # configs may name their method
     if named != method:
         raise ValueError(f"this config is for method {named!r}, not {method!r}")
-    unknown = set(d) - {f.name for f in fields(cls)}
+    types = {f.name: f.type for f in fields(cls)}
+    unknown = set(d) - set(types)
     if unknown:
         raise ValueError(f"unknown {method} training option(s): {', '.join(sorted(unknown))}")
-    return d
+    return {k: typed_option(f"{method} training option {k}", v, str(types[k]))
+            for k, v in d.items()}
+
+
+def typed_option(name: str, value: Any, annotation: str) -> Any:
+    """``value`` (as JSON or ``--set`` gives it) converted to the field type ``annotation``
+    ("int", "float", "str", "bool", "tuple[int, ...]", "tuple[str, ...]", or one of these
+    "| None"); a one-line ValueError naming ``name`` if it is not one.  Other annotations
+    pass the value through (their config checks it)."""
+    kinds = [k.strip() for k in annotation.split("|")]
+    if value is None and "None" in kinds:
+        return None
+    kind = kinds[0]
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{name} must be {what}, got {value!r}")
+
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if kind == "int":
+        if is_int(value):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise bad("an integer")
+    if kind == "float":
+        if is_int(value) or isinstance(value, float):
+            return float(value)
+        raise bad("a number")
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise bad("true or false")
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+        if is_int(value) or isinstance(value, float):  # e.g. --set pairs_per_sample=8
+            return str(value)
+        raise bad("a string")
+    if kind == "tuple[int, ...]":
+        if isinstance(value, (list, tuple)) and all(is_int(v) for v in value):
+            return tuple(value)
+        raise bad("a list of integers")
+    if kind == "tuple[str, ...]":
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+        raise bad("a list of strings")
+    return value
 
 
 def check_experiment_options(settings: dict[str, Any], cls: type,

@@ -289,6 +289,7 @@ class RonchiConfig(RunSettings):
     name: str = ""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         self.subjects = tuple(int(s) for s in self.subjects)
         self.pairs_per_sample = str(self.pairs_per_sample).strip().lower()
         if self.supervision not in ("relative", "3d"):

@@ -81,17 +81,31 @@ class ZhouConfig(RunSettings):
     drop_prob: float = 0.01
     drop_limb_prob: float = 0.1
 
+    def __post_init__(self) -> None:
+        from ..training import _require
+
+        super().__post_init__()
+        _require(self, lab_subjects=(len(self.lab_subjects) > 0, "at least one subject"),
+                 lab_stride=(self.lab_stride >= 1, ">= 1"),
+                 wild_stride=(self.wild_stride >= 1, ">= 1"),
+                 val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
+                 val_stride=(self.val_stride >= 1, ">= 1"), epochs=(self.epochs >= 1, ">= 1"),
+                 stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),   # <= epochs: at training
+                 batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
+                 lambda_reg=(self.lambda_reg >= 0, ">= 0"),
+                 lambda_geo=(self.lambda_geo >= 0, ">= 0"),
+                 lambda_fill=(self.lambda_fill >= 0, ">= 0"),
+                 width=(self.width >= 1, ">= 1"), blocks=(self.blocks >= 0, ">= 0"),
+                 dropout=(0 <= self.dropout < 1, "in [0, 1)"),
+                 noise_max=(self.noise_max >= 0, ">= 0"),
+                 drop_prob=(0 <= self.drop_prob <= 1, "in [0, 1]"),
+                 drop_limb_prob=(0 <= self.drop_limb_prob <= 1, "in [0, 1]"))
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouConfig":
         from ..training import checked_options
 
-        d = checked_options(cls, d, "zhou")
-        for k in ("lab_subjects", "wild_subjects"):
-            if k in d:
-                d[k] = tuple(int(s) for s in d[k])
-        if "coco_files" in d:
-            d["coco_files"] = tuple(str(p) for p in d["coco_files"])
-        return cls(**d)
+        return cls(**checked_options(cls, d, "zhou"))
 
     @property
     def has_2d_only(self) -> bool:
