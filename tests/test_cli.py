@@ -218,3 +218,40 @@ def test_experiment_config_must_be_an_object_of_known_options(tmp_path, capsys):
     assert main(["experiment", "ronchi", "--config", str(unknown)]) == 2
     err = capsys.readouterr().err
     assert "unknown experiment option(s): foo" in err and str(unknown) in err
+
+
+def test_inputs_of_one_name_keep_both_results(tmp_path, model_file, capsys):
+    """a/p.npy and b/p.npy lifted into one folder: neither overwrites the other."""
+    first, second = a_pose(), a_pose() * 1.5 + 10   # two different people
+    for sub, kp in (("a", first), ("b", second)):
+        (tmp_path / sub).mkdir()
+        np.save(tmp_path / sub / "p.npy", kp)
+    out = tmp_path / "out"
+    assert main(["lift", str(tmp_path / "a" / "p.npy"), str(tmp_path / "b" / "p.npy"),
+                 "-o", str(out), "--model", str(model_file), "--max-png", "0"]) == 0
+    for name, kp in (("p", first), ("p_2", second)):
+        doc = json.loads((out / f"{name}.json").read_text())
+        assert np.array(doc["people"][0]["keypoints_2d"])[:, :2].tolist() == kp.tolist()
+
+
+def test_an_output_path_that_is_a_file_is_refused(tmp_path, model_file, capsys):
+    src = tmp_path / "p.npy"
+    np.save(src, a_pose())
+    taken = tmp_path / "out"
+    taken.write_text("not a folder")
+    assert main(["lift", str(src), "-o", str(taken), "--model", str(model_file)]) == 2
+    err = capsys.readouterr().err
+    assert str(taken) in err and "not an output folder" in err and err.count("\n") == 1
+    assert taken.read_text() == "not a folder"
+
+
+def test_unique_stems_name_each_output_once():
+    from wildpose.predict import unique_stems
+
+    assert unique_stems(["a/p.npy", "b/p.npy"]) == ["p", "p_2"]
+    assert unique_stems(["good.npy", "good.npz"]) == ["good_npy", "good_npz"]
+    assert unique_stems(["x/a.jpg", "x/a.png", "y/a.jpg"]) == ["a", "a_png", "a_2"]
+    taken: set[str] = set()      # names used by an earlier input of the same run
+    assert unique_stems(["f1/x.jpg"], taken) == ["x"]
+    assert unique_stems(["f2/x.jpg", "f2/y.jpg"], taken) == ["x_2", "y"]
+    assert taken == {"x", "x_2", "y"}

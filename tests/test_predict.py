@@ -416,3 +416,24 @@ def test_bvh_text_is_what_blender_reads():
         poses_to_bvh(np.full((3, 17, 3), np.nan))
     with pytest.raises(ValueError, match="units"):
         bvh_text(motion, units="inch")
+
+
+def test_two_inputs_of_one_name_write_two_results(estimator, tmp_path):
+    """Photos named alike in two folders, given as separate inputs of one run, get their own
+    files (the names an earlier input used are passed on in ``taken``)."""
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _photo(tmp_path / "a" / "photo.jpg")
+    Image.fromarray(np.full((30, 40, 3), 200, np.uint8)).save(tmp_path / "b" / "photo.jpg")
+    out, taken = tmp_path / "out", set()
+    for img in (first, tmp_path / "b" / "photo.jpg"):
+        assert predict_path(img, out, estimator, progress=False, taken=taken).ok
+    assert len(json.loads((out / "photo.json").read_text())["people"]) == 1
+    assert json.loads((out / "photo_2.json").read_text())["people"] == []   # the blank one
+    lines: list[str] = []
+    (tmp_path / "file").write_text("x")
+    summary = predict_path(first, tmp_path / "file", estimator, progress=False,
+                           report=lines.append)
+    assert not summary.ok and "not an output folder" in lines[0]

@@ -40,7 +40,7 @@ def _find_image(src: Path, image_file: str | None) -> Path | None:
 
 
 def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int,
-              consistent_bones: bool = False) -> int:
+              consistent_bones: bool = False, stem: str | None = None) -> int:
     import numpy as np
 
     from .datasets.keypoint_files import read_keypoints
@@ -72,7 +72,7 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
               f"{lifter.min_valid_joints} valid joints and were not lifted (keypoints_3d "
               f"null): {'; '.join(unlifted[:5])}{' ...' if len(unlifted) > 5 else ''}",
               file=sys.stderr)
-    stem = path.stem
+    stem = stem or path.stem
     outdir.mkdir(parents=True, exist_ok=True)
     people = []
     for i in range(len(ks17)):
@@ -145,13 +145,19 @@ def cmd_lift(args: argparse.Namespace) -> int:
         _error(str(e))
         return 2
     outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        _error(f"-o {outdir}: is a file, not an output folder")
+        return 2
+    from .predict import unique_stems
+
     failed = []
-    for inp in args.inputs:
+    # Inputs of one name (a/p.npy, b/p.npy; p.npy, p.json) get distinct output names.
+    for inp, stem in zip(args.inputs, unique_stems(args.inputs)):
         path = Path(inp)
         try:
             n = _lift_one(lifter, path, outdir, args.layout, args.max_png,
-                          args.consistent_bones)
-            print(f"{path}: lifted {n} pose(s) -> {outdir / (path.stem + '.json')}")
+                          args.consistent_bones, stem)
+            print(f"{path}: lifted {n} pose(s) -> {outdir / (stem + '.json')}")
         except (ValueError, FileNotFoundError, OSError) as e:
             failed.append(str(path))
             _error(str(e))
@@ -177,11 +183,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     except (ImportError, ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        _error(f"-o {args.output}: is a file, not an output folder")
+        return 2
     failed = 0
+    taken: set[str] = set()  # output names used so far: inputs of one name don't overwrite
     with estimator:
         for inp in args.inputs:
             s = predict_path(inp, args.output, estimator, png=not args.no_png, bvh=args.bvh,
-                             smooth=args.smooth, progress=not args.no_progress)
+                             smooth=args.smooth, progress=not args.no_progress, taken=taken)
             failed += len(s.failed)
             if s.written:
                 print(f"{inp}: {len(s.written)} image(s)/frame(s), {s.people} person(s) found "

@@ -60,7 +60,8 @@ from .skeleton import H36M17, convert_layout
 __all__ = [
     "Person", "PredictionResult", "Estimator", "fit_root_translation", "default_focal_length",
     "DEFAULT_FOV_DEGREES", "OneEuroFilter", "PredictSummary", "read_image", "predict_path",
-    "predict_images", "predict_video", "draw_overlay", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS",
+    "predict_images", "predict_video", "draw_overlay", "unique_stems", "IMAGE_EXTENSIONS",
+    "VIDEO_EXTENSIONS",
 ]
 
 #: Field of view assumed across the image's longer side when no focal length is given.
@@ -614,12 +615,32 @@ def _save_npz(path: Path, results: list[PredictionResult], **extra: Any) -> Path
     return path
 
 
-def _unique_stems(files: list[Path]) -> list[str]:
-    """File stems, made unique (a.jpg and a.png -> a_jpg, a_png)."""
+def unique_stems(files: Iterable[str | os.PathLike], taken: set[str] | None = None
+                 ) -> list[str]:
+    """Output names for ``files`` written into one folder, none the same: the file stems,
+    a.jpg and a.png becoming a_jpg and a_png, and a stem already in ``taken`` (names used
+    earlier in the same run, e.g. one folder's a.jpg and another's) getting _2, _3, ...
+    The names returned are added to ``taken``."""
+    files = [Path(f) for f in files]
+    taken = set() if taken is None else taken
     stems = [f.stem for f in files]
-    dup = {s for s in stems if stems.count(s) > 1}
-    return [f"{f.stem}_{f.suffix.lstrip('.').lower()}" if f.stem in dup else f.stem
-            for f in files]
+    kinds = [(f.stem, f.suffix.lower()) for f in files]
+
+    def base(f: Path) -> str:  # the extension tells same-stem files apart where it can
+        if stems.count(f.stem) > 1 and kinds.count((f.stem, f.suffix.lower())) == 1:
+            return f"{f.stem}_{f.suffix.lstrip('.').lower()}"
+        return f.stem
+
+    return [_unused_name(base(f), taken) for f in files]
+
+
+def _unused_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_2``, ``base_3``, ... if taken; the name is then taken."""
+    name, k = base, 2
+    while name in taken:
+        name, k = f"{base}_{k}", k + 1
+    taken.add(name)
+    return name
 
 
 def _not_onto(path: Path, sources: set[Path], suffix: str) -> Path:
@@ -649,11 +670,12 @@ def _save_png(path: Path, result: PredictionResult, image: np.ndarray,
 
 def predict_images(files: list[Path], outdir: str | os.PathLike, estimator: Estimator, *,
                    npz_name: str | None = None, png: bool = True, bvh: bool = False,
-                   progress: bool = True,
-                   report: Callable[[str], None] = _stderr) -> PredictSummary:
+                   progress: bool = True, report: Callable[[str], None] = _stderr,
+                   taken: set[str] | None = None) -> PredictSummary:
     """Predict every image file: ``<stem>.json`` (+ ``<stem>.png``, ``<stem>.bvh``) each, and
     ``<npz_name>.npz`` with all results (default: the single image's stem, or "predictions").
-    A file that fails is reported and skipped."""
+    A file that fails is reported and skipped.  ``taken``: output names already used in this
+    run, which these files' names avoid (:func:`unique_stems`)."""
     from tqdm import tqdm
 
     outdir = Path(outdir)
@@ -661,7 +683,8 @@ def predict_images(files: list[Path], outdir: str | os.PathLike, estimator: Esti
     summary = PredictSummary()
     sources = {f.resolve() for f in files}
     results: list[PredictionResult] = []
-    stems = _unique_stems(files)
+    taken = set() if taken is None else taken
+    stems = unique_stems(files, taken)
     bar = tqdm(list(zip(files, stems)), desc="images", unit="image", disable=not progress,
                file=sys.stderr, leave=False)
     for path, stem in bar:
@@ -699,7 +722,8 @@ def predict_images(files: list[Path], outdir: str | os.PathLike, estimator: Esti
                 _fail(summary, report, str(path), f"cannot write its BVH ({_one_line(e)})")
     bar.close()
     if results:
-        name = npz_name or (stems[0] if len(files) == 1 else "predictions")
+        name = stems[0] if len(files) == 1 and not npz_name else \
+            _unused_name(npz_name or "predictions", taken)
         try:
             summary.outputs.append(_save_npz(outdir / f"{name}.npz", results))
         except OSError as e:
@@ -764,8 +788,9 @@ def draw_overlay(frame_bgr: np.ndarray, result: PredictionResult,
 def predict_video(path: str | os.PathLike, outdir: str | os.PathLike, estimator: Estimator, *,
                   smooth: bool = False, bvh: bool = False, mp4: bool = True,
                   progress: bool = True, max_frames: int | None = None,
-                  report: Callable[[str], None] = _stderr) -> PredictSummary:
-    """Predict every frame of a video.
+                  report: Callable[[str], None] = _stderr,
+                  taken: set[str] | None = None) -> PredictSummary:
+    """Predict every frame of a video (``taken``: as for :func:`predict_images`).
 
     Writes ``OUTDIR/<stem>/<stem>_<frame:06d>.json`` per frame, ``OUTDIR/<stem>.npz`` (all
     frames; ``frame`` holds the frame indices, ``fps`` the frame rate), ``OUTDIR/<stem>.mp4``
@@ -801,7 +826,7 @@ def predict_video(path: str | os.PathLike, outdir: str | os.PathLike, estimator:
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     if max_frames is not None:
         total = min(total, max_frames) if total > 0 else max_frames
-    stem = path.stem
+    stem = unique_stems([path], taken)[0]
     frame_dir = outdir / stem
     frame_dir.mkdir(parents=True, exist_ok=True)
     estimator.reset()
@@ -892,7 +917,8 @@ def predict_video(path: str | os.PathLike, outdir: str | os.PathLike, estimator:
 def predict_path(path: str | os.PathLike, outdir: str | os.PathLike = "out",
                  estimator: Estimator | None = None, *, png: bool = True, bvh: bool = False,
                  smooth: bool = False, progress: bool = True,
-                 report: Callable[[str], None] = _stderr) -> PredictSummary:
+                 report: Callable[[str], None] = _stderr,
+                 taken: set[str] | None = None) -> PredictSummary:
     """Predict an image file, a folder of images (not recursive) or a video file.
 
     Args:
@@ -905,11 +931,16 @@ def predict_path(path: str | os.PathLike, outdir: str | os.PathLike = "out",
         smooth: temporal smoothing for videos (ignored for images).
         progress: show a progress bar on stderr.
         report: where one-line failure messages go (default: stderr).
+        taken: output names already used in this run (several inputs into one folder):
+            this input's names avoid them, and are added (:func:`unique_stems`).
     Returns:
         a :class:`PredictSummary`; ``summary.ok`` is False if anything failed.
     """
     path = Path(path)
     summary = PredictSummary()
+    if Path(outdir).exists() and not Path(outdir).is_dir():
+        _fail(summary, report, str(outdir), "is a file, not an output folder")
+        return summary
     if not path.exists():
         _fail(summary, report, str(path), "no such file or folder")
         return summary
@@ -928,9 +959,9 @@ def predict_path(path: str | os.PathLike, outdir: str | os.PathLike = "out",
             return summary
         return predict_images(files, outdir, estimator, npz_name=path.resolve().name or
                               "predictions", png=png, bvh=bvh, progress=progress,
-                              report=report)
+                              report=report, taken=taken)
     if path.suffix.lower() in VIDEO_EXTENSIONS:
         return predict_video(path, outdir, estimator, smooth=smooth, bvh=bvh,
-                             progress=progress, report=report)
+                             progress=progress, report=report, taken=taken)
     return predict_images([path], outdir, estimator, png=png, bvh=bvh, progress=progress,
-                          report=report)
+                          report=report, taken=taken)
