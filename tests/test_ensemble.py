@@ -230,3 +230,8 @@ def test_cli_ensemble(tmp_path, capsys):
                 ) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and str(missing) in err
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    assert main(["ensemble", *map(str, paths), "-o", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{folder}: is a folder" in err

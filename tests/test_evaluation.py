@@ -60,6 +60,7 @@ def s9_result(h36m_dir, tiny_model, tmp_path_factory):
 
 def test_saved_predictions_layout(s9_result, h36m_dir):
     res, npz = s9_result
+    assert res["predictions_file"] == str(npz)
     p = load_predictions(npz)
     assert set(p) == {"subject", "action", "camera", "frame", "pred"}
     n = len(p["pred"])
@@ -223,3 +224,23 @@ def test_occluded_rows_reach_the_lifter_as_missing_joints_and_are_still_scored(s
     assert res["num_samples"] == len(s9_data) and res["occlude"] == 1.0
     _, have = lift_h36m(Recorder(), s9_data, "gt")
     assert not np.isnan(seen[-1]).any() and have.all()
+
+
+def test_predictions_file_named_without_npz_is_the_file_written(h36m_dir, tiny_model, tmp_path):
+    """numpy appends .npz to a name without it; the result names the file really written."""
+    res = evaluate_h36m(Lifter(tiny_model, device="cpu"), h36m_dir, inputs="gt",
+                        subjects=(9,), stride=STRIDE, save_predictions_to=tmp_path / "preds")
+    assert res["predictions_file"] == str(tmp_path / "preds.npz")
+    assert load_predictions(tmp_path / "preds.npz")["pred"].shape[1:] == (17, 3)
+
+
+def test_evaluate_refuses_a_folder_as_an_output_file_before_running(tmp_path, capsys):
+    from wildpose.cli import main
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    for flag in ("--json", "--save-predictions"):
+        # a data folder that does not exist: the output check must come first
+        assert main(["evaluate", "--data-dir", str(tmp_path / "none"), flag, str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert f"{flag} {folder}: is a folder" in err and err.count("\n") == 1

@@ -206,6 +206,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate_h36m, write_json
 
+    # Output paths are checked first: a long evaluation must not end unable to write.
+    for flag, target in (("--json", args.json), ("--save-predictions", args.save_predictions)):
+        if target and Path(target).is_dir():
+            _error(f"{flag} {target}: is a folder, not a file to write")
+            return 2
     try:
         res = evaluate_h36m(_make_lifter(args), args.data_dir, inputs=args.inputs,
                             subjects=tuple(args.subjects), stride=args.stride,
@@ -229,7 +234,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     write_json(res, out)
     print(f"results written to {out}")
     if args.save_predictions:
-        print(f"predictions written to {args.save_predictions}")
+        print(f"predictions written to {res['predictions_file']}")
     return 0
 
 

@@ -108,6 +108,8 @@ def save_predictions(path: str | Path, data: H36MData, pred: np.ndarray) -> Path
     the 3D file's base name), ``camera`` (int 1..4), ``frame`` (int, 50 fps) and ``pred``
     ((N, 17, 3) float32 mm, root-relative camera coordinates, H36M17 order)."""
     path = Path(path)
+    if path.suffix != ".npz":  # numpy would append it; name the file it writes
+        path = path.with_name(path.name + ".npz")
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, subject=data.subject.astype(np.int64),
                         action=data.action.astype(str), camera=data.camera.astype(np.int64),
@@ -154,8 +156,8 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
             limb (:func:`occlude_limbs`) before lifting; 0 = none.
     Returns:
         JSON-serializable dict: "P1", "P2", "N-MPJPE", "PCK@150", "AUC" averages over actions,
-        "per_action" table, "bone_symmetry", sample counts, skipped sequences and the
-        markdown table as "table".
+        "per_action" table, "bone_symmetry", sample counts, skipped sequences, the
+        markdown table as "table", and "predictions_file" (the NPZ written, or None).
     """
     from .api import Lifter
 
@@ -176,8 +178,9 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
     if video and stride > 1:
         scored = data.frame % stride == 0
         data, pred, have = data.select(scored), pred[scored], have[scored]
+    written = None
     if save_predictions_to is not None:
-        save_predictions(save_predictions_to, data, pred)
+        written = str(save_predictions(save_predictions_to, data, pred))
     target = data.pose_3d - data.pose_3d[:, :1]
     res = evaluate_poses(pred[have], target[have], data.action[have])
     table = res["per_action"]
@@ -199,6 +202,7 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         "per_action": {"actions": list(table["actions"]), "metrics": table["metrics"],
                        "counts": table["counts"]},
         "table": format_table(table),
+        "predictions_file": written,
     }
 
 

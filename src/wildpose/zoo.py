@@ -89,6 +89,8 @@ def save_model(path: str | Path, model: Any, info: dict[str, Any],
     meta = {"wildpose": json.dumps({"format": 1, "architecture": arch,
                                     "config": model.config.to_dict(), **info})}
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not a model file to write")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=meta)
     return path
