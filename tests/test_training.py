@@ -381,3 +381,21 @@ def test_zhou_and_ronchi_configs_check_their_values_too():
     with pytest.raises(ValueError, match="lr must be > 0"):
         RonchiConfig.from_dict({"lr": 0})
     assert RonchiConfig.from_dict({"pairs_per_sample": 8}).pairs_per_sample == "8"
+
+
+def test_training_lists_the_data_files_it_could_not_read(h36m_dir, tmp_path, capsys):
+    """A truncated sequence file is left out of training and named, as evaluate does."""
+    root = tmp_path / "h36m"
+    poses = root / "S1" / "MyPoses" / "3D_positions"
+    poses.mkdir(parents=True)
+    (root / "cameras.h5").symlink_to(h36m_dir / "cameras.h5")
+    for f in (h36m_dir / "S1" / "MyPoses" / "3D_positions").iterdir():
+        (poses / f.name).symlink_to(f)
+    bad = poses / "Directions 1.h5"
+    bad.unlink()
+    bad.write_bytes((h36m_dir / "S1" / "MyPoses" / "3D_positions" / "Directions 1.h5"
+                     ).read_bytes()[:1000])
+    train(tiny_config(h36m_dir, tmp_path / "run", data_dir=str(root), subjects=(1,)),
+          progress=False, max_steps=1)
+    err = capsys.readouterr().err
+    assert "skipped" in err and "Directions 1" in err

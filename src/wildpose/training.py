@@ -32,7 +32,7 @@ from .zoo import save_model
 __all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "prepare_pixels",
            "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
            "check_experiment_options", "checked_options", "typed_option", "select_rows",
-           "finished_row", "save_row", "make_optimizer"]
+           "finished_row", "save_row", "make_optimizer", "report_skipped"]
 
 
 @dataclass
@@ -318,6 +318,16 @@ def _check_val_subjects(subjects: Sequence[int], val_subjects: Sequence[int]) ->
     if set(subjects) <= set(val_subjects):
         raise ValueError(f"val_subjects {sorted(val_subjects)} hold out every training "
                          f"subject; leave at least one to train on")
+
+
+def report_skipped(data: H36MData) -> H36MData:
+    """Print (to stderr) each absent or unreadable sequence the load left out, as
+    ``wildpose evaluate`` does, so that a training run never drops data silently."""
+    import sys
+
+    for note in data.skipped:
+        print(f"skipped: {note}", file=sys.stderr)
+    return data
 
 
 def make_optimizer(model: Any, cfg: RunSettings, device: Any) -> Any:
@@ -628,8 +638,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     torch.manual_seed(cfg.seed)
 
     t0 = time.time()
-    data = load_h36m(cfg.data_dir, subjects=cfg.subjects, stride=cfg.stride,
-                     load_sh=cfg.inputs == "sh")
+    data = report_skipped(load_h36m(cfg.data_dir, subjects=cfg.subjects, stride=cfg.stride,
+                                    load_sh=cfg.inputs == "sh"))
     kp2d, layout = data.inputs(cfg.inputs, smooth_2d=cfg.smooth_2d)
     have = np.isfinite(kp2d).all((1, 2))  # rows whose detections exist
     train_rows, val_rows = split_validation(

@@ -73,7 +73,8 @@ from ..models.lifter import LifterConfig, _Block, _layer  # the lifter's layers,
 from ..relative_depth import RelativeDepthLabels, generate_relative_labels, h36m_sample_keys
 from ..skeleton import H36M17, flip_pose
 # _lr_at: the lifter's private learning-rate schedule, reused so both decay alike.
-from ..training import RunSettings, _lr_at, make_optimizer, prepare_inputs, split_validation
+from ..training import (RunSettings, _lr_at, make_optimizer, prepare_inputs, report_skipped,
+                        split_validation)
 from ..zoo import save_model
 
 __all__ = [
@@ -342,8 +343,8 @@ class _TrainData:
 
 def _select_rows(cfg: RonchiConfig, data: H36MData | None) -> H36MData:
     if data is None:
-        return load_h36m(cfg.data_dir, subjects=cfg.subjects, stride=cfg.stride,
-                         load_sh=cfg.inputs == "sh")
+        return report_skipped(load_h36m(cfg.data_dir, subjects=cfg.subjects,
+                                        stride=cfg.stride, load_sh=cfg.inputs == "sh"))
     rows = np.isin(data.subject, cfg.subjects) & (data.frame % cfg.stride == 0)
     if not rows.any():
         raise ValueError(f"the given data has no rows of subjects {list(cfg.subjects)} at "

@@ -43,7 +43,8 @@ from ..losses import canonical_bone_lengths, geo_loss
 from ..skeleton import H36M17, SYMMETRIC_BONES
 from ..training import (RunSettings, RunSpec, _validate, check_experiment_options,
                         finished_row, make_optimizer, open_run, prepare_inputs,
-                        run_training, save_row, select_rows, split_validation)
+                        report_skipped, run_training, save_row, select_rows,
+                        split_validation)
 
 __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "depth_targets",
            "lab_samples", "wild_samples", "wild_samples_from_keypoints", "prepare_zhou_data",
@@ -244,7 +245,8 @@ def prepare_zhou_data(cfg: ZhouConfig, loader: Loader | None = None) -> ZhouData
 
     if loader is None:
         def loader(subjects, stride, load_sh):
-            return load_h36m(cfg.data_dir, subjects=subjects, stride=stride, load_sh=load_sh)
+            return report_skipped(load_h36m(cfg.data_dir, subjects=subjects, stride=stride,
+                                            load_sh=load_sh))
     notes: list[str] = []
     lab_data = loader(tuple(cfg.lab_subjects), cfg.lab_stride, False)
     train_rows, val_rows = split_validation(lab_data, cfg.val_fraction, cfg.seed)
