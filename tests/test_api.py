@@ -102,6 +102,17 @@ def test_nan_joints_count_as_missing(lifter):
                                rtol=1e-5, atol=1e-3)
 
 
+def test_rows_with_every_joint_at_one_point_are_nan_with_a_warning(lifter):
+    """Zeros (or any one point) for every joint have no size or shape: not lifted."""
+    kp = pixel_poses(3, seed=4)
+    kp[1] = 0.0
+    kp[2] = [120.0, 80.0]
+    kp[2, :3] = np.nan     # the missing joints do not count
+    with pytest.warns(UserWarning, match=r"all their joints at one point.*rows \[1, 2\]"):
+        out = lifter.lift(kp)
+    assert np.isnan(out[1:]).all() and np.isfinite(out[0]).all()
+
+
 def test_rows_with_too_few_joints_are_nan_with_a_warning(lifter):
     kp = pixel_poses(4, seed=2)
     kp[1, 4:] = np.nan   # 4 valid joints < 6

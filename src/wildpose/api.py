@@ -174,6 +174,14 @@ class Lifter:
             warnings.warn(f"{bad.sum()} pose(s) have fewer than {self.min_valid_joints} valid "
                           f"joints and were not lifted (rows {rows[:10].tolist()}"
                           f"{' ...' if len(rows) > 10 else ''})", stacklevel=2)
+        # All valid joints on one point: no size or shape to lift (e.g. zeros in a file).
+        flat = ~bad & (_extent(kp17, ok17) == 0)
+        if flat.any():
+            out[flat] = np.nan
+            rows = np.flatnonzero(flat)
+            warnings.warn(f"{flat.sum()} pose(s) have all their joints at one point and were "
+                          f"not lifted (rows {rows[:10].tolist()}"
+                          f"{' ...' if len(rows) > 10 else ''})", stacklevel=2)
         return out[0] if single else out
 
     def lift_normalized(self, keypoints: np.ndarray, valid: np.ndarray,
@@ -239,6 +247,15 @@ class Lifter:
             mirrored = self.model(flip_pose(kp), vb[..., perm])
             pred = 0.5 * (pred + flip_pose(mirrored))
         return pred
+
+
+def _extent(kp: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """(N, J, 2) pixels, (N, J) validity -> (N,) largest spread of the valid joints along x
+    or y, pixels (0 for rows with no valid joint)."""
+    big = np.where(ok[..., None], kp, -np.inf).max(1)
+    small = np.where(ok[..., None], kp, np.inf).min(1)
+    spread = np.where(np.isfinite(big - small), big - small, 0.0)
+    return spread.max(-1)
 
 
 def _reverse_time(windows: Any) -> Any:

@@ -68,10 +68,10 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
             pose = constant_bone_lengths(pose, np.zeros(len(pose), int))
     unlifted = [ks.ids[i] for i in np.flatnonzero(~np.isfinite(pose).all((1, 2)))]
     if unlifted:
-        print(f"{path}: {len(unlifted)} of {len(ks)} pose(s) have fewer than "
-              f"{lifter.min_valid_joints} valid joints and were not lifted (keypoints_3d "
-              f"null): {'; '.join(unlifted[:5])}{' ...' if len(unlifted) > 5 else ''}",
-              file=sys.stderr)
+        print(f"{path}: {len(unlifted)} of {len(ks)} pose(s) were not lifted, having fewer "
+              f"than {lifter.min_valid_joints} valid joints or all of them at one point "
+              f"(keypoints_3d null): {'; '.join(unlifted[:5])}"
+              f"{' ...' if len(unlifted) > 5 else ''}", file=sys.stderr)
     stem = stem or path.stem
     outdir.mkdir(parents=True, exist_ok=True)
     people = []
