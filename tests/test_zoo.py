@@ -225,3 +225,15 @@ def test_shipped_models_lift_a_standing_person_upright():
             < pose[j("RKnee"), 1] < pose[j("RFoot"), 1], name
         thigh = np.linalg.norm(pose[j("RKnee")] - pose[j("RHip")])
         assert 300.0 < thigh < 600.0, (name, thigh)
+
+
+def test_a_folder_given_as_a_model_or_a_file_as_data_says_what_it_is(tmp_path):
+    from wildpose.datasets.h36m import load_cameras
+    from wildpose.zoo import model_path
+
+    with pytest.raises(ValueError, match="is a folder, not a model file"):
+        model_path(tmp_path)
+    data_file = tmp_path / "poses.npy"
+    data_file.write_bytes(b"x")
+    with pytest.raises(FileNotFoundError, match="is a file, not a folder"):
+        load_cameras(data_file)

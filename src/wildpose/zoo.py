@@ -56,6 +56,8 @@ def model_path(name_or_path: str | Path | None) -> Path:
     name_or_path = name_or_path or DEFAULT_MODEL
     p = Path(name_or_path)
     if p.suffix in (".safetensors", ".pt") or p.exists():
+        if p.is_dir():
+            raise ValueError(f"model file {p} is a folder, not a model file")
         if not p.is_file():
             raise FileNotFoundError(f"model file {p} does not exist")
         return p

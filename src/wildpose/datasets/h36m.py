@@ -85,6 +85,9 @@ def _h36m_root(data_dir: str | os.PathLike | None) -> Path:
     p = Path(data_dir) if data_dir is not None else default_data_dir()
     if not (p / "cameras.h5").is_file() and (p / "h36m" / "cameras.h5").is_file():
         p = p / "h36m"
+    if p.exists() and not p.is_dir():
+        raise FileNotFoundError(f"Human3.6M data directory {p} is a file, not a folder "
+                                f"(set --data-dir or WILDPOSE_DATA)")
     if not p.is_dir():
         raise FileNotFoundError(f"Human3.6M data directory {p} does not exist "
                                 f"(set --data-dir or WILDPOSE_DATA)")
