@@ -237,3 +237,15 @@ def test_a_folder_given_as_a_model_or_a_file_as_data_says_what_it_is(tmp_path):
     data_file.write_bytes(b"x")
     with pytest.raises(FileNotFoundError, match="is a file, not a folder"):
         load_cameras(data_file)
+
+
+def test_a_model_with_nan_weights_is_refused_by_name(tmp_path):
+    """NaN weights would give NaN poses that look like bad input; the file is named instead."""
+    model = small_model()
+    with torch.no_grad():
+        model.out.weight[0, 0] = float("nan")
+    bad = save_model(tmp_path / "nan.safetensors", model, {})
+    for fn in (load_model, load_numpy_model):
+        with pytest.raises(ValueError, match="non-finite weights in out.weight") as exc:
+            fn(bad)
+        assert_one_line_naming(exc, bad)

@@ -266,7 +266,7 @@ def load_model(name_or_path: str | Path | None = None, device: Any = "cpu") -> A
             raise ValueError(f"checkpoint {path} is corrupt or not a wildpose checkpoint "
                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
                              ) from None
-        return _build(info, state, path).to(device)
+        return _build(info, _require_finite(state, path), path).to(device)
     from safetensors.torch import load_file
 
     info = read_model_info(path)
@@ -274,7 +274,24 @@ def load_model(name_or_path: str | Path | None = None, device: Any = "cpu") -> A
         state = load_file(str(path))
     except Exception as e:
         raise ValueError(f"model file {path} is corrupt ({e})") from None
-    return _build(info, state, path).to(device)
+    return _build(info, _require_finite(state, path), path).to(device)
+
+
+def _require_finite(state: dict, path: Path) -> dict:
+    """``state`` if every floating-point tensor (torch or numpy) is finite; else a one-line
+    ValueError naming the file and the tensors (NaN weights would pass for bad input)."""
+    import numpy as np
+
+    bad = []
+    for k, v in state.items():
+        a = v if isinstance(v, np.ndarray) else v.detach().float().cpu().numpy() \
+            if v.is_floating_point() else None
+        if a is not None and a.dtype.kind == "f" and not np.isfinite(a).all():
+            bad.append(k)
+    if bad:
+        raise ValueError(f"model file {path} is corrupt: non-finite weights in "
+                         f"{', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''}")
+    return state
 
 
 class NumpyModel:
@@ -326,6 +343,7 @@ def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel | Num
         state = load_file(str(path))
     except Exception as e:
         raise ValueError(f"model file {path} is corrupt ({e})") from None
+    _require_finite(state, path)
     if info["architecture"] == "residual_mlp":
         return _numpy_lifter(info, state, path)
     return NumpyEnsemble([_numpy_lifter(m_info, m_state, path)
