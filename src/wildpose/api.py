@@ -160,28 +160,26 @@ class Lifter:
                 raise ValueError(f"sequence and frame must each hold one entry per pose "
                                  f"({n}), got shapes {seq.shape} and {order.shape}")
             window = window_indices(seq, order, frames, step)
+        eps = 1e-6  # normalize_2d's floor on the squared RMS spread, px^2
+        norm, _, scale = normalize_2d(kp17, ok17, root=H36M17.root, eps=eps)
         if frames > 1 and self.window_norm == "window":
             # Windows are normalized as a whole once gathered, from pixels.
             kp17 = np.where(ok17[..., None], kp17, 0).astype(np.float32)
             out = self._lift(kp17, ok17, window, prepare=True)
         else:
-            norm, _, _ = normalize_2d(kp17, ok17, root=H36M17.root)
             out = self._lift(norm.astype(np.float32), ok17, window)
-        bad = ok17.sum(1) < self.min_valid_joints
-        if bad.any():
-            out[bad] = np.nan
-            rows = np.flatnonzero(bad)
-            warnings.warn(f"{bad.sum()} pose(s) have fewer than {self.min_valid_joints} valid "
-                          f"joints and were not lifted (rows {rows[:10].tolist()}"
-                          f"{' ...' if len(rows) > 10 else ''})", stacklevel=2)
-        # All valid joints on one point: no size or shape to lift (e.g. zeros in a file).
-        flat = ~bad & (_extent(kp17, ok17) == 0)
-        if flat.any():
-            out[flat] = np.nan
-            rows = np.flatnonzero(flat)
-            warnings.warn(f"{flat.sum()} pose(s) have all their joints at one point and were "
-                          f"not lifted (rows {rows[:10].tolist()}"
-                          f"{' ...' if len(rows) > 10 else ''})", stacklevel=2)
+        few = ok17.sum(1) < self.min_valid_joints
+        # At the floor every valid joint is on one point (e.g. zeros in a file): there is no
+        # size or shape to lift.
+        flat = ~few & (scale <= np.sqrt(scale.dtype.type(eps)))
+        for bad, why in ((few, f"have fewer than {self.min_valid_joints} valid joints"),
+                         (flat, "have all their joints at one point")):
+            if bad.any():
+                out[bad] = np.nan
+                rows = np.flatnonzero(bad)
+                warnings.warn(f"{bad.sum()} pose(s) {why} and were not lifted (rows "
+                              f"{rows[:10].tolist()}{' ...' if len(rows) > 10 else ''})",
+                              stacklevel=2)
         return out[0] if single else out
 
     def lift_normalized(self, keypoints: np.ndarray, valid: np.ndarray,
@@ -247,15 +245,6 @@ class Lifter:
             mirrored = self.model(flip_pose(kp), vb[..., perm])
             pred = 0.5 * (pred + flip_pose(mirrored))
         return pred
-
-
-def _extent(kp: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """(N, J, 2) pixels, (N, J) validity -> (N,) largest spread of the valid joints along x
-    or y, pixels (0 for rows with no valid joint)."""
-    big = np.where(ok[..., None], kp, -np.inf).max(1)
-    small = np.where(ok[..., None], kp, np.inf).min(1)
-    spread = np.where(np.isfinite(big - small), big - small, 0.0)
-    return spread.max(-1)
 
 
 def _reverse_time(windows: Any) -> Any:

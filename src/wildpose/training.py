@@ -61,6 +61,18 @@ class RunSettings:
                  checkpoint_minutes=(self.checkpoint_minutes > 0, "> 0"))
 
 
+def _lifter_checks(cfg: Any) -> dict[str, tuple[bool, str]]:
+    """The :func:`_require` checks of the fields every keypoint lifter's config has (the
+    network, its augmentation and the validation hold-out)."""
+    return dict(width=(cfg.width >= 1, ">= 1"), blocks=(cfg.blocks >= 0, ">= 0"),
+                dropout=(0 <= cfg.dropout < 1, "in [0, 1)"),
+                noise_max=(cfg.noise_max >= 0, ">= 0"),
+                drop_prob=(0 <= cfg.drop_prob <= 1, "in [0, 1]"),
+                drop_limb_prob=(0 <= cfg.drop_limb_prob <= 1, "in [0, 1]"),
+                val_fraction=(0 <= cfg.val_fraction < 1, "in [0, 1)"),
+                val_stride=(cfg.val_stride >= 1, ">= 1"), epochs=(cfg.epochs >= 1, ">= 1"))
+
+
 def _require(cfg: Any, **checks: tuple[bool, str]) -> None:
     """One-line ValueError naming the first option of ``cfg`` whose check fails, the rule
     and its value (checks are written ``option=(condition, rule)``)."""
@@ -133,19 +145,11 @@ class TrainConfig(RunSettings):
     def __post_init__(self) -> None:
         super().__post_init__()
         _require(self, subjects=(len(self.subjects) > 0, "at least one subject"),
-                 stride=(self.stride >= 1, ">= 1"),
-                 val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
-                 epochs=(self.epochs >= 1, ">= 1"), batch_size=(self.batch_size >= 1, ">= 1"),
-                 width=(self.width >= 1, ">= 1"), blocks=(self.blocks >= 0, ">= 0"),
-                 dropout=(0 <= self.dropout < 1, "in [0, 1)"),
-                 noise_max=(self.noise_max >= 0, ">= 0"),
-                 drop_prob=(0 <= self.drop_prob <= 1, "in [0, 1]"),
-                 drop_limb_prob=(0 <= self.drop_limb_prob <= 1, "in [0, 1]"),
-                 smooth_2d=(self.smooth_2d >= 0, ">= 0 frames"),
+                 stride=(self.stride >= 1, ">= 1"), batch_size=(self.batch_size >= 1, ">= 1"),
+                 **_lifter_checks(self), smooth_2d=(self.smooth_2d >= 0, ">= 0 frames"),
                  window=(self.window >= 1 and self.window % 2 == 1, "odd and >= 1"),
                  window_step=(self.window_step >= 1, ">= 1"),
-                 error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
-                 val_stride=(self.val_stride >= 1, ">= 1"))
+                 error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":

@@ -41,9 +41,9 @@ from ..api import Lifter
 from ..datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
 from ..losses import canonical_bone_lengths, geo_loss
 from ..skeleton import H36M17, SYMMETRIC_BONES
-from ..training import (RunSettings, RunSpec, _validate, check_experiment_options,
-                        finished_row, make_optimizer, open_run, prepare_inputs,
-                        report_skipped, run_training, save_row, select_rows,
+from ..training import (RunSettings, RunSpec, _lifter_checks, _require, _validate,
+                        check_experiment_options, finished_row, make_optimizer, open_run,
+                        prepare_inputs, report_skipped, run_training, save_row, select_rows,
                         split_validation)
 
 __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "depth_targets",
@@ -83,24 +83,15 @@ class ZhouConfig(RunSettings):
     drop_limb_prob: float = 0.1
 
     def __post_init__(self) -> None:
-        from ..training import _require
-
         super().__post_init__()
         _require(self, lab_subjects=(len(self.lab_subjects) > 0, "at least one subject"),
                  lab_stride=(self.lab_stride >= 1, ">= 1"),
                  wild_stride=(self.wild_stride >= 1, ">= 1"),
-                 val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
-                 val_stride=(self.val_stride >= 1, ">= 1"), epochs=(self.epochs >= 1, ">= 1"),
                  stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),   # <= epochs: at training
                  batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
                  lambda_reg=(self.lambda_reg >= 0, ">= 0"),
                  lambda_geo=(self.lambda_geo >= 0, ">= 0"),
-                 lambda_fill=(self.lambda_fill >= 0, ">= 0"),
-                 width=(self.width >= 1, ">= 1"), blocks=(self.blocks >= 0, ">= 0"),
-                 dropout=(0 <= self.dropout < 1, "in [0, 1)"),
-                 noise_max=(self.noise_max >= 0, ">= 0"),
-                 drop_prob=(0 <= self.drop_prob <= 1, "in [0, 1]"),
-                 drop_limb_prob=(0 <= self.drop_limb_prob <= 1, "in [0, 1]"))
+                 lambda_fill=(self.lambda_fill >= 0, ">= 0"), **_lifter_checks(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouConfig":
