@@ -249,3 +249,19 @@ def test_a_model_with_nan_weights_is_refused_by_name(tmp_path):
         with pytest.raises(ValueError, match="non-finite weights in out.weight") as exc:
             fn(bad)
         assert_one_line_naming(exc, bad)
+
+
+def test_an_infinite_half_precision_weight_is_refused_too(tmp_path):
+    """Matrices are stored as float16 (save_model's half=True): +-inf there is caught, and
+    the largest finite half (65504) is not taken for one."""
+    model = small_model()
+    with torch.no_grad():
+        model.out.weight[0, 0] = 65504.0
+    ok = save_model(tmp_path / "big.safetensors", model, {})
+    load_model(ok), load_numpy_model(ok)
+    with torch.no_grad():
+        model.out.weight[0, 0] = -float("inf")
+    bad = save_model(tmp_path / "inf.safetensors", model, {})
+    for fn in (load_model, load_numpy_model):
+        with pytest.raises(ValueError, match="non-finite weights in out.weight"):
+            fn(bad)
