@@ -13,6 +13,7 @@ import pytest
 pytest.importorskip("faiss", reason="the dual-source method needs faiss-cpu")
 
 from wildpose.metrics import mpjpe, p_mpjpe
+from wildpose.mocap.bvh import BVHError
 from wildpose.methods.dual_source import (DualSourceLifter, LayoutMismatchError, build_index,
                                           load_index)
 from wildpose.mocap.sources import (REFERENCE_BONE_SUM_MM, MocapPoses, load_array_mocap,
@@ -338,3 +339,26 @@ def test_perspective_evaluation_uses_each_samples_own_camera(library, h36m_dir):
         np.testing.assert_array_equal(intr["k"][row], np.ravel(cam.k))
     res = evaluate_h36m(DualSourceLifter(library[1], perspective=True), inputs="gt", data=data)
     assert res["num_samples"] == len(data) and np.isfinite(res["P2"])
+
+
+def test_bad_bvh_files_in_a_folder_are_skipped_and_named(tmp_path):
+    """A mocap folder keeps its good clips; each unreadable one is named, not fatal."""
+    from test_bvh import TINY, _cmu_file
+
+    good = _cmu_file()
+    (tmp_path / "a_good.bvh").symlink_to(good)
+    (tmp_path / "b_truncated.bvh").write_text(TINY.replace("Frames: 4", "Frames: 5"))
+    (tmp_path / "c_unmapped.bvh").write_text(TINY)   # parses, but has no H36M17 mapping
+    with pytest.warns(UserWarning) as caught:
+        m = load_bvh_mocap(tmp_path, tolerance_mm=20.0)
+    said = " | ".join(str(w.message) for w in caught)
+    assert "b_truncated.bvh" in said and "c_unmapped.bvh" in said
+    assert m.sequence_names == [str(tmp_path / "a_good.bvh")]
+    assert len(m) == len(load_bvh_mocap(good, tolerance_mm=20.0))
+    assert sum(n.startswith("skipped") for n in m.notes) == 2
+
+    (tmp_path / "a_good.bvh").unlink()
+    with pytest.raises(BVHError, match=r"no BVH file could be read \(2 tried\).*"
+                                       r"b_truncated\.bvh.*c_unmapped\.bvh") as exc:
+        load_bvh_mocap(tmp_path)
+    assert "\n" not in str(exc.value)

@@ -235,3 +235,8 @@ def test_cli_ensemble(tmp_path, capsys):
     assert main(["ensemble", *map(str, paths), "-o", str(folder)]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"{folder}: is a folder" in err
+    npy = tmp_path / "pair.npy"
+    assert main(["ensemble", *map(str, paths), "-o", str(npy)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{npy}: a model file" in err and "pair.safetensors" in err
+    assert not npy.exists()

@@ -335,6 +335,16 @@ def test_missing_file(tmp_path):
         read_keypoints(p)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+def test_a_pipe_is_refused_without_reading_it(tmp_path):
+    """Opening a FIFO with no writer blocks forever; it is refused before it is opened."""
+    p = tmp_path / "pipe.npy"
+    os.mkfifo(p)
+    with pytest.raises(ValueError, match=r"pipe\.npy: is not a regular file") as exc:
+        read_keypoints(p)
+    assert "\n" not in str(exc.value)
+
+
 def test_unknown_layout_argument(tmp_path):
     p = tmp_path / "k.npy"
     np.save(p, _poses(1, 17))

@@ -383,6 +383,27 @@ def test_zhou_and_ronchi_configs_check_their_values_too():
     assert RonchiConfig.from_dict({"pairs_per_sample": 8}).pairs_per_sample == "8"
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"batch_2d": 0}, "batch_2d must be >= 1, got 0"),
+    ({"sigma": 0}, "sigma must be > 0"),
+    ({"stage1_epochs": -1}, "stage1_epochs must be >= 0"),
+    ({"stage1_epochs": 0, "stage2_epochs": 0, "stage3_epochs": 0}, "must be >= 1, got 0"),
+    ({"scale_jitter": 1.0}, r"scale_jitter must be in \[0, 1\)"),
+    ({"rotate_deg": 270}, r"rotate_deg must be in \[0, 180\]"),
+    ({"lab_samples": 0}, "lab_samples must be >= 1"),
+    # 60 px is not 4 x a multiple of 2^3: the hourglass could not halve its heatmaps 3 times
+    ({"image_size": 60}, "zhou-image network options: input_size 60 must be 4"),
+    ({"width": 15}, "zhou-image network options: width must be even"),
+])
+def test_zhou_image_config_ranges_are_one_line_errors(options, message):
+    from wildpose.methods.zhou_image import ZhouImageTrainConfig
+
+    with pytest.raises(ValueError, match=message) as exc:
+        ZhouImageTrainConfig.from_dict(options)
+    assert "\n" not in str(exc.value)
+    ZhouImageTrainConfig.from_dict({"stage1_epochs": 0, "stage3_epochs": 0})  # stage 2 only
+
+
 def test_training_lists_the_data_files_it_could_not_read(h36m_dir, tmp_path, capsys):
     """A truncated sequence file is left out of training and named, as evaluate does."""
     root = tmp_path / "h36m"

@@ -93,6 +93,9 @@ def save_model(path: str | Path, model: Any, info: dict[str, Any],
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{path}: is a folder, not a model file to write")
+    if path.suffix.lower() != ".safetensors":  # e.g. x.npy would hold safetensors bytes
+        raise ValueError(f"{path}: a model file is written as safetensors and must end in "
+                         f".safetensors (e.g. {path.with_suffix('.safetensors').name})")
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=meta)
     return path

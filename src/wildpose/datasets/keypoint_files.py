@@ -425,6 +425,8 @@ def read_keypoints(path: str | os.PathLike, layout: str | Skeleton | None = None
         raise FileNotFoundError(f"{p}: no such file")
     if p.is_dir():
         raise _fail(p, "is a directory, not a keypoint file")
+    if not p.is_file():  # a FIFO or device: reading it could wait forever
+        raise _fail(p, "is not a regular file (a pipe, socket or device), not a keypoint file")
     ext = p.suffix.lower()
     reader = _READERS.get(ext)
     if reader is None:

@@ -111,6 +111,34 @@ class ZhouImageTrainConfig(RunSettings):
     scale_jitter: float = 0.15                  # scale uniform in 1 +- this
     num_threads: int = 0                        # CPU threads per process; 0: torch's default
 
+    def __post_init__(self) -> None:
+        from ..training import _require
+
+        super().__post_init__()
+        _require(self, sigma=(self.sigma > 0, "> 0 cells"),
+                 depth_blocks=(self.depth_blocks >= 0, ">= 0"),
+                 depth_pool=(self.depth_pool >= 1, ">= 1"),
+                 mocap_stride=(self.mocap_stride >= 1, ">= 1"),
+                 lab_samples=(self.lab_samples >= 1, ">= 1"),
+                 val_samples=(self.val_samples >= 0, ">= 0"),
+                 wild_samples=(self.wild_samples >= 0, ">= 0"),
+                 stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),
+                 stage2_epochs=(self.stage2_epochs >= 0, ">= 0"),
+                 stage3_epochs=(self.stage3_epochs >= 0, ">= 0"),
+                 batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
+                 lambda_reg=(self.lambda_reg >= 0, ">= 0"),
+                 lambda_geo=(self.lambda_geo >= 0, ">= 0"),
+                 rotate_deg=(0 <= self.rotate_deg <= 180, "in [0, 180] degrees"),
+                 scale_jitter=(0 <= self.scale_jitter < 1, "in [0, 1)"),
+                 num_threads=(self.num_threads >= 0, ">= 0"))
+        if self.epochs < 1:
+            raise ValueError("training options stage1_epochs + stage2_epochs + stage3_epochs "
+                             "must be >= 1, got 0")
+        try:  # the network's own sizes (image_size, stacks, width, hourglass_depth, ...)
+            self.net_config()
+        except ValueError as e:
+            raise ValueError(f"zhou-image network options: {e}") from None
+
     @property
     def epochs(self) -> int:
         """Total epochs of the three stages (what :func:`run_training` runs)."""

@@ -33,6 +33,7 @@ and scale normalization, is at least ``tolerance_mm``.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -273,31 +274,47 @@ def load_bvh_mocap(paths: str | os.PathLike | Iterable[str | os.PathLike],
         stride: keep every stride-th frame before de-duplication.
         approximate_joints: H36M17 joints the mapping only approximates (default: CMU's,
             :data:`wildpose.mocap.bvh.CMU_APPROXIMATE_JOINTS`, when ``mapping`` is None).
+    A file that does not parse, cannot be read or lacks the mapped joints is skipped: a
+    warning and a ``skipped ...`` entry of the returned notes name it (and the line).
+
     Raises:
-        BVHError naming the file (and line) of a file that does not parse or lacks the
-        mapped joints.
+        BVHError listing every file's problem when none of them could be read.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     files = _bvh_files(paths)
-    parts, seqs, frames, names = [], [], [], []
-    for i, f in enumerate(files):
-        bvh = read_bvh(f)
-        idx = np.arange(0, bvh.num_frames, stride)
-        parts.append(bvh_to_h36m17(bvh, mapping, unit_mm, idx))
-        seqs.append(np.full(len(idx), i, np.int32))
+    parts, seqs, frames, names, failed = [], [], [], [], []
+    for f in files:
+        # A folder of many clips keeps its good ones: a bad file is skipped and named
+        # (in a warning and in the notes), as absent Human3.6M sequences are.
+        try:
+            bvh = read_bvh(f)
+            idx = np.arange(0, bvh.num_frames, stride)
+            poses = bvh_to_h36m17(bvh, mapping, unit_mm, idx)
+        except (BVHError, OSError, UnicodeDecodeError) as e:
+            failed.append(" ".join(str(e).split()) if isinstance(e, BVHError)
+                          else f"{f}: {type(e).__name__}: {' '.join(str(e).split())}")
+            continue
+        parts.append(poses)
+        seqs.append(np.full(len(idx), len(names), np.int32))
         frames.append(idx.astype(np.int32))
         names.append(str(f))
     if approximate_joints is None:
         approximate_joints = CMU_APPROXIMATE_JOINTS if mapping is None else ()
     shared = np.array([j not in set(approximate_joints) for j in H36M17.joints])
-    label = f"BVH ({len(files)} file{'s' * (len(files) != 1)})"
-    if not parts or sum(len(p) for p in parts) == 0:
-        raise BVHError(f"{', '.join(map(str, files))}: no frames")
+    label = f"BVH ({len(names)} file{'s' * (len(names) != 1)})"
+    if not parts:
+        raise BVHError(f"no BVH file could be read ({len(files)} tried): {'; '.join(failed)}")
+    if sum(len(p) for p in parts) == 0:
+        raise BVHError(f"{', '.join(names)}: no frames")
+    notes = [f"skipped {msg}" for msg in failed]
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
     return prepare_poses(np.concatenate(parts), up, np.concatenate(seqs),
-                         np.concatenate(frames), names, shared, tolerance_mm, label=label)
+                         np.concatenate(frames), names, shared, tolerance_mm, notes=notes,
+                         label=label)
 
 
 def load_array_mocap(source: str | os.PathLike | np.ndarray, up: str = "-y",
