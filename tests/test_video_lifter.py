@@ -448,3 +448,57 @@ def test_world_up_points_from_pelvis_to_head(h36m_dir):
     trunk = data.pose_3d[:, H36M17.index("Head")] - data.pose_3d[:, 0]
     cos = (trunk * up).sum(1) / np.linalg.norm(trunk, axis=1)
     assert np.median(cos) > 0.95                      # people mostly stand or sit upright
+
+
+# ---------------------------------------------------------------------- window targets
+def test_window_targets_are_mirrored_and_reversed_with_their_window():
+    kp, valid, _ = _random_windows(frames=5, seed=3)
+    targets = torch.from_numpy(np.random.default_rng(4).normal(size=(len(kp), 5, J, 3))
+                               ).float()
+    gen = torch.Generator().manual_seed(0)
+    _, _, flipped = augment_batch(kp, valid, targets, AugmentConfig(flip_prob=1.0), gen)
+    np.testing.assert_allclose(flipped.numpy(), flip_pose(targets.numpy()))
+    _, _, rev = augment_batch(kp, valid, targets, AugmentConfig(0.0, reverse_prob=1.0), gen)
+    np.testing.assert_array_equal(rev.numpy(), targets.numpy()[:, ::-1])
+
+
+def test_window_target_lifter_exports_the_lifter_of_its_middle_frame():
+    from wildpose.models.lifter import WindowTargetLifter
+
+    torch.manual_seed(0)
+    cfg = LifterConfig(width=32, blocks=1, window=5, window_step=2, dropout=0.1)
+    net = WindowTargetLifter(cfg)
+    poses = torch.randn(50, J, 3) * 100
+    net.set_output_stats(poses)
+    with torch.no_grad():   # other rows per frame, so that a wrong slice would show
+        net.out.weight.normal_()
+        net.out.bias.normal_()
+    net.eval()
+    kp, valid, _ = _random_windows(frames=5, seed=5)
+    every = net.forward_window(kp, valid)
+    assert every.shape == (len(kp), 5, J, 3) and (every[:, :, 0] == 0).all()
+    single = net.middle_frame_lifter()
+    assert type(single) is ResidualMLPLifter and single.config == cfg and not single.training
+    torch.testing.assert_close(single(kp, valid), every[:, 2])
+    torch.testing.assert_close(net(kp, valid), every[:, 2])
+    # Each frame is standardized by the same training statistics.
+    n = (J - 1) * 3
+    torch.testing.assert_close(net.out_std[:n], net.out_std[2 * n:3 * n])
+    torch.testing.assert_close(single.out_mean, poses[:, 1:].reshape(50, -1).mean(0))
+
+
+def test_training_with_window_targets_exports_an_ordinary_video_lifter(h36m_dir, tmp_path):
+    from test_training import tiny_config
+    from wildpose.training import TrainConfig, train
+    from wildpose.zoo import load_model
+
+    cfg = tiny_config(h36m_dir, tmp_path / "run", window=5, window_step=400, epochs=1,
+                      window_targets=0.5, noise_max=0.0)
+    path = train(cfg, progress=False)
+    model = load_model(path)
+    assert type(model) is ResidualMLPLifter and model.config.window == 5
+    assert model.out.out_features == (J - 1) * 3
+    with pytest.raises(ValueError, match="window_targets needs a video lifter"):
+        train(tiny_config(h36m_dir, tmp_path / "one", window_targets=0.5), progress=False)
+    with pytest.raises(ValueError, match="window_targets must be >= 0"):
+        TrainConfig(window=5, window_targets=-1)

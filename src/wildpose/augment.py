@@ -57,7 +57,8 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
     """Augment a batch.
 
     Args:
-        kp: (B, J, 2) normalized 2D keypoints; valid: (B, J) bool; pose_3d: (B, J, 3) mm or None.
+        kp: (B, J, 2) normalized 2D keypoints; valid: (B, J) bool; pose_3d: (B, J, 3) mm or None
+            (or (B, W, J, 3), a video lifter's targets for every frame of its window).
             A video lifter's windows, (B, W, J, 2) and (B, W, J), are augmented as one
             sample each: one mirror and one noise level for all W frames, and a dropped limb
             stays dropped through the window (an occlusion lasts); single joints drop
@@ -74,8 +75,9 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
             kp = torch.where(flip.view(*per_sample, 1), flip_pose(kp, skeleton), kp)
             perm = torch.as_tensor(skeleton.flip_permutation(), device=dev)
             valid = torch.where(flip.view(per_sample), valid[..., perm], valid)
-            if pose_3d is not None:
-                pose_3d = torch.where(flip[:, None, None], flip_pose(pose_3d, skeleton), pose_3d)
+            if pose_3d is not None:  # (B, J, 3), or (B, W, J, 3) targets of a whole window
+                pose_3d = torch.where(flip.view((b,) + (1,) * (pose_3d.ndim - 1)),
+                                      flip_pose(pose_3d, skeleton), pose_3d)
     if cfg.noise_max > 0:
         sigma = torch.rand(b, 1, 1, generator=gen).to(dev) * cfg.noise_max
         kp = kp + torch.randn(kp.shape, generator=gen).to(dev) * sigma.view(*per_sample, 1)
@@ -95,6 +97,8 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
         rev = torch.rand(b, generator=gen).to(dev) < cfg.reverse_prob
         kp = torch.where(rev.view(b, 1, 1, 1), kp.flip(1), kp)
         valid = torch.where(rev.view(b, 1, 1), valid.flip(1), valid)
+        if pose_3d is not None and pose_3d.ndim == 4:  # targets of every frame turn too
+            pose_3d = torch.where(rev.view(b, 1, 1, 1), pose_3d.flip(1), pose_3d)
     kp = kp * valid[..., None].to(kp.dtype)
     return kp, valid, pose_3d
 

@@ -139,6 +139,11 @@ class TrainConfig(RunSettings):
     # is read backwards.  > 0 marks the model LifterConfig.time_reversal, so that
     # wildpose.Lifter averages each window's forward and reversed readings.  0 = off.
     reverse_prob: float = 0.0
+    # Window targets (video lifters): the loss also covers the 3D of every frame of the
+    # window, with this weight on their mean error, beside the middle frame's error
+    # (models.lifter.WindowTargetLifter): more supervision per step.  The exported model
+    # keeps the middle frame's outputs only.  0 = the middle frame alone.
+    window_targets: float = 0.0
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
@@ -149,7 +154,8 @@ class TrainConfig(RunSettings):
                  **_lifter_checks(self), smooth_2d=(self.smooth_2d >= 0, ">= 0 frames"),
                  window=(self.window >= 1 and self.window % 2 == 1, "odd and >= 1"),
                  window_step=(self.window_step >= 1, ">= 1"),
-                 error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"))
+                 error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
+                 window_targets=(self.window_targets >= 0, ">= 0"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
@@ -449,7 +455,8 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
                  resume: bool = True, progress: bool = True, max_steps: int | None = None,
                  epoch_desc: Callable[[int], str] | None = None,
                  postfix: Callable[[EpochStats], dict[str, str]] | None = None,
-                 is_main: bool = True) -> Path | None:
+                 is_main: bool = True, export: Callable[[], Any] | None = None
+                 ) -> Path | None:
     """The resumable training loop shared by every trainer; returns the exported model.
 
     Args:
@@ -465,6 +472,8 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
             ``log.jsonl`` entry between "minutes" and "val_mpjpe_mm", and the start of its
             printed summary.
         epoch_desc: suffix of an epoch's progress-bar label; postfix: the bar's postfix.
+        export: the model to write at the end, if not ``model`` itself (e.g. the
+            middle-frame lifter of a :class:`~wildpose.models.lifter.WindowTargetLifter`).
         is_main: False on the non-zero ranks of a distributed run: they train, resume from
             ``last.pt`` and run ``summarize`` (which may average across ranks) like rank 0,
             but write nothing (no checkpoint, log, printout or model file), skip
@@ -574,7 +583,8 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
     if not is_main:
         return None
     model_info.update({"validation_curve": log, "train_minutes": round(minutes(), 1)})
-    path = save_model(out / "model.safetensors", model.cpu(), model_info)
+    path = save_model(out / "model.safetensors", (export() if export else model).cpu(),
+                      model_info)
     print(f"model written to {path}", flush=True)
     return path
 
@@ -611,7 +621,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
                           transplant_errors, turn_bodies)
     from .camera import camera_to_pixels
     from .device import autocast_dtype, resolve_device
-    from .models.lifter import LifterConfig, ResidualMLPLifter
+    from .models.lifter import LifterConfig, ResidualMLPLifter, WindowTargetLifter
 
     # Options are checked before seconds of loading are spent.
     step_rows = _window_rows(cfg)
@@ -622,6 +632,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
                               time_reversal=cfg.reverse_prob > 0)
     if not 0 <= cfg.reverse_prob <= 1:
         raise ValueError(f"reverse_prob must be in [0, 1], got {cfg.reverse_prob}")
+    if cfg.window_targets > 0 and cfg.window == 1:
+        raise ValueError("window_targets needs a video lifter (window > 1)")
     if cfg.reverse_prob > 0 and cfg.window == 1:
         raise ValueError("reverse_prob needs a video lifter (window > 1): a single frame "
                          "has no time order to reverse")
@@ -677,6 +689,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     X, V = torch.from_numpy(norm), torch.from_numpy(valid)  # all rows: windows reach out
     rows_t, rows_v = np.flatnonzero(train_rows), np.flatnonzero(val_rows)
     W, Y = torch.from_numpy(window[rows_t]), torch.from_numpy(pose[rows_t])
+    per_frame = cfg.window_targets > 0   # targets for every frame: gathered per batch
+    P = torch.from_numpy(pose) if per_frame else None
     Wv, Yv = torch.from_numpy(window[rows_v]), torch.from_numpy(pose[rows_v])
     del data, norm, valid, pose, kp2d, window
 
@@ -691,7 +705,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     def new_bodies(win: torch.Tensor, gen):
         """The samples' bodies with random bone lengths (TrainConfig.bone_scale), turned
         (turn_deg): their normalized 2D and validity as :func:`gather` gives them, and the
-        (B, J, 3) mm root-relative 3D of the frame each lifts."""
+        (B, J, 3) mm root-relative 3D of the frame each lifts ((B, W, J, 3), every frame's,
+        with window_targets)."""
         body = body_3d[win]                                            # (B, W, J, 3)
         if cfg.bone_scale > 0:
             body = rescale_bones(body, random_bone_factors(len(win), cfg.bone_scale, gen)[:, None])
@@ -704,6 +719,8 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
             px, ok = px[:, 0], ok[:, 0]
         kp = normalize_window(px, ok, root=H36M17.root)[0] if by_window \
             else normalize_2d(px, ok, root=H36M17.root)[0]
+        if per_frame:
+            return (kp, ok), body - body[:, :, :1]
         mid = body[:, cfg.window // 2]
         return (kp, ok), mid - mid[:, :1]
 
@@ -729,7 +746,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
           f"({cfg.inputs} inputs) in {time.time() - t0:.1f}s; device {device}, "
           f"precision {amp or 'fp32'}", flush=True)
 
-    model = ResidualMLPLifter(net_config).to(device)
+    model = (WindowTargetLifter if per_frame else ResidualMLPLifter)(net_config).to(device)
     model.set_output_stats(Y)
     opt = make_optimizer(model, cfg, device)
     aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob,
@@ -746,7 +763,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         idx = permutation(epoch)[step * cfg.batch_size:(step + 1) * cfg.batch_size]
         win = W[idx]
         kp, vb = gather(win)
-        yb = Y[idx]
+        yb = P[win] if per_frame else Y[idx]
         if cfg.error_transplant > 0:
             kp, vb, yb = transplant(win, kp, vb, yb, gen)
         elif new_body:  # ground-truth inputs: every sample gets a new body
@@ -754,7 +771,11 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         kp, vb, yb = augment_batch(kp, vb, yb, aug, gen)
         kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            pred = model(kp, vb)
+            pred = model.forward_window(kp, vb) if per_frame else model(kp, vb)
+        if per_frame:  # (B, W) errors: the middle frame's, plus the window's mean, weighted
+            err = (pred.float() - yb).norm(dim=-1).mean(-1)
+            mid = err[:, cfg.window // 2].mean()
+            return mid + cfg.window_targets * err.mean(), {"mpjpe_mm": mid}
         loss = (pred.float() - yb).norm(dim=-1).mean()  # MPJPE in mm
         return loss, {"mpjpe_mm": loss}
 
@@ -767,4 +788,5 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         steps_per_epoch=len(W) // cfg.batch_size, step_loss=step_loss,
         validate=lambda: _validate(model, Xv, Vv, Yv, device) if len(Xv) else float("nan"),
         summarize=summarize, resume=resume, progress=progress, max_steps=max_steps,
-        postfix=lambda stats: {"mpjpe_mm": f"{stats.ema('mpjpe_mm'):.1f}"})
+        postfix=lambda stats: {"mpjpe_mm": f"{stats.ema('mpjpe_mm'):.1f}"},
+        export=model.middle_frame_lifter if per_frame else None)

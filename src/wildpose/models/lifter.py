@@ -10,7 +10,7 @@ from torch import nn
 
 from ..normalization import WINDOW_NORMS
 
-__all__ = ["LifterConfig", "ResidualMLPLifter", "Dropout"]
+__all__ = ["LifterConfig", "ResidualMLPLifter", "WindowTargetLifter", "Dropout"]
 
 
 @dataclass
@@ -148,3 +148,54 @@ class ResidualMLPLifter(nn.Module):
         y = self.out(self.blocks(self.inp(x))).float()
         y = y * self.out_std + self.out_mean
         return torch.cat([y.new_zeros(b, 1, 3), y.view(b, j - 1, 3)], 1)
+
+
+class WindowTargetLifter(ResidualMLPLifter):
+    """A video lifter that, while it trains, predicts every frame of its window.
+
+    The same network as :class:`ResidualMLPLifter` except for its output layer, which has
+    one block of ``(J - 1) * 3`` outputs per window frame, so a training step can be
+    supervised on all W frames of each window rather than its middle one alone
+    (``TrainConfig.window_targets``).  Only the middle frame is used once trained:
+    :meth:`middle_frame_lifter` cuts the layer down to that frame's rows, which gives an
+    ordinary :class:`ResidualMLPLifter` (what is exported; lifting is unchanged).
+    """
+
+    def __init__(self, config: LifterConfig):
+        super().__init__(config)
+        c = self.config
+        n_out = (c.num_joints - 1) * 3
+        self.out = nn.Linear(c.width, n_out * c.window)
+        self.register_buffer("out_mean", torch.zeros(n_out * c.window))
+        self.register_buffer("out_std", torch.ones(n_out * c.window))
+
+    def set_output_stats(self, pose_3d: torch.Tensor) -> None:
+        """Standardize outputs with (N, J, 3) root-relative training poses in mm (the same
+        statistics for every frame of the window: each frame is a training pose)."""
+        flat = pose_3d[:, 1:].reshape(len(pose_3d), -1).to(self.out_mean)
+        w = self.config.window
+        self.out_mean.copy_(flat.mean(0).repeat(w))
+        self.out_std.copy_(flat.std(0).clamp_min(1e-3).repeat(w))
+
+    def forward_window(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(B, W, J, 2) normalized keypoints, (B, W, J) validity -> (B, W, J, 3) mm, the
+        pose of every frame of each window, root = 0."""
+        b, j, w = keypoints.shape[0], self.config.num_joints, self.config.window
+        x = torch.cat([keypoints.reshape(b, -1), valid.reshape(b, -1).to(keypoints.dtype)], 1)
+        y = self.out(self.blocks(self.inp(x))).float() * self.out_std + self.out_mean
+        return torch.cat([y.new_zeros(b, w, 1, 3), y.view(b, w, j - 1, 3)], 2)
+
+    def forward(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """The middle frame's pose, (B, J, 3) mm, as :class:`ResidualMLPLifter` gives it."""
+        return self.forward_window(keypoints, valid)[:, self.config.window // 2]
+
+    def middle_frame_lifter(self) -> ResidualMLPLifter:
+        """The :class:`ResidualMLPLifter` that computes exactly :meth:`forward`."""
+        n_out = (self.config.num_joints - 1) * 3
+        rows = slice(self.config.window // 2 * n_out, (self.config.window // 2 + 1) * n_out)
+        lifter = ResidualMLPLifter(self.config).to(self.out_mean.device)
+        state = self.state_dict()
+        for key in ("out.weight", "out.bias", "out_mean", "out_std"):
+            state[key] = state[key][rows]
+        lifter.load_state_dict(state)
+        return lifter.train(self.training)
