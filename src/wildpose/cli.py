@@ -587,8 +587,12 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = _one_line_warning
-    return args.func(args)
+    # Restored afterwards: main() is also called in-process (tests, notebooks).
+    default_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
+    try:
+        return args.func(args)
+    finally:
+        warnings.formatwarning = default_format
 
 
 if __name__ == "__main__":

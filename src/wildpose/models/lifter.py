@@ -134,8 +134,16 @@ class ResidualMLPLifter(nn.Module):
     def set_output_stats(self, pose_3d: torch.Tensor) -> None:
         """Standardize outputs with (N, J, 3) root-relative training poses in mm."""
         flat = pose_3d[:, 1:].reshape(len(pose_3d), -1).to(self.out_mean)
-        self.out_mean.copy_(flat.mean(0))
-        self.out_std.copy_(flat.std(0).clamp_min(1e-3))
+        # One block of statistics per predicted frame (several in WindowTargetLifter).
+        frames = len(self.out_mean) // flat.shape[1]
+        self.out_mean.copy_(flat.mean(0).repeat(frames))
+        self.out_std.copy_(flat.std(0).clamp_min(1e-3).repeat(frames))
+
+    def _outputs_mm(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(B, ..., J, 2) keypoints and validity -> the output layer in mm, (B, n_out)."""
+        b = keypoints.shape[0]
+        x = torch.cat([keypoints.reshape(b, -1), valid.reshape(b, -1).to(keypoints.dtype)], 1)
+        return self.out(self.blocks(self.inp(x))).float() * self.out_std + self.out_mean
 
     def forward(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, J, 2) normalized keypoints, (B, J) bool validity -> (B, J, 3) mm, root = 0.
@@ -144,9 +152,7 @@ class ResidualMLPLifter(nn.Module):
         order, and returns the middle frame's pose.
         """
         b, j = keypoints.shape[0], self.config.num_joints
-        x = torch.cat([keypoints.reshape(b, -1), valid.reshape(b, -1).to(keypoints.dtype)], 1)
-        y = self.out(self.blocks(self.inp(x))).float()
-        y = y * self.out_std + self.out_mean
+        y = self._outputs_mm(keypoints, valid)
         return torch.cat([y.new_zeros(b, 1, 3), y.view(b, j - 1, 3)], 1)
 
 
@@ -154,7 +160,8 @@ class WindowTargetLifter(ResidualMLPLifter):
     """A video lifter that, while it trains, predicts every frame of its window.
 
     The same network as :class:`ResidualMLPLifter` except for its output layer, which has
-    one block of ``(J - 1) * 3`` outputs per window frame, so a training step can be
+    one block of ``(J - 1) * 3`` outputs per window frame (each standardized by the same
+    training statistics: every frame is a training pose), so a training step can be
     supervised on all W frames of each window rather than its middle one alone
     (``TrainConfig.window_targets``).  Only the middle frame is used once trained:
     :meth:`middle_frame_lifter` cuts the layer down to that frame's rows, which gives an
@@ -169,20 +176,11 @@ class WindowTargetLifter(ResidualMLPLifter):
         self.register_buffer("out_mean", torch.zeros(n_out * c.window))
         self.register_buffer("out_std", torch.ones(n_out * c.window))
 
-    def set_output_stats(self, pose_3d: torch.Tensor) -> None:
-        """Standardize outputs with (N, J, 3) root-relative training poses in mm (the same
-        statistics for every frame of the window: each frame is a training pose)."""
-        flat = pose_3d[:, 1:].reshape(len(pose_3d), -1).to(self.out_mean)
-        w = self.config.window
-        self.out_mean.copy_(flat.mean(0).repeat(w))
-        self.out_std.copy_(flat.std(0).clamp_min(1e-3).repeat(w))
-
     def forward_window(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, W, J, 2) normalized keypoints, (B, W, J) validity -> (B, W, J, 3) mm, the
         pose of every frame of each window, root = 0."""
         b, j, w = keypoints.shape[0], self.config.num_joints, self.config.window
-        x = torch.cat([keypoints.reshape(b, -1), valid.reshape(b, -1).to(keypoints.dtype)], 1)
-        y = self.out(self.blocks(self.inp(x))).float() * self.out_std + self.out_mean
+        y = self._outputs_mm(keypoints, valid)
         return torch.cat([y.new_zeros(b, w, 1, 3), y.view(b, w, j - 1, 3)], 2)
 
     def forward(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
