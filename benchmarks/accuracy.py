@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-reverse-test", action="store_true",
                    help="a video lifter trained on reversed windows: do not average with "
                         "the reversed reading (default: on for such lifters)")
+    p.add_argument("--window-steps", type=int, nargs="+", default=None, metavar="FRAMES",
+                   help="a video lifter reads its window at each of these steps and "
+                        "averages (wildpose.Lifter window_steps; default: the model's own)")
     p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32",
                    help="what the lifter computes in (wildpose.Lifter precision; bf16 runs "
                         "on the torch backend)")
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     lifter = Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
                     reverse_test=False if args.no_reverse_test else None,
-                    precision=args.precision)
+                    precision=args.precision, window_steps=args.window_steps)
     t1 = time.perf_counter()
     # A video lifter reads every frame (its window is in 50 fps frames); evaluate_h36m then
     # scores every stride-th one.
@@ -113,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
               "inputs": args.inputs, "stride": args.stride,
               "device": str(lifter.device), "flip_test": not args.no_flip_test,
               "reverse_test": lifter.reverse_test,
+              "window_steps": list(lifter.window_steps),
               "batch_size": lifter.batch_size, "consistent_bones": args.consistent_bones,
               "occlude": args.occlude, "precision": args.precision}
     record = _common.make_record("accuracy", params, results, started)
@@ -128,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         tag += f"_occlude{args.occlude:g}"
     if args.precision != "fp32":
         tag += f"_{args.precision}"
+    if args.window_steps is not None and video:
+        tag += "_steps" + "-".join(map(str, lifter.window_steps))
     path = _common.write_record(record, args.out, tag=tag)
 
     print(f"model {args.model} ({model_id['sha256'][:12]}), inputs {args.inputs}, "

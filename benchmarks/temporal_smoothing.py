@@ -14,6 +14,10 @@ The record holds the validation sweep, the chosen sigma and both test results.
 ``--try-consistent-bones`` also scores every sigma with each frame's bones set to its
 sequence's median predicted lengths (``wildpose.temporal.constant_bone_lengths``), and the
 validation decides whether that is used too.
+
+``--try-window-steps 4 3,4,5`` (a video lifter) also scores every setting with the window
+read at each listed set of steps, averaged (``wildpose.Lifter`` ``window_steps``), and the
+validation chooses among them too.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--try-consistent-bones", action="store_true",
                    help="also score each sigma with bones set to the sequence's median "
                         "lengths; validation chooses")
+    p.add_argument("--try-window-steps", nargs="+", default=None, metavar="STEPS",
+                   help="sets of window steps to try, each comma-separated (e.g. 4 3,4,5); "
+                        "validation chooses (default: the model's own reading only)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     return _common.run_reporting_errors("temporal_smoothing", lambda: run(args),
@@ -54,7 +61,9 @@ def run(args: argparse.Namespace) -> int:
     from wildpose.training import split_validation
     from wildpose.zoo import read_model_info, validation_split
 
-    lifter = Lifter(args.model)
+    step_sets = [None] if not args.try_window_steps else [
+        tuple(int(s) for s in text.split(",")) for text in args.try_window_steps]
+    lifters = {steps: Lifter(args.model, window_steps=steps) for steps in step_sets}
     val_fraction, seed, val_subjects = validation_split(read_model_info(args.model))
     train = load_h36m(args.data_dir, subjects=TRAIN_SUBJECTS, stride=1,
                       load_sh=args.inputs == "sh")
@@ -64,23 +73,29 @@ def run(args: argparse.Namespace) -> int:
     print(f"validation: {len(val)} frames of {len(sequences)} held-out sequences "
           f"({', '.join(sequences)})", flush=True)
     sweep = []
-    for sigma in args.sigmas:
-        for bones in (False, True) if args.try_consistent_bones else (False,):
-            r = evaluate_h36m(lifter, inputs=args.inputs, data=val, smooth_2d=sigma,
-                              consistent_bones=bones)
-            sweep.append({"sigma": sigma, "consistent_bones": bones, "P1_mm": r["P1"],
-                          "P2_mm": r["P2"]})
-            print(f"  sigma {sigma:g}{', consistent bones' if bones else ''}: validation P1 "
-                  f"{r['P1']:.2f} mm, P2 {r['P2']:.2f} mm", flush=True)
+    for steps, lifter in lifters.items():
+        for sigma in args.sigmas:
+            for bones in (False, True) if args.try_consistent_bones else (False,):
+                r = evaluate_h36m(lifter, inputs=args.inputs, data=val, smooth_2d=sigma,
+                                  consistent_bones=bones)
+                sweep.append({"sigma": sigma, "consistent_bones": bones,
+                              "window_steps": list(lifter.window_steps), "P1_mm": r["P1"],
+                              "P2_mm": r["P2"]})
+                print(f"  sigma {sigma:g}{', consistent bones' if bones else ''}"
+                      f"{_steps_text(lifter)}: validation P1 {r['P1']:.2f} mm, "
+                      f"P2 {r['P2']:.2f} mm", flush=True)
     chosen = min(sweep, key=lambda s: s["P1_mm"])
     best, best_bones = chosen["sigma"], chosen["consistent_bones"]
+    lifter = next(li for li in lifters.values()
+                  if list(li.window_steps) == chosen["window_steps"])
     test = load_h36m(args.data_dir, subjects=TEST_SUBJECTS, stride=1,
                      load_sh=args.inputs == "sh")
     tests = {}
     for sigma, bones in sorted({(0.0, False), (float(best), best_bones)}):
         r = evaluate_h36m(lifter, inputs=args.inputs, data=test, smooth_2d=sigma,
                           consistent_bones=bones)
-        key = f"{sigma:g}" + (" + consistent bones" if bones else "")
+        key = f"{sigma:g}" + (" + consistent bones" if bones else "") + (
+            _steps_text(lifter) if args.try_window_steps else "")
         tests[key] = {"P1_mm": r["P1"], "P2_mm": r["P2"],
                       "bone_symmetry_mm": r["bone_symmetry"]["mean"],
                       "num_samples": r["num_samples"]}
@@ -88,11 +103,13 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
     results = {"validation_sequences": sequences, "validation_frames": len(val),
                "validation_sweep": sweep, "chosen_sigma": best,
-               "chosen_consistent_bones": best_bones, "test": tests,
+               "chosen_consistent_bones": best_bones,
+               "chosen_window_steps": chosen["window_steps"], "test": tests,
                "wall_time_s": time.perf_counter() - t0}
     params = {"model": _common.model_identity(args.model), "inputs": args.inputs,
               "data_dir": str(Path(args.data_dir).resolve()), "sigmas": args.sigmas,
               "try_consistent_bones": args.try_consistent_bones,
+              "try_window_steps": args.try_window_steps,
               "validation": f"split_validation(val_fraction={val_fraction}, seed={seed}, "
                             f"subjects={list(val_subjects)}) "
                             f"of S{', S'.join(map(str, TRAIN_SUBJECTS))}",
@@ -102,6 +119,13 @@ def run(args: argparse.Namespace) -> int:
                                 tag=f"{Path(args.model).stem}_{args.inputs}")
     print(f"result written to {path}")
     return 0
+
+
+def _steps_text(lifter) -> str:
+    """", window steps 3,4,5" for a video lifter, "" for a single-image one."""
+    if lifter.window[0] == 1:
+        return ""
+    return f", window steps {','.join(map(str, lifter.window_steps))}"
 
 
 if __name__ == "__main__":

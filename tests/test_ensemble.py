@@ -240,3 +240,23 @@ def test_cli_ensemble(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and f"{npy}: a model file" in err and "pair.safetensors" in err
     assert not npy.exists()
+
+
+def test_ensemble_command_records_the_window_steps_lifter_reads_by_default(tmp_path):
+    paths = [_video_member(tmp_path, "w3s1", 3, 1, seed=1),
+             _video_member(tmp_path, "w3s2", 3, 2, seed=2)]
+    out = tmp_path / "steps.safetensors"
+    assert main(["ensemble", *map(str, paths), "-o", str(out), "--window-steps", "1", "2"]) == 0
+    assert read_model_info(out)["test_window_steps"] == [1, 2]
+    # Its default reading is the mean of the readings at steps 1 and 2.
+    rng = np.random.default_rng(1)
+    px = rng.uniform(200, 800, size=(8, 17, 2)).astype(np.float32)
+    plain = tmp_path / "plain.safetensors"
+    save_ensemble(plain, paths)
+    one, two = (Lifter(plain, window_steps=[s]).lift(px) for s in (1, 2))
+    np.testing.assert_allclose(Lifter(out).lift(px), (one + two) / 2, rtol=1e-5, atol=1e-3)
+    single = _members(tmp_path, 2)
+    with pytest.raises(ValueError, match="needs video lifters"):
+        save_ensemble(tmp_path / "bad.safetensors", single, test_window_steps=[2])
+    with pytest.raises(ValueError, match="whole numbers"):
+        save_ensemble(tmp_path / "bad.safetensors", paths, test_window_steps=[0])

@@ -50,12 +50,14 @@ def test_bad_windows_are_refused(window, step):
 
 
 # ----------------------------------------------------------------- the windowed network
-def _single_and_reader(offset_slot: int, window: int = 3, seed: int = 0):
-    """A random single-frame lifter, and a window lifter whose input layer reads only the
-    frame in ``offset_slot`` of its window with the single lifter's weights."""
+def _single_and_reader(offset_slot: int, window: int = 3, seed: int = 0, step: int = 1):
+    """A random single-frame lifter, and a window lifter (frames ``step`` apart) whose input
+    layer reads only the frame in ``offset_slot`` of its window with the single lifter's
+    weights."""
     torch.manual_seed(seed)
     single = ResidualMLPLifter(LifterConfig(width=32, blocks=1)).eval()
-    video = ResidualMLPLifter(LifterConfig(width=32, blocks=1, window=window)).eval()
+    video = ResidualMLPLifter(LifterConfig(width=32, blocks=1, window=window,
+                                           window_step=step)).eval()
     video.load_state_dict({k: v for k, v in single.state_dict().items()
                            if not k.startswith("inp.0.")}, strict=False)
     w, b = single.inp[0].weight.detach(), single.inp[0].bias.detach()
@@ -193,6 +195,65 @@ def test_reverse_test_needs_a_video_lifter():
     with pytest.raises(ValueError, match="video lifter"):
         Lifter(single, reverse_test=True)
     assert not Lifter(single).reverse_test
+
+
+# ------------------------------------------------------------------ test-time window steps
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_window_steps_read_the_frames_that_many_apart_and_average(backend, tmp_path):
+    """The slot-0 reader lifts frame t - step; read at steps 1 and 3 it must give the mean
+    of the single lifter's poses of frames t - 1 and t - 3 (clamped at the clip's start)."""
+    single, video = _single_and_reader(offset_slot=0)
+    path = save_model(tmp_path / "v.safetensors", video, {"name": "v"}, half=False)
+    kp = _poses(9)
+    ref = Lifter(single, flip_test=True).lift(kp)
+    t = np.arange(9)
+    want = 0.5 * (ref[np.maximum(t - 1, 0)] + ref[np.maximum(t - 3, 0)])
+    both = Lifter(str(path), backend=backend, window_steps=[1, 3])
+    assert both.window_steps == (1, 3)
+    np.testing.assert_allclose(both.lift(kp), want, rtol=1e-4, atol=1e-3)
+    # A model file can carry the steps as its default reading.
+    rec = save_model(tmp_path / "rec.safetensors", video,
+                     {"name": "rec", "test_window_steps": [1, 3]}, half=False)
+    np.testing.assert_allclose(Lifter(str(rec), backend=backend).lift(kp), want,
+                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(Lifter(str(rec), backend=backend, window_steps=[2]).lift(kp),
+                               ref[np.maximum(t - 2, 0)], rtol=1e-4, atol=1e-3)
+    assert Lifter(str(path), backend=backend).window_steps == (1,)   # its own step
+
+
+def test_window_steps_scale_every_member_of_an_ensemble_alike(tmp_path):
+    """Members trained 1 and 2 frames apart share a window 1 apart; read 2 apart, the
+    first reads frame t - 2 and the second frame t - 4."""
+    from wildpose.zoo import save_ensemble
+
+    single_a, reader_a = _single_and_reader(offset_slot=0, seed=1)
+    single_b, reader_b = _single_and_reader(offset_slot=0, seed=2, step=2)
+    paths = [save_model(tmp_path / f"{n}.safetensors", m, {"name": n}, half=False)
+             for n, m in (("a", reader_a), ("b", reader_b))]
+    ens = save_ensemble(tmp_path / "ab.safetensors", paths)
+    kp = _poses(10, seed=6)
+    ref_a = Lifter(single_a).lift(kp)
+    ref_b = Lifter(single_b).lift(kp)
+    t = np.arange(10)
+    lifter = Lifter(str(ens), window_steps=[2])
+    assert lifter.window == (5, 1)
+    np.testing.assert_allclose(lifter.lift(kp), 0.5 * (ref_a[np.maximum(t - 2, 0)]
+                                                        + ref_b[np.maximum(t - 4, 0)]),
+                               rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("steps", [[0], [2.5], [], "x", [float("nan")]])
+def test_bad_window_steps_are_refused(steps):
+    _, video = _single_and_reader(offset_slot=0)
+    with pytest.raises(ValueError, match="window_steps"):
+        Lifter(video, window_steps=steps)
+
+
+def test_window_steps_need_a_video_lifter():
+    single, _ = _single_and_reader(offset_slot=0)
+    with pytest.raises(ValueError, match="video lifter"):
+        Lifter(single, window_steps=[2, 3])
+    assert Lifter(single).window_steps == (1,)
 
 
 def test_windows_are_reversed_whole_and_single_frames_are_left_alone():

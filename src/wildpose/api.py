@@ -36,6 +36,12 @@ class Lifter:
         reverse_test: a video lifter also lifts each window reversed in time and averages
             (2x the work again).  None: if the model was trained on reversed windows
             (``LifterConfig.time_reversal``), the only ones it can read both ways.
+        window_steps: a video lifter reads its window at each of these steps (frames
+            apart, in place of the model's ``window_step``) and averages the readings: a
+            test-time augmentation of speed, as if the motion were a little slower or faster
+            (``len(window_steps)`` times the work).  An ensemble's members scale alike: at
+            step 5 a member trained 8 apart reads frames 10 apart.  None: the steps the
+            model file recommends (``info["test_window_steps"]``), else its own step.
         min_valid_joints: poses with fewer valid joints are not lifted (their rows are NaN).
         batch_size: poses per forward pass.
         precision: "fp32" (default) or "bf16" (torch backend only: matrix products in
@@ -46,7 +52,8 @@ class Lifter:
 
     def __init__(self, model: Any = None, device: str = "auto", flip_test: bool = True,
                  min_valid_joints: int = 6, batch_size: int = 8192, backend: str = "torch",
-                 reverse_test: bool | None = None, precision: str = "fp32"):
+                 reverse_test: bool | None = None, precision: str = "fp32",
+                 window_steps: Any = None):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}: use "
                              f"{' or '.join(PRECISIONS)}")
@@ -88,6 +95,7 @@ class Lifter:
             raise ValueError(f"reverse_test needs a video lifter; model {model} reads one "
                              f"frame")
         self.reverse_test = reverse_test
+        self.window_steps = self._window_steps(model, window_steps)
         self.min_valid_joints = min_valid_joints
         self.batch_size = batch_size
 
@@ -107,6 +115,28 @@ class Lifter:
         that reads W frames ``step`` frames apart around each frame it lifts."""
         cfg = self._config()
         return int(cfg.get("window", 1)), int(cfg.get("window_step", 1))
+
+    def _window_steps(self, model: Any, steps: Any) -> tuple[int, ...]:
+        """The steps a video lifter's window is read at (validated); (1,) for one frame."""
+        frames, step = self.window
+        explicit = steps is not None
+        if steps is None:
+            steps = self.info.get("test_window_steps") or (step,)
+        try:
+            values = [float(s) for s in np.atleast_1d(np.asarray(steps, dtype=object))]
+        except (TypeError, ValueError):
+            values = []
+        if not values or any(not np.isfinite(v) or v != int(v) for v in values):
+            raise ValueError(f"window_steps must be whole numbers of frames, got {steps!r}")
+        steps = tuple(int(v) for v in values)
+        if any(s < 1 for s in steps):
+            raise ValueError(f"window_steps must each be at least 1 frame, got {list(steps)}")
+        if frames == 1:
+            if explicit and steps != (1,):
+                raise ValueError(f"window_steps needs a video lifter; model {model} reads "
+                                 f"one frame")
+            return (1,)
+        return steps
 
     @property
     def window_norm(self) -> str:
@@ -148,8 +178,8 @@ class Lifter:
         if confidence is not None:
             ok &= np.asarray(confidence, np.float32).reshape(ok.shape) >= min_confidence
         kp17, ok17 = convert_layout(kp, skel, H36M17, ok)
-        window = None
-        frames, step = self.window
+        windows: list[np.ndarray | None] = [None]
+        frames = self.window[0]
         if frames > 1:
             from .temporal import window_indices
 
@@ -159,15 +189,16 @@ class Lifter:
             if seq.shape != (n,) or order.shape != (n,):
                 raise ValueError(f"sequence and frame must each hold one entry per pose "
                                  f"({n}), got shapes {seq.shape} and {order.shape}")
-            window = window_indices(seq, order, frames, step)
+            windows = [window_indices(seq, order, frames, s) for s in self.window_steps]
         eps = 1e-6  # normalize_2d's floor on the squared RMS spread, px^2
         norm, _, scale = normalize_2d(kp17, ok17, root=H36M17.root, eps=eps)
         if frames > 1 and self.window_norm == "window":
             # Windows are normalized as a whole once gathered, from pixels.
             kp17 = np.where(ok17[..., None], kp17, 0).astype(np.float32)
-            out = self._lift(kp17, ok17, window, prepare=True)
+            out = _mean([self._lift(kp17, ok17, w, prepare=True) for w in windows])
         else:
-            out = self._lift(norm.astype(np.float32), ok17, window)
+            norm = norm.astype(np.float32)
+            out = _mean([self._lift(norm, ok17, w) for w in windows])
         few = ok17.sum(1) < self.min_valid_joints
         # At the floor every valid joint is on one point (e.g. zeros in a file): there is no
         # size or shape to lift.
@@ -245,6 +276,13 @@ class Lifter:
             mirrored = self.model(flip_pose(kp), vb[..., perm])
             pred = 0.5 * (pred + flip_pose(mirrored))
         return pred
+
+
+def _mean(readings: list[np.ndarray]) -> np.ndarray:
+    """The mean of one or more (N, 17, 3) readings (the one itself, untouched, if alone)."""
+    if len(readings) == 1:
+        return readings[0]
+    return (np.sum(readings, axis=0, dtype=np.float64) / len(readings)).astype(np.float32)
 
 
 def _reverse_time(windows: Any) -> Any:

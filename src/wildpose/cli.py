@@ -135,7 +135,7 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
 
     return Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
                   backend=backend, reverse_test=False if args.no_reverse_test else None,
-                  precision=args.precision)
+                  precision=args.precision, window_steps=args.window_steps)
 
 
 def cmd_lift(args: argparse.Namespace) -> int:
@@ -416,8 +416,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                    if info.get("architecture") == "ensemble" else "")
         whole = ", normalized as a whole" if cfg.get("window_norm") == "window" else ""
         both = ", read both ways in time" if cfg.get("time_reversal") else ""
+        steps = info.get("test_window_steps")
+        read = f", read {','.join(map(str, steps))} apart and averaged" if steps else ""
         video = (f", video lifter: {cfg['window']} frames {cfg.get('window_step', 1)} apart"
-                 f"{whole}{both}" if cfg.get("window", 1) > 1 else "")
+                 f"{whole}{both}{read}" if cfg.get("window", 1) > 1 else "")
         print(f"{name}{star}: inputs {info.get('inputs')}{video}{members}, trained on subjects "
               f"{info.get('train_subjects')}, {info.get('train_minutes')} min")
     return 0
@@ -428,7 +430,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
     try:
         path = save_ensemble(args.output, args.members, name=args.name,
-                             description=args.description)
+                             description=args.description,
+                             test_window_steps=args.window_steps)
     except (ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
@@ -448,6 +451,13 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
 
 _NO_REVERSE_HELP = ("a video lifter trained on reversed windows: do not also lift each window "
                     "reversed in time and average (default: on for such lifters)")
+
+
+def _add_window_steps_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--window-steps", type=int, nargs="+", default=None, metavar="FRAMES",
+                   help="a video lifter reads its window at each of these steps (frames "
+                        "apart) and averages, e.g. 3 4 5 (default: the model file's choice, "
+                        "else its own step)")
 
 
 def _add_precision_option(p: argparse.ArgumentParser) -> None:
@@ -484,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-flip-test", action="store_true",
                    help="do not average with the mirrored pose")
     p.add_argument("--no-reverse-test", action="store_true", help=_NO_REVERSE_HELP)
+    _add_window_steps_option(p)
     p.set_defaults(func=cmd_lift)
 
     p = sub.add_parser("predict", help="photos, folders of photos or videos -> 2D and 3D poses")
@@ -524,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--no-flip-test", action="store_true")
     p.add_argument("--no-reverse-test", action="store_true", help=_NO_REVERSE_HELP)
+    _add_window_steps_option(p)
     _add_precision_option(p)
     p.add_argument("--smooth-2d", type=float, default=0.0, metavar="SIGMA",
                    help="video protocol: smooth each sequence's 2D along time with a "
@@ -573,6 +585,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="the ensemble's .safetensors file")
     p.add_argument("--name", default=None, help="its name (default: the file's stem)")
     p.add_argument("--description", default=None)
+    p.add_argument("--window-steps", type=int, nargs="+", default=None, metavar="FRAMES",
+                   help="video members: the steps its window is read at by default, "
+                        "averaged (wildpose.Lifter window_steps; default: its own step)")
     p.set_defaults(func=cmd_ensemble)
 
     p = sub.add_parser("models", help="list the shipped models")

@@ -102,7 +102,8 @@ def save_model(path: str | Path, model: Any, info: dict[str, Any],
 
 
 def save_ensemble(path: str | Path, members: list[str | Path], name: str | None = None,
-                  description: str | None = None) -> Path:
+                  description: str | None = None,
+                  test_window_steps: list[int] | None = None) -> Path:
     """Write one model file that averages the outputs of several residual-MLP lifters.
 
     Args:
@@ -112,6 +113,9 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
             :func:`wildpose.models.ensemble_input.shared_input_config`).
         name, description: the ensemble's name (default: the file's stem) and a sentence
             on what it is.
+        test_window_steps: for video members, the steps (frames apart, in the ensemble's
+            own step's place) that :class:`wildpose.Lifter` reads the ensemble's window at
+            by default, averaging the readings (its ``window_steps``); None: its own step.
     Returns:
         the path written.  Its description keeps every member's (``members``), sums their
         ``train_minutes`` (training the ensemble from scratch trains every member) and
@@ -125,6 +129,14 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
             raise ValueError(f"ensemble member {src}: only residual_mlp lifters can be "
                              f"averaged, not {m.info.get('architecture')!r}")
     ensemble = LifterEnsemble(models)
+    if test_window_steps is not None:
+        steps = list(test_window_steps)
+        if ensemble.config.window == 1:
+            raise ValueError("test_window_steps needs video lifters; these members read one "
+                             "frame each")
+        if not steps or any(isinstance(s, bool) or int(s) != s or s < 1 for s in steps):
+            raise ValueError(f"test_window_steps must be whole numbers of frames >= 1, "
+                             f"got {steps}")
     infos = [m.info for m in models]
     shared = {k: v for k, v in infos[0].items()
               if k not in ("format", "architecture", "config", "name", "train_minutes")
@@ -134,6 +146,8 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
             "description": description or f"mean of {len(models)} lifters",
             "train_minutes": round(sum(minutes), 2) if None not in minutes else None,
             "members": infos}
+    if test_window_steps is not None:
+        info["test_window_steps"] = [int(s) for s in test_window_steps]
     return save_model(path, ensemble, info)
 
 
