@@ -51,6 +51,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--consistent-bones", action="store_true",
                    help="video protocol: each frame's bones set to its sequence's median "
                         "predicted lengths (wildpose.temporal.constant_bone_lengths)")
+    p.add_argument("--symmetric-bones", action="store_true",
+                   help="as --consistent-bones, and each left/right pair of bones takes the "
+                        "mean of its two median lengths (constant_bone_lengths symmetric)")
     p.add_argument("--occlude", type=float, default=0.0, metavar="FRACTION",
                    help="robustness check, not the protocol: this share of the frames lose "
                         "a lower limb (elbow and wrist, or knee and ankle; "
@@ -92,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     t2 = time.perf_counter()
     # evaluate_h36m with the loaded data: it lifts every row that has inputs and scores it.
     res = evaluate_h36m(lifter, inputs=args.inputs, stride=args.stride, data=data,
-                        consistent_bones=args.consistent_bones, occlude=args.occlude)
+                        consistent_bones=args.consistent_bones, occlude=args.occlude,
+                        symmetric_bones=args.symmetric_bones)
     t3 = time.perf_counter()
 
     results = {
@@ -117,14 +121,17 @@ def run(args: argparse.Namespace) -> int:
               "device": str(lifter.device), "flip_test": not args.no_flip_test,
               "reverse_test": lifter.reverse_test,
               "window_steps": list(lifter.window_steps),
-              "batch_size": lifter.batch_size, "consistent_bones": args.consistent_bones,
+              "batch_size": lifter.batch_size, "consistent_bones": res["consistent_bones"],
+              "symmetric_bones": args.symmetric_bones,
               "occlude": args.occlude, "precision": args.precision}
     record = _common.make_record("accuracy", params, results, started)
     tag = f"{Path(args.model).stem}_{args.inputs}" + (f"_stride{args.stride}"
                                                        if args.stride != 1 else "")
     if tuple(args.subjects) != SUBJECTS:
         tag += "_S" + "-".join(map(str, args.subjects))
-    if args.consistent_bones:
+    if args.symmetric_bones:
+        tag += "_symbones"
+    elif args.consistent_bones:
         tag += "_bones"
     if args.no_reverse_test and video:
         tag += "_forward"

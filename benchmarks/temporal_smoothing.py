@@ -13,7 +13,9 @@ The record holds the validation sweep, the chosen sigma and both test results.
 
 ``--try-consistent-bones`` also scores every sigma with each frame's bones set to its
 sequence's median predicted lengths (``wildpose.temporal.constant_bone_lengths``), and the
-validation decides whether that is used too.
+validation decides whether that is used too.  ``--try-symmetric-bones`` also scores the
+variant whose left and right bones of a pair take the mean of the pair's medians
+(``constant_bone_lengths(..., symmetric=True)``).
 
 ``--try-window-steps 4 3,4,5`` (a video lifter) also scores every setting with the window
 read at each listed set of steps, averaged (``wildpose.Lifter`` ``window_steps``), and the
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--try-consistent-bones", action="store_true",
                    help="also score each sigma with bones set to the sequence's median "
                         "lengths; validation chooses")
+    p.add_argument("--try-symmetric-bones", action="store_true",
+                   help="also score consistent bones with left and right alike; validation "
+                        "chooses")
     p.add_argument("--try-window-steps", nargs="+", default=None, metavar="STEPS",
                    help="sets of window steps to try, each comma-separated (e.g. 4 3,4,5); "
                         "validation chooses (default: the model's own reading only)")
@@ -72,29 +77,35 @@ def run(args: argparse.Namespace) -> int:
     sequences = sorted({f"S{s} {a}" for s, a in zip(val.subject, val.action)})
     print(f"validation: {len(val)} frames of {len(sequences)} held-out sequences "
           f"({', '.join(sequences)})", flush=True)
+    # (consistent bones, symmetric) settings to try
+    bone_modes = [(False, False)] + [(True, False)] * args.try_consistent_bones \
+        + [(True, True)] * args.try_symmetric_bones
     sweep = []
     for steps, lifter in lifters.items():
         for sigma in args.sigmas:
-            for bones in (False, True) if args.try_consistent_bones else (False,):
+            for bones, symmetric in bone_modes:
                 r = evaluate_h36m(lifter, inputs=args.inputs, data=val, smooth_2d=sigma,
-                                  consistent_bones=bones)
+                                  consistent_bones=bones, symmetric_bones=symmetric)
                 sweep.append({"sigma": sigma, "consistent_bones": bones,
+                              "symmetric_bones": symmetric,
                               "window_steps": list(lifter.window_steps), "P1_mm": r["P1"],
                               "P2_mm": r["P2"]})
-                print(f"  sigma {sigma:g}{', consistent bones' if bones else ''}"
+                print(f"  sigma {sigma:g}{_bones_text(bones, symmetric, ', ')}"
                       f"{_steps_text(lifter)}: validation P1 {r['P1']:.2f} mm, "
                       f"P2 {r['P2']:.2f} mm", flush=True)
     chosen = min(sweep, key=lambda s: s["P1_mm"])
     best, best_bones = chosen["sigma"], chosen["consistent_bones"]
+    best_symmetric = chosen["symmetric_bones"]
     lifter = next(li for li in lifters.values()
                   if list(li.window_steps) == chosen["window_steps"])
     test = load_h36m(args.data_dir, subjects=TEST_SUBJECTS, stride=1,
                      load_sh=args.inputs == "sh")
     tests = {}
-    for sigma, bones in sorted({(0.0, False), (float(best), best_bones)}):
+    for sigma, bones, symmetric in sorted({(0.0, False, False),
+                                           (float(best), best_bones, best_symmetric)}):
         r = evaluate_h36m(lifter, inputs=args.inputs, data=test, smooth_2d=sigma,
-                          consistent_bones=bones)
-        key = f"{sigma:g}" + (" + consistent bones" if bones else "") + (
+                          consistent_bones=bones, symmetric_bones=symmetric)
+        key = f"{sigma:g}" + _bones_text(bones, symmetric, " + ") + (
             _steps_text(lifter) if args.try_window_steps else "")
         tests[key] = {"P1_mm": r["P1"], "P2_mm": r["P2"],
                       "bone_symmetry_mm": r["bone_symmetry"]["mean"],
@@ -103,12 +114,13 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
     results = {"validation_sequences": sequences, "validation_frames": len(val),
                "validation_sweep": sweep, "chosen_sigma": best,
-               "chosen_consistent_bones": best_bones,
+               "chosen_consistent_bones": best_bones, "chosen_symmetric_bones": best_symmetric,
                "chosen_window_steps": chosen["window_steps"], "test": tests,
                "wall_time_s": time.perf_counter() - t0}
     params = {"model": _common.model_identity(args.model), "inputs": args.inputs,
               "data_dir": str(Path(args.data_dir).resolve()), "sigmas": args.sigmas,
               "try_consistent_bones": args.try_consistent_bones,
+              "try_symmetric_bones": args.try_symmetric_bones,
               "try_window_steps": args.try_window_steps,
               "validation": f"split_validation(val_fraction={val_fraction}, seed={seed}, "
                             f"subjects={list(val_subjects)}) "
@@ -119,6 +131,13 @@ def run(args: argparse.Namespace) -> int:
                                 tag=f"{Path(args.model).stem}_{args.inputs}")
     print(f"result written to {path}")
     return 0
+
+
+def _bones_text(consistent: bool, symmetric: bool, sep: str) -> str:
+    """"<sep>consistent bones" (", left and right alike" when symmetric), or ""."""
+    if not consistent:
+        return ""
+    return f"{sep}consistent bones" + (", left and right alike" if symmetric else "")
 
 
 def _steps_text(lifter) -> str:

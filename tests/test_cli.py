@@ -197,15 +197,24 @@ def test_consistent_bones_give_a_clip_one_set_of_bones(tmp_path, model_file):
     src = tmp_path / "clip.npy"
     np.save(src, clip.astype(np.float32))
     lengths = {}
-    for flag in ([], ["--consistent-bones"]):
-        out = tmp_path / ("fixed" if flag else "plain")
+    for flag in ([], ["--consistent-bones"], ["--symmetric-bones"]):
+        out = tmp_path / (flag[0][2:] if flag else "plain")
         assert main(["lift", str(src), "-o", str(out), "--model", str(model_file),
                      "--max-png", "0", *flag]) == 0
         with np.load(out / "clip.npz") as z:
-            lengths[bool(flag)] = H36M17.bone_lengths(z["pose_3d"].astype(np.float64))
-    assert lengths[False].std(0).max() > 1.0                 # mm: bones vary frame to frame
-    assert lengths[True].std(0).max() < 1e-3                 # one length per bone
-    np.testing.assert_allclose(lengths[True][0], np.median(lengths[False], 0), rtol=1e-4)
+            lengths[flag[0] if flag else None] = H36M17.bone_lengths(
+                z["pose_3d"].astype(np.float64))
+    plain, fixed = lengths[None], lengths["--consistent-bones"]
+    assert plain.std(0).max() > 1.0                          # mm: bones vary frame to frame
+    assert fixed.std(0).max() < 1e-3                         # one length per bone
+    np.testing.assert_allclose(fixed[0], np.median(plain, 0), rtol=1e-4)
+    # Left and right alike: both upper arms take the mean of their two medians.
+    sym, names = lengths["--symmetric-bones"], list(H36M17.bone_names)
+    left, right = names.index("left upper arm"), names.index("right upper arm")
+    assert sym.std(0).max() < 1e-3
+    assert abs(fixed[0, left] - fixed[0, right]) > 0.1       # the lifter's arms differ
+    np.testing.assert_allclose(sym[0, [left, right]], (fixed[0, left] + fixed[0, right]) / 2,
+                               rtol=1e-4)
 
 
 def test_experiment_config_must_be_an_object_of_known_options(tmp_path, capsys):

@@ -149,3 +149,62 @@ def test_each_sequence_gets_its_median_bones_whatever_the_row_order():
     back[order] = out
     assert np.allclose(back[:3], a) and np.allclose(back[3:6], b)
     assert np.isnan(back[6]).all()  # a missing frame stays missing and counts for nothing
+
+
+def test_mirror_bones_of_h36m17_by_name():
+    from wildpose.skeleton import H36M17
+
+    names = H36M17.bone_names
+    mirror = {names[k]: names[m] for k, m in enumerate(H36M17.mirror_bones())}
+    assert mirror["left upper arm"] == "right upper arm"
+    assert mirror["right lower leg"] == "left lower leg"
+    assert mirror["left hip"] == "right hip" and mirror["right shoulder"] == "left shoulder"
+    for midline in ("lower spine", "upper spine", "neck", "head"):
+        assert mirror[midline] == midline
+    assert sorted(H36M17.mirror_bones().tolist()) == list(range(len(names)))
+
+
+def test_symmetric_bones_give_both_sides_the_mean_of_their_medians():
+    from wildpose.skeleton import H36M17
+    from wildpose.temporal import constant_bone_lengths
+
+    rng = np.random.default_rng(2)
+    pose = _random_pose(rng)
+    names = list(H36M17.bone_names)
+    own = H36M17.bone_lengths(pose)
+    # Every frame the same pose, so the medians are the pose's own lengths: then each
+    # pair's new length is the mean of its two sides, and midline bones keep theirs.
+    out = constant_bone_lengths(np.stack([pose] * 5), np.zeros(5), symmetric=True)
+    got = H36M17.bone_lengths(out[0])
+    for left, right in (("left upper arm", "right upper arm"), ("left hip", "right hip"),
+                        ("left lower leg", "right lower leg")):
+        mean = (own[names.index(left)] + own[names.index(right)]) / 2
+        assert got[names.index(left)] == pytest.approx(mean)
+        assert got[names.index(right)] == pytest.approx(mean)
+    for midline in ("lower spine", "neck", "head"):
+        assert got[names.index(midline)] == pytest.approx(own[names.index(midline)])
+    # Directions are kept: each bone's unit vector is unchanged.
+    child = [c for _, c in H36M17.edges]
+    parent = [p for p, _ in H36M17.edges]
+    d_in, d_out = pose[child] - pose[parent], out[0][child] - out[0][parent]
+    np.testing.assert_allclose(d_out / np.linalg.norm(d_out, axis=-1, keepdims=True),
+                               d_in / np.linalg.norm(d_in, axis=-1, keepdims=True), atol=1e-9)
+    # A pose that is symmetric already is left as it is.
+    assert np.allclose(constant_bone_lengths(np.stack([out[0]] * 3), np.zeros(3),
+                                             symmetric=True), out[0])
+
+
+def test_a_side_never_seen_takes_the_other_sides_length():
+    from wildpose.skeleton import H36M17
+    from wildpose.temporal import constant_bone_lengths
+
+    pose = _random_pose(np.random.default_rng(3))
+    names = list(H36M17.bone_names)
+    wrist = H36M17.edges[names.index("left lower arm")][1]
+    frames = np.stack([pose] * 4)
+    frames[:, wrist] = np.nan                     # the left wrist is missing in every frame
+    out = constant_bone_lengths(frames, np.zeros(4), symmetric=True)
+    got = H36M17.bone_lengths(out[0])
+    right = H36M17.bone_lengths(pose)[names.index("right lower arm")]
+    assert got[names.index("right lower arm")] == pytest.approx(right)
+    assert np.isnan(out[:, wrist]).all()          # still missing, not invented

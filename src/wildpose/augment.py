@@ -148,10 +148,8 @@ def random_bone_factors(batch: int, max_change: float, gen: torch.Generator,
     """
     if not 0 <= max_change < 1:
         raise ValueError(f"max_change must be in [0, 1), got {max_change}")
-    perm = skeleton.flip_permutation()
-    child_bone = {c: k for k, (_, c) in enumerate(skeleton.edges)}
     # Each bone takes the factor of the lower-numbered of itself and its mirror image.
-    same = [min(k, child_bone[int(perm[c])]) for k, (_, c) in enumerate(skeleton.edges)]
+    same = np.minimum(np.arange(len(skeleton.edges)), skeleton.mirror_bones()).tolist()
     draw = 1 + (2 * torch.rand(batch, len(skeleton.edges), generator=gen) - 1) * max_change
     return draw[:, same]
 

@@ -40,7 +40,8 @@ def _find_image(src: Path, image_file: str | None) -> Path | None:
 
 
 def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int,
-              consistent_bones: bool = False, stem: str | None = None) -> int:
+              consistent_bones: bool = False, stem: str | None = None,
+              symmetric_bones: bool = False) -> int:
     import numpy as np
 
     from .datasets.keypoint_files import read_keypoints
@@ -58,14 +59,15 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
     with warnings.catch_warnings():  # reported below, per pose, by id
         warnings.simplefilter("ignore")
         pose = lifter.lift(ks17.keypoints, "h36m17", valid=ks17.valid, **clips)
-    if consistent_bones:
+    if consistent_bones or symmetric_bones:
         if any(ks.image_files):
             print(f"{path}: --consistent-bones not applied: the people of a keypoint file "
                   f"that names photos are not one clip", file=sys.stderr)
         else:  # an array file is one person's clip: one set of bones for all its frames
             from .temporal import constant_bone_lengths
 
-            pose = constant_bone_lengths(pose, np.zeros(len(pose), int))
+            pose = constant_bone_lengths(pose, np.zeros(len(pose), int),
+                                         symmetric=symmetric_bones)
     unlifted = [ks.ids[i] for i in np.flatnonzero(~np.isfinite(pose).all((1, 2)))]
     if unlifted:
         print(f"{path}: {len(unlifted)} of {len(ks)} pose(s) were not lifted, having fewer "
@@ -156,7 +158,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
         path = Path(inp)
         try:
             n = _lift_one(lifter, path, outdir, args.layout, args.max_png,
-                          args.consistent_bones, stem)
+                          args.consistent_bones, stem, args.symmetric_bones)
             print(f"{path}: lifted {n} pose(s) -> {outdir / (stem + '.json')}")
         except (ValueError, FileNotFoundError, OSError) as e:
             failed.append(str(path))
@@ -216,7 +218,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                             subjects=tuple(args.subjects), stride=args.stride,
                             save_predictions_to=args.save_predictions,
                             flip_test=not args.no_flip_test, device=args.device,
-                            smooth_2d=args.smooth_2d, consistent_bones=args.consistent_bones)
+                            smooth_2d=args.smooth_2d, consistent_bones=args.consistent_bones,
+                            symmetric_bones=args.symmetric_bones)
     except (ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
@@ -224,7 +227,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
           f"{res['num_samples']} samples (stride {res['stride']})"
           + (f", 2D smoothed over time (sigma {args.smooth_2d:g} frames)"
              if args.smooth_2d else "")
-          + (", bones set to each sequence's median lengths" if args.consistent_bones else ""))
+          + (", bones set to each sequence's median lengths" if res["consistent_bones"]
+             else "")
+          + (", left and right alike" if args.symmetric_bones else ""))
     for note in res["skipped"]:
         print(f"skipped: {note}")
     print(res["table"])
@@ -453,6 +458,10 @@ _NO_REVERSE_HELP = ("a video lifter trained on reversed windows: do not also lif
                     "reversed in time and average (default: on for such lifters)")
 
 
+_SYMMETRIC_HELP = ("as --consistent-bones, and each left/right pair of bones (upper arms, ...) "
+                   "takes the mean of its two median lengths")
+
+
 def _add_window_steps_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window-steps", type=int, nargs="+", default=None, metavar="FRAMES",
                    help="a video lifter reads its window at each of these steps (frames "
@@ -486,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consistent-bones", action="store_true",
                    help="an array file is one person's clip: give every frame the clip's "
                         "median bone lengths")
+    p.add_argument("--symmetric-bones", action="store_true", help=_SYMMETRIC_HELP)
     p.add_argument("--device", default="auto")
     p.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto",
                    help="auto: numpy on the CPU for shipped models (fast start-up), else torch")
@@ -543,6 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--consistent-bones", action="store_true",
                    help="video protocol: set each frame's bones to the median lengths of its "
                         "sequence's predictions")
+    p.add_argument("--symmetric-bones", action="store_true", help=_SYMMETRIC_HELP)
     p.add_argument("--perspective", action="store_true",
                    help="dual-source: fit a full-perspective camera with each sample's "
                         "Human3.6M intrinsics (default: weak perspective)")

@@ -132,6 +132,7 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
                   save_predictions_to: str | Path | None = None, flip_test: bool = True,
                   device: str = "auto", data: H36MData | None = None,
                   smooth_2d: float = 0.0, consistent_bones: bool = False,
+                  symmetric_bones: bool = False,
                   occlude: float = 0.0) -> dict[str, Any]:
     """Evaluate a lifter on Human3.6M.
 
@@ -152,6 +153,8 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         consistent_bones: video protocol: set every frame's bones to the median lengths of
             its (subject, action, camera) sequence's predictions
             (:func:`wildpose.temporal.constant_bone_lengths`; no 3D ground truth is read).
+        symmetric_bones: consistent bones whose left and right bones of a pair both take
+            the mean of the pair's medians (implies ``consistent_bones``).
         occlude: robustness check, not the protocol: this share of the rows lose a lower
             limb (:func:`occlude_limbs`) before lifting; 0 = none.
     Returns:
@@ -173,8 +176,9 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         data = load_h36m(data_dir, subjects=subjects, stride=1 if video else stride,
                          load_sh=inputs == "sh")
     pred, have = lift_h36m(lifter, data, inputs, smooth_2d=smooth_2d, occlude=occlude)
+    consistent_bones = consistent_bones or symmetric_bones
     if consistent_bones:
-        pred = constant_bone_lengths(pred, data.sequence)
+        pred = constant_bone_lengths(pred, data.sequence, symmetric=symmetric_bones)
     if video and stride > 1:
         scored = data.frame % stride == 0
         data, pred, have = data.select(scored), pred[scored], have[scored]
@@ -193,6 +197,7 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         "stride": stride,
         "smooth_2d": smooth_2d,
         "consistent_bones": consistent_bones,
+        "symmetric_bones": symmetric_bones,
         "occlude": occlude,
         "num_samples": int(have.sum()),
         "num_skipped_samples": int((~have).sum()),

@@ -90,6 +90,13 @@ class Skeleton:
             perm[left], perm[right] = right, left
         return perm
 
+    def mirror_bones(self) -> np.ndarray:
+        """(B,) int index of each bone's mirror image in ``bone_names`` order (a bone on
+        the body's midline, e.g. the spine, is its own)."""
+        perm = self.flip_permutation()
+        child_bone = {c: k for k, (_, c) in enumerate(self.edges)}
+        return np.array([child_bone[int(perm[c])] for _, c in self.edges], np.int64)
+
     def bone_lengths(self, pose: Any) -> Any:
         """Lengths of all bones.
 
@@ -396,5 +403,6 @@ def set_bone_lengths(pose: np.ndarray, lengths: np.ndarray,
         v = pose[..., c, :] - pose[..., p, :]
         n = np.linalg.norm(v, axis=-1, keepdims=True)
         unit = np.divide(v, n, out=np.zeros_like(v), where=n > 0)
+        unit[np.isnan(n[..., 0])] = np.nan  # a missing joint has no direction to keep
         out[..., c, :] = out[..., p, :] + unit * lengths[..., k, None]
     return out

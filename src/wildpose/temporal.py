@@ -163,7 +163,7 @@ def sequence_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
 
 
 def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
-                          skeleton: str = "h36m17") -> np.ndarray:
+                          skeleton: str = "h36m17", symmetric: bool = False) -> np.ndarray:
     """Video post-processing: every frame's bones set to their sequence's median length.
 
     A single-frame (or short-window) lifter guesses each frame's body size anew, so one
@@ -174,6 +174,10 @@ def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
     Args:
         poses: (N, J, 3) root-relative poses (mm); NaN rows stay NaN.
         sequence: (N,) sequence label of each row (rows need not be sorted).
+        symmetric: also give a bone and its mirror image (left and right upper arm, ...)
+            the mean of their two medians: a person's left and right bones are (nearly) the
+            same length, as in Human3.6M's fitted skeletons, so each side's estimate helps
+            the other's.  If one of the two has no median, both take the other's.
     Returns:
         (N, J, 3) poses in the dtype of ``poses``; a bone that has no median (NaN in every
         row of its sequence) keeps each row's own length.
@@ -183,7 +187,13 @@ def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
     poses, sequence = np.asarray(poses), np.asarray(sequence)
     if len(sequence) != len(poses):
         raise ValueError(f"{len(poses)} poses but {len(sequence)} sequence labels")
-    own = get_layout(skeleton).bone_lengths(poses.astype(np.float64))
+    layout = get_layout(skeleton)
+    own = layout.bone_lengths(poses.astype(np.float64))
     median = _median_per_sequence(own, sequence)
+    if symmetric:
+        pair = np.stack([median, median[:, layout.mirror_bones()]])
+        with warnings.catch_warnings():  # both sides NaN: stays NaN, no warning needed
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median = np.nanmean(pair, axis=0)
     fixed = set_bone_lengths(poses, np.where(np.isfinite(median), median, own), skeleton)
     return fixed.astype(poses.dtype if poses.dtype.kind == "f" else np.float64)
