@@ -84,6 +84,8 @@ def accuracy_section(rec: dict) -> list[str]:
            + (", bones set to each sequence's median lengths" if p.get("consistent_bones")
               else "")
            + (", left and right alike" if p.get("symmetric_bones") else "")
+           + (f", window read {', '.join(map(str, p['window_steps']))} frames apart and "
+              f"averaged" if len(p.get("window_steps") or []) > 1 else "")
            + (f", a lower limb missing in {p['occlude']:g} of the frames (robustness check)"
               if p.get("occlude") else "")
            + (f", computed in {p['precision']}" if p.get("precision", "fp32") != "fp32"
@@ -239,13 +241,6 @@ def dual_source_scale_section(rec: dict) -> list[str]:
     return out
 
 
-def _bones_cell(setting: dict) -> str:
-    """"off", "on", or "on, left and right alike" for a consistent-bones setting."""
-    if not setting.get("consistent_bones"):
-        return "off"
-    return "on, left and right alike" if setting.get("symmetric_bones") else "on"
-
-
 def temporal_smoothing_section(rec: dict) -> list[str]:
     """2D smoothed along time before lifting: sigma chosen on validation, then tested."""
     p, r = rec.get("params") or {}, rec.get("results") or {}
@@ -256,12 +251,12 @@ def temporal_smoothing_section(rec: dict) -> list[str]:
     bones = any("consistent_bones" in s for s in sweep)
     out += _table(["sigma (frames, 50 fps)"] + (["consistent bones"] if bones else [])
                   + ["validation P1 (mm)", "validation P2 (mm)"],
-                  [[f"{s.get('sigma'):g}"] + ([_bones_cell(s)] if bones else [])
+                  [[f"{s.get('sigma'):g}"] + (["on" if s.get("consistent_bones") else "off"]
+                                               if bones else [])
                    + [mm(s.get("P1_mm")), mm(s.get("P2_mm"))] for s in sweep],
                   align="rrrr" if bones else "rrr")
     chosen = f"sigma {r.get('chosen_sigma')}" + (
-        ", consistent bones " + _bones_cell({"consistent_bones": r.get("chosen_consistent_bones"),
-                                             "symmetric_bones": r.get("chosen_symmetric_bones")})
+        ", consistent bones " + ("on" if r.get("chosen_consistent_bones") else "off")
         if bones else "")
     out += ["", f"Chosen on validation: {chosen}. Test, S9 + S11, every frame:", ""]
     out += _table(["sigma", "P1 (mm)", "P2 (mm)", "bone symmetry (mm)", "samples"],

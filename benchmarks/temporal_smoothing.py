@@ -13,13 +13,7 @@ The record holds the validation sweep, the chosen sigma and both test results.
 
 ``--try-consistent-bones`` also scores every sigma with each frame's bones set to its
 sequence's median predicted lengths (``wildpose.temporal.constant_bone_lengths``), and the
-validation decides whether that is used too.  ``--try-symmetric-bones`` also scores the
-variant whose left and right bones of a pair take the mean of the pair's medians
-(``constant_bone_lengths(..., symmetric=True)``).
-
-``--try-window-steps 4 3,4,5`` (a video lifter) also scores every setting with the window
-read at each listed set of steps, averaged (``wildpose.Lifter`` ``window_steps``), and the
-validation chooses among them too.
+validation decides whether that is used too.
 """
 
 from __future__ import annotations
@@ -45,12 +39,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--try-consistent-bones", action="store_true",
                    help="also score each sigma with bones set to the sequence's median "
                         "lengths; validation chooses")
-    p.add_argument("--try-symmetric-bones", action="store_true",
-                   help="also score consistent bones with left and right alike; validation "
-                        "chooses")
-    p.add_argument("--try-window-steps", nargs="+", default=None, metavar="STEPS",
-                   help="sets of window steps to try, each comma-separated (e.g. 4 3,4,5); "
-                        "validation chooses (default: the model's own reading only)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     return _common.run_reporting_errors("temporal_smoothing", lambda: run(args),
@@ -66,9 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from wildpose.training import split_validation
     from wildpose.zoo import read_model_info, validation_split
 
-    step_sets = [None] if not args.try_window_steps else [
-        tuple(int(s) for s in text.split(",")) for text in args.try_window_steps]
-    lifters = {steps: Lifter(args.model, window_steps=steps) for steps in step_sets}
+    lifter = Lifter(args.model)
     val_fraction, seed, val_subjects = validation_split(read_model_info(args.model))
     train = load_h36m(args.data_dir, subjects=TRAIN_SUBJECTS, stride=1,
                       load_sh=args.inputs == "sh")
@@ -77,36 +63,24 @@ def run(args: argparse.Namespace) -> int:
     sequences = sorted({f"S{s} {a}" for s, a in zip(val.subject, val.action)})
     print(f"validation: {len(val)} frames of {len(sequences)} held-out sequences "
           f"({', '.join(sequences)})", flush=True)
-    # (consistent bones, symmetric) settings to try
-    bone_modes = [(False, False)] + [(True, False)] * args.try_consistent_bones \
-        + [(True, True)] * args.try_symmetric_bones
     sweep = []
-    for steps, lifter in lifters.items():
-        for sigma in args.sigmas:
-            for bones, symmetric in bone_modes:
-                r = evaluate_h36m(lifter, inputs=args.inputs, data=val, smooth_2d=sigma,
-                                  consistent_bones=bones, symmetric_bones=symmetric)
-                sweep.append({"sigma": sigma, "consistent_bones": bones,
-                              "symmetric_bones": symmetric,
-                              "window_steps": list(lifter.window_steps), "P1_mm": r["P1"],
-                              "P2_mm": r["P2"]})
-                print(f"  sigma {sigma:g}{_bones_text(bones, symmetric, ', ')}"
-                      f"{_steps_text(lifter)}: validation P1 {r['P1']:.2f} mm, "
-                      f"P2 {r['P2']:.2f} mm", flush=True)
+    for sigma in args.sigmas:
+        for bones in (False, True) if args.try_consistent_bones else (False,):
+            r = evaluate_h36m(lifter, inputs=args.inputs, data=val, smooth_2d=sigma,
+                              consistent_bones=bones)
+            sweep.append({"sigma": sigma, "consistent_bones": bones, "P1_mm": r["P1"],
+                          "P2_mm": r["P2"]})
+            print(f"  sigma {sigma:g}{', consistent bones' if bones else ''}: validation P1 "
+                  f"{r['P1']:.2f} mm, P2 {r['P2']:.2f} mm", flush=True)
     chosen = min(sweep, key=lambda s: s["P1_mm"])
     best, best_bones = chosen["sigma"], chosen["consistent_bones"]
-    best_symmetric = chosen["symmetric_bones"]
-    lifter = next(li for li in lifters.values()
-                  if list(li.window_steps) == chosen["window_steps"])
     test = load_h36m(args.data_dir, subjects=TEST_SUBJECTS, stride=1,
                      load_sh=args.inputs == "sh")
     tests = {}
-    for sigma, bones, symmetric in sorted({(0.0, False, False),
-                                           (float(best), best_bones, best_symmetric)}):
+    for sigma, bones in sorted({(0.0, False), (float(best), best_bones)}):
         r = evaluate_h36m(lifter, inputs=args.inputs, data=test, smooth_2d=sigma,
-                          consistent_bones=bones, symmetric_bones=symmetric)
-        key = f"{sigma:g}" + _bones_text(bones, symmetric, " + ") + (
-            _steps_text(lifter) if args.try_window_steps else "")
+                          consistent_bones=bones)
+        key = f"{sigma:g}" + (" + consistent bones" if bones else "")
         tests[key] = {"P1_mm": r["P1"], "P2_mm": r["P2"],
                       "bone_symmetry_mm": r["bone_symmetry"]["mean"],
                       "num_samples": r["num_samples"]}
@@ -114,14 +88,11 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
     results = {"validation_sequences": sequences, "validation_frames": len(val),
                "validation_sweep": sweep, "chosen_sigma": best,
-               "chosen_consistent_bones": best_bones, "chosen_symmetric_bones": best_symmetric,
-               "chosen_window_steps": chosen["window_steps"], "test": tests,
+               "chosen_consistent_bones": best_bones, "test": tests,
                "wall_time_s": time.perf_counter() - t0}
     params = {"model": _common.model_identity(args.model), "inputs": args.inputs,
               "data_dir": str(Path(args.data_dir).resolve()), "sigmas": args.sigmas,
               "try_consistent_bones": args.try_consistent_bones,
-              "try_symmetric_bones": args.try_symmetric_bones,
-              "try_window_steps": args.try_window_steps,
               "validation": f"split_validation(val_fraction={val_fraction}, seed={seed}, "
                             f"subjects={list(val_subjects)}) "
                             f"of S{', S'.join(map(str, TRAIN_SUBJECTS))}",
@@ -131,20 +102,6 @@ def run(args: argparse.Namespace) -> int:
                                 tag=f"{Path(args.model).stem}_{args.inputs}")
     print(f"result written to {path}")
     return 0
-
-
-def _bones_text(consistent: bool, symmetric: bool, sep: str) -> str:
-    """"<sep>consistent bones" (", left and right alike" when symmetric), or ""."""
-    if not consistent:
-        return ""
-    return f"{sep}consistent bones" + (", left and right alike" if symmetric else "")
-
-
-def _steps_text(lifter) -> str:
-    """", window steps 3,4,5" for a video lifter, "" for a single-image one."""
-    if lifter.window[0] == 1:
-        return ""
-    return f", window steps {','.join(map(str, lifter.window_steps))}"
 
 
 if __name__ == "__main__":
