@@ -264,3 +264,16 @@ def test_unique_stems_name_each_output_once():
     assert unique_stems(["f1/x.jpg"], taken) == ["x"]
     assert unique_stems(["f2/x.jpg", "f2/y.jpg"], taken) == ["x_2", "y"]
     assert taken == {"x", "x_2", "y"}
+
+
+def test_window_steps_are_refused_where_no_window_is_read(tmp_path, model_file, capsys):
+    src = tmp_path / "pose.npy"
+    np.save(src, a_pose().astype(np.float32))
+    # A single-frame model, and the dual-source method, read no window.
+    assert main(["lift", str(src), "-o", str(tmp_path / "o"), "--model", str(model_file),
+                 "--window-steps", "3", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "video lifter" in err and len(err.strip().splitlines()) == 1
+    assert main(["lift", str(src), "-o", str(tmp_path / "o"), "--method", "dual-source",
+                 "--index", str(tmp_path / "none"), "--window-steps", "3"]) == 2
+    assert "--method dual-source lifts each pose alone" in capsys.readouterr().err

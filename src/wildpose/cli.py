@@ -121,6 +121,9 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
     if args.method == "dual-source":
         from .methods.dual_source import DualSourceLifter
 
+        if getattr(args, "window_steps", None):
+            raise ValueError("--window-steps reads a video lifter's window; --method "
+                             "dual-source lifts each pose alone")
         if not args.index:
             raise ValueError("--method dual-source needs --index INDEX "
                              "(build one with: wildpose index build --mocap SOURCE -o INDEX)")
