@@ -61,7 +61,7 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
         pose = lifter.lift(ks17.keypoints, "h36m17", valid=ks17.valid, **clips)
     if consistent_bones or symmetric_bones:
         if any(ks.image_files):
-            print(f"{path}: --consistent-bones not applied: the people of a keypoint file "
+            print(f"{path}: consistent bones not applied: the people of a keypoint file "
                   f"that names photos are not one clip", file=sys.stderr)
         else:  # an array file is one person's clip: one set of bones for all its frames
             from .temporal import constant_bone_lengths
