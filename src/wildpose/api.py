@@ -118,19 +118,13 @@ class Lifter:
 
     def _window_steps(self, model: Any, steps: Any) -> tuple[int, ...]:
         """The steps a video lifter's window is read at (validated); (1,) for one frame."""
+        from .temporal import check_window_steps
+
         frames, step = self.window
         explicit = steps is not None
         if steps is None:
             steps = self.info.get("test_window_steps") or (step,)
-        try:
-            values = [float(s) for s in np.atleast_1d(np.asarray(steps, dtype=object))]
-        except (TypeError, ValueError):
-            values = []
-        if not values or any(not np.isfinite(v) or v != int(v) for v in values):
-            raise ValueError(f"window_steps must be whole numbers of frames, got {steps!r}")
-        steps = tuple(int(v) for v in values)
-        if any(s < 1 for s in steps):
-            raise ValueError(f"window_steps must each be at least 1 frame, got {list(steps)}")
+        steps = check_window_steps(steps)
         if frames == 1:
             if explicit and steps != (1,):
                 raise ValueError(f"window_steps needs a video lifter; model {model} reads "

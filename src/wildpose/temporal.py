@@ -13,11 +13,12 @@ length in every frame, so each 3D frame's bones are set to the sequence's median
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 
-__all__ = ["gaussian_kernel", "smooth_sequences", "window_indices", "sequence_bone_lengths",
-           "constant_bone_lengths"]
+__all__ = ["gaussian_kernel", "smooth_sequences", "window_indices", "check_window_steps",
+           "sequence_bone_lengths", "constant_bone_lengths"]
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -131,6 +132,20 @@ def window_indices(sequence: np.ndarray, order: np.ndarray, window: int, step: i
     return out
 
 
+def check_window_steps(steps: Any, name: str = "window_steps") -> tuple[int, ...]:
+    """Steps (frames apart) to read a video lifter's window at, as a tuple of ints >= 1.
+
+    Raises ValueError, naming ``name``, unless ``steps`` is one or more whole numbers >= 1.
+    """
+    try:
+        values = [float(s) for s in np.atleast_1d(np.asarray(steps, dtype=object))]
+    except (TypeError, ValueError):
+        values = []
+    if not values or any(not np.isfinite(v) or v != int(v) or v < 1 for v in values):
+        raise ValueError(f"{name} must be whole numbers of frames >= 1, got {steps!r}")
+    return tuple(int(v) for v in values)
+
+
 def _median_per_sequence(values: np.ndarray, sequence: np.ndarray) -> np.ndarray:
     """(N, K) values -> (N, K) NaN-ignoring median over each row's sequence."""
     out = np.full_like(values, np.nan)
@@ -190,10 +205,9 @@ def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
     layout = get_layout(skeleton)
     own = layout.bone_lengths(poses.astype(np.float64))
     median = _median_per_sequence(own, sequence)
-    if symmetric:
-        pair = np.stack([median, median[:, layout.mirror_bones()]])
-        with warnings.catch_warnings():  # both sides NaN: stays NaN, no warning needed
-            warnings.simplefilter("ignore", RuntimeWarning)
-            median = np.nanmean(pair, axis=0)
+    if symmetric:  # the pair's mean, or the one side that has a median
+        mirror = median[:, layout.mirror_bones()]
+        median = np.where(np.isnan(median), mirror,
+                          np.where(np.isnan(mirror), median, (median + mirror) / 2))
     fixed = set_bone_lengths(poses, np.where(np.isfinite(median), median, own), skeleton)
     return fixed.astype(poses.dtype if poses.dtype.kind == "f" else np.float64)

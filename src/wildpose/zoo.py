@@ -130,13 +130,12 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
                              f"averaged, not {m.info.get('architecture')!r}")
     ensemble = LifterEnsemble(models)
     if test_window_steps is not None:
-        steps = list(test_window_steps)
+        from .temporal import check_window_steps
+
         if ensemble.config.window == 1:
             raise ValueError("test_window_steps needs video lifters; these members read one "
                              "frame each")
-        if not steps or any(isinstance(s, bool) or int(s) != s or s < 1 for s in steps):
-            raise ValueError(f"test_window_steps must be whole numbers of frames >= 1, "
-                             f"got {steps}")
+        test_window_steps = check_window_steps(test_window_steps, "test_window_steps")
     infos = [m.info for m in models]
     shared = {k: v for k, v in infos[0].items()
               if k not in ("format", "architecture", "config", "name", "train_minutes")
@@ -147,7 +146,7 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
             "train_minutes": round(sum(minutes), 2) if None not in minutes else None,
             "members": infos}
     if test_window_steps is not None:
-        info["test_window_steps"] = [int(s) for s in test_window_steps]
+        info["test_window_steps"] = list(test_window_steps)
     return save_model(path, ensemble, info)
 
 
