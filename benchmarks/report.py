@@ -248,16 +248,26 @@ def temporal_smoothing_section(rec: dict) -> list[str]:
            f"- validation: {p.get('validation')}: {r.get('validation_frames')} frames of "
            f"{', '.join(r.get('validation_sequences') or [])}", ""]
     sweep = r.get("validation_sweep") or []
-    bones = any("consistent_bones" in s for s in sweep)
-    out += _table(["sigma (frames, 50 fps)"] + (["consistent bones"] if bones else [])
-                  + ["validation P1 (mm)", "validation P2 (mm)"],
-                  [[f"{s.get('sigma'):g}"] + (["on" if s.get("consistent_bones") else "off"]
-                                               if bones else [])
-                   + [mm(s.get("P1_mm")), mm(s.get("P2_mm"))] for s in sweep],
-                  align="rrrr" if bones else "rrr")
-    chosen = f"sigma {r.get('chosen_sigma')}" + (
-        ", consistent bones " + ("on" if r.get("chosen_consistent_bones") else "off")
-        if bones else "")
+    if any("bones" in s for s in sweep):  # records with bone modes and window steps
+        out += _table(["sigma (frames, 50 fps)", "window steps", "bones",
+                       "validation P1 (mm)", "validation P2 (mm)"],
+                      [[f"{s.get('sigma'):g}", " ".join(map(str, s.get("window_steps") or [])),
+                        str(s.get("bones")), mm(s.get("P1_mm")), mm(s.get("P2_mm"))]
+                       for s in sweep], align="rllrr")
+        chosen = (f"sigma {r.get('chosen_sigma')}, window steps "
+                  f"{' '.join(map(str, r.get('chosen_window_steps') or []))}, bones "
+                  f"{r.get('chosen_bones')}")
+    else:
+        bones = any("consistent_bones" in s for s in sweep)
+        out += _table(["sigma (frames, 50 fps)"] + (["consistent bones"] if bones else [])
+                      + ["validation P1 (mm)", "validation P2 (mm)"],
+                      [[f"{s.get('sigma'):g}"] + (["on" if s.get("consistent_bones") else "off"]
+                                                   if bones else [])
+                       + [mm(s.get("P1_mm")), mm(s.get("P2_mm"))] for s in sweep],
+                      align="rrrr" if bones else "rrr")
+        chosen = f"sigma {r.get('chosen_sigma')}" + (
+            ", consistent bones " + ("on" if r.get("chosen_consistent_bones") else "off")
+            if bones else "")
     out += ["", f"Chosen on validation: {chosen}. Test, S9 + S11, every frame:", ""]
     out += _table(["sigma", "P1 (mm)", "P2 (mm)", "bone symmetry (mm)", "samples"],
                   [[k, mm(v.get("P1_mm")), mm(v.get("P2_mm")), mm(v.get("bone_symmetry_mm")),

@@ -13,7 +13,13 @@ The record holds the validation sweep, the chosen sigma and both test results.
 
 ``--try-consistent-bones`` also scores every sigma with each frame's bones set to its
 sequence's median predicted lengths (``wildpose.temporal.constant_bone_lengths``), and the
-validation decides whether that is used too.
+validation decides whether that is used too.  ``--try-symmetric-bones`` also tries those
+bones with each left/right pair set to the mean of its two medians (``symmetric=True``).
+
+``--try-window-steps 3 4 5`` (a video lifter) also lifts every sigma reading the window at
+those steps and averaging (``wildpose.Lifter(window_steps=...)``), beside the model's own
+reading; validation chooses.  Each reading is lifted once per sigma and the bone settings are
+scored from the same predictions.
 """
 
 from __future__ import annotations
@@ -39,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--try-consistent-bones", action="store_true",
                    help="also score each sigma with bones set to the sequence's median "
                         "lengths; validation chooses")
+    p.add_argument("--try-symmetric-bones", action="store_true",
+                   help="also score consistent bones with each left/right pair alike "
+                        "(implies --try-consistent-bones); validation chooses")
+    p.add_argument("--try-window-steps", type=int, nargs="+", default=None, metavar="FRAMES",
+                   help="a video lifter: also read the window at these steps and average; "
+                        "validation chooses between this and the model's own reading")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
     return _common.run_reporting_errors("temporal_smoothing", lambda: run(args),
@@ -50,11 +62,20 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     from wildpose.api import Lifter
     from wildpose.datasets.h36m import load_h36m
-    from wildpose.evaluation import evaluate_h36m
+    from wildpose.evaluation import lift_h36m, score_h36m
     from wildpose.training import split_validation
     from wildpose.zoo import read_model_info, validation_split
 
     lifter = Lifter(args.model)
+    readings = {lifter.window_steps: lifter}
+    if args.try_window_steps:
+        other = Lifter(args.model, window_steps=args.try_window_steps)
+        readings.setdefault(other.window_steps, other)
+    bone_modes = ["as lifted"]
+    if args.try_consistent_bones or args.try_symmetric_bones:
+        bone_modes.append("consistent")
+    if args.try_symmetric_bones:
+        bone_modes.append("symmetric")
     val_fraction, seed, val_subjects = validation_split(read_model_info(args.model))
     train = load_h36m(args.data_dir, subjects=TRAIN_SUBJECTS, stride=1,
                       load_sh=args.inputs == "sh")
@@ -63,24 +84,34 @@ def run(args: argparse.Namespace) -> int:
     sequences = sorted({f"S{s} {a}" for s, a in zip(val.subject, val.action)})
     print(f"validation: {len(val)} frames of {len(sequences)} held-out sequences "
           f"({', '.join(sequences)})", flush=True)
+
+    def scores(reader, data, sigma: float):
+        """{bone mode: result} of one lift of ``data`` at this sigma."""
+        pred, have = lift_h36m(reader, data, args.inputs, smooth_2d=sigma)
+        return {mode: score_h36m(data, pred, have, consistent_bones=mode != "as lifted",
+                                 symmetric_bones=mode == "symmetric") for mode in bone_modes}
+
     sweep = []
-    for sigma in args.sigmas:
-        for bones in (False, True) if args.try_consistent_bones else (False,):
-            r = evaluate_h36m(lifter, inputs=args.inputs, data=val, smooth_2d=sigma,
-                              consistent_bones=bones)
-            sweep.append({"sigma": sigma, "consistent_bones": bones, "P1_mm": r["P1"],
-                          "P2_mm": r["P2"]})
-            print(f"  sigma {sigma:g}{', consistent bones' if bones else ''}: validation P1 "
-                  f"{r['P1']:.2f} mm, P2 {r['P2']:.2f} mm", flush=True)
+    for steps, reader in readings.items():
+        for sigma in args.sigmas:
+            for mode, r in scores(reader, val, sigma).items():
+                sweep.append({"sigma": sigma, "window_steps": list(steps), "bones": mode,
+                              "consistent_bones": mode != "as lifted",
+                              "P1_mm": r["P1"], "P2_mm": r["P2"]})
+                print(f"  sigma {sigma:g}, steps {list(steps)}, bones {mode}: validation P1 "
+                      f"{r['P1']:.2f} mm, P2 {r['P2']:.2f} mm", flush=True)
     chosen = min(sweep, key=lambda s: s["P1_mm"])
     best, best_bones = chosen["sigma"], chosen["consistent_bones"]
     test = load_h36m(args.data_dir, subjects=TEST_SUBJECTS, stride=1,
                      load_sh=args.inputs == "sh")
     tests = {}
-    for sigma, bones in sorted({(0.0, False), (float(best), best_bones)}):
-        r = evaluate_h36m(lifter, inputs=args.inputs, data=test, smooth_2d=sigma,
-                          consistent_bones=bones)
-        key = f"{sigma:g}" + (" + consistent bones" if bones else "")
+    own = next(iter(readings))
+    for steps, sigma, mode in dict.fromkeys([(own, 0.0, "as lifted"),
+                                             (tuple(chosen["window_steps"]), float(best),
+                                              chosen["bones"])]):
+        r = scores(readings[steps], test, sigma)[mode]
+        key = (f"{sigma:g}" + ("" if mode == "as lifted" else f" + {mode} bones")
+               + ("" if steps == own else f" + steps {'-'.join(map(str, steps))}"))
         tests[key] = {"P1_mm": r["P1"], "P2_mm": r["P2"],
                       "bone_symmetry_mm": r["bone_symmetry"]["mean"],
                       "num_samples": r["num_samples"]}
@@ -88,11 +119,14 @@ def run(args: argparse.Namespace) -> int:
               flush=True)
     results = {"validation_sequences": sequences, "validation_frames": len(val),
                "validation_sweep": sweep, "chosen_sigma": best,
-               "chosen_consistent_bones": best_bones, "test": tests,
+               "chosen_consistent_bones": best_bones, "chosen_bones": chosen["bones"],
+               "chosen_window_steps": chosen["window_steps"], "test": tests,
                "wall_time_s": time.perf_counter() - t0}
     params = {"model": _common.model_identity(args.model), "inputs": args.inputs,
               "data_dir": str(Path(args.data_dir).resolve()), "sigmas": args.sigmas,
               "try_consistent_bones": args.try_consistent_bones,
+              "try_symmetric_bones": args.try_symmetric_bones,
+              "try_window_steps": args.try_window_steps,
               "validation": f"split_validation(val_fraction={val_fraction}, seed={seed}, "
                             f"subjects={list(val_subjects)}) "
                             f"of S{', S'.join(map(str, TRAIN_SUBJECTS))}",

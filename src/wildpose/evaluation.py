@@ -19,7 +19,7 @@ from .metrics import evaluate_poses, format_table
 from .skeleton import OCCLUDABLE_LIMBS, get_layout
 from .temporal import constant_bone_lengths
 
-__all__ = ["evaluate_h36m", "lift_h36m", "occlude_limbs", "h36m_intrinsics", "h36m_world_up",
+__all__ = ["evaluate_h36m", "lift_h36m", "score_h36m", "occlude_limbs", "h36m_intrinsics", "h36m_world_up",
            "save_predictions", "load_predictions"]
 
 
@@ -176,10 +176,39 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         data = load_h36m(data_dir, subjects=subjects, stride=1 if video else stride,
                          load_sh=inputs == "sh")
     pred, have = lift_h36m(lifter, data, inputs, smooth_2d=smooth_2d, occlude=occlude)
+    return score_h36m(data, pred, have, stride=stride if video else 1,
+                      consistent_bones=consistent_bones, symmetric_bones=symmetric_bones,
+                      save_predictions_to=save_predictions_to,
+                      about={"model": getattr(lifter, "info", {}).get("name") or str(model),
+                             "inputs": inputs, "stride": stride, "smooth_2d": smooth_2d,
+                             "occlude": occlude})
+
+
+def score_h36m(data: H36MData, pred: np.ndarray, have: np.ndarray, stride: int = 1,
+               consistent_bones: bool = False, symmetric_bones: bool = False,
+               save_predictions_to: str | Path | None = None,
+               about: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Score lifted Human3.6M rows per action: the second half of :func:`evaluate_h36m`.
+
+    Lifting once and scoring several post-processings of the same predictions (bones as
+    lifted, consistent, symmetric) costs one lift instead of one each.
+
+    Args:
+        data: the rows lifted, N of them.
+        pred: (N, 17, 3) root-relative predictions in mm, Human3.6M-17 order, as
+            :func:`lift_h36m` returns them (not modified).
+        have: (N,) bool, the rows that were lifted.
+        stride: score the rows whose frame is a multiple of this (after the bone fixing,
+            which reads whole sequences); 1 = every row.
+        consistent_bones, symmetric_bones, save_predictions_to: as for :func:`evaluate_h36m`.
+        about: entries copied into the result first (model name, inputs, settings).
+    Returns:
+        The dict :func:`evaluate_h36m` returns.
+    """
     consistent_bones = consistent_bones or symmetric_bones
     if consistent_bones:
         pred = constant_bone_lengths(pred, data.sequence, symmetric=symmetric_bones)
-    if video and stride > 1:
+    if stride > 1:
         scored = data.frame % stride == 0
         data, pred, have = data.select(scored), pred[scored], have[scored]
     written = None
@@ -191,14 +220,10 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
     renamed = {"MPJPE": "P1", "P-MPJPE": "P2"}
     table["metrics"] = {renamed.get(k, k): v for k, v in table["metrics"].items()}
     return {
-        "model": getattr(lifter, "info", {}).get("name") or str(model),
-        "inputs": inputs,
+        **(about or {}),
         "subjects": [int(s) for s in sorted(set(data.subject.tolist()))],
-        "stride": stride,
-        "smooth_2d": smooth_2d,
         "consistent_bones": consistent_bones,
         "symmetric_bones": symmetric_bones,
-        "occlude": occlude,
         "num_samples": int(have.sum()),
         "num_skipped_samples": int((~have).sum()),
         "skipped": list(data.skipped),
