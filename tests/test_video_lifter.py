@@ -563,3 +563,33 @@ def test_training_with_window_targets_exports_an_ordinary_video_lifter(h36m_dir,
         train(tiny_config(h36m_dir, tmp_path / "one", window_targets=0.5), progress=False)
     with pytest.raises(ValueError, match="window_targets must be >= 0"):
         TrainConfig(window=5, window_targets=-1)
+
+
+def test_speed_steps_count_video_frames_and_need_a_video_lifter():
+    from wildpose.training import TrainConfig, _speed_rows
+
+    # 3, 4 and 5 frames at 50 fps are 3, 4 and 5 rows at stride 1; 6, 8, 10 frames are
+    # 3, 4, 5 rows at stride 2; odd frames cannot be read from every other frame.
+    assert _speed_rows(TrainConfig(window=17, window_step=4, speed_steps=(3, 4, 5))) == (3, 4, 5)
+    assert _speed_rows(TrainConfig(window=17, window_step=8, stride=2,
+                                   speed_steps=(6, 8, 10))) == (3, 4, 5)
+    assert _speed_rows(TrainConfig(window=17, window_step=4)) == ()
+    with pytest.raises(ValueError, match="multiples of stride"):
+        _speed_rows(TrainConfig(window=17, window_step=4, stride=2, speed_steps=(3, 4, 5)))
+    with pytest.raises(ValueError, match="speed_steps needs a video lifter"):
+        _speed_rows(TrainConfig(speed_steps=(1, 2)))
+    with pytest.raises(ValueError, match="speed_steps must be steps >= 1"):
+        TrainConfig(window=5, speed_steps=(0, 4))
+
+
+def test_training_with_speed_steps_exports_a_lifter_reading_its_own_step(h36m_dir, tmp_path):
+    from test_training import tiny_config
+    from wildpose.training import train
+    from wildpose.zoo import load_model, read_model_info
+
+    cfg = tiny_config(h36m_dir, tmp_path / "run", window=5, window_step=400, epochs=1,
+                      speed_steps=(400, 800, 1200), noise_max=0.0)
+    path = train(cfg, progress=False)
+    model = load_model(path)
+    assert model.config.window == 5 and model.config.window_step == 400
+    assert read_model_info(path)["train_config"]["speed_steps"] == [400, 800, 1200]

@@ -144,6 +144,11 @@ class TrainConfig(RunSettings):
     # (models.lifter.WindowTargetLifter): more supervision per step.  The exported model
     # keeps the middle frame's outputs only.  0 = the middle frame alone.
     window_targets: float = 0.0
+    # Speed augmentation (video lifters): each training window is read at one of these
+    # steps (frames of the 50 fps video, multiples of stride), drawn uniformly, as if the
+    # motion were slower or faster; validation and the exported model read at window_step.
+    # It matches the test-time reading of wildpose.Lifter(window_steps=...).  () = off.
+    speed_steps: tuple[int, ...] = ()
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
@@ -155,7 +160,8 @@ class TrainConfig(RunSettings):
                  window=(self.window >= 1 and self.window % 2 == 1, "odd and >= 1"),
                  window_step=(self.window_step >= 1, ">= 1"),
                  error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
-                 window_targets=(self.window_targets >= 0, ">= 0"))
+                 window_targets=(self.window_targets >= 0, ">= 0"),
+                 speed_steps=(all(st >= 1 for st in self.speed_steps), "steps >= 1"))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
@@ -589,6 +595,21 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
     return path
 
 
+def _speed_rows(cfg: TrainConfig) -> tuple[int, ...]:
+    """Rows of the loaded data between a window's frames at each of ``cfg.speed_steps``
+    (checked as :func:`_window_rows` checks ``window_step``); () without speed steps."""
+    if not cfg.speed_steps:
+        return ()
+    if cfg.window == 1:
+        raise ValueError("speed_steps needs a video lifter (window > 1): a single frame "
+                         "has no speed to change")
+    bad = [st for st in cfg.speed_steps if st % cfg.stride]
+    if bad:
+        raise ValueError(f"speed_steps {bad} (frames) must be multiples of stride "
+                         f"({cfg.stride}), so that the loaded rows hold the windows")
+    return tuple(st // cfg.stride for st in cfg.speed_steps)
+
+
 def _window_rows(cfg: TrainConfig) -> int:
     """Rows of the loaded data between a window's frames.
 
@@ -625,6 +646,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
     # Options are checked before seconds of loading are spent.
     step_rows = _window_rows(cfg)
+    speed_rows = _speed_rows(cfg)
     _check_val_subjects(cfg.subjects, cfg.val_subjects)
     net_config = LifterConfig(width=cfg.width, blocks=cfg.blocks, dropout=cfg.dropout,
                               window=cfg.window, window_step=cfg.window_step,
@@ -692,6 +714,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     per_frame = cfg.window_targets > 0   # targets for every frame: gathered per batch
     P = torch.from_numpy(pose) if per_frame else None
     Wv, Yv = torch.from_numpy(window[rows_v]), torch.from_numpy(pose[rows_v])
+    # (N, S, window): each training sample's window at each speed step (speed_steps)
+    Ws = torch.from_numpy(np.stack([window_indices(data.sequence, data.frame, cfg.window,
+                                                   rows)[rows_t] for rows in speed_rows], 1)
+                          ) if speed_rows else None
     del data, norm, valid, pose, kp2d, window
 
     def gather(win: torch.Tensor, src=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -761,7 +787,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
     def step_loss(epoch: int, step: int, gen):
         idx = permutation(epoch)[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-        win = W[idx]
+        if Ws is None:
+            win = W[idx]
+        else:  # each window read at a random one of the speed steps
+            win = Ws[idx, torch.randint(Ws.shape[1], (len(idx),), generator=gen)]
         kp, vb = gather(win)
         yb = P[win] if per_frame else Y[idx]
         if cfg.error_transplant > 0:
