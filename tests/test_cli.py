@@ -277,3 +277,13 @@ def test_window_steps_are_refused_where_no_window_is_read(tmp_path, model_file, 
     assert main(["lift", str(src), "-o", str(tmp_path / "o"), "--method", "dual-source",
                  "--index", str(tmp_path / "none"), "--window-steps", "3"]) == 2
     assert "--method dual-source lifts each pose alone" in capsys.readouterr().err
+
+
+def test_train_takes_several_speed_steps_and_refuses_them_for_a_single_frame_lifter(
+        tmp_path, capsys):
+    # The steps reach the config as a tuple: its check, made before any data is read,
+    # names the option (a single-frame lifter has no speed to change).
+    rc = main(["train", "--speed-steps", "3", "4", "5", "--window", "1",
+               "--out-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "none")])
+    assert rc != 0
+    assert "speed_steps needs a video lifter" in capsys.readouterr().err

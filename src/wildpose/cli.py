@@ -269,6 +269,10 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
         elif f.name == "val_subjects":
             p.add_argument(flag, type=int, nargs="+", default=None,
                            help="training subjects held out whole for validation (e.g. 8)")
+        elif f.name == "speed_steps":
+            p.add_argument(flag, type=int, nargs="+", default=None, metavar="FRAMES",
+                           help="video lifters: read each training window at one of these "
+                                "steps, drawn at random (speed augmentation)")
         else:
             default = f.default_factory() if f.default is MISSING else f.default
             typ = type(default) if default is not None else str
