@@ -264,19 +264,21 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
                    help="start afresh even if OUT_DIR holds a checkpoint")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        if f.name == "subjects":
-            p.add_argument(flag, type=int, nargs="+", default=None, help="training subjects")
-        elif f.name == "val_subjects":
+        default = f.default_factory() if f.default is MISSING else f.default
+        if isinstance(default, tuple):  # tuple[int, ...] options take several values
             p.add_argument(flag, type=int, nargs="+", default=None,
-                           help="training subjects held out whole for validation (e.g. 8)")
-        elif f.name == "speed_steps":
-            p.add_argument(flag, type=int, nargs="+", default=None, metavar="FRAMES",
-                           help="video lifters: read each training window at one of these "
-                                "steps, drawn at random (speed augmentation)")
+                           help=_TUPLE_OPTION_HELP.get(f.name, f"(default {list(default)})"))
         else:
-            default = f.default_factory() if f.default is MISSING else f.default
             typ = type(default) if default is not None else str
             p.add_argument(flag, type=typ, default=None, help=f"(default {default!r})")
+
+
+_TUPLE_OPTION_HELP = {
+    "subjects": "training subjects",
+    "val_subjects": "training subjects held out whole for validation (e.g. 8)",
+    "speed_steps": "video lifters: read each training window at one of these steps (frames), "
+                   "drawn at random (speed augmentation)",
+}
 
 
 def _parse_sets(items: list[str]) -> dict:
