@@ -357,3 +357,60 @@ def test_scaled_orthographic_batched_torch():
     out = scaled_orthographic_project(X, torch.tensor([2.0, 3.0], dtype=torch.float64),
                                       torch.tensor([[10.0, 20], [0, 0]], dtype=torch.float64), R)
     np.testing.assert_allclose(out.numpy(), [[[6, 22]], [[3, 6]]])
+
+
+# --- virtual_camera_view: hand-computed views of a known pose ---------------------------
+def _stick():
+    """Root at the origin, a joint 100 mm to the subject's left (+x), one 100 mm up (-y)."""
+    return np.array([[0.0, 0, 0], [100.0, 0, 0], [0.0, -100.0, 0]])
+
+
+def test_virtual_camera_front_view_is_plain_perspective():
+    from wildpose.camera import virtual_camera_view
+
+    cam, px = virtual_camera_view(_stick(), 0.0, 0.0, distance_mm=5000.0, focal_px=1000.0,
+                                  center_px=np.array([320.0, 240.0]))
+    np.testing.assert_allclose(cam[0], [0, 0, 5000])
+    # 100 mm at 5 m with f = 1000 px: 20 px
+    np.testing.assert_allclose(px, [[320, 240], [340, 240], [320, 220]], atol=1e-9)
+
+
+def test_virtual_camera_elevation_90_looks_straight_down():
+    from wildpose.camera import virtual_camera_view
+
+    cam, px = virtual_camera_view(_stick(), 0.0, 90.0, distance_mm=5000.0)
+    # from above, "up" points at the camera: the head joint is 100 mm nearer
+    np.testing.assert_allclose(cam[2], [0, 0, 4900], atol=1e-9)
+    np.testing.assert_allclose(px[2], [0, 0], atol=1e-9)
+
+
+def test_virtual_camera_azimuth_180_sees_the_back_and_roll_90_turns_the_image():
+    from wildpose.camera import virtual_camera_view
+
+    cam, _ = virtual_camera_view(_stick(), 180.0, 0.0, distance_mm=3000.0)
+    np.testing.assert_allclose(cam[1], [-100, 0, 3000], atol=1e-9)  # left appears on the left
+    _, px = virtual_camera_view(_stick(), 0.0, 0.0, roll_deg=90.0, distance_mm=5000.0)
+    np.testing.assert_allclose(px[1], [0, 20], atol=1e-9)            # x turned onto y
+
+
+def test_virtual_camera_keeps_bone_lengths_and_batches_in_torch():
+    import torch
+
+    from wildpose.camera import virtual_camera_view
+
+    rng = np.random.default_rng(0)
+    poses = rng.normal(size=(4, 17, 3)) * 300
+    az, el, roll = rng.uniform(-180, 180, 4), rng.uniform(-20, 60, 4), rng.uniform(-10, 10, 4)
+    off = rng.normal(size=(4, 2)) * 500
+    cam, px = virtual_camera_view(poses, az, el, roll, np.full(4, 6000.0), np.full(4, 900.0),
+                                  offset_mm=off)
+    d0 = np.linalg.norm(poses[:, :, None] - poses[:, None], axis=-1)
+    d1 = np.linalg.norm(cam[:, :, None] - cam[:, None], axis=-1)
+    np.testing.assert_allclose(d0, d1, atol=1e-6)                   # a rigid motion
+    np.testing.assert_allclose(cam[:, 0, :2], off, atol=1e-9)
+    cam_t, px_t = virtual_camera_view(torch.from_numpy(poses), torch.from_numpy(az),
+                                      torch.from_numpy(el), torch.from_numpy(roll),
+                                      torch.full((4,), 6000.0, dtype=torch.float64),
+                                      torch.full((4,), 900.0, dtype=torch.float64),
+                                      offset_mm=torch.from_numpy(off))
+    np.testing.assert_allclose(px_t.numpy(), px, atol=1e-9)

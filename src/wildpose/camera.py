@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from .geometry import rotation_from_euler
+
 Array = Any  # numpy.ndarray or torch.Tensor
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "pixels_to_normalized",
     "weak_perspective_project",
     "scaled_orthographic_project",
+    "virtual_camera_view",
 ]
 
 
@@ -235,3 +238,57 @@ def scaled_orthographic_project(points: Array, scale: Array,
     if translation is not None:
         out = out + _unsq(translation)
     return out
+
+
+def virtual_camera_view(poses: Array, azimuth_deg: Array | float, elevation_deg: Array | float,
+                        roll_deg: Array | float = 0.0, distance_mm: Array | float = 5000.0,
+                        focal_px: Array | float = 1000.0, center_px: Array | None = None,
+                        offset_mm: Array | None = None) -> tuple[Array, Array]:
+    """A pose seen by a virtual pinhole camera orbiting it (no distortion).
+
+    The camera looks at the pose's root from ``distance_mm`` away, at ``azimuth_deg`` about
+    the vertical and ``elevation_deg`` above the horizon (positive: from above, looking
+    down), turned by ``roll_deg`` about its optical axis (angles as in
+    :func:`wildpose.geometry.rotation_from_euler`).  ``offset_mm`` moves the person across
+    the view (camera x, y) so that they are seen off-centre, as in a wide photo.
+
+    Args:
+        poses: (..., J, 3) mm in the canonical body frame of :mod:`wildpose.mocap.sources`
+            (x = the subject's left, y down, the subject facing -z), root at index 0.
+        azimuth_deg, elevation_deg, roll_deg, distance_mm, focal_px: floats or (...,) arrays
+            (degrees, mm, pixels).
+        center_px: (..., 2) principal point, pixels (default 0, 0).
+        offset_mm: (..., 2) the root's position across the view, camera x, y in mm.
+    Returns:
+        ``(points_cam, pixels)``: (..., J, 3) camera-frame mm (z > 0 in front of the camera;
+        the root at (offset, distance)) and (..., J, 2) pixels.
+    """
+    torch_in = _is_torch(poses)
+    if torch_in:
+        import torch  # only reached with torch inputs
+
+        def arr(v: Any) -> Any:
+            return torch.as_tensor(v, dtype=poses.dtype, device=poses.device)
+        deg2rad = torch.deg2rad
+    else:
+        poses = np.asarray(poses, np.float64)
+
+        def arr(v: Any) -> Any:
+            return np.asarray(v, np.float64)
+        deg2rad = np.deg2rad
+    rot = rotation_from_euler(deg2rad(arr(azimuth_deg)), deg2rad(arr(elevation_deg)),
+                              deg2rad(arr(roll_deg)))
+    cam = (poses - poses[..., :1, :]) @ _swap(rot)
+    depth = arr(distance_mm)[..., None]
+    shift = arr(0.0 if offset_mm is None else offset_mm)
+    if shift.ndim == 0:
+        shift = shift + arr(np.zeros(2))
+    if torch_in:
+        shift3 = torch.cat([shift.expand(*depth.shape[:-1], 2), depth], -1)
+    else:
+        shift3 = np.concatenate([np.broadcast_to(shift, depth.shape[:-1] + (2,)), depth], -1)
+    cam = cam + shift3[..., None, :]
+    f = arr(focal_px)[..., None, None]
+    c = arr(0.0 if center_px is None else center_px)
+    pixels = cam[..., :2] / cam[..., 2:3] * f + (c if c.ndim == 0 else c[..., None, :])
+    return cam, pixels
