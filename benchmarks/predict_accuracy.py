@@ -107,8 +107,9 @@ def score_set(rows: list[dict]) -> dict:
     for way in ("best", "first"):
         correct = sum(r[f"correct_{way}"] for r in rows)
         out[f"pck_{way}"] = correct / out["labelled_joints"] if out["labelled_joints"] else None
-        out[f"pck_{way}_mean_per_photo"] = float(np.mean(
-            [r[f"correct_{way}"] / r["labelled"] for r in rows])) if rows else None
+        # a photo whose person has none of the 12 joints labelled has no per-photo PCK
+        per_photo = [r[f"correct_{way}"] / r["labelled"] for r in rows if r["labelled"]]
+        out[f"pck_{way}_mean_per_photo"] = float(np.mean(per_photo)) if per_photo else None
     return out
 
 
@@ -182,10 +183,10 @@ def run(args: argparse.Namespace) -> int:
                 half = labelled.sum() / 2
                 recall_rows.append({**row, "found_best": row["correct_best"] >= half,
                                     "found_first": row["correct_first"] >= half})
-            if len(anns) == 1 and labelled.any():
+            if len(anns) == 1:
                 sets["one_annotation"].append(row)
             keypoint_people = [a for a in anns if a.get("num_keypoints", 0) > 0]
-            if len(keypoint_people) == 1 and keypoint_people[0] is ann and labelled.any():
+            if len(keypoint_people) == 1 and keypoint_people[0] is ann:
                 sets["one_keypoint_person"].append(row)
                 if best is not None and res.people[best].lifted:
                     poses.append(res.people[best].keypoints_3d)
