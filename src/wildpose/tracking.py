@@ -104,7 +104,8 @@ class PoseTracker:
         """
         self.frame += 1
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        kps = np.array(keypoints, np.float64).reshape(len(boxes), -1, 2)
+        kps = np.array(keypoints, np.float64)
+        kps = kps.reshape(len(boxes), -1, 2) if len(boxes) else kps.reshape(0, 0, 2)
         self.tracks = [t for t in self.tracks if self.frame - t.frame <= self.max_gap]
         pairs = []
         for ti, t in enumerate(self.tracks):
