@@ -277,11 +277,17 @@ class Estimator:
     def from_detections(self, detections: Iterable[Any], width: int, height: int,
                         name: str = "", tracker: PoseTracker | None = None
                         ) -> PredictionResult:
-        """Lift detections (any layout :func:`~wildpose.skeleton.convert_layout` knows);
-        a joint made from a missing (NaN) detector joint is missing too."""
+        """Lift detections (any layout :func:`~wildpose.skeleton.convert_layout` knows).
+
+        A detector joint outside the image (detectors regress positions for joints the frame
+        cuts off) is missing, and so is every joint made from a missing one."""
         kps, confs, boxes, scores = [], [], [], []
         for det in detections:
-            kp, ok = convert_layout(np.asarray(det.keypoints, np.float64), det.layout, H36M17)
+            src = np.asarray(det.keypoints, np.float64)
+            inside = (src[:, 0] >= -0.5) & (src[:, 0] <= width - 0.5) & \
+                (src[:, 1] >= -0.5) & (src[:, 1] <= height - 0.5)
+            src = np.where(inside[:, None], src, np.nan)
+            kp, ok = convert_layout(src, det.layout, H36M17)
             # A synthesized joint is as confident as the least confident joint it is made of.
             conf = _min_confidence_of_sources(det)
             ok = ok & np.isfinite(kp).all(-1)
