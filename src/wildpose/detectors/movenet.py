@@ -37,7 +37,7 @@ from ..skeleton import COCO17
 from .base import Detection, Detector, check_image
 
 __all__ = ["MoveNetDetector", "MODEL_FILE", "INPUT_SIZE", "MIN_SCORE", "decode_multipose",
-           "letterbox"]
+           "letterbox", "resize_bilinear"]
 
 #: The shipped model (see ``tools/build_movenet.py`` and the NOTICE file).
 MODEL_FILE = Path(__file__).resolve().parent.parent / "weights" / "movenet-multipose.onnx"
@@ -49,9 +49,26 @@ MIN_SCORE = 0.25
 MAX_PEOPLE = 6
 
 
+def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """TensorFlow's ``resize_bilinear`` (``align_corners=False``, ``half_pixel_centers=False``,
+    no antialiasing), the resize of MoveNet's published TFJS pipeline: output pixel (i, j)
+    samples the input at (i * H / height, j * W / width).  (H, W, C) -> (height, width, C)
+    float32."""
+    h, w = image.shape[:2]
+    ys = np.arange(height) * (h / height)
+    xs = np.arange(width) * (w / width)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1, x1 = np.minimum(y0 + 1, h - 1), np.minimum(x0 + 1, w - 1)
+    fy, fx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    img = image.astype(np.float32)
+    top = img[y0][:, x0] * (1 - fx) + img[y0][:, x1] * fx
+    bottom = img[y1][:, x0] * (1 - fx) + img[y1][:, x1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
 def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float]:
-    """Scale ``image`` so its longer side is ``size`` and pad bottom/right with zeros to
-    multiples of 32.
+    """Scale ``image`` so its longer side is ``size`` (:func:`resize_bilinear`) and pad
+    bottom/right with zeros to multiples of 32, as MoveNet's TFJS pipeline does.
 
     Returns:
         ``(tensor, scale)``: the (1, h, w, 3) int32 network input and the scale factor
@@ -60,10 +77,10 @@ def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, fl
     h, w = image.shape[:2]
     scale = size / max(h, w)
     rh, rw = max(1, round(h * scale)), max(1, round(w * scale))
-    resized = np.asarray(Image.fromarray(image).resize((rw, rh), Image.BILINEAR))
+    resized = resize_bilinear(image, rh, rw)
     ph, pw = -(-rh // 32) * 32, -(-rw // 32) * 32
     out = np.zeros((1, ph, pw, 3), np.int32)
-    out[0, :rh, :rw] = resized
+    out[0, :rh, :rw] = resized          # truncated to int32, as TFJS's cast
     return out, scale
 
 
@@ -115,13 +132,15 @@ class MoveNetDetector(Detector):
         input_size: longer side of the network input in pixels (default 256, MoveNet's).
         model: the ONNX file (default: the shipped one).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
+        refine_model: a MoveNet SinglePose Thunder ONNX file: each person's keypoints are
+            re-estimated by Thunder on a square crop around their box.
     """
 
     name = "movenet-multipose-lightning"
 
     def __init__(self, min_confidence: float = MIN_SCORE, max_people: int = MAX_PEOPLE,
                  input_size: int = INPUT_SIZE, model: str | Path | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, refine_model: str | Path | None = None):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -142,6 +161,8 @@ class MoveNetDetector(Detector):
         self.session = ort.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name
+        self.refiner = None if refine_model is None else ort.InferenceSession(
+            str(refine_model), options, providers=["CPUExecutionProvider"])
         self.min_confidence = float(min_confidence)
         self.max_people = int(max_people)
         self.input_size = int(input_size)
@@ -151,5 +172,25 @@ class MoveNetDetector(Detector):
         tensor, scale = letterbox(img, self.input_size)
         raw = self.session.run(None, {self._input: tensor})[0]
         dets = decode_multipose(raw, tensor.shape[1:3], scale, img.shape[:2],
-                                self.min_confidence)
-        return dets[:self.max_people]
+                                self.min_confidence)[:self.max_people]
+        if self.refiner is not None:
+            dets = [self._refine(img, d) for d in dets]
+        return dets
+
+    def _refine(self, img: np.ndarray, det: Detection) -> Detection:
+        x0, y0, x1, y1 = det.box
+        side = 1.25 * max(x1 - x0, y1 - y0, 1.0)
+        left, top = (x0 + x1) / 2 + 0.5 - side / 2, (y0 + y1) / 2 + 0.5 - side / 2
+        crop = Image.fromarray(img).transform((256, 256), Image.EXTENT,
+                                              (left, top, left + side, top + side),
+                                              Image.BILINEAR, fillcolor=(0, 0, 0))
+        tensor = np.asarray(crop, np.int32)[None]
+        out = self.refiner.run(None, {self.refiner.get_inputs()[0].name: tensor})[0]
+        out = np.asarray(out, np.float64).reshape(17, 3)
+        xy = np.stack([left + out[:, 1] * side, top + out[:, 0] * side], 1) - 0.5
+        conf = out[:, 2].copy()
+        h, w = img.shape[:2]
+        outside = ~((xy[:, 0] >= -0.5) & (xy[:, 0] <= w - 0.5) & (xy[:, 1] >= -0.5)
+                    & (xy[:, 1] <= h - 0.5))
+        xy[outside], conf[outside] = np.nan, 0.0
+        return Detection(xy, conf, COCO17, det.box, det.score)
