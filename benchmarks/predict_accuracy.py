@@ -1,7 +1,8 @@
 """Accuracy of `wildpose predict`'s 2D on real photos (COCO val2017 subset, coco-mini), with the
 people-finding figures of issue 26.
 
-    python benchmarks/predict_accuracy.py [--detector movenet|blazepose|yolo] [--model NAME|PATH]
+    python benchmarks/predict_accuracy.py [--detector movenet|blazepose|yolo] [--refine]
+                                          [--model NAME|PATH]
                                           [--data-dir DIR] [--h36m-dir DIR] [--limit N]
 
 Joints: the 12 joints COCO and Human3.6M-17 share (shoulders, elbows, wrists, hips, knees,
@@ -69,9 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--detector", choices=("movenet", "blazepose", "yolo"), default="movenet",
                    help="the 2D detector (wildpose.detectors.make_detector; default "
                         "%(default)s)")
-    p.add_argument("--refine-model", default=None, metavar="THUNDER.onnx",
-                   help="MoveNet only: refine each person with this SinglePose Thunder file "
-                        "(the measurement of benchmarks/PREDICT_DECISIONS.md)")
+    p.add_argument("--refine", action="store_true",
+                   help="MoveNet only: refine each person with MoveNet SinglePose Thunder")
     p.add_argument("--threshold", type=float, default=0.1,
                    help="PCK threshold as a fraction of the box's longer side (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="first N photos only (testing)")
@@ -155,8 +155,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     options = {} if args.detection_threshold is None else \
         {"min_confidence": args.detection_threshold}
-    if args.refine_model:
-        options["refine_model"] = args.refine_model
+    if args.refine:
+        options["refine"] = True
     est = Estimator(detector=make_detector(args.detector, **options), lifter=args.model,
                     min_confidence=args.min_confidence)
     load_s = time.perf_counter() - t0
@@ -226,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
               "min_confidence": args.min_confidence, "threshold": args.threshold,
               "limit": args.limit, "detector": est.detector.name,
               "detection_threshold": getattr(est.detector, "min_confidence", None),
-              "joints": [h for _, h in SHARED], "refine_model": args.refine_model,
+              "joints": [h for _, h in SHARED], "refine": args.refine,
               "focal_length": "55 deg across the longer side"}
     record = _common.make_record("predict_accuracy", params, results, started)
     out = _common.write_record(record, args.out)

