@@ -45,7 +45,7 @@ import numpy as np
 
 from .camera import DEFAULT_FOV_DEGREES, default_focal_length, fit_root_translation, \
     image_center
-from .detectors.base import check_image
+from .detectors.base import check_image, inside_image
 from .media import read_image
 from .skeleton import H36M17, convert_layout, layout_conversion
 from .tracking import PoseTracker
@@ -284,9 +284,7 @@ class Estimator:
         kps, confs, boxes, scores = [], [], [], []
         for det in detections:
             src = np.asarray(det.keypoints, np.float64)
-            inside = (src[:, 0] >= -0.5) & (src[:, 0] <= width - 0.5) & \
-                (src[:, 1] >= -0.5) & (src[:, 1] <= height - 0.5)
-            src = np.where(inside[:, None], src, np.nan)
+            src = np.where(inside_image(src, height, width)[:, None], src, np.nan)
             kp, ok = convert_layout(src, det.layout, H36M17)
             # A synthesized joint is as confident as the least confident joint it is made of.
             conf = _min_confidence_of_sources(det)

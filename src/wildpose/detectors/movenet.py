@@ -39,7 +39,7 @@ import numpy as np
 from PIL import Image
 
 from ..skeleton import COCO17
-from .base import Detection, Detector, check_image
+from .base import Detection, Detector, check_image, inside_image
 
 __all__ = ["MoveNetDetector", "MODEL_FILE", "THUNDER_FILE", "INPUT_SIZE", "MIN_SCORE", "decode_multipose",
            "letterbox", "resize_bilinear"]
@@ -95,6 +95,15 @@ def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, fl
     return out, scale
 
 
+def _missing_outside(xy: np.ndarray, conf: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Set keypoints outside an h x w image to NaN (in place) and their confidence to 0;
+    returns ``conf``."""
+    outside = ~inside_image(xy, h, w)
+    xy[outside] = np.nan
+    conf[outside] = 0.0
+    return conf
+
+
 def decode_multipose(raw: np.ndarray, input_hw: tuple[int, int], scale: float,
                      image_hw: tuple[int, int], min_score: float = MIN_SCORE
                      ) -> list[Detection]:
@@ -116,11 +125,7 @@ def decode_multipose(raw: np.ndarray, input_hw: tuple[int, int], scale: float,
         kp = row[:51].reshape(17, 3)
         # normalized input coordinates (0 = the input's top/left edge) -> image pixel centres
         xy = np.stack([kp[:, 1] * iw, kp[:, 0] * ih], 1) / scale - 0.5
-        conf = kp[:, 2].copy()
-        outside = ~((xy[:, 0] >= -0.5) & (xy[:, 0] <= w - 0.5) & (xy[:, 1] >= -0.5)
-                    & (xy[:, 1] <= h - 0.5))
-        xy[outside] = np.nan
-        conf[outside] = 0.0
+        conf = _missing_outside(xy, kp[:, 2].copy(), h, w)
         y0, x0, y1, x1 = row[51:55]
         box = (np.clip(x0 * iw / scale - 0.5, -0.5, w - 0.5),
                np.clip(y0 * ih / scale - 0.5, -0.5, h - 0.5),
@@ -205,9 +210,5 @@ class MoveNetDetector(Detector):
         out = self.refiner.run(None, {self.refiner.get_inputs()[0].name: tensor})[0]
         out = np.asarray(out, np.float64).reshape(17, 3)
         xy = np.stack([left + out[:, 1] * side, top + out[:, 0] * side], 1) - 0.5
-        conf = out[:, 2].copy()
-        h, w = img.shape[:2]
-        outside = ~((xy[:, 0] >= -0.5) & (xy[:, 0] <= w - 0.5) & (xy[:, 1] >= -0.5)
-                    & (xy[:, 1] <= h - 0.5))
-        xy[outside], conf[outside] = np.nan, 0.0
+        conf = _missing_outside(xy, out[:, 2].copy(), *img.shape[:2])
         return Detection(xy, conf, COCO17, det.box, det.score)
