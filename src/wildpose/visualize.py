@@ -318,7 +318,7 @@ def draw_people(image: Any, people: list[Any], min_confidence: float = 0.3,
     img = Image.fromarray(np.ascontiguousarray(np.asarray(image, np.uint8)))
     draw = ImageDraw.Draw(img)
     w, h = img.size
-    width = max(2, round(min(w, h) / 200))
+    width = max(3, round(min(w, h) / 120))
     for i, p in enumerate(people):
         kp = np.asarray(p.keypoints_2d, np.float64)
         ok = kp[:, 2] >= min_confidence
