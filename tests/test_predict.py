@@ -326,6 +326,21 @@ def test_video_cut_short_keeps_the_frames_read_and_fails(estimator, tmp_path):
     assert not summary.ok and len(lines) == 1 and "cut.mp4" in lines[0]
 
 
+def test_video_with_damaged_frames_writes_every_frame_and_fails_in_one_line(estimator,
+                                                                            tmp_path):
+    data = bytearray(_write_video(tmp_path / "clip.mp4", frames=20).read_bytes())
+    rng = np.random.default_rng(1)
+    for start in range(len(data) // 3, len(data) // 3 + 8000, 997):   # garble the middle
+        data[start:start + 200] = rng.integers(0, 255, 200, dtype=np.uint8).tobytes()
+    (tmp_path / "damaged.mp4").write_bytes(bytes(data))
+    lines: list[str] = []
+    summary = predict_video(tmp_path / "damaged.mp4", tmp_path / "out", estimator,
+                            progress=False, report=lines.append)
+    assert not summary.ok and len(lines) == 1 and "damaged.mp4" in lines[0]
+    assert "decoding error" in lines[0] and "\n" not in lines[0]
+    assert len(summary.written) == 20                     # the damaged frames are kept
+
+
 def test_joints_outside_the_image_are_missing_not_invented(tiny_model):
     class CutOff(Detector):     # the person's feet and knees are below the frame
         def detect(self, image):

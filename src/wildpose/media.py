@@ -2,7 +2,9 @@
 
 * Photos: Pillow (:func:`read_image`), upright (EXIF orientation applied), (H, W, 3) uint8 RGB.
 * Videos: the ffmpeg binary inside the ``imageio-ffmpeg`` wheel, so no system ffmpeg or
-  OpenCV is needed.  :class:`VideoReader` decodes frames as RGB; :class:`Mp4Writer` encodes
+  OpenCV is needed.  :class:`VideoReader` decodes frames as RGB (ffmpeg conceals damaged
+  frames rather than dropping them, so a second ffmpeg decodes the file alongside and reports
+  its decoding errors: :meth:`VideoReader.decode_errors`); :class:`Mp4Writer` encodes
   H.264 (``libx264``, ``yuv420p``, ``+faststart``), the one video format every browser plays.
   H.264 in 4:2:0 needs even frame sizes, so an odd-sized frame gets one more row or column
   copied from its edge (the picture is never scaled).
@@ -13,6 +15,7 @@ Every error is a ValueError whose message is one line naming the file.
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -89,6 +92,11 @@ class VideoReader:
         self.expected_frames = int(round(duration * self.fps)) if np.isfinite(duration) else 0
         self.frames_read = 0
         self.error: str | None = None
+        # decodes the file once more, to the null muxer, only to hear ffmpeg's errors
+        self._check = subprocess.Popen(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(self.path),
+             "-map", "0:v:0", "-f", "null", "-"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         """(H, W, 3) uint8 RGB frames, in order."""
@@ -107,11 +115,29 @@ class VideoReader:
             self.frames_read += 1
             yield np.frombuffer(data, np.uint8).reshape(self.height, self.width, 3)
 
+    def decode_errors(self, timeout: float = 60.0) -> list[str]:
+        """The error lines ffmpeg printed while decoding the whole file (damaged frames are
+        concealed, not dropped, so this is where they show); waits for that decode."""
+        if self._check is None:
+            return []
+        try:
+            _, err = self._check.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._check.kill()
+            _, err = self._check.communicate()
+        self._check = None
+        return [ln.strip() for ln in err.decode(errors="replace").splitlines() if ln.strip()]
+
     def close(self) -> None:
         try:
             self._gen.close()
         except Exception:  # ffmpeg may already be gone
             pass
+        check = getattr(self, "_check", None)
+        if check is not None and check.poll() is None:
+            check.kill()
+            check.communicate()
+        self._check = None
 
     def __enter__(self) -> "VideoReader":
         return self

@@ -193,6 +193,7 @@ def predict_video(path: str | os.PathLike, outdir: str | os.PathLike, estimator:
             index += 1
     finally:
         bar.close()
+        damaged = reader.decode_errors() if index else []
         reader.close()
         if writer is not None:
             try:
@@ -204,13 +205,17 @@ def predict_video(path: str | os.PathLike, outdir: str | os.PathLike, estimator:
         fail(summary, report, str(path), "no frame could be decoded"
              + (f" ({reader.error})" if reader.error else ""))
         return summary
+    problems = []                            # one line for the video, however it broke
     if reader.error:
-        fail(summary, report, str(path), f"decoding stopped at frame {index} "
-             f"({reader.error}); the frames read were written")
+        problems.append(f"decoding stopped at frame {index} ({reader.error})")
     elif max_frames is None and total and index < total - 1:
         # containers round their duration; more than one frame short means frames were lost
-        fail(summary, report, str(path), f"only {index} of about {total} frames could be "
-             f"decoded; the frames read were written")
+        problems.append(f"only {index} of about {total} frames could be decoded")
+    if damaged:
+        problems.append(f"ffmpeg reported {len(damaged)} decoding error(s) (first: "
+                        f"{damaged[0]}), so some frames are damaged")
+    if problems:
+        fail(summary, report, str(path), "; ".join(problems) + "; every frame read was written")
     if results:
         try:
             summary.outputs.append(save_npz(outdir / f"{stem}.npz", results,
