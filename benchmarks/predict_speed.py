@@ -42,8 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="lifter: shipped model name or model file "
                    "(default: the shipped default model)")
-    p.add_argument("--image", default=str(_common.REPO_ROOT / "examples" / "motorcyclist.jpg"),
-                   help="source photo (default: the repository's example)")
+    p.add_argument("--image", default="examples/motorcyclist.jpg",
+                   help="source photo, relative to the repository root or absolute (default: "
+                        "the repository's example)")
     p.add_argument("--images", type=int, default=50, help="timed images (default 50)")
     p.add_argument("--png-images", type=int, default=50, help="images timed with a PNG "
                    "each (default 50; 0 skips)")
@@ -122,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from wildpose.predict import Estimator, predict_path, predict_video, read_image
 
     load_before = os.getloadavg()[0]
+    args.image = str(_common.REPO_ROOT / args.image)   # an absolute path stays as it is
     image = test_image(args.image)
     t = time.perf_counter()
     est = Estimator(lifter=args.model)
@@ -191,9 +193,10 @@ def run(args: argparse.Namespace) -> int:
     results["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
     params = {"model": _common.model_identity(args.model) if args.model
               else est.lifter.info.get("name"), "note": args.note,
-              "image": args.image, "size": [640, 480], "images": args.images,
-              "png_images": args.png_images, "frames": args.frames,
-              "detector": est.detector.name, "lifter_backend": getattr(est.lifter, "backend", None),
+              "image": os.path.relpath(args.image, _common.REPO_ROOT), "size": [640, 480],
+              "images": args.images, "png_images": args.png_images, "frames": args.frames,
+              "detector": est.detector.name,
+              "lifter_backend": getattr(est.lifter, "backend", None),
               "flip_test": getattr(est.lifter, "flip_test", None)}
     record = _common.make_record("predict_speed", params, results, started)
     out = _common.write_record(record, args.out)

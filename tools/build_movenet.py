@@ -23,9 +23,9 @@ models (Apache-2.0) as TensorFlow.js graph models with float16 weights.  Steps:
 
 Needs (in a throwaway virtual environment, not wildpose's)::
 
-    python -m venv /tmp/movenet-build && /tmp/movenet-build/bin/pip install \
+    python -m venv BUILD_VENV && BUILD_VENV/bin/pip install \
         tensorflow-cpu==2.21.0 tf2onnx==1.17.0 onnx==1.23.2 onnxruntime==1.32.0 numpy
-    /tmp/movenet-build/bin/python tools/build_movenet.py
+    BUILD_VENV/bin/python tools/build_movenet.py        # BUILD_VENV: any folder outside the repo
 
 and ``npm`` on the PATH (unless ``--tarball``).  This module imports only the standard library
 at the top, so the tests can read its manifests without TensorFlow.
