@@ -34,6 +34,7 @@ Conventions:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import warnings
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from .camera import DEFAULT_FOV_DEGREES, default_focal_length, fit_root_translation, \
     image_center
@@ -316,8 +318,10 @@ class Estimator:
         if not len(kp):
             return result
         valid = np.isfinite(kp).all(-1) & (conf >= self.min_confidence)
-        with warnings.catch_warnings():          # reported below as a note, per person
-            warnings.simplefilter("ignore")
+        # One BLAS thread for a few people: idle OpenBLAS workers spin for a while after each
+        # call, and on 2 cores they took the detector's next run down to a third of its speed.
+        with warnings.catch_warnings(), _one_blas_thread():
+            warnings.simplefilter("ignore")      # reported below as a note, per person
             pose = self.lifter.lift(np.where(valid[..., None], kp, np.nan).astype(np.float32),
                                     "h36m17", valid=valid)
         if isinstance(pose, tuple):              # a lifter that also returns confidences
@@ -356,6 +360,16 @@ class Estimator:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+@functools.lru_cache(maxsize=1)
+def _threadpools() -> ThreadpoolController:
+    return ThreadpoolController()     # finds the loaded BLAS libraries once
+
+
+def _one_blas_thread() -> Any:
+    """A context limiting BLAS (numpy's OpenBLAS/MKL) to one thread."""
+    return _threadpools().limit(limits=1, user_api="blas")
 
 
 def _is_image_network(model: str | os.PathLike) -> bool:
