@@ -34,7 +34,6 @@ at the top, so the tests can read its manifests without TensorFlow.
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import subprocess
