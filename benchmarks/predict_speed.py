@@ -6,15 +6,17 @@
 The test image is --image scaled to 640 px wide and centre-cropped (or padded) to 640x480.
 
 (a) ``Estimator.predict`` on that array, called --images times after 2 warm-up calls:
-    images/s end to end (2D detection, H36M-17 conversion, lifting with the flip test, root
-    translation), and the same split into the detector alone and lifting + root fit alone.
-(b) The file pipeline ``predict_path`` on a folder of --images copies of the JPEG, without
-    PNGs (read + predict + JSON + the NPZ), images/s; and the extra seconds per PNG figure,
-    timed on --png-images images.
-(c) Video: a synthetic 640x480 30 fps MP4 of --frames frames (the test image drifting
-    sideways and zooming slowly), written with OpenCV: ``predict_video`` (decode, track,
-    lift, per-frame JSON, NPZ, overlay MP4) frames/s, and ``Estimator.predict_frame`` alone
-    (tracking mode) frames/s.
+    images/s end to end (2D detection, H36M-17 conversion, lifting, root translation), and
+    the same split into the detector alone and lifting + root fit alone.
+(b) The file pipeline ``predict_path`` on a folder of --images copies of the JPEG: without
+    PNGs (read + predict + JSON + the NPZ) and with a PNG per image, images/s each.
+(c) Video: a 640x480 30 fps H.264 MP4 of --frames frames made at run time (never committed):
+    640x480 crops moving across the photo scaled to 800 px, so the person moves and changes
+    size.  ``predict_video`` (decode, detect, track, lift, per-frame JSON, NPZ, overlay MP4)
+    frames/s, and ``Estimator.predict_frame`` with a tracker alone, frames/s.
+
+The machine is shared: the record keeps the 1-minute load average before and after the run
+and ``--note`` (e.g. "other jobs were loading the CPU").
 
 The result is written to ``benchmarks/results/predict_speed_*.json``.  Model loading and
 detector start-up are timed separately and excluded from the rates.
@@ -23,6 +25,7 @@ detector start-up are timed separately and excluded from the rates.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -39,13 +42,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default=None, help="lifter: shipped model name or model file "
                    "(default: the shipped default model)")
-    p.add_argument("--image", default=str(_common.REPO_ROOT / "examples" / "motorcyclist.jpg"),
-                   help="source photo (default: the repository's example)")
+    p.add_argument("--image", default="examples/motorcyclist.jpg",
+                   help="source photo, relative to the repository root or absolute (default: "
+                        "the repository's example)")
     p.add_argument("--images", type=int, default=50, help="timed images (default 50)")
-    p.add_argument("--png-images", type=int, default=3, help="images timed with PNG "
-                   "drawing (default 3; 0 skips)")
+    p.add_argument("--png-images", type=int, default=50, help="images timed with a PNG "
+                   "each (default 50; 0 skips)")
     p.add_argument("--frames", type=int, default=90, help="frames of the synthetic video "
                    "(default 90; 0 skips the video)")
+    p.add_argument("--note", default="", help="a note kept in the record (e.g. the load)")
     p.add_argument("--out", default=None, help="result JSON path (default: "
                    "benchmarks/results/predict_speed_<date>.json)")
     args = p.parse_args(argv)
@@ -85,20 +90,24 @@ def rate(fn, n: int) -> dict:
             "median_ms": 1000 * statistics.median(times), "min_ms": 1000 * min(times)}
 
 
-def write_video(path: Path, image: np.ndarray, frames: int, fps: float = 30.0) -> None:
-    import cv2
+def write_video(path: Path, photo: np.ndarray, frames: int, fps: float = 30.0) -> None:
+    """An H.264 MP4 of 640x480 crops moving across ``photo`` scaled to 800 px on its
+    shorter side: left to right and back, and up and down once."""
+    from PIL import Image
 
-    h, w = image.shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise RuntimeError("this OpenCV build cannot write mp4v video")
-    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    for i in range(frames):
-        s = 1.0 + 0.1 * i / max(frames - 1, 1)                  # slow zoom in
-        dx = 40 * np.sin(2 * np.pi * i / max(frames, 1))        # drift sideways
-        m = np.array([[s, 0, (1 - s) * w / 2 + dx], [0, s, (1 - s) * h / 2]], np.float64)
-        writer.write(cv2.warpAffine(bgr, m, (w, h), borderMode=cv2.BORDER_REFLECT))
-    writer.release()
+    from wildpose.media import Mp4Writer
+
+    h, w = photo.shape[:2]
+    s = 800 / min(h, w)
+    big = np.asarray(Image.fromarray(photo).resize((round(w * s), round(h * s)),
+                                                   Image.BILINEAR))
+    bh, bw = big.shape[:2]
+    with Mp4Writer(path, fps) as writer:
+        for i in range(frames):
+            phase = i / max(frames - 1, 1)
+            x = round((bw - 640) * 0.5 * (1 - np.cos(2 * np.pi * phase)))
+            y = round((bh - 480) * 0.5 * (1 - np.cos(np.pi * phase)))
+            writer.write(big[y:y + 480, x:x + 640])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,9 +120,10 @@ def run(args: argparse.Namespace) -> int:
     started = _common.utc_now()
     from PIL import Image
 
-    from wildpose.predict import Estimator, predict_path, predict_video
-    from wildpose.zoo import DEFAULT_MODEL
+    from wildpose.predict import Estimator, predict_path, predict_video, read_image
 
+    load_before = os.getloadavg()[0]
+    args.image = str(_common.REPO_ROOT / args.image)   # an absolute path stays as it is
     image = test_image(args.image)
     t = time.perf_counter()
     est = Estimator(lifter=args.model)
@@ -158,37 +168,36 @@ def run(args: argparse.Namespace) -> int:
                                          "png_seconds_per_image":
                                              per - 1 / results["files_no_png"]["per_s"]}
         if args.frames > 0:
-            import cv2
+            from wildpose.media import VideoReader
+            from wildpose.tracking import PoseTracker
 
-            video = tmp / "synthetic.mp4"
-            write_video(video, image, args.frames)
+            video = tmp / "moving_crops.mp4"
+            write_video(video, read_image(args.image), args.frames)
             t = time.perf_counter()
             s = predict_video(video, tmp / "out_video", est, progress=False)
             dt = time.perf_counter() - t
             results["video_pipeline"] = {"per_s": args.frames / dt, "frames": args.frames,
                                          "seconds": dt, "failed": len(s.failed),
                                          "frames_with_a_person": s.people}
-            cap = cv2.VideoCapture(str(video))
-            frames = []
-            while True:
-                ok, fr = cap.read()
-                if not ok:
-                    break
-                frames.append(cv2.cvtColor(fr, cv2.COLOR_BGR2RGB))
-            cap.release()
+            with VideoReader(video) as reader:
+                frames = [f.copy() for f in reader]
             est.reset()
+            tracker = PoseTracker(30.0)
             it = iter(frames)
-            results["video_tracking_only"] = rate(lambda: est.predict_frame(next(it)),
-                                                  len(frames))
+            results["video_tracking_only"] = rate(
+                lambda: est.predict_frame(next(it), tracker=tracker), len(frames))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     est.close()
 
-    params = {"model": _common.model_identity(args.model or DEFAULT_MODEL),
-              "image": args.image, "size": [640, 480], "images": args.images,
-              "png_images": args.png_images, "frames": args.frames,
-              "detector": est.detector.name, "lifter_backend": est.lifter.backend,
-              "flip_test": est.lifter.flip_test}
+    results["load_average_1min"] = {"before": load_before, "after": os.getloadavg()[0]}
+    params = {"model": _common.model_identity(args.model) if args.model
+              else est.lifter.info.get("name"), "note": args.note,
+              "image": os.path.relpath(args.image, _common.REPO_ROOT), "size": [640, 480],
+              "images": args.images, "png_images": args.png_images, "frames": args.frames,
+              "detector": est.detector.name,
+              "lifter_backend": getattr(est.lifter, "backend", None),
+              "flip_test": getattr(est.lifter, "flip_test", None)}
     record = _common.make_record("predict_speed", params, results, started)
     out = _common.write_record(record, args.out)
     print(f"640x480, model loaded: {results['predict']['per_s']:.1f} images/s end to end "
@@ -196,11 +205,11 @@ def run(args: argparse.Namespace) -> int:
           f"{results['lift_and_root_only']['per_s']:.0f}/s); files without PNG "
           f"{results['files_no_png']['per_s']:.1f} images/s")
     if "files_with_png" in results:
-        print(f"PNG figure: +{results['files_with_png']['png_seconds_per_image']:.2f} s/image")
+        print(f"files with a PNG each: {results['files_with_png']['per_s']:.1f} images/s")
     if "video_pipeline" in results:
         print(f"video: {results['video_pipeline']['per_s']:.1f} frames/s with outputs, "
               f"{results['video_tracking_only']['per_s']:.1f} frames/s tracking alone")
-    print(f"written to {out}")
+    print(f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f}; written to {out}")
     return 0
 
 

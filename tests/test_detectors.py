@@ -26,7 +26,7 @@ def require_mediapipe():
     try:
         import mediapipe
     except ImportError as e:
-        pytest.skip(f"mediapipe is not installed ({e}); pip install 'wildpose[detect]' or "
+        pytest.skip(f"mediapipe is not installed ({e}); pip install 'wildpose[blazepose]' or "
                     f"mediapipe==0.10.21")
     return mediapipe
 

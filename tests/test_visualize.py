@@ -116,3 +116,65 @@ def test_does_not_touch_pyplot():
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot was imported'\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+# ------------------------------------------------------------ skeletons on photos (Pillow)
+class _P:
+    """A person as wildpose.predict reports one: (17, 3) [x, y, confidence], 3D in mm."""
+
+    def __init__(self, kp2, kp3, track_id=None):
+        self.keypoints_2d, self.keypoints_3d, self.track_id = kp2, kp3, track_id
+
+
+def _standing_2d(cx: float = 100.0) -> np.ndarray:
+    """Human3.6M-17 in pixels: a figure facing the camera (its left on the image's right)."""
+    xy = {"Hip": (0, 0), "RHip": (-20, 0), "RKnee": (-20, 60), "RFoot": (-20, 120),
+          "LHip": (20, 0), "LKnee": (20, 60), "LFoot": (20, 120), "Spine": (0, -40),
+          "Thorax": (0, -80), "Neck/Nose": (0, -95), "Head": (0, -110),
+          "LShoulder": (30, -80), "LElbow": (60, -80), "LWrist": (90, -80),
+          "RShoulder": (-30, -80), "RElbow": (-60, -80), "RWrist": (-90, -80)}
+    kp = np.zeros((17, 3))
+    for name, (x, y) in xy.items():
+        kp[H36M17.index(name)] = (cx + x, 130 + y, 0.9)
+    return kp
+
+
+def test_draw_people_colours_sides_and_skips_missing_joints():
+    from wildpose.visualize import LEFT_COLOR, RIGHT_COLOR, draw_people
+
+    img = np.zeros((280, 200, 3), np.uint8)
+    kp = _standing_2d()
+    kp[H36M17.index("RFoot"), 2] = 0.1                   # below the confidence threshold
+    out = draw_people(img, [_P(kp, np.full((17, 3), np.nan))], min_confidence=0.3,
+                      labels=False)
+    assert img.max() == 0 and out.shape == img.shape      # the input is not drawn on
+
+    def colour_at(a: str, b: str) -> np.ndarray:
+        p = (kp[H36M17.index(a), :2] + kp[H36M17.index(b), :2]) / 2
+        return out[int(round(p[1])), int(round(p[0]))].astype(int)
+
+    hex_rgb = lambda h: np.array([int(h[i:i + 2], 16) for i in (1, 3, 5)])  # noqa: E731
+    np.testing.assert_array_equal(colour_at("LElbow", "LWrist"), hex_rgb(LEFT_COLOR))
+    np.testing.assert_array_equal(colour_at("RElbow", "RWrist"), hex_rgb(RIGHT_COLOR))
+    # the right shin (knee -> a foot below the threshold) is not drawn
+    assert colour_at("RKnee", "RFoot").max() == 0
+    # the left limbs are on the image's right (x > centre): sides are not swapped
+    blue = (out[..., 2] > 150) & (out[..., 0] < 60)
+    assert np.flatnonzero(blue.any(0)).min() > 100
+
+
+def test_people_figure_gives_the_photo_most_of_the_picture():
+    from wildpose.visualize import people_figure
+
+    photo = np.full((480, 640, 3), 60, np.uint8)
+    pose = np.zeros((17, 3))
+    pose[:, 1] = np.linspace(-800, 800, 17)
+    people = [_P(_standing_2d(150), pose, 0), _P(_standing_2d(400), pose, 3)]
+    fig = people_figure(photo, people)
+    assert fig.shape[0] == 480 and 640 / fig.shape[1] >= 0.6
+    np.testing.assert_array_equal(fig[:480, :640][0, 0], photo[0, 0])   # photo unscaled
+    # nobody lifted: just the photo with the 2D drawn
+    flat = [_P(_standing_2d(150), np.full((17, 3), np.nan))]
+    assert people_figure(photo, flat).shape == photo.shape
+    big = np.full((2000, 3000, 3), 60, np.uint8)
+    assert max(people_figure(big, []).shape[:2]) == 1600            # large photos scaled

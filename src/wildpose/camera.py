@@ -16,6 +16,7 @@ Conventions (those of Human3.6M and 3d-pose-baseline):
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -292,3 +293,92 @@ def virtual_camera_view(poses: Array, azimuth_deg: Array | float, elevation_deg:
     c = arr(0.0 if center_px is None else center_px)
     pixels = cam[..., :2] / cam[..., 2:3] * f + (c if c.ndim == 0 else c[..., None, :])
     return cam, pixels
+
+# ------------------------------------------------------------------- placing a pose in a photo
+# (root fitting for `wildpose predict`: added at the end of the module to keep merges local)
+__all__ += ["DEFAULT_FOV_DEGREES", "default_focal_length", "image_center",
+            "fit_root_translation"]
+
+#: Field of view assumed across the image's longer side when no focal length is given.
+DEFAULT_FOV_DEGREES = 55.0
+
+
+def default_focal_length(width: int, height: int,
+                         fov_degrees: float = DEFAULT_FOV_DEGREES) -> float:
+    """Focal length in pixels for a field of view of ``fov_degrees`` across the longer side."""
+    return 0.5 * max(width, height) / math.tan(math.radians(fov_degrees) / 2)
+
+
+def image_center(width: int, height: int) -> np.ndarray:
+    """Principal point at the image centre, in wildpose's pixel-centre convention."""
+    return np.array([(width - 1) / 2.0, (height - 1) / 2.0])
+
+
+def fit_root_translation(pose_3d: Any, keypoints_2d: Any, focal_length: float | Any,
+                         center: Any, weights: Any = None, min_joints: int = 3,
+                         iterations: int = 5) -> np.ndarray | None:
+    """The translation t placing a root-relative 3D pose so that its perspective projection
+    best matches 2D keypoints.
+
+    Minimizes sum_j w_j |camera_to_pixels(P_j + t, f, c) - u_j|^2: a linear least-squares
+    start (the projection equations multiplied out by depth, which is exact for noise-free
+    keypoints) refined by Gauss-Newton on the reprojection error.
+
+    Args:
+        pose_3d: (J, 3) mm, camera axes, root-relative (or any origin: t is added to it).
+        keypoints_2d: (J, 2) pixels.
+        focal_length: f in pixels, a scalar or (fx, fy).
+        center: (2,) principal point, pixels.
+        weights: optional (J,) non-negative joint weights; 0 (or a non-finite input) leaves a
+            joint out.
+        min_joints: fewer usable joints -> None.
+    Returns:
+        (3,) float64 translation in mm, or None if it cannot be fitted (too few joints, a
+        degenerate configuration, or the pose ends up behind the camera).
+    """
+    P = np.asarray(pose_3d, np.float64)
+    uv = np.asarray(keypoints_2d, np.float64)
+    f = np.broadcast_to(np.asarray(focal_length, np.float64), (2,))
+    c = np.asarray(center, np.float64)
+    w = np.ones(len(P)) if weights is None else np.asarray(weights, np.float64).copy()
+    ok = np.isfinite(P).all(1) & np.isfinite(uv).all(1) & np.isfinite(w) & (w > 0)
+    if ok.sum() < min_joints:
+        return None
+    P, uv, w = P[ok], uv[ok], w[ok]
+    a = (uv - c) / f                                    # normalized image coordinates
+    # x: tx - a_x tz = a_x Z - X ;  y: ty - a_y tz = a_y Z - Y
+    n = len(P)
+    A = np.zeros((2 * n, 3))
+    A[:n, 0] = 1.0
+    A[n:, 1] = 1.0
+    A[:n, 2] = -a[:, 0]
+    A[n:, 2] = -a[:, 1]
+    b = np.concatenate([a[:, 0] * P[:, 2] - P[:, 0], a[:, 1] * P[:, 2] - P[:, 1]])
+    sw = np.sqrt(np.concatenate([w, w]))
+    try:
+        t, *_ = np.linalg.lstsq(A * sw[:, None], b * sw, rcond=None)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.isfinite(t).all():
+        return None
+    for _ in range(iterations):                       # Gauss-Newton on pixels
+        Q = P + t
+        z = Q[:, 2]
+        if (z <= 1.0).any():
+            break
+        r = (camera_to_pixels(Q, f, c, distortion=False) - uv).T.reshape(-1)   # x.., y..
+        J = np.zeros((2 * n, 3))
+        J[:n, 0] = f[0] / z
+        J[:n, 2] = -f[0] * Q[:, 0] / z ** 2
+        J[n:, 1] = f[1] / z
+        J[n:, 2] = -f[1] * Q[:, 1] / z ** 2
+        try:
+            step, *_ = np.linalg.lstsq(J * sw[:, None], -r * sw, rcond=None)
+        except np.linalg.LinAlgError:
+            break
+        t = t + step
+        if np.abs(step).max() < 1e-6:
+            break
+    if not np.isfinite(t).all() or ((P + t)[:, 2] <= 1.0).any():
+        return None
+    return t

