@@ -145,6 +145,7 @@ def test_usage_errors_exit_2(capsys):
     assert exc.value.code == 2
 
 
+@pytest.mark.slow
 def test_train_dispatches_on_method(tmp_path, capsys):
     """`wildpose train --method ronchi` trains a Ronchi model from a config plus --set
     overrides; a config for one method refuses another."""

@@ -17,9 +17,10 @@ import torch
 
 from wildpose.losses import (left_right_bone_pairs, limb_prior_loss, ranking_loss,
                              reprojection_loss, root_loss)
-from wildpose.methods.ronchi import (EXPERIMENT_ROWS, RonchiConfig, RonchiNet, RonchiNetConfig,
-                                     _prepare, feasible_scale, limb_statistics,
-                                     normalize_to_units, run_ronchi_experiment, train_ronchi)
+from wildpose.methods.ronchi.experiment import EXPERIMENT_ROWS, run_ronchi_experiment
+from wildpose.methods.ronchi import (RonchiConfig, RonchiNet, RonchiNetConfig, feasible_scale,
+                                     limb_statistics, normalize_to_units, train_ronchi)
+from wildpose.methods.ronchi.data import prepare_ronchi_data
 from wildpose.relative_depth import generate_relative_labels, h36m_sample_keys
 from wildpose.skeleton import H36M17
 
@@ -349,25 +350,25 @@ def weights(run: Path) -> dict:
 
 
 def test_relative_training_uses_no_3d(h36m_dir, tiny_data, tmp_path):
-    d = _prepare(tiny(h36m_dir, tmp_path), tiny_data)
+    d = prepare_ronchi_data(tiny(h36m_dir, tmp_path), tiny_data)
     assert d.Y is None and not d.has3d.any()
     assert d.summary["labelled_pairs"] == d.summary["samples"] == len(d.X)
-    mixed = _prepare(tiny(h36m_dir, tmp_path, fraction_3d=0.25), tiny_data)
+    mixed = prepare_ronchi_data(tiny(h36m_dir, tmp_path, fraction_3d=0.25), tiny_data)
     frac = mixed.has3d.float().mean().item()
     assert abs(frac - 0.25) < 0.01
     # Samples with 3D carry no relative labels; the others carry exactly one.
     per_row = (mixed.offsets[1:] - mixed.offsets[:-1])
     assert torch.equal(per_row, (~mixed.has3d).long())
-    sup = _prepare(tiny(h36m_dir, tmp_path, supervision="3d"), tiny_data)
+    sup = prepare_ronchi_data(tiny(h36m_dir, tmp_path, supervision="3d"), tiny_data)
     assert sup.has3d.all() and sup.summary["labelled_pairs"] == 0
     # 3D targets are in normalized units: bones sum to 16.
     np.testing.assert_allclose(H36M17.bone_lengths(sup.Y.numpy()).sum(-1), 16.0, rtol=1e-4)
 
 
 def test_detections_spine_is_not_a_reprojection_target(h36m_dir, tiny_data, tmp_path):
-    gt = _prepare(tiny(h36m_dir, tmp_path), tiny_data)
+    gt = prepare_ronchi_data(tiny(h36m_dir, tmp_path), tiny_data)
     assert gt.reproj_mask.all()
-    sh = _prepare(tiny(h36m_dir, tmp_path, inputs="sh"), tiny_data)
+    sh = prepare_ronchi_data(tiny(h36m_dir, tmp_path, inputs="sh"), tiny_data)
     off = [H36M17.joints[k] for k in np.flatnonzero(~sh.reproj_mask.numpy())]
     assert off == ["Spine"]
 
@@ -410,13 +411,14 @@ def test_training_from_a_labels_file(h36m_dir, tiny_data, tmp_path):
     sub = data.select(keep)
     lab = generate_relative_labels(sub.pose_3d, 2, keys=h36m_sample_keys(sub), seed=0)
     f = lab.save(tmp_path / "labels.json")
-    d = _prepare(tiny(h36m_dir, tmp_path, subjects=(1,), labels_file=str(f), val_fraction=0.0),
+    d = prepare_ronchi_data(tiny(h36m_dir, tmp_path, subjects=(1,), labels_file=str(f), val_fraction=0.0),
                  data)
     assert d.summary["samples"] == keep.sum()
     assert d.summary["labelled_pairs"] == 2 * keep.sum()
     assert d.summary["training_samples_left_out_without_labels"] == (~keep).sum()
 
 
+@pytest.mark.slow
 def test_experiment_smoke(h36m_dir, tmp_path):
     over = dict(stride=800, epochs=1, width=16, blocks=1, batch_size=32)
     res = run_ronchi_experiment(h36m_dir, tmp_path, inputs=("gt", "sh"), quick=True,
@@ -443,7 +445,7 @@ def test_shipped_model_configs_match_the_experiment_rows():
     experiment ships."""
     from dataclasses import asdict
 
-    from wildpose.methods.ronchi import SHIPPED
+    from wildpose.methods.ronchi.experiment import SHIPPED
 
     root = Path(__file__).resolve().parents[1] / "configs"
     for row, name in SHIPPED.items():
@@ -451,3 +453,20 @@ def test_shipped_model_configs_match_the_experiment_rows():
         assert cfg["name"] == name and cfg["inputs"] == "gt"
         for k, v in EXPERIMENT_ROWS[row].items():
             assert cfg[k] == (v["gt"] if k == "epochs" else v), (name, k)
+
+
+@pytest.mark.slow
+def test_a_fresh_run_clears_the_log_and_a_resumed_run_continues(h36m_dir, tiny_data, tmp_path):
+    """Ronchi runs on the shared engine: resume=False starts the log afresh; an interrupted
+    run resumed logs each epoch once."""
+    cfg = tiny(h36m_dir, tmp_path / "fresh", epochs=1)
+    for _ in range(2):
+        train_ronchi(cfg, resume=False, progress=False, data=tiny_data)
+    assert len((tmp_path / "fresh" / "log.jsonl").read_text().splitlines()) == 1
+    cfg = tiny(h36m_dir, tmp_path / "resumed", epochs=2)
+    steps_per_epoch = len(prepare_ronchi_data(cfg, tiny_data).X) // cfg.batch_size
+    assert train_ronchi(cfg, progress=False, max_steps=steps_per_epoch + 1,
+                        data=tiny_data) is None
+    assert train_ronchi(cfg, progress=False, data=tiny_data).is_file()
+    log = (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()
+    assert [json.loads(e)["epoch"] for e in log] == [1, 2]

@@ -306,6 +306,7 @@ def test_photo_prediction_refuses_a_video_lifter():
         Estimator(detector=object(), lifter=Lifter(video))
 
 
+@pytest.mark.slow
 def test_lift_command_reads_arrays_as_clips_and_coco_people_one_by_one(tmp_path):
     import json
 
@@ -337,6 +338,7 @@ def test_lift_command_reads_arrays_as_clips_and_coco_people_one_by_one(tmp_path)
         np.testing.assert_allclose(f["pose_3d"], ref[[1, 1]], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_scoring_every_nth_frame_keeps_the_video_lifters_window_in_frames(h36m_dir, tmp_path):
     from wildpose.evaluation import evaluate_h36m, load_predictions
 
@@ -433,6 +435,7 @@ def test_rescaled_bones_in_float32_torch_take_the_factors():
     np.testing.assert_allclose(new[..., 0, :], pose[..., 0, :], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_unchanged_bodies_project_to_each_rows_own_2d(h36m_dir):
     # The new bodies of TrainConfig.bone_scale are seen through each row's own camera: with
     # every factor 1 they must land on the dataset's 2D, whichever subject and camera.
@@ -499,6 +502,7 @@ def test_turned_windows_keep_bones_heights_and_the_middle_pelvis():
     np.testing.assert_allclose(full, pose, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_world_up_points_from_pelvis_to_head(h36m_dir):
     from wildpose.datasets.h36m import load_h36m
     from wildpose.evaluation import h36m_world_up
@@ -548,6 +552,7 @@ def test_window_target_lifter_exports_the_lifter_of_its_middle_frame():
     torch.testing.assert_close(single.out_mean, poses[:, 1:].reshape(50, -1).mean(0))
 
 
+@pytest.mark.slow
 def test_training_with_window_targets_exports_an_ordinary_video_lifter(h36m_dir, tmp_path):
     from test_training import tiny_config
     from wildpose.training import TrainConfig, train
@@ -582,6 +587,7 @@ def test_speed_steps_count_video_frames_and_need_a_video_lifter():
         TrainConfig(window=5, speed_steps=(0, 4))
 
 
+@pytest.mark.slow
 def test_training_with_speed_steps_exports_a_lifter_reading_its_own_step(h36m_dir, tmp_path):
     from test_training import tiny_config
     from wildpose.training import train

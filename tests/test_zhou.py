@@ -251,6 +251,7 @@ def tiny_config(h36m_dir: Path, out_dir: Path, **kw) -> ZhouConfig:
     return ZhouConfig(**opts)
 
 
+@pytest.mark.slow
 def test_train_is_deterministic_and_resumes_exactly(h36m_dir, tmp_path):
     cfg_a = tiny_config(h36m_dir, tmp_path / "a")
     data = prepare_zhou_data(cfg_a)
@@ -274,6 +275,7 @@ def test_train_is_deterministic_and_resumes_exactly(h36m_dir, tmp_path):
                    data=data)
 
 
+@pytest.mark.slow
 def test_transfer_experiment_tiny(h36m_dir, tmp_path):
     kw = dict(epochs=2, stage1_epochs=1, lab_stride=400, wild_stride=800, eval_stride=800,
               width=32, blocks=1, batch_3d=32, batch_2d=32, device="cpu", progress=False)

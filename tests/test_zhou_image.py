@@ -219,6 +219,7 @@ def test_rotation_and_scale_move_labels_with_the_image():
 
 
 # ------------------------------------------------------------------ determinism / resume
+@pytest.mark.slow
 def test_same_seed_same_weights_and_exact_resume(data, tmp_path):
     a = tiny_config(tmp_path / "a")
     train_zhou_image(a, progress=False, data=data)
@@ -251,6 +252,7 @@ def test_config_from_dict(tmp_path):
 
 
 # --------------------------------------------------------------------------- experiment
+@pytest.mark.slow
 def test_quick_experiment_writes_the_table_and_resumes(tmp_path, capsys):
     out = tmp_path / "exp"
     res = run_zhou_image_experiment(None, out, quick=True, splits=tiny_splits(),
@@ -400,6 +402,7 @@ def _worker(out_dir: Path) -> None:
     exit_distributed(0)
 
 
+@pytest.mark.slow
 def test_two_processes_train_and_only_rank0_writes(tmp_path):
     proc = run_two_ranks(__file__, tmp_path, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

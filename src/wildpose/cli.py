@@ -390,7 +390,7 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             run_zhou_transfer(args.data_dir, args.out_dir or "runs/zhou-transfer",
                               quick=args.quick, progress=True, **opts)
         elif args.name == "ronchi":
-            from .methods.ronchi import run_ronchi_experiment
+            from .methods.ronchi.experiment import run_ronchi_experiment
 
             from .datasets.h36m import default_data_dir
 

@@ -31,7 +31,7 @@ def _architectures() -> dict:
     from .models.ensemble import LifterEnsemble
     from .models.ensemble_input import EnsembleConfig
 
-    from .methods.ronchi import RonchiNet, RonchiNetConfig  # Ronchi et al. 2018
+    from .models.ronchi_net import RonchiNet, RonchiNetConfig  # Ronchi et al. 2018
     from .models.hourglass import ZhouImageConfig, ZhouImageNet  # Zhou et al.'s image network
 
     return {"residual_mlp": (ResidualMLPLifter, LifterConfig),

@@ -41,10 +41,10 @@ from ..api import Lifter
 from ..datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
 from ..losses import canonical_bone_lengths, geo_loss
 from ..skeleton import H36M17, SYMMETRIC_BONES
-from ..training import (RunSettings, RunSpec, _lifter_checks, _require, _validate,
-                        check_experiment_options, finished_row, make_optimizer, open_run,
-                        prepare_inputs, report_skipped, run_training, save_row, select_rows,
-                        split_validation)
+from ..engine import (RunSettings, RunSpec, checked_options, lifter_checks, make_optimizer,
+                      mean_joint_error, open_run, report_skipped, require, run_training)
+from ..training import (check_experiment_options, finished_row, prepare_inputs, save_row,
+                        select_rows, split_validation)
 
 __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "depth_targets",
            "lab_samples", "wild_samples", "wild_samples_from_keypoints", "prepare_zhou_data",
@@ -84,19 +84,17 @@ class ZhouConfig(RunSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(self, lab_subjects=(len(self.lab_subjects) > 0, "at least one subject"),
-                 lab_stride=(self.lab_stride >= 1, ">= 1"),
-                 wild_stride=(self.wild_stride >= 1, ">= 1"),
-                 stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),   # <= epochs: at training
-                 batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
-                 lambda_reg=(self.lambda_reg >= 0, ">= 0"),
-                 lambda_geo=(self.lambda_geo >= 0, ">= 0"),
-                 lambda_fill=(self.lambda_fill >= 0, ">= 0"), **_lifter_checks(self))
+        require(self, lab_subjects=(len(self.lab_subjects) > 0, "at least one subject"),
+                lab_stride=(self.lab_stride >= 1, ">= 1"),
+                wild_stride=(self.wild_stride >= 1, ">= 1"),
+                stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),   # <= epochs: at training
+                batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
+                lambda_reg=(self.lambda_reg >= 0, ">= 0"),
+                lambda_geo=(self.lambda_geo >= 0, ">= 0"),
+                lambda_fill=(self.lambda_fill >= 0, ">= 0"), **lifter_checks(self))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouConfig":
-        from ..training import checked_options
-
         return cls(**checked_options(cls, d, "zhou"))
 
     @property
@@ -394,7 +392,7 @@ def train_zhou(cfg: ZhouConfig, resume: bool = True, progress: bool = True,
     return run_training(
         RunSpec(out, cfg, "zhou_depth", model_info), model, opt,
         steps_per_epoch=len(X3) // cfg.batch_3d, step_loss=step_loss,
-        validate=lambda: (_validate(model, Xv, Vv, Yv, device, predict=model.lift_mm)
+        validate=lambda: (mean_joint_error(model, Xv, Vv, Yv, device, predict=model.lift_mm)
                           if len(Xv) else float("nan")),
         summarize=summarize, resume=resume, progress=progress, max_steps=max_steps,
         epoch_desc=lambda epoch: " (geo)" if epoch >= cfg.stage1_epochs else "",

@@ -47,9 +47,9 @@ import numpy as np
 
 from ..datasets.h36m import default_data_root
 from ..skeleton import H36M17, SYMMETRIC_BONES
-from ..training import (EpochStats, RunSettings, RunSpec, check_experiment_options,
-                        finished_row, make_optimizer, open_run, run_training, save_row,
-                        select_rows)
+from ..engine import (EpochStats, RunSettings, RunSpec, checked_options, make_optimizer,
+                      open_run, require, run_training)
+from ..training import check_experiment_options, finished_row, save_row, select_rows
 
 __all__ = ["ZhouImageTrainConfig", "ImageSet", "ImageData", "stage_of", "stage_weights",
            "augment_batch", "zhou_image_losses", "prepare_image_data", "group_holdout",
@@ -112,25 +112,23 @@ class ZhouImageTrainConfig(RunSettings):
     num_threads: int = 0                        # CPU threads per process; 0: torch's default
 
     def __post_init__(self) -> None:
-        from ..training import _require
-
         super().__post_init__()
-        _require(self, sigma=(self.sigma > 0, "> 0 cells"),
-                 depth_blocks=(self.depth_blocks >= 0, ">= 0"),
-                 depth_pool=(self.depth_pool >= 1, ">= 1"),
-                 mocap_stride=(self.mocap_stride >= 1, ">= 1"),
-                 lab_samples=(self.lab_samples >= 1, ">= 1"),
-                 val_samples=(self.val_samples >= 0, ">= 0"),
-                 wild_samples=(self.wild_samples >= 0, ">= 0"),
-                 stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),
-                 stage2_epochs=(self.stage2_epochs >= 0, ">= 0"),
-                 stage3_epochs=(self.stage3_epochs >= 0, ">= 0"),
-                 batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
-                 lambda_reg=(self.lambda_reg >= 0, ">= 0"),
-                 lambda_geo=(self.lambda_geo >= 0, ">= 0"),
-                 rotate_deg=(0 <= self.rotate_deg <= 180, "in [0, 180] degrees"),
-                 scale_jitter=(0 <= self.scale_jitter < 1, "in [0, 1)"),
-                 num_threads=(self.num_threads >= 0, ">= 0"))
+        require(self, sigma=(self.sigma > 0, "> 0 cells"),
+                depth_blocks=(self.depth_blocks >= 0, ">= 0"),
+                depth_pool=(self.depth_pool >= 1, ">= 1"),
+                mocap_stride=(self.mocap_stride >= 1, ">= 1"),
+                lab_samples=(self.lab_samples >= 1, ">= 1"),
+                val_samples=(self.val_samples >= 0, ">= 0"),
+                wild_samples=(self.wild_samples >= 0, ">= 0"),
+                stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),
+                stage2_epochs=(self.stage2_epochs >= 0, ">= 0"),
+                stage3_epochs=(self.stage3_epochs >= 0, ">= 0"),
+                batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
+                lambda_reg=(self.lambda_reg >= 0, ">= 0"),
+                lambda_geo=(self.lambda_geo >= 0, ">= 0"),
+                rotate_deg=(0 <= self.rotate_deg <= 180, "in [0, 180] degrees"),
+                scale_jitter=(0 <= self.scale_jitter < 1, "in [0, 1)"),
+                num_threads=(self.num_threads >= 0, ">= 0"))
         if self.epochs < 1:
             raise ValueError("training options stage1_epochs + stage2_epochs + stage3_epochs "
                              "must be >= 1, got 0")
@@ -155,8 +153,6 @@ class ZhouImageTrainConfig(RunSettings):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouImageTrainConfig":
-        from ..training import checked_options
-
         opts = checked_options(cls, d, "zhou-image")
         for key in ("lab_sources", "wild_sources"):  # JSON lists -> tuples of dicts
             if key in opts:
