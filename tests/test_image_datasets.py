@@ -33,7 +33,7 @@ from wildpose.datasets.images import (
 )
 from wildpose.methods.zhou_image import (
     ZhouImageTrainConfig,
-    augment_batch,
+    augment_crops,
     group_holdout,
     prepare_image_data,
     train_zhou_image,
@@ -573,7 +573,7 @@ def test_invisible_joints_get_no_heatmap_target_and_stay_out_of_l_geo():
     assert seen["heatmap"].item() != pytest.approx(base["heatmap"].item())
     # A flip carries the NaN to the mirrored joint's slot.
     cfg = ZhouImageTrainConfig(flip_prob=1.0, rotate_deg=10.0, scale_jitter=0.1)
-    _, a_kp, _ = augment_batch(torch.zeros(2, 3, 32, 32), hidden, torch.zeros(2, J),
+    _, a_kp, _ = augment_crops(torch.zeros(2, 3, 32, 32), hidden, torch.zeros(2, J),
                                torch.Generator().manual_seed(0), cfg)
     assert torch.isnan(a_kp[1]).any(-1).nonzero().ravel().tolist() == [IDX["RWrist"]]
 

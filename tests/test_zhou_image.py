@@ -26,7 +26,7 @@ from wildpose.methods.zhou_image import (
     ImageSet,
     ZhouImagePredictor,
     ZhouImageTrainConfig,
-    augment_batch,
+    augment_crops,
     prepare_image_data,
     run_zhou_image_experiment,
     stage_of,
@@ -187,7 +187,7 @@ def test_flip_swaps_left_and_right_labels_consistently_with_the_image():
     kp = torch.from_numpy(r.joints_2d)[None]
     dep = torch.arange(17, dtype=torch.float32)[None]
     cfg = tiny_config(Path("x"), flip_prob=1.0, rotate_deg=0.0, scale_jitter=0.0)
-    a_img, a_kp, a_dep = augment_batch(img, kp, dep, torch.Generator().manual_seed(0), cfg)
+    a_img, a_kp, a_dep = augment_crops(img, kp, dep, torch.Generator().manual_seed(0), cfg)
     assert torch.equal(a_img, img.flip(-1))
     # The flipped labels are where the mirrored 3D scene projects (left <-> right).
     mirrored = flip_pose(r.joints_3d.astype(np.float64))
@@ -206,7 +206,7 @@ def test_rotation_and_scale_move_labels_with_the_image():
     img = blobs.sum(1, keepdim=True).repeat(1, 3, 1, 1)
     cfg = tiny_config(Path("x"), flip_prob=0.0, rotate_deg=40.0, scale_jitter=0.2)
     for seed in range(4):
-        a_img, a_kp, _ = augment_batch(img, kp, torch.zeros(1, 3),
+        a_img, a_kp, _ = augment_crops(img, kp, torch.zeros(1, 3),
                                        torch.Generator().manual_seed(seed), cfg)
         moved = (a_kp - kp).abs().max().item()
         for j in range(3):    # the brightest pixel near each moved label is at the label

@@ -5,7 +5,7 @@ Every reader turns one annotation layout into the same record, :class:`Annotated
 camera-frame pose in mm where the data set has one, and a person box).  A
 :class:`PersonCrops` data set reads the images lazily and cuts one square ``S x S`` crop per
 person; :func:`materialize` writes all crops to a resumable cache and returns the
-:class:`~wildpose.methods.zhou_image.ImageSet` the trainer eats.
+:class:`~wildpose.datasets.image_set.ImageSet` the trainer eats.
 
 Readers (each returns :class:`AnnotatedImages`, a list that also counts what it skipped):
 
@@ -49,6 +49,7 @@ import numpy as np
 
 from ..locking import exclusive
 from ..skeleton import COCO17, H36M17, MPII16, convert_layout
+from .image_set import ImageSet, image_set_from_renders
 
 __all__ = ["AnnotatedImage", "AnnotatedImages", "Crop", "SkipSample", "PersonCrops",
            "SKIP_REASONS", "H36M_FRAME_PATTERN", "DEFAULT_CROP_MARGIN", "SOURCE_FORMATS",
@@ -712,17 +713,16 @@ def materialize(dataset: PersonCrops, cache_path: str | os.PathLike | None = Non
     Args:
         dataset: the crops to make; size: S (default ``dataset.size``).
     Returns:
-        :class:`~wildpose.methods.zhou_image.ImageSet` with ``visible`` and ``group`` (each
+        :class:`~wildpose.datasets.image_set.ImageSet` with ``visible`` and ``group`` (each
         row's :attr:`AnnotatedImage.split_group`, looked up from the samples, so not part
         of the cache); when every kept sample has 3D also ``pose_mm`` and the depth
-        targets, computed as for the synthetic renders (``zhou_image._image_set``).  The
-        skips of loading are stored in ``dataset.load_skipped`` (and logged, one line each,
-        plus a summary).
+        targets, computed as for the synthetic renders
+        (:func:`~wildpose.datasets.image_set.image_set_from_renders`).  The skips of loading
+        are stored in ``dataset.load_skipped`` (and logged, one line each, plus a summary).
     Raises:
         ValueError: no sample could be used, or ``cache_path`` holds crops of other samples
             or settings.
     """
-    from ..methods.zhou_image import ImageSet, _image_set
 
     size = dataset.size if size is None else int(size)
     n = len(dataset)
@@ -751,7 +751,7 @@ def materialize(dataset: PersonCrops, cache_path: str | os.PathLike | None = Non
         why = ", ".join(f"{k} {v}" for k, v in sorted(dataset.skipped.items())) or "no samples"
         raise ValueError(f"{dataset.name}: no usable sample ({why})")
     if bool(arrays["has_3d"].all()):
-        out_set = _image_set({"image": arrays["image"], "joints_2d": arrays["joints_2d"],
+        out_set = image_set_from_renders({"image": arrays["image"], "joints_2d": arrays["joints_2d"],
                               "joints_3d": arrays["pose_mm"]}, True)
     else:
         out_set = ImageSet(np.asarray(arrays["image"]),
@@ -816,7 +816,6 @@ def read_source(source: dict[str, Any], data_root: str | os.PathLike | None = No
 
 def _concat(sets: list, keep_3d: bool):
     """One ImageSet of several (3D kept only if ``keep_3d``)."""
-    from ..methods.zhou_image import ImageSet
 
     if len(sets) == 1:
         s = sets[0]
