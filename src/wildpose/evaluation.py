@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .datasets.h36m import (TEST_SUBJECTS, H36MData, h36m_intrinsics, h36m_world_up,
+from .datasets.h36m import (ACTIONS, TEST_SUBJECTS, H36MData, h36m_intrinsics, h36m_world_up,
                              load_h36m)
 from .metrics import evaluate_poses, format_table
 from .skeleton import OCCLUDABLE_LIMBS, get_layout
@@ -190,7 +190,7 @@ def score_h36m(data: H36MData, pred: np.ndarray, have: np.ndarray, stride: int =
     if save_predictions_to is not None:
         written = str(save_predictions(save_predictions_to, data, pred))
     target = data.pose_3d - data.pose_3d[:, :1]
-    res = evaluate_poses(pred[have], target[have], data.action[have])
+    res = evaluate_poses(pred[have], target[have], data.action_name[have], ACTIONS)
     table = res["per_action"]
     renamed = {"MPJPE": "P1", "P-MPJPE": "P2"}
     table["metrics"] = {renamed.get(k, k): v for k, v in table["metrics"].items()}
