@@ -15,6 +15,8 @@ import numpy as np
 
 from .normalization import WINDOW_NORMS, normalize_2d, normalize_window
 from .skeleton import H36M17, convert_layout, flip_pose, get_layout
+from .temporal import check_window_steps
+from .zoo import NUMPY_ARCHITECTURES, model_path, read_model_info
 
 __all__ = ["Lifter", "load_lifter", "lift", "PRECISIONS"]
 
@@ -118,8 +120,6 @@ class Lifter:
 
     def _window_steps(self, model: Any, steps: Any) -> tuple[int, ...]:
         """The steps a video lifter's window is read at (validated); (1,) for one frame."""
-        from .temporal import check_window_steps
-
         frames, step = self.window
         explicit = steps is not None
         if steps is None:
@@ -290,7 +290,6 @@ def _auto_backend(model: Any, device: str) -> str:
     without importing torch, ~10x faster for a few poses); torch for everything else."""
     if device not in ("auto", "cpu") or not (model is None or isinstance(model, (str, Path))):
         return "torch"
-    from .zoo import NUMPY_ARCHITECTURES, model_path, read_model_info
 
     path = model_path(model)
     if path.suffix != ".safetensors":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .geometry import rotation_matrix
 from .skeleton import H36M17, OCCLUDABLE_LIMBS, Skeleton, flip_pose
 
 __all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
@@ -201,8 +202,6 @@ def turn_bodies(pose: np.ndarray | torch.Tensor, up: np.ndarray | torch.Tensor,
         (B, W, J, 3) positions, mm: float64 numpy for numpy input, ``pose``'s dtype for a
         torch tensor (``up`` and ``angle`` then torch too).
     """
-    from .geometry import rotation_matrix
-
     if isinstance(pose, torch.Tensor):
         rot = rotation_matrix(up.to(pose.dtype) * angle.to(pose.dtype)[:, None])
     else:

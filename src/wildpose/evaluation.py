@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from .api import Lifter
 from .datasets.h36m import (ACTIONS, TEST_SUBJECTS, H36MData, h36m_intrinsics, h36m_world_up,
-                             load_h36m)
+                            load_h36m)
 from .metrics import evaluate_poses, format_table
 from .skeleton import OCCLUDABLE_LIMBS, get_layout
 from .temporal import constant_bone_lengths
@@ -137,8 +138,6 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         "per_action" table, "bone_symmetry", sample counts, skipped sequences, the
         markdown table as "table", and "predictions_file" (the NPZ written, or None).
     """
-    from .api import Lifter
-
     # Anything with a .lift(keypoints, layout=...) method is a lifter (e.g. another method's).
     lifter = model if hasattr(model, "lift") else Lifter(model, device=device,
                                                          flip_test=flip_test)

@@ -37,8 +37,6 @@ def canonical_bone_lengths(poses, groups: dict[str, tuple[str, ...]] = ZHOU_BONE
         Raises a one-line ValueError if a bone needed by a group has no finite, positive
         mean length (e.g. no pose has both its joints).
     """
-    import numpy as np
-
     if type(poses).__module__.startswith("torch"):
         poses = poses.detach().cpu().numpy()
     p = np.asarray(poses, np.float64)
@@ -116,6 +114,9 @@ def geo_loss(pose_3d: torch.Tensor, canonical_lengths, valid: torch.Tensor | Non
     return total
 
 
+import numpy as np
+
+from .camera import scaled_orthographic_project
 # ------------------------------------------------------------------ Ronchi et al. 2018
 # Relative-depth supervision: a ranking loss on predicted depths, reprojection under a
 # scaled-orthographic camera whose scale the network predicts, the root at the origin, and a
@@ -205,8 +206,6 @@ def reprojection_loss(pose_3d: torch.Tensor, scale: torch.Tensor, keypoints_2d: 
         the batch mean of each sample's mean joint distance (2D units), or (B,) with
         reduction="none"; a sample with no valid joint contributes 0.
     """
-    from .camera import scaled_orthographic_project
-
     pose = _wide(pose_3d)
     proj = scaled_orthographic_project(pose, scale.to(pose.dtype))
     dist = (((proj - keypoints_2d.to(pose.dtype)) ** 2).sum(-1) + eps * eps).sqrt()   # (B, J)

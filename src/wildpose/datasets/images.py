@@ -47,8 +47,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from ..chunked import write_chunks
 from ..locking import exclusive
 from ..skeleton import COCO17, H36M17, MPII16, convert_layout
+from .h36m import load_h36m
 from .image_set import ImageSet, image_set_from_renders
 
 __all__ = ["AnnotatedImage", "AnnotatedImages", "Crop", "SkipSample", "PersonCrops",
@@ -262,8 +264,6 @@ def read_h36m_frames(frames_dir: str | os.PathLike, h36m_dir: str | os.PathLike 
         FileNotFoundError: ``frames_dir`` or the Human3.6M labels are absent.
         ValueError: a ``pattern`` with an unknown field.
     """
-    from .h36m import load_h36m
-
     root = _require_dir(Path(frames_dir), "Human3.6M frames folder")
     data = load_h36m(h36m_dir, subjects=tuple(subjects), actions=actions,
                      cameras=tuple(cameras), stride=stride, load_sh=False)
@@ -656,8 +656,6 @@ def _crop_chunk(dataset: PersonCrops, start: int, stop: int, size: int,
 def _write_cache(dataset: PersonCrops, out: Path, size: int, chunk: int,
                  settings: dict, progress: bool) -> None:
     """Crop into ``<out>.parts/`` chunk by chunk (resumable), then assemble ``out/``."""
-    from ..chunked import write_chunks
-
     parts = out.with_name(out.name + ".parts")
     files = write_chunks(parts, settings, len(dataset), chunk,
                          lambda a, b: _crop_chunk(dataset, a, b, size, Counter()),

@@ -42,7 +42,9 @@ from typing import Sequence
 import numpy as np
 
 from ..camera import Camera, camera_to_pixels
+from ..chunked import write_chunks
 from ..geometry import rotation_from_euler
+from ..mocap.sources import concatenate, load_bvh_mocap, load_h36m_mocap
 from ..skeleton import H36M17
 
 __all__ = [
@@ -767,8 +769,6 @@ def prerender(dataset: SyntheticPoseDataset, path: str | os.PathLike, n: int | N
     Returns:
         the path of the ``.npz``.
     """
-    from ..chunked import write_chunks
-
     n = len(dataset) if n is None else int(n)
     path = Path(path)
     if path.suffix != ".npz":
@@ -829,8 +829,6 @@ def build_splits(data_root: str | os.PathLike, size: int = 128, seed: int = 0,
     Raises:
         FileNotFoundError: a one-line message naming a missing data folder.
     """
-    from ..mocap.sources import concatenate, load_bvh_mocap, load_h36m_mocap
-
     root = _require_dir(Path(data_root), "data folder")
     h36m = root / "h36m" if (root / "h36m").is_dir() else root
     if not (h36m / "cameras.h5").is_file():

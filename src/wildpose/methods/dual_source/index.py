@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ...mocap.sources import DEFAULT_TOLERANCE_MM, MocapPoses, load_mocap
 from ...skeleton import H36M17, Skeleton, get_layout
@@ -79,7 +80,6 @@ def _make_index(kind: str, dim: int, n: int):
 def _progress(iterable, total: int, desc: str, enabled: bool):
     if not enabled:
         return iterable
-    from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, unit="chunk", leave=False)
 

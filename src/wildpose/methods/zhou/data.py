@@ -8,6 +8,7 @@ from typing import Callable
 
 import numpy as np
 
+from ...datasets.coco import load_coco_2d
 from ...datasets.h36m import H36MData, load_h36m
 from ...engine import report_skipped
 from ...geometry import depth_targets
@@ -112,8 +113,6 @@ def prepare_zhou_data(cfg: ZhouConfig, loader: Loader | None = None) -> ZhouData
         loader: ``(subjects, stride, load_sh) -> H36MData``; default reads ``cfg.data_dir``
             with :func:`~wildpose.datasets.h36m.load_h36m` (the experiment passes a cache).
     """
-    from ...datasets.coco import load_coco_2d
-
     if loader is None:
         def loader(subjects, stride, load_sh):
             return report_skipped(load_h36m(cfg.data_dir, subjects=subjects, stride=stride,

@@ -10,9 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from ...datasets.h36m import H36MData, TEST_SUBJECTS, default_data_dir, load_h36m
+from ...datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
+from ...evaluation import evaluate_h36m
+from ...metrics import bone_symmetry_error
 from ...skeleton import SYMMETRIC_BONES
 from ...training import check_experiment_options, finished_row, save_row, select_rows
+from ...zoo import load_model
 from .config import ZhouConfig
 from .data import prepare_zhou_data
 from .train import ZhouLifter, train_zhou
@@ -189,10 +192,6 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
         3D/wo geo with two seeds, while lowering the mean bone symmetry error from 21.4 to
         16.8-18.7 mm: no setting improves P1 beyond the seed spread, and 0.3 is kept.
     """
-    from ...evaluation import evaluate_h36m
-    from ...metrics import bone_symmetry_error
-    from ...zoo import load_model
-
     t0 = time.time()
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     settings = {**TRANSFER_SETTINGS, **(TRANSFER_QUICK if quick else {})}

@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from ...api import Lifter
+from ...augment import AugmentConfig, augment_batch
+from ...device import autocast_dtype, resolve_device
 from ...engine import RunSpec, make_optimizer, mean_joint_error, open_run, run_training
 from ...losses import geo_loss
+from ...models.depth_lifter import DepthLifter
+from ...models.lifter import LifterConfig
 from .config import ZhouConfig
 from .data import ZhouData, prepare_zhou_data
 
@@ -33,8 +38,6 @@ def zhou_losses(pred, target, valid_in, n_3d: int, canonical_norm, cfg: ZhouConf
     Returns:
         {"total", "reg", "geo", "fill"} scalar tensors.
     """
-    import torch
-
     zero = pred.new_zeros(())
     gt_xy, known = target[..., :2], target[..., 3] > 0.5
     reg = ((pred[:n_3d, 1:, 2] - target[:n_3d, 1:, 2]) ** 2).mean() if n_3d else zero
@@ -63,13 +66,6 @@ def train_zhou(cfg: ZhouConfig, resume: bool = True, progress: bool = True,
     uninterrupted one exactly.  ``max_steps`` stops after that many steps in this call (with a
     checkpoint, returning None).
     """
-    import torch
-
-    from ...augment import AugmentConfig, augment_batch
-    from ...device import autocast_dtype, resolve_device
-    from ...models.depth_lifter import DepthLifter
-    from ...models.lifter import LifterConfig
-
     if cfg.stage1_epochs > cfg.epochs:
         raise ValueError(f"stage1_epochs ({cfg.stage1_epochs}) exceeds epochs ({cfg.epochs})")
     if cfg.wild_inputs not in ("gt", "sh"):
@@ -172,8 +168,6 @@ class ZhouLifter(Lifter):
 
     def __init__(self, model: Any = None, device: str = "auto", flip_test: bool = True,
                  min_valid_joints: int = 6, batch_size: int = 8192):
-        from ...models.depth_lifter import DepthLifter
-
         super().__init__(model, device=device, flip_test=flip_test,
                          min_valid_joints=min_valid_joints, batch_size=batch_size,
                          backend="torch")

@@ -8,6 +8,7 @@ from typing import Any
 
 from ...datasets.h36m import default_data_root
 from ...engine import RunSettings, checked_options, require
+from ...models.hourglass import ZhouImageConfig
 from ...skeleton import H36M17
 
 __all__ = ["ZhouImageTrainConfig", "stage_of", "stage_weights"]
@@ -98,8 +99,6 @@ class ZhouImageTrainConfig(RunSettings):
 
     def net_config(self):
         """The :class:`~wildpose.models.hourglass.ZhouImageConfig` of this run."""
-        from ...models.hourglass import ZhouImageConfig
-
         return ZhouImageConfig(num_joints=H36M17.num_joints, stacks=self.stacks,
                                width=self.width, depth=self.hourglass_depth,
                                input_size=self.image_size, depth_blocks=self.depth_blocks,

@@ -11,6 +11,10 @@ from pathlib import Path
 import numpy as np
 
 from ...datasets.image_set import ImageSet, image_set_from_renders
+from ...datasets.images import load_image_sources
+from ...datasets.synthetic import SyntheticPoseDataset, build_splits, prerender
+from ...locking import exclusive
+from ...losses import canonical_bone_lengths
 from .config import ZhouImageTrainConfig
 
 __all__ = ["ImageData", "prepare_image_data", "group_holdout", "render_image_set"]
@@ -31,8 +35,6 @@ class ImageData:
 
 def _subset(dataset, n: int, name: str):
     """A dataset of ``n`` evenly spaced poses of ``dataset`` (all of them if fewer)."""
-    from ...datasets.synthetic import SyntheticPoseDataset
-
     poses = dataset._poses
     pick = np.linspace(0, len(poses) - 1, min(n, len(poses))).round().astype(int)
     return SyntheticPoseDataset(poses[pick], dataset.style, dataset.size, dataset.seed,
@@ -49,9 +51,6 @@ def render_image_set(dataset, cache_dir: str | Path | None = None,
     sharing a cache path take turns (a ``<file>.lock`` file), so ranks of one job render
     once.
     """
-    from ...datasets.synthetic import prerender
-    from ...locking import exclusive
-
     n = len(dataset)
     if cache_dir is None:
         rows = [dataset[i] for i in range(n)]
@@ -155,10 +154,6 @@ def prepare_image_data(cfg: ZhouImageTrainConfig, splits: dict | None = None,
             :func:`~wildpose.datasets.synthetic.build_splits` of ``cfg.data_root`` at
             ``cfg.image_size`` (read only if some renders are needed).
     """
-    from ...datasets.images import load_image_sources
-    from ...datasets.synthetic import build_splits
-    from ...losses import canonical_bone_lengths
-
     want_wild = cfg.use_2d_only and (bool(cfg.wild_sources) or cfg.wild_samples > 0)
     if splits is None and (not cfg.lab_sources or (want_wild and not cfg.wild_sources)):
         splits = build_splits(cfg.data_root, cfg.image_size, cfg.seed, cfg.mocap_stride,

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ...datasets.synthetic import build_splits
+from ...metrics import bone_symmetry_error
 from ...skeleton import SYMMETRIC_BONES
 from ...training import check_experiment_options, finished_row, save_row, select_rows
 from .config import ZhouImageTrainConfig
@@ -128,9 +130,6 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
         (``num_threads``: 1), as measured; two threads on an idle machine may be faster, but
         with another job running they were 80 times slower (8.3 s per step).
     """
-    from ...datasets.synthetic import build_splits
-    from ...metrics import bone_symmetry_error
-
     t0 = time.time()
     # A training config file (configs/zhou-image.json) may be passed whole: its method,
     # run name and folder are the experiment's own business.

@@ -3,11 +3,21 @@ and :class:`ZhouImagePredictor` for person crops of photos."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from ...datasets.image_set import ImageSet
+from ...datasets.images import DEFAULT_CROP_MARGIN
+from ...heatmaps import cells_to_pixels, decode_argmax
+from ...metrics import bone_symmetry_error, mpjpe, p_mpjpe
+from ...models.depth_lifter import DepthLifter
+from ...models.hourglass import ZhouImageNet
+from ...normalization import normalize_2d
+from ...zoo import load_model
 
 __all__ = ["pose_to_mm", "predict_batch", "evaluate_image_model", "ZhouImagePredictor",
            "trained_crop_margin"]
@@ -15,8 +25,6 @@ __all__ = ["pose_to_mm", "predict_batch", "evaluate_image_model", "ZhouImagePred
 
 def _to_tensor(images: np.ndarray):
     """(B, S, S, 3) uint8 -> (B, 3, S, S) float32 in [0, 1]."""
-    import torch
-
     # Memory-mapped caches and decoded photos may be read-only; torch wants writable memory.
     images = np.require(images, requirements=["C", "W"])
     return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
@@ -30,12 +38,6 @@ def pose_to_mm(pose_norm, total_bone_mm: float, total_bone_norm: float):
     This runs :meth:`wildpose.models.depth_lifter.DepthLifter.to_mm` itself, on the two
     totals, so both networks share one definition of millimetres.
     """
-    from types import SimpleNamespace
-
-    import torch
-
-    from ...models.depth_lifter import DepthLifter
-
     totals = SimpleNamespace(total_bone_mm=torch.tensor([float(total_bone_mm)]),
                              total_bone_norm=torch.tensor([float(total_bone_norm)]))
     return DepthLifter.to_mm(totals, torch.as_tensor(pose_norm).float())
@@ -48,10 +50,6 @@ def predict_batch(model, images, batch: int = 64, device: Any = "cpu"):
         ``(xy, score, depth)``: (N, J, 2) pixels (argmax with quarter-cell refinement of the
         last stack's heatmaps), (N, J) heatmap peak values and (N, J) normalized depth; numpy.
     """
-    import torch
-
-    from ...heatmaps import cells_to_pixels, decode_argmax
-
     model.eval()
     xs, scores, depths = [], [], []
     c = model.config
@@ -81,9 +79,6 @@ def evaluate_image_model(model, test: ImageSet, total_bone_mm: float,
     * ``bone_symmetry`` (mm): mean |left - right| length per bone type
       (:func:`wildpose.metrics.bone_symmetry_error`) of the mm predictions.
     """
-    from ...metrics import bone_symmetry_error, mpjpe, p_mpjpe
-    from ...normalization import normalize_2d
-
     xy, _, depth = predict_batch(model, test.images, batch, device)
     gt = test.joints_2d
     size = (gt.max(1) - gt.min(1)).max(-1)                                 # (N,)
@@ -112,8 +107,6 @@ def trained_crop_margin(info: dict[str, Any]) -> float | None:
         trained on the synthetic renders only (they are whole images, not crops) or of
         unknown origin.
     """
-    from ...datasets.images import DEFAULT_CROP_MARGIN
-
     cfg = info.get("train_config") or {}
     sources = [*(cfg.get("lab_sources") or ()), *(cfg.get("wild_sources") or ())]
     margins = [float(s.get("margin", DEFAULT_CROP_MARGIN)) for s in sources
@@ -134,10 +127,6 @@ class ZhouImagePredictor:
     """
 
     def __init__(self, model: Any, device: str = "cpu", box_scale: float | None = None):
-        from ...datasets.images import DEFAULT_CROP_MARGIN
-        from ...models.hourglass import ZhouImageNet
-        from ...zoo import load_model
-
         if not isinstance(model, ZhouImageNet):
             model = load_model(model, device=device)
         if not isinstance(model, ZhouImageNet):
@@ -167,9 +156,6 @@ class ZhouImagePredictor:
             ``(crop, origin, step)``: (1, 3, S, S) float in [0, 1]; crop pixel ``k`` has its
             centre at image pixel ``origin + step * (k + 0.5) - 0.5`` per axis.
         """
-        import torch
-        import torch.nn.functional as F
-
         h, w = image.shape[:2]
         s = self.model.config.input_size
         if box is None:
@@ -195,8 +181,6 @@ class ZhouImagePredictor:
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One person: ``(keypoints_2d (17, 2) image pixels, confidence (17,) in [0, 1]
         (heatmap peak, clipped), pose_3d (17, 3) mm root-relative camera axes)``."""
-        from ...normalization import normalize_2d
-
         crop, origin, step = self.crop(image, box)
         xy, score, depth = predict_batch(self.model, crop, 1, self.device)
         kp = origin + step * (xy[0] + 0.5) - 0.5

@@ -9,9 +9,18 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from ...datasets.image_set import ImageSet
+from ...distributed import (average_metrics, barrier, gpu_autocast, init_distributed,
+                            shard_indices, wrap_model)
 from ...engine import EpochStats, RunSpec, make_optimizer, open_run, run_training
+from ...heatmaps import (flip_coords, flip_images, flip_joints, heatmap_loss, pixels_to_cells,
+                         render_gaussian_heatmaps)
+from ...losses import geo_loss
+from ...models.hourglass import ZhouImageNet
+from ...normalization import normalize_2d
 from .config import ZhouImageTrainConfig, stage_of, stage_weights
 from .data import ImageData, prepare_image_data
 from .predictor import _to_tensor, evaluate_image_model
@@ -34,11 +43,6 @@ def augment_crops(images, joints_2d, depth, gen, cfg: ZhouImageTrainConfig):
         (borders replicated).  Depth targets are invariant to both (they are in the
         normalized units of the 2D, which rotate and scale with the image).
     """
-    import torch
-    import torch.nn.functional as F
-
-    from ...heatmaps import flip_coords, flip_images, flip_joints
-
     b, _, s, _ = images.shape
     flip = torch.rand(b, generator=gen) < cfg.flip_prob
     angle = (torch.rand(b, generator=gen) * 2 - 1) * np.deg2rad(cfg.rotate_deg)
@@ -82,12 +86,6 @@ def zhou_image_losses(out, joints_2d, depth_target, has_3d, canonical_norm,
         {"total", "heatmap", "reg", "geo"} scalar tensors (``reg``/``geo`` are computed
         even at weight 0, so that every parameter is in the graph, which DDP requires).
     """
-    import torch
-
-    from ...heatmaps import heatmap_loss, pixels_to_cells, render_gaussian_heatmaps
-    from ...losses import geo_loss
-    from ...normalization import normalize_2d
-
     hm_size = out.heatmaps[-1].shape[-1]
     s = hm_size * 4
     # Joints without a 2D label arrive as NaN (train_zhou_image marks ImageSet.visible so,
@@ -133,12 +131,6 @@ def train_zhou_image(cfg: ZhouImageTrainConfig, resume: bool = True, progress: b
         max_steps: stop after that many steps in this call (with a checkpoint), as an
             interruption would; returns None.
     """
-    import torch
-
-    from ...distributed import (average_metrics, barrier, gpu_autocast, init_distributed,
-                               shard_indices, wrap_model)
-    from ...models.hourglass import ZhouImageNet
-
     if min(cfg.stage1_epochs, cfg.stage2_epochs, cfg.stage3_epochs) < 0 or cfg.epochs < 1:
         raise ValueError("stage epochs must be >= 0 and add up to at least 1")
     env = init_distributed(cfg.device)
