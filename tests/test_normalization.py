@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from wildpose.augment import AugmentConfig, augment_batch
-from wildpose.normalization import denormalize_2d, normalize_2d, normalize_window
+from wildpose.normalization import denormalize_2d, normalize_2d
 from wildpose.skeleton import H36M17, flip_pose
 
 RNG = np.random.default_rng(1234)
@@ -121,61 +121,6 @@ def test_numpy_and_torch_agree():
     assert n_np.dtype == np.float32
 
 
-# ----------------------------------------------------------------------- normalize_window
-def test_window_hand_computed_middle_centre_and_median_scale():
-    # One 3-joint body, offsets (3, 4) and (0, -12) from the root: RMS scale 13 / sqrt(3)
-    # at size 1.  Three frames at sizes 10, 1, 2 with the root moving 6 px right a frame:
-    # the centre is the middle frame's root (16, 20), the scale the median, size 2.
-    offsets = np.array([[0.0, 0.0], [3.0, 4.0], [0.0, -12.0]])
-    roots = np.array([[10.0, 20.0], [16.0, 20.0], [22.0, 20.0]])
-    kp = roots[:, None] + np.array([10.0, 1.0, 2.0])[:, None, None] * offsets
-    out, center, scale = normalize_window(kp, np.ones((3, 3), bool))
-    s = 26 / np.sqrt(3)
-    np.testing.assert_allclose(center, [16.0, 20.0])
-    np.testing.assert_allclose(scale, s)
-    np.testing.assert_allclose(out[0, 0], [-6 / s, 0.0])        # the root 6 px to the left
-    np.testing.assert_allclose(out[0, 1], [24 / s, 40 / s])     # 10 + 30 - 16, 20 + 40 - 20
-    np.testing.assert_allclose(out[1, 2], [0.0, -12 / s])
-    np.testing.assert_allclose(out[2, 1], [12 / s, 8 / s])      # 22 + 6 - 16, 20 + 8 - 20
-
-
-def test_window_of_a_still_person_is_per_frame_normalization():
-    pose = random_poses(1)[0]
-    kp = np.repeat(pose[None, None], 5, axis=1)                # (1, 5, J, 2)
-    valid = np.ones((1, 5, 17), bool)
-    single, _, _ = normalize_2d(pose, np.ones(17, bool))
-    out, _, _ = normalize_window(kp, valid)
-    np.testing.assert_allclose(out[0], np.repeat(single[None], 5, 0), atol=1e-12)
-
-
-@pytest.mark.parametrize("s, t", [(2.5, (30.0, -70.0)), (0.1, (-500.0, 12.0))])
-def test_window_invariant_to_a_shared_translation_and_scale(s, t):
-    kp = random_poses(7 * 5).reshape(7, 5, 17, 2)
-    valid = RNG.random((7, 5, 17)) > 0.2
-    a, _, _ = normalize_window(kp, valid)
-    b, _, _ = normalize_window(kp * s + np.array(t), valid)
-    np.testing.assert_allclose(a, b, atol=1e-9)
-
-
-def test_window_ignores_empty_frames_and_agrees_across_backends():
-    kp = random_poses(6 * 4).reshape(6, 4, 17, 2).astype(np.float32)
-    kp[:, 2] *= 3.0                      # one frame far bigger than the others
-    valid = RNG.random((6, 4, 17)) > 0.2
-    valid[0, 1] = False                  # window 0: an empty frame, three left
-    valid[1, :3] = False                 # window 1: one frame left, its scale is the scale
-    valid[2] = False                     # window 2: nothing at all
-    n_np, c_np, s_np = normalize_window(kp, valid)
-    n_t, c_t, s_t = normalize_window(torch.from_numpy(kp), torch.from_numpy(valid))
-    _, _, frame_scale = normalize_2d(kp, valid)
-    np.testing.assert_allclose(s_np[1], frame_scale[1, 3], rtol=1e-6)
-    assert s_np[2] == 1.0 and (n_np[2] == 0).all()
-    # Four frames: the lower of the two middle scales (as torch.nanmedian takes).
-    np.testing.assert_allclose(s_np[3], np.sort(frame_scale[3])[1], rtol=1e-6)
-    np.testing.assert_allclose(s_np[0], np.median(frame_scale[0, [0, 2, 3]]), rtol=1e-6)
-    assert (n_np[~valid] == 0).all()
-    np.testing.assert_allclose(n_t.numpy(), n_np, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(s_t.numpy(), s_np, rtol=1e-5)
-    np.testing.assert_allclose(c_t.numpy(), c_np, rtol=1e-5, atol=1e-3)
 
 
 # ------------------------------------------------------------------------------ flip_pose

@@ -321,8 +321,10 @@ def test_config_checks():
         RonchiConfig(pairs_per_sample="0")
     with pytest.raises(ValueError, match="label_noise"):
         RonchiConfig(label_noise="gauss")
-    with pytest.raises(ValueError, match="rank_norm"):
-        RonchiConfig(rank_norm="batch")
+    with pytest.raises(ValueError, match="width must be >= 1"):
+        RonchiConfig(width=0)
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        RonchiConfig(epochs=0)
     with pytest.raises(ValueError, match="no_such"):
         RonchiConfig.from_dict({"no_such": 1})
     assert RonchiConfig(pairs_per_sample=5).pairs_per_sample == "5"

@@ -139,8 +139,7 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
     from .api import Lifter
 
     return Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
-                  backend=backend, reverse_test=False if args.no_reverse_test else None,
-                  precision=args.precision, window_steps=args.window_steps)
+                  backend=backend, precision=args.precision, window_steps=args.window_steps)
 
 
 def cmd_lift(args: argparse.Namespace) -> int:
@@ -428,12 +427,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         cfg = info.get("config") or {}
         members = (f", mean of {len(info['members'])} lifters"
                    if info.get("architecture") == "ensemble" else "")
-        whole = ", normalized as a whole" if cfg.get("window_norm") == "window" else ""
-        both = ", read both ways in time" if cfg.get("time_reversal") else ""
         steps = info.get("test_window_steps")
         read = f", read {','.join(map(str, steps))} apart and averaged" if steps else ""
         video = (f", video lifter: {cfg['window']} frames {cfg.get('window_step', 1)} apart"
-                 f"{whole}{both}{read}" if cfg.get("window", 1) > 1 else "")
+                 f"{read}" if cfg.get("window", 1) > 1 else "")
         print(f"{name}{star}: inputs {info.get('inputs')}{video}{members}, trained on subjects "
               f"{info.get('train_subjects')}, {info.get('train_minutes')} min")
     return 0
@@ -461,10 +458,6 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index", default=None, help="pose library for --method dual-source")
     p.add_argument("--init-model", default=None, metavar="NAME|PATH",
                    help="dual-source: start the reconstruction from this learned lifter's pose")
-
-
-_NO_REVERSE_HELP = ("a video lifter trained on reversed windows: do not also lift each window "
-                    "reversed in time and average (default: on for such lifters)")
 
 
 _SYMMETRIC_HELP = ("as --consistent-bones, and each left/right pair of bones (upper arms, ...) "
@@ -512,7 +505,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_method_options(p)
     p.add_argument("--no-flip-test", action="store_true",
                    help="do not average with the mirrored pose")
-    p.add_argument("--no-reverse-test", action="store_true", help=_NO_REVERSE_HELP)
     _add_window_steps_option(p)
     p.set_defaults(func=cmd_lift)
 
@@ -553,7 +545,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="results JSON path")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-flip-test", action="store_true")
-    p.add_argument("--no-reverse-test", action="store_true", help=_NO_REVERSE_HELP)
     _add_window_steps_option(p)
     _add_precision_option(p)
     p.add_argument("--smooth-2d", type=float, default=0.0, metavar="SIGMA",

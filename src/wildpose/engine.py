@@ -22,6 +22,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from .retired import drop_retired
 from .zoo import save_model
 
 if TYPE_CHECKING:
@@ -84,13 +85,14 @@ def require(cfg: Any, **checks: tuple[bool, str]) -> None:
 
 def checked_options(cls: type, d: dict[str, Any], method: str) -> dict[str, Any]:
     """The options of a config dict for dataclass ``cls`` of training method ``method``:
-    a ``"method"`` key must name that method and is dropped; any other key must be a field
+    a ``"method"`` key must name that method and is dropped, as are options of ``cls.RETIRED``
+    (:mod:`wildpose.retired`) with their off value; any other key must be a field
     (one-line ValueError naming the unknown ones), holding a value of the field's type
     (:func:`typed_option`).  Returns a copy."""
     if not isinstance(d, dict):
         raise ValueError(f"a {method} training config must be a JSON object, not "
                          f"{type(d).__name__}")
-    d = dict(d)
+    d = drop_retired(d, getattr(cls, "RETIRED", {}), f"{method} training config")
     named = d.pop("method", method)  # configs may name their method
     if named != method:
         raise ValueError(f"this config is for method {named!r}, not {method!r}")
@@ -209,7 +211,8 @@ def open_run(cfg: Any, resume: bool, hint: str) -> tuple[Path, dict[str, Any]]:
     if resume and (out / "last.pt").is_file():
         # A run started before a field existed trained as that field's default does.
         saved = {**_field_defaults(cfg),
-                 **json.loads((out / "config.json").read_text())}
+                 **drop_retired(json.loads((out / "config.json").read_text()),
+                                getattr(cfg, "RETIRED", {}), str(out / "config.json"))}
         if saved != cfg_dict:
             diff = sorted(k for k in set(saved) | set(cfg_dict)
                           if saved.get(k) != cfg_dict.get(k))
@@ -293,8 +296,7 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
             ``log.jsonl`` entry between "minutes" and "val_mpjpe_mm", and the start of its
             printed summary.
         epoch_desc: suffix of an epoch's progress-bar label; postfix: the bar's postfix.
-        export: the model to write at the end, if not ``model`` itself (e.g. the
-            middle-frame lifter of a :class:`~wildpose.models.lifter.WindowTargetLifter`).
+        export: the model to write at the end, if not ``model`` itself.
         is_main: False on the non-zero ranks of a distributed run: they train, resume from
             ``last.pt`` and run ``summarize`` (which may average across ranks) like rank 0,
             but write nothing (no checkpoint, log, printout or model file), skip

@@ -15,13 +15,12 @@ from typing import Any
 import numpy as np
 
 from .api import Lifter
-from .datasets.h36m import (ACTIONS, TEST_SUBJECTS, H36MData, h36m_intrinsics, h36m_world_up,
-                            load_h36m)
+from .datasets.h36m import ACTIONS, TEST_SUBJECTS, H36MData, h36m_intrinsics, load_h36m
 from .metrics import evaluate_poses, format_table
 from .skeleton import OCCLUDABLE_LIMBS, get_layout
 from .temporal import constant_bone_lengths
 
-__all__ = ["evaluate_h36m", "lift_h36m", "score_h36m", "occlude_limbs", "h36m_intrinsics", "h36m_world_up",
+__all__ = ["evaluate_h36m", "lift_h36m", "score_h36m", "occlude_limbs", "h36m_intrinsics",
            "save_predictions", "load_predictions"]
 
 

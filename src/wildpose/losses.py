@@ -3,15 +3,17 @@ stated per function.  Sections: Zhou et al. (geometric), Ronchi et al. (relative
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-__all__: list[str] = ["geo_loss", "canonical_bone_lengths"]
+from .camera import scaled_orthographic_project
+from .skeleton import H36M17, ZHOU_BONE_GROUPS, Skeleton
+
+__all__ = ["geo_loss", "canonical_bone_lengths", "ranking_loss", "reprojection_loss",
+           "root_loss", "limb_prior_loss", "left_right_bone_pairs"]
 
 
 # ------------------------------------------------------------------ Zhou et al. 2017
-from .skeleton import H36M17, ZHOU_BONE_GROUPS, Skeleton  # noqa: E402  (numpy only)
-
-
 def _zhou_group_bones(groups: dict[str, tuple[str, ...]], skeleton: Skeleton
                       ) -> list[list[int]]:
     """Bone indices (into ``skeleton.bone_names``) of each group."""
@@ -114,18 +116,11 @@ def geo_loss(pose_3d: torch.Tensor, canonical_lengths, valid: torch.Tensor | Non
     return total
 
 
-import numpy as np
-
-from .camera import scaled_orthographic_project
 # ------------------------------------------------------------------ Ronchi et al. 2018
 # Relative-depth supervision: a ranking loss on predicted depths, reprojection under a
 # scaled-orthographic camera whose scale the network predicts, the root at the origin, and a
 # bone-length prior.  Every function returns the batch mean, or with reduction="none" one
 # value per sample (per labelled pair for ranking_loss).
-from .skeleton import H36M17, Skeleton  # noqa: E402,F811  (this section's own import)
-
-__all__ += ["ranking_loss", "reprojection_loss", "root_loss", "limb_prior_loss",
-            "left_right_bone_pairs"]
 
 
 def _wide(x: torch.Tensor) -> torch.Tensor:

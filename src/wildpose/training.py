@@ -14,12 +14,13 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .datasets.h36m import TRAIN_SUBJECTS, H36MData, default_data_dir, load_h36m
-from .normalization import normalize_2d, normalize_window
+from .datasets.h36m import (TRAIN_SUBJECTS, H36MData, default_data_dir, h36m_intrinsics,
+                             load_h36m)
+from .normalization import normalize_2d
 from .skeleton import H36M17, convert_layout
 from .temporal import window_indices
 # The engine's names are also importable from here (they were defined here first).
@@ -30,7 +31,7 @@ from .engine import (EpochStats, RunSettings, RunSpec, checked_options, lifter_c
 # torch is imported inside the functions that train, so that the CLI and the numpy
 # inference path can read TrainConfig without paying torch's start-up time.
 
-__all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "prepare_pixels",
+__all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs",
            "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
            "check_experiment_options", "checked_options", "typed_option", "select_rows",
            "finished_row", "save_row", "make_optimizer", "report_skipped"]
@@ -63,17 +64,11 @@ class TrainConfig(RunSettings):
     noise_max: float = 0.0
     drop_prob: float = 0.0
     drop_limb_prob: float = 0.0
-    # Video protocol: each sequence's 2D smoothed along time (Gaussian, sigma in loaded
-    # frames; wildpose.temporal) before training, to match `evaluate --smooth-2d`.  0 = off.
-    smooth_2d: float = 0.0
     # Video lifter: the network reads `window` frames, `window_step` frames of the 50 fps
     # video apart (a multiple of `stride`), around the frame it lifts (LifterConfig.window).
     # 1 = a single-image lifter.
     window: int = 1
     window_step: int = 1
-    # How a video lifter's windows are normalized: "frame" (each frame on its own) or
-    # "window" (one transform per window, keeping the body's motion; LifterConfig.window_norm).
-    window_norm: str = "frame"
     # Detector-error transplant (inputs "sh" only): with this probability a training
     # sample's input becomes its ground-truth 2D plus the detection error (detections minus
     # ground truth, normalized units) of another random training sample, so that detector
@@ -84,20 +79,6 @@ class TrainConfig(RunSettings):
     # each bone (and its mirror image) scaled by a random factor in [1 - b, 1 + b]; its 2D
     # is the new body seen through the sample's own camera.  0 = off.
     bone_scale: float = 0.0
-    # Turning augmentation: a sample given a new body (bone_scale above; every sample with
-    # inputs "gt", a transplanted one with "sh") is also turned about the vertical through
-    # its pelvis by a random angle, uniform in [-turn_deg, turn_deg] degrees, and seen
-    # through its own camera: its motion seen from another side.  0 = off.
-    turn_deg: float = 0.0
-    # Time-reversal augmentation (video lifters): with this probability a training window
-    # is read backwards.  > 0 marks the model LifterConfig.time_reversal, so that
-    # wildpose.Lifter averages each window's forward and reversed readings.  0 = off.
-    reverse_prob: float = 0.0
-    # Window targets (video lifters): the loss also covers the 3D of every frame of the
-    # window, with this weight on their mean error, beside the middle frame's error
-    # (models.lifter.WindowTargetLifter): more supervision per step.  The exported model
-    # keeps the middle frame's outputs only.  0 = the middle frame alone.
-    window_targets: float = 0.0
     # Speed augmentation (video lifters): each training window is read at one of these
     # steps (frames of the 50 fps video, multiples of stride), drawn uniformly, as if the
     # motion were slower or faster; validation and the exported model read at window_step.
@@ -106,16 +87,30 @@ class TrainConfig(RunSettings):
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
+    #: Rejected options a stored config may still name, with the value that meant off.
+    RETIRED: ClassVar[dict[str, Any]] = {"smooth_2d": 0.0, "window_norm": "frame",
+                                         "turn_deg": 0.0, "reverse_prob": 0.0,
+                                         "window_targets": 0.0}
+
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self, subjects=(len(self.subjects) > 0, "at least one subject"),
                 stride=(self.stride >= 1, ">= 1"), batch_size=(self.batch_size >= 1, ">= 1"),
-                **lifter_checks(self), smooth_2d=(self.smooth_2d >= 0, ">= 0 frames"),
+                **lifter_checks(self),
                 window=(self.window >= 1 and self.window % 2 == 1, "odd and >= 1"),
                 window_step=(self.window_step >= 1, ">= 1"),
                 error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
-                window_targets=(self.window_targets >= 0, ">= 0"),
+                bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
                 speed_steps=(all(st >= 1 for st in self.speed_steps), "steps >= 1"))
+        if self.error_transplant > 0 and self.inputs != "sh":
+            raise ValueError("error_transplant needs inputs 'sh' (detections to take errors "
+                             "from)")
+        if self.bone_scale > 0 and self.inputs == "sh" and not self.error_transplant > 0:
+            raise ValueError("bone_scale with inputs 'sh' needs error_transplant > 0: only a "
+                             "transplanted sample's input is made from its new body")
+        _window_rows(self)
+        _speed_rows(self)
+        _check_val_subjects(self.subjects, self.val_subjects)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
@@ -176,15 +171,6 @@ def prepare_inputs(keypoints: np.ndarray, layout: str, valid: np.ndarray | None 
     kp, ok = convert_layout(np.asarray(keypoints, np.float32), layout, H36M17, valid)
     norm, _, _ = normalize_2d(kp, ok, root=H36M17.root)
     return norm.astype(np.float32), ok
-
-
-def prepare_pixels(keypoints: np.ndarray, layout: str, valid: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Any-layout pixels -> H36M17 pixels (0 where missing) and validity, for lifters that
-    normalize whole windows once gathered (``window_norm`` "window"); else as
-    :func:`prepare_inputs`."""
-    kp, ok = convert_layout(np.asarray(keypoints, np.float32), layout, H36M17, valid)
-    return np.where(ok[..., None], kp, 0).astype(np.float32), ok
 
 
 def split_validation(data: H36MData, fraction: float, seed: int,
@@ -265,40 +251,19 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     stops (with a checkpoint, returning None) after that many steps in this call, as an
     interruption would.
     """
+    # torch and the modules built on it load when training starts (see the module top).
     import torch
 
     from .augment import (AugmentConfig, augment_batch, random_bone_factors, rescale_bones,
-                          transplant_errors, turn_bodies)
+                          transplant_errors)
     from .camera import camera_to_pixels
     from .device import autocast_dtype, resolve_device
-    from .models.lifter import LifterConfig, ResidualMLPLifter, WindowTargetLifter
+    from .models.lifter import LifterConfig, ResidualMLPLifter
 
-    # Options are checked before seconds of loading are spent.
-    step_rows = _window_rows(cfg)
-    speed_rows = _speed_rows(cfg)
-    _check_val_subjects(cfg.subjects, cfg.val_subjects)
+    step_rows, speed_rows = _window_rows(cfg), _speed_rows(cfg)
     net_config = LifterConfig(width=cfg.width, blocks=cfg.blocks, dropout=cfg.dropout,
-                              window=cfg.window, window_step=cfg.window_step,
-                              window_norm=cfg.window_norm,
-                              time_reversal=cfg.reverse_prob > 0)
-    if not 0 <= cfg.reverse_prob <= 1:
-        raise ValueError(f"reverse_prob must be in [0, 1], got {cfg.reverse_prob}")
-    if cfg.window_targets > 0 and cfg.window == 1:
-        raise ValueError("window_targets needs a video lifter (window > 1)")
-    if cfg.reverse_prob > 0 and cfg.window == 1:
-        raise ValueError("reverse_prob needs a video lifter (window > 1): a single frame "
-                         "has no time order to reverse")
-    by_window = cfg.window > 1 and cfg.window_norm == "window"
-    if cfg.error_transplant > 0 and cfg.inputs != "sh":
-        raise ValueError("error_transplant needs inputs 'sh' (detections to take errors from)")
-    new_body = cfg.bone_scale > 0 or cfg.turn_deg > 0
-    if not 0 <= cfg.turn_deg <= 180:
-        raise ValueError(f"turn_deg must be in [0, 180] degrees, got {cfg.turn_deg}")
-    if new_body and cfg.inputs == "sh" and not cfg.error_transplant > 0:
-        raise ValueError("bone_scale or turn_deg with inputs 'sh' needs error_transplant > 0: "
-                         "only a transplanted sample's input is made from its new body")
-    if not 0 <= cfg.bone_scale < 1:
-        raise ValueError(f"bone_scale must be in [0, 1), got {cfg.bone_scale}")
+                              window=cfg.window, window_step=cfg.window_step)
+    new_body = cfg.bone_scale > 0
     out, _ = open_run(cfg, resume, hint="--out-dir or --no-resume")
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.precision, device)
@@ -307,7 +272,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     t0 = time.time()
     data = report_skipped(load_h36m(cfg.data_dir, subjects=cfg.subjects, stride=cfg.stride,
                                     load_sh=cfg.inputs == "sh"))
-    kp2d, layout = data.inputs(cfg.inputs, smooth_2d=cfg.smooth_2d)
+    kp2d, layout = data.inputs(cfg.inputs)
     have = np.isfinite(kp2d).all((1, 2))  # rows whose detections exist
     train_rows, val_rows = split_validation(
         data, cfg.val_fraction, cfg.seed if cfg.val_seed is None else cfg.val_seed,
@@ -315,16 +280,12 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     train_rows &= have
     val_rows &= have
     val_rows &= (data.frame % cfg.val_stride) == 0
-    # Windows normalized as a whole are normalized once gathered: keep pixels until then.
-    prepare = prepare_pixels if by_window else prepare_inputs
-    norm, valid = prepare(kp2d, layout)
+    norm, valid = prepare_inputs(kp2d, layout)
     if cfg.error_transplant > 0:
-        gt_norm, gt_valid = prepare(data.pose_2d, "h36m17")
+        gt_norm, gt_valid = prepare_inputs(data.pose_2d, "h36m17")
         Xg, Vg = torch.from_numpy(gt_norm), torch.from_numpy(gt_valid)
     pose = data.pose_3d - data.pose_3d[:, :1]
-    if new_body:  # new bodies are turned and projected with each row's own camera
-        from .evaluation import h36m_intrinsics, h36m_world_up
-
+    if new_body:  # new bodies are projected with each row's own camera
         # float32 tensors: new bodies are made on every step, where float64 numpy had been
         # the largest cost outside the network; float32 keeps the projected pixels within
         # 0.01 px of the dataset's (tests/test_video_lifter.py).
@@ -333,15 +294,12 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
         body_3d = f32(data.pose_3d)
         lens = {key: f32(v) for key, v in h36m_intrinsics(data).items()}
-        up = f32(h36m_world_up(data)) if cfg.turn_deg > 0 else None
     # Row indices of each sample's frames: (N, 1) for a single-image lifter, else the window
     # around it within its own sequence.
     window = window_indices(data.sequence, data.frame, cfg.window, step_rows)
     X, V = torch.from_numpy(norm), torch.from_numpy(valid)  # all rows: windows reach out
     rows_t, rows_v = np.flatnonzero(train_rows), np.flatnonzero(val_rows)
     W, Y = torch.from_numpy(window[rows_t]), torch.from_numpy(pose[rows_t])
-    per_frame = cfg.window_targets > 0   # targets for every frame: gathered per batch
-    P = torch.from_numpy(pose) if per_frame else None
     Wv, Yv = torch.from_numpy(window[rows_v]), torch.from_numpy(pose[rows_v])
     # (N, S, window): each training sample's window at each speed step (speed_steps)
     Ws = torch.from_numpy(np.stack([window_indices(data.sequence, data.frame, cfg.window,
@@ -355,33 +313,24 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         kp, ok = kp[win], ok[win]
         if cfg.window == 1:
             return kp[:, 0], ok[:, 0]
-        return (normalize_window(kp, ok, root=H36M17.root)[0] if by_window else kp), ok
+        return kp, ok
 
     def new_bodies(win: torch.Tensor, gen):
-        """The samples' bodies with random bone lengths (TrainConfig.bone_scale), turned
-        (turn_deg): their normalized 2D and validity as :func:`gather` gives them, and the
-        (B, J, 3) mm root-relative 3D of the frame each lifts ((B, W, J, 3), every frame's,
-        with window_targets)."""
-        body = body_3d[win]                                            # (B, W, J, 3)
-        if cfg.bone_scale > 0:
-            body = rescale_bones(body, random_bone_factors(len(win), cfg.bone_scale, gen)[:, None])
-        if cfg.turn_deg > 0:
-            turn = (2 * torch.rand(len(win), generator=gen) - 1) * cfg.turn_deg
-            body = turn_bodies(body, up[win[:, 0]], torch.deg2rad(turn))
+        """The samples' bodies with random bone lengths (TrainConfig.bone_scale): their
+        normalized 2D and validity as :func:`gather` gives them, and the (B, J, 3) mm
+        root-relative 3D of the frame each lifts."""
+        body = rescale_bones(body_3d[win],                              # (B, W, J, 3)
+                             random_bone_factors(len(win), cfg.bone_scale, gen)[:, None])
         px = camera_to_pixels(body, *(lens[a][win] for a in ("f", "c", "k", "p")))
         ok = torch.ones(px.shape[:-1], dtype=torch.bool)
         if cfg.window == 1:
             px, ok = px[:, 0], ok[:, 0]
-        kp = normalize_window(px, ok, root=H36M17.root)[0] if by_window \
-            else normalize_2d(px, ok, root=H36M17.root)[0]
-        if per_frame:
-            return (kp, ok), body - body[:, :, :1]
         mid = body[:, cfg.window // 2]
-        return (kp, ok), mid - mid[:, :1]
+        return (normalize_2d(px, ok, root=H36M17.root)[0], ok), mid - mid[:, :1]
 
     def transplant(win: torch.Tensor, kp, ok, target, gen):
-        """Swap some samples' inputs for their ground truth (a new body, if bone_scale or
-        turn_deg) plus another sample's error; returns inputs, validity and targets."""
+        """Swap some samples' inputs for their ground truth (a new body, if bone_scale) plus
+        another sample's error; returns inputs, validity and targets."""
         hit = torch.rand(len(win), generator=gen) < cfg.error_transplant
         donor = W[torch.randint(len(W), (len(win),), generator=gen)]
         if new_body:
@@ -401,11 +350,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
           f"({cfg.inputs} inputs) in {time.time() - t0:.1f}s; device {device}, "
           f"precision {amp or 'fp32'}", flush=True)
 
-    model = (WindowTargetLifter if per_frame else ResidualMLPLifter)(net_config).to(device)
+    model = ResidualMLPLifter(net_config).to(device)
     model.set_output_stats(Y)
     opt = make_optimizer(model, cfg, device)
-    aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob,
-                        cfg.reverse_prob)
+    aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)
     model_info = {"name": cfg.name, "inputs": cfg.inputs, "input_layout": "h36m17",
                   "train_subjects": [s for s in cfg.subjects if s not in cfg.val_subjects],
                   "train_config": asdict(cfg)}
@@ -421,7 +369,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         else:  # each window read at a random one of the speed steps
             win = Ws[idx, torch.randint(Ws.shape[1], (len(idx),), generator=gen)]
         kp, vb = gather(win)
-        yb = P[win] if per_frame else Y[idx]
+        yb = Y[idx]
         if cfg.error_transplant > 0:
             kp, vb, yb = transplant(win, kp, vb, yb, gen)
         elif new_body:  # ground-truth inputs: every sample gets a new body
@@ -429,11 +377,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         kp, vb, yb = augment_batch(kp, vb, yb, aug, gen)
         kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            pred = model.forward_window(kp, vb) if per_frame else model(kp, vb)
-        if per_frame:  # (B, W) errors: the middle frame's, plus the window's mean, weighted
-            err = (pred.float() - yb).norm(dim=-1).mean(-1)
-            mid = err[:, cfg.window // 2].mean()
-            return mid + cfg.window_targets * err.mean(), {"mpjpe_mm": mid}
+            pred = model(kp, vb)
         loss = (pred.float() - yb).norm(dim=-1).mean()  # MPJPE in mm
         return loss, {"mpjpe_mm": loss}
 
@@ -446,5 +390,4 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         steps_per_epoch=len(W) // cfg.batch_size, step_loss=step_loss,
         validate=lambda: mean_joint_error(model, Xv, Vv, Yv, device) if len(Xv) else float("nan"),
         summarize=summarize, resume=resume, progress=progress, max_steps=max_steps,
-        postfix=lambda stats: {"mpjpe_mm": f"{stats.ema('mpjpe_mm'):.1f}"},
-        export=model.middle_frame_lifter if per_frame else None)
+        postfix=lambda stats: {"mpjpe_mm": f"{stats.ema('mpjpe_mm'):.1f}"})

@@ -27,7 +27,6 @@ __all__ = [
     "TEST_SUBJECTS",
     "ACTIONS",
     "h36m_intrinsics",
-    "h36m_world_up",
     "normalize_action",
     "H36MData",
     "load_cameras",
@@ -323,15 +322,6 @@ def h36m_intrinsics(data: H36MData) -> dict[str, np.ndarray]:
     for cam, rows in _cameras_and_rows(data):
         for key in out:
             out[key][rows] = np.asarray(getattr(cam, key), float).ravel()
-    return out
-
-
-def h36m_world_up(data: H36MData) -> np.ndarray:
-    """(N, 3) unit vectors: the world's up direction (+z in Human3.6M's world frame) in
-    each row's camera frame, ``R @ (0, 0, 1)`` (camera y points down, so about -y)."""
-    out = np.empty((len(data), 3))
-    for cam, rows in _cameras_and_rows(data):
-        out[rows] = np.asarray(cam.R, float)[:, 2]
     return out
 
 

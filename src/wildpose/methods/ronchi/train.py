@@ -64,14 +64,6 @@ def load_ronchi_lifter(model: Any, **kwargs: Any) -> Lifter:
     return Lifter(model, **kwargs)
 
 
-def _rank_normalizer(kind: str, pose: torch.Tensor) -> torch.Tensor | None:
-    """What the ranking loss divides depth gaps by (see RonchiConfig.rank_norm)."""
-    if kind == "pairs":
-        return None                                   # the batch's mean |gap| (the paper's)
-    z = pose[..., 2]                                  # "pose": each pose's own depth spread
-    return (z - z.mean(-1, keepdim=True)).pow(2).mean(-1).add(1e-8).sqrt()
-
-
 
 def _validate(model: RonchiNet, d: TrainData, device, batch: int = 8192) -> dict[str, float]:
     """P1 and P2 (mm) on the held-out sequences: monitoring only, never used to train."""
@@ -162,11 +154,10 @@ def train_ronchi(cfg: RonchiConfig, resume: bool = True, progress: bool = True,
         loss = cfg.w_reproj * reprojection_loss(pose, scale, kp, vb & reproj_mask)
         if cfg.w_limb:
             loss = loss + cfg.w_limb * limb_prior_loss(pose, mean_ratios, cfg.w_symmetry)
-        if len(pos) and cfg.w_rank:
-            norm = _rank_normalizer(cfg.rank_norm, pose)
+        if len(pos) and cfg.w_rank:  # depth gaps over the batch's mean |gap| (the paper's)
             loss = loss + cfg.w_rank * ranking_loss(
                 pose[..., 2], bi.to(device), bj.to(device), br.to(device),
-                row.to(device), multiplier=cfg.rank_multiplier, normalizer=norm)
+                row.to(device), multiplier=cfg.rank_multiplier)
         if cfg.w_scale:
             s_flat = feasible_scale(kp, vb, mean_ratios)
             loss = loss + cfg.w_scale * torch.relu(torch.log(scale / s_flat)).mean()
