@@ -170,27 +170,6 @@ def test_train_dispatches_on_method(tmp_path, capsys):
     assert info["method"] == "ronchi" and info["train_config"]["width"] == 16
 
 
-def test_experiment_takes_a_training_config_whose_folders_the_flags_override(
-        tmp_path, monkeypatch):
-    """configs/zhou-image.json names data_root and out_dir as a training config does; the
-    experiment command must accept it whole, with --data-dir / --out-dir taking precedence."""
-    import wildpose.methods.zhou_image as zi
-
-    calls = []
-    monkeypatch.setattr(zi, "run_zhou_image_experiment",
-                        lambda data_root, out_dir, **kw: calls.append((data_root, out_dir, kw)))
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"method": "zhou-image", "data_root": "from-config",
-                               "out_dir": "out-from-config", "lab_samples": 7}))
-    assert main(["experiment", "zhou-image", "--config", str(cfg)]) == 0
-    assert main(["experiment", "zhou-image", "--config", str(cfg), "--data-dir", "flag-data",
-                 "--out-dir", "flag-out"]) == 0
-    (root1, out1, kw1), (root2, out2, kw2) = calls
-    assert (root1, out1) == ("from-config", "out-from-config")
-    assert (root2, out2) == ("flag-data", "flag-out")
-    assert kw1["lab_samples"] == 7 and "data_root" not in kw1 and "out_dir" not in kw1
-
-
 def test_consistent_bones_give_a_clip_one_set_of_bones(tmp_path, model_file):
     rng = np.random.default_rng(0)
     # One person's clip: the arms and legs move, so the lifter's bone lengths vary.
@@ -216,18 +195,6 @@ def test_consistent_bones_give_a_clip_one_set_of_bones(tmp_path, model_file):
     assert abs(fixed[0, left] - fixed[0, right]) > 0.1       # the lifter's arms differ
     np.testing.assert_allclose(sym[0, [left, right]], (fixed[0, left] + fixed[0, right]) / 2,
                                rtol=1e-4)
-
-
-def test_experiment_config_must_be_an_object_of_known_options(tmp_path, capsys):
-    listed = tmp_path / "list.json"
-    listed.write_text("[1]")
-    assert main(["experiment", "ronchi", "--config", str(listed)]) == 2
-    assert "not a JSON object" in capsys.readouterr().err
-    unknown = tmp_path / "unknown.json"
-    unknown.write_text('{"foo": 1}')
-    assert main(["experiment", "ronchi", "--config", str(unknown)]) == 2
-    err = capsys.readouterr().err
-    assert "unknown experiment option(s): foo" in err and str(unknown) in err
 
 
 def test_inputs_of_one_name_keep_both_results(tmp_path, model_file, capsys):

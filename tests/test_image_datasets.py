@@ -505,7 +505,8 @@ def test_source_dicts_are_checked_and_the_example_config_loads(tmp_path):
         prepare_image_data(real_config(tmp_path, wild, wild, batch_3d=1))
     with pytest.raises(ValueError, match="lab_sources must be a list"):
         ZhouImageTrainConfig.from_dict({"lab_sources": {"format": "mpii"}})
-    example = Path(__file__).resolve().parents[1] / "configs" / "zhou-image-real.example.json"
+    example = (Path(__file__).resolve().parents[1] / "experiments" / "configs"
+               / "zhou-image-real.example.json")
     cfg = ZhouImageTrainConfig.from_dict(json.loads(example.read_text()))
     assert [s["format"] for s in cfg.lab_sources] == ["h36m-frames"]
     assert [s["format"] for s in cfg.wild_sources] == ["mpii"]
@@ -595,10 +596,10 @@ def test_a_run_on_real_sources_trains_a_few_steps(tmp_path):
 
 
 def test_coco_example_config_reads_the_shared_coco_photos():
-    """configs/zhou-image-coco.example.json: lab renders for 3D, COCO photos as 2D-only data."""
+    """experiments/configs/zhou-image-coco.example.json: lab renders for 3D, COCO photos as 2D-only data."""
     repo = Path(__file__).resolve().parents[1]
     cfg = ZhouImageTrainConfig.from_dict(
-        json.loads((repo / "configs" / "zhou-image-coco.example.json").read_text()))
+        json.loads((repo / "experiments" / "configs" / "zhou-image-coco.example.json").read_text()))
     assert cfg.lab_sources == () and [s["format"] for s in cfg.wild_sources] == ["coco"]
     source = dict(cfg.wild_sources[0])
     for key in ("annotation_json", "images_dir"):  # relative to the repository

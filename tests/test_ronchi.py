@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
+from experiments.ronchi_table import EXPERIMENT_ROWS, run_ronchi_experiment
 from wildpose.losses import (left_right_bone_pairs, limb_prior_loss, ranking_loss,
                              reprojection_loss, root_loss)
-from wildpose.methods.ronchi.experiment import EXPERIMENT_ROWS, run_ronchi_experiment
 from wildpose.methods.ronchi import (RonchiConfig, RonchiNet, RonchiNetConfig, feasible_scale,
                                      limb_statistics, normalize_to_units, train_ronchi)
 from wildpose.methods.ronchi.data import prepare_ronchi_data
@@ -447,7 +447,7 @@ def test_shipped_model_configs_match_the_experiment_rows():
     experiment ships."""
     from dataclasses import asdict
 
-    from wildpose.methods.ronchi.experiment import SHIPPED
+    from experiments.ronchi_table import SHIPPED
 
     root = Path(__file__).resolve().parents[1] / "configs"
     for row, name in SHIPPED.items():

@@ -18,22 +18,14 @@ import pytest
 import torch
 from conftest import run_two_ranks
 
+from experiments.zhou_image_ablation import run_zhou_image_experiment
 from wildpose.camera import camera_to_pixels
 from wildpose.datasets.synthetic import SyntheticPoseDataset, pinhole_camera, render_pose
 from wildpose.geometry import rotation_from_euler
 from wildpose.heatmaps import render_gaussian_heatmaps
-from wildpose.methods.zhou_image import (
-    ImageSet,
-    ZhouImagePredictor,
-    ZhouImageTrainConfig,
-    augment_crops,
-    prepare_image_data,
-    run_zhou_image_experiment,
-    stage_of,
-    stage_weights,
-    train_zhou_image,
-    zhou_image_losses,
-)
+from wildpose.methods.zhou_image import (ImageSet, ZhouImagePredictor, ZhouImageTrainConfig,
+                                         augment_crops, prepare_image_data, stage_of,
+                                         stage_weights, train_zhou_image, zhou_image_losses)
 from wildpose.models.hourglass import ZhouImageNet, ZhouImageOutput
 from wildpose.skeleton import H36M17, flip_pose
 

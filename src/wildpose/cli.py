@@ -15,7 +15,6 @@ import sys
 import warnings
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
 
 __all__ = ["main"]
 
@@ -362,57 +361,6 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _experiment_options(run: Any, opts: dict, config: str) -> dict:
-    """``opts`` if every key is a keyword of the experiment function ``run`` (other than the
-    ones the command sets); else a one-line ValueError naming ``config`` and the others."""
-    import inspect
-
-    own = {"data_dir", "out_dir", "quick", "progress"}
-    known = set(inspect.signature(run).parameters) - own
-    unknown = sorted(set(opts) - known)
-    if unknown:
-        raise ValueError(f"experiment config {config}: unknown experiment option(s): "
-                         f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    return opts
-
-
-def cmd_experiment(args: argparse.Namespace) -> int:
-    opts = {}
-    try:
-        if args.config:
-            opts = json.loads(Path(args.config).read_text())
-            if not isinstance(opts, dict):
-                raise ValueError(f"experiment config {args.config}: not a JSON object")
-        if args.name == "zhou-transfer":
-            from .methods.zhou import run_zhou_transfer
-
-            run_zhou_transfer(args.data_dir, args.out_dir or "runs/zhou-transfer",
-                              quick=args.quick, progress=True, **opts)
-        elif args.name == "ronchi":
-            from .methods.ronchi.experiment import run_ronchi_experiment
-
-            from .datasets.h36m import default_data_dir
-
-            opts = _experiment_options(run_ronchi_experiment, opts, args.config)
-            run_ronchi_experiment(args.data_dir or default_data_dir(),
-                                  args.out_dir or "runs/ronchi", quick=args.quick,
-                                  progress=True, **opts)
-        elif args.name == "zhou-image":
-            from .methods.zhou_image import run_zhou_image_experiment
-
-            # The training config names its data and run folders too; the flags win.
-            config_root, config_out = opts.pop("data_root", None), opts.pop("out_dir", None)
-            run_zhou_image_experiment(args.data_dir or config_root,
-                                      args.out_dir or config_out or "runs/zhou-image-experiment",
-                                      quick=args.quick, progress=True, **opts)
-    except (ValueError, FileNotFoundError, json.JSONDecodeError) as e:
-        _error(str(e))
-        return 2
-    except KeyboardInterrupt:  # finished rows are kept; a rerun skips them
-        return 130
-    return 0
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     from .zoo import DEFAULT_MODEL, available_models, read_model_info
 
@@ -581,14 +529,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--index-type", default="auto", help="auto, flat, ivf, ivfpq or hnsw")
     b.add_argument("--overwrite", action="store_true")
     b.set_defaults(func=cmd_index_build)
-
-    p = sub.add_parser("experiment", help="run a paper's experiment end to end")
-    p.add_argument("name", choices=("zhou-transfer", "ronchi", "zhou-image"))
-    p.add_argument("--data-dir", default=None, help="Human3.6M folder")
-    p.add_argument("--out-dir", default=None)
-    p.add_argument("--config", default=None, help="JSON of experiment options")
-    p.add_argument("--quick", action="store_true", help="a tiny smoke-test version")
-    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("ensemble", help="one model file that averages several lifters")
     p.add_argument("members", nargs="+", metavar="MODEL",

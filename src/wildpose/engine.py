@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from .retired import drop_retired
 from .zoo import save_model
@@ -54,11 +54,30 @@ class RunSettings:
     precision: str = "auto"
     checkpoint_minutes: float = 2.0
 
+    #: The method's name: a config file's "method" key must be it (or absent).
+    METHOD: ClassVar[str] = "lifter"
+    #: Rejected options a stored config may still name, with the value that meant off
+    #: (:mod:`wildpose.retired`).
+    RETIRED: ClassVar[dict[str, Any]] = {}
+
     def __post_init__(self) -> None:
         require(self, lr=(self.lr > 0, "> 0"), lr_final=(self.lr_final >= 0, ">= 0"),
                 weight_decay=(self.weight_decay >= 0, ">= 0"),
                 flip_prob=(0 <= self.flip_prob <= 1, "in [0, 1]"),
                 checkpoint_minutes=(self.checkpoint_minutes > 0, "> 0"))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Any:
+        """The config of a JSON object or ``--set`` options (:func:`checked_options`)."""
+        return cls(**checked_options(cls, d, cls.METHOD))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Any:
+        """The config of a JSON file; a one-line ValueError naming it if unreadable."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"training config {path}: {e}") from None
 
 
 def lifter_checks(cfg: Any) -> dict[str, tuple[bool, str]]:
@@ -92,7 +111,7 @@ def checked_options(cls: type, d: dict[str, Any], method: str) -> dict[str, Any]
     if not isinstance(d, dict):
         raise ValueError(f"a {method} training config must be a JSON object, not "
                          f"{type(d).__name__}")
-    d = drop_retired(d, getattr(cls, "RETIRED", {}), f"{method} training config")
+    d = drop_retired(d, cls.RETIRED, f"{method} training config")
     named = d.pop("method", method)  # configs may name their method
     if named != method:
         raise ValueError(f"this config is for method {named!r}, not {method!r}")
@@ -212,7 +231,7 @@ def open_run(cfg: Any, resume: bool, hint: str) -> tuple[Path, dict[str, Any]]:
         # A run started before a field existed trained as that field's default does.
         saved = {**_field_defaults(cfg),
                  **drop_retired(json.loads((out / "config.json").read_text()),
-                                getattr(cfg, "RETIRED", {}), str(out / "config.json"))}
+                                cfg.RETIRED, str(out / "config.json"))}
         if saved != cfg_dict:
             diff = sorted(k for k in set(saved) | set(cfg_dict)
                           if saved.get(k) != cfg_dict.get(k))

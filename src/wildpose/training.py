@@ -10,9 +10,8 @@ uninterrupted one would.
 from __future__ import annotations
 
 import functools
-import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
@@ -33,8 +32,7 @@ from .engine import (EpochStats, RunSettings, RunSpec, checked_options, lifter_c
 
 __all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs",
            "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
-           "check_experiment_options", "checked_options", "typed_option", "select_rows",
-           "finished_row", "save_row", "make_optimizer", "report_skipped"]
+           "checked_options", "typed_option", "make_optimizer", "report_skipped"]
 
 
 @dataclass
@@ -87,7 +85,6 @@ class TrainConfig(RunSettings):
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
-    #: Rejected options a stored config may still name, with the value that meant off.
     RETIRED: ClassVar[dict[str, Any]] = {"smooth_2d": 0.0, "window_norm": "frame",
                                          "turn_deg": 0.0, "reverse_prob": 0.0,
                                          "window_targets": 0.0}
@@ -102,6 +99,8 @@ class TrainConfig(RunSettings):
                 error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
                 bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
                 speed_steps=(all(st >= 1 for st in self.speed_steps), "steps >= 1"))
+        if self.inputs not in ("gt", "sh"):
+            raise ValueError(f"training option inputs must be 'gt' or 'sh', got {self.inputs!r}")
         if self.error_transplant > 0 and self.inputs != "sh":
             raise ValueError("error_transplant needs inputs 'sh' (detections to take errors "
                              "from)")
@@ -111,51 +110,6 @@ class TrainConfig(RunSettings):
         _window_rows(self)
         _speed_rows(self)
         _check_val_subjects(self.subjects, self.val_subjects)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        return cls(**checked_options(cls, d, "lifter"))
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "TrainConfig":
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"training config {path}: {e}") from None
-
-
-def check_experiment_options(settings: dict[str, Any], cls: type,
-                             own: tuple[str, ...] = ("out_dir", "name")) -> None:
-    """An experiment's settings must all be fields of its training config ``cls``, except
-    those the experiment sets itself (``own``): one-line ValueError naming the others."""
-    unknown = set(settings) - ({f.name for f in fields(cls)} - set(own))
-    if unknown:
-        raise ValueError(f"unknown experiment option(s): {', '.join(sorted(unknown))}")
-
-
-def select_rows(all_rows: list[tuple], rows: Any = None) -> list[tuple]:
-    """The rows of an experiment table (tuples whose first item is the label) named by
-    ``rows`` (None: all), in the table's order; unknown labels are a one-line ValueError."""
-    chosen = [r for r in all_rows if rows is None or r[0] in rows]
-    if rows is not None and len(chosen) != len(set(rows)):
-        raise ValueError(f"unknown row(s) {sorted(set(rows) - {r[0] for r in all_rows})};"
-                         f" rows: {', '.join(r[0] for r in all_rows)}")
-    return chosen
-
-
-def finished_row(eval_path: Path, key: dict[str, Any], resume: bool = True
-                 ) -> dict[str, Any] | None:
-    """The result an experiment row stored in ``eval_path`` (see :func:`save_row`), if it
-    was made with exactly ``key`` (its config and scoring settings); else None."""
-    if not (resume and eval_path.is_file()):
-        return None
-    done = json.loads(eval_path.read_text())
-    return done["result"] if all(done.get(k) == v for k, v in key.items()) else None
-
-
-def save_row(eval_path: Path, key: dict[str, Any], result: dict[str, Any]) -> None:
-    """Store an experiment row's result with the ``key`` it was made with."""
-    eval_path.write_text(json.dumps({**key, "result": result}, indent=2))
 
 
 def prepare_inputs(keypoints: np.ndarray, layout: str, valid: np.ndarray | None = None

@@ -33,7 +33,6 @@ shared data folder.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar
 
 from ...datasets.h36m import TRAIN_SUBJECTS, default_data_dir
-from ...engine import RunSettings, checked_options, lifter_checks, require
+from ...engine import RunSettings, lifter_checks, require
 
 __all__ = ["RonchiConfig"]
 
@@ -77,7 +75,7 @@ class RonchiConfig(RunSettings):
     val_stride: int = 5
     name: str = ""
 
-    #: Rejected options a stored config may still name, with the value that meant off.
+    METHOD: ClassVar[str] = "ronchi"
     RETIRED: ClassVar[dict[str, Any]] = {"rank_norm": "pairs"}
 
     def __post_init__(self) -> None:
@@ -102,14 +100,3 @@ class RonchiConfig(RunSettings):
                              f"{self.pairs_per_sample!r}")
         if self.inputs not in ("gt", "sh"):
             raise ValueError(f"inputs must be 'gt' or 'sh', not {self.inputs!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RonchiConfig":
-        return cls(**checked_options(cls, d, "ronchi"))
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "RonchiConfig":
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"training config {path}: {e}") from None

@@ -22,21 +22,19 @@ target depth is ``(Z - Z_root) / s`` (:func:`wildpose.geometry.depth_targets`).
 stacked-hourglass detections) and COCO-format keypoint files
 (:func:`wildpose.datasets.coco.load_coco_2d`).
 
-:func:`run_zhou_transfer` is the paper's transfer experiment on Human3.6M; :class:`ZhouLifter`
+The paper's transfer experiment is ``experiments/zhou_transfer.py``; :class:`ZhouLifter`
 lifts pixels to mm with a trained model (what ``evaluate_h36m`` needs).
 
 Modules: ``config``, ``data`` (the samples of a run), ``train`` (losses, the run, the
-lifter), ``experiment``.
+lifter).
 """
 
 from ...geometry import depth_targets, weak_perspective_scale
 from .config import ZhouConfig
 from .data import (SampleSet, ZhouData, lab_samples, prepare_zhou_data, wild_samples,
                    wild_samples_from_keypoints)
-from .experiment import TRANSFER_QUICK, TRANSFER_ROWS, TRANSFER_SETTINGS, run_zhou_transfer
 from .train import ZhouLifter, train_zhou, zhou_losses
 
 __all__ = ["ZhouConfig", "SampleSet", "ZhouData", "weak_perspective_scale", "depth_targets",
            "lab_samples", "wild_samples", "wild_samples_from_keypoints", "prepare_zhou_data",
-           "zhou_losses", "train_zhou", "ZhouLifter", "TRANSFER_ROWS", "TRANSFER_SETTINGS",
-           "TRANSFER_QUICK", "run_zhou_transfer"]
+           "zhou_losses", "train_zhou", "ZhouLifter"]

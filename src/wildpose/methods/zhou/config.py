@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import ClassVar
 
 from ...datasets.h36m import default_data_dir
-from ...engine import RunSettings, checked_options, lifter_checks, require
+from ...engine import RunSettings, lifter_checks, require
 
 __all__ = ["ZhouConfig"]
 
@@ -41,6 +41,8 @@ class ZhouConfig(RunSettings):
     drop_prob: float = 0.01
     drop_limb_prob: float = 0.1
 
+    METHOD: ClassVar[str] = "zhou"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self, lab_subjects=(len(self.lab_subjects) > 0, "at least one subject"),
@@ -51,10 +53,6 @@ class ZhouConfig(RunSettings):
                 lambda_reg=(self.lambda_reg >= 0, ">= 0"),
                 lambda_geo=(self.lambda_geo >= 0, ">= 0"),
                 lambda_fill=(self.lambda_fill >= 0, ">= 0"), **lifter_checks(self))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ZhouConfig":
-        return cls(**checked_options(cls, d, "zhou"))
 
     @property
     def has_2d_only(self) -> bool:

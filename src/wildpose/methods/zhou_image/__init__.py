@@ -1,4 +1,4 @@
-"""Zhou et al. 2017's end-to-end image network: training, evaluation, experiment, inference.
+"""Zhou et al. 2017's end-to-end image network: training, evaluation and inference.
 
 The network is :class:`~wildpose.models.hourglass.ZhouImageNet` (stacked hourglass + depth
 regression).  It is trained, as in the paper, on batches that mix
@@ -29,18 +29,17 @@ Training runs on :func:`wildpose.engine.run_training` (run folder, ``last.pt`` r
 trains on its shard of every epoch (:func:`wildpose.distributed.shard_indices`) with
 DistributedDataParallel, and only rank 0 writes files.
 
-:func:`run_zhou_image_experiment` is the paper's ablation on the synthetic renders
-(``wildpose experiment zhou-image``); :class:`ZhouImagePredictor` runs a trained model on a
+The paper's ablation on the synthetic renders is ``experiments/zhou_image_ablation.py``;
+:class:`ZhouImagePredictor` runs a trained model on a
 person crop (``wildpose predict --model <zhou_image model>``).
 
 Modules: ``config`` (options and stages), ``data`` (the images of a run), ``train``
-(augmentation, losses, the run), ``predictor`` (inference and scoring), ``experiment``.
+(augmentation, losses, the run), ``predictor`` (inference and scoring).
 """
 
 from ...datasets.image_set import ImageSet
 from .config import ZhouImageTrainConfig, stage_of, stage_weights
 from .data import ImageData, group_holdout, prepare_image_data, render_image_set
-from .experiment import IMAGE_QUICK, IMAGE_ROWS, IMAGE_SETTINGS, run_zhou_image_experiment
 from .predictor import (ZhouImagePredictor, evaluate_image_model, pose_to_mm, predict_batch,
                         trained_crop_margin)
 from .train import augment_crops, train_zhou_image, zhou_image_losses
@@ -48,5 +47,4 @@ from .train import augment_crops, train_zhou_image, zhou_image_losses
 __all__ = ["ZhouImageTrainConfig", "ImageSet", "ImageData", "stage_of", "stage_weights",
            "augment_crops", "zhou_image_losses", "prepare_image_data", "group_holdout",
            "render_image_set", "train_zhou_image", "pose_to_mm", "predict_batch",
-           "evaluate_image_model", "ZhouImagePredictor", "trained_crop_margin", "IMAGE_ROWS",
-           "IMAGE_SETTINGS", "IMAGE_QUICK", "run_zhou_image_experiment"]
+           "evaluate_image_model", "ZhouImagePredictor", "trained_crop_margin"]

@@ -4,7 +4,7 @@ stages' loss weights."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from ...datasets.h36m import default_data_root
 from ...engine import RunSettings, checked_options, require
@@ -23,7 +23,7 @@ class ZhouImageTrainConfig(RunSettings):
     :func:`wildpose.datasets.synthetic.build_splits`; ``val_samples`` lab poses are held out
     of training for the validation curve.  ``epochs`` is the sum of the three stages.
     ``lab_sources`` / ``wild_sources`` train on real photographs instead
-    (:func:`prepare_image_data`, ``configs/zhou-image-real.example.json``).
+    (:func:`prepare_image_data`, ``experiments/configs/zhou-image-real.example.json``).
     """
 
     # holds h36m/ and cmu-mocap/: $WILDPOSE_DATA if that is set, else ../shared/data
@@ -66,6 +66,8 @@ class ZhouImageTrainConfig(RunSettings):
     scale_jitter: float = 0.15                  # scale uniform in 1 +- this
     num_threads: int = 0                        # CPU threads per process; 0: torch's default
 
+    METHOD: ClassVar[str] = "zhou-image"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         require(self, sigma=(self.sigma > 0, "> 0 cells"),
@@ -106,7 +108,7 @@ class ZhouImageTrainConfig(RunSettings):
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouImageTrainConfig":
-        opts = checked_options(cls, d, "zhou-image")
+        opts = checked_options(cls, d, cls.METHOD)
         for key in ("lab_sources", "wild_sources"):  # JSON lists -> tuples of dicts
             if key in opts:
                 if not isinstance(opts[key], (list, tuple)):

@@ -1,4 +1,4 @@
-"""The paper's ablation on the synthetic renders (``wildpose experiment zhou-image``)."""
+"""The paper's ablation on the synthetic renders (``python -m experiments.zhou_image_ablation``)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from typing import Any
 
 import numpy as np
 
-from ...datasets.synthetic import build_splits
-from ...metrics import bone_symmetry_error
-from ...skeleton import SYMMETRIC_BONES
-from ...training import check_experiment_options, finished_row, save_row, select_rows
-from .config import ZhouImageTrainConfig
-from .data import _subset, prepare_image_data, render_image_set
-from .predictor import evaluate_image_model
-from .train import train_zhou_image
+from wildpose.datasets.synthetic import build_splits
+from wildpose.methods.zhou_image.config import ZhouImageTrainConfig
+from wildpose.methods.zhou_image.data import _subset, prepare_image_data, render_image_set
+from wildpose.methods.zhou_image.predictor import evaluate_image_model
+from wildpose.methods.zhou_image.train import train_zhou_image
+from wildpose.metrics import bone_symmetry_error
+from wildpose.skeleton import SYMMETRIC_BONES
+
+from ._common import (check_experiment_options, finished_row, fmt, main, markdown_table, save_row,
+                      select_rows)
 
 __all__ = ["IMAGE_ROWS", "IMAGE_SETTINGS", "IMAGE_QUICK", "run_zhou_image_experiment"]
 
@@ -61,16 +63,12 @@ def _markdown(rows: list[dict], gt_sym: dict[str, float], settings: dict,
              f"{settings['stage2_epochs']}/{settings['stage3_epochs']} epochs (2D; + depth; "
              f"+ L_geo), lambda_reg {settings['lambda_reg']}, lambda_geo "
              f"{settings['lambda_geo']}. PCK@0.1 of the person box; P1, P2 and bone symmetry "
-             f"in mm (root-relative, scaled by the canonical total bone length).", "",
-             "| Row | 2D PCK@0.1 | P1 | P2 | " + " | ".join(f"sym {b}" for b in bones) + " |",
-             "|---|" + "---:|" * (3 + len(bones))]
-    for r in rows:
-        m = r["test"]
-        lines.append(f"| {r['row']} | {m['PCK@0.1']:.3f} | {m['P1']:.1f} | {m['P2']:.1f} | "
-                     + " | ".join(f"{m['bone_symmetry'][b]:.1f}" for b in bones) + " |")
-    lines.append("| ground truth | - | - | - | "
-                 + " | ".join(f"{gt_sym[b]:.1f}" for b in bones) + " |")
-    lines.append("")
+             f"in mm (root-relative, scaled by the canonical total bone length).", ""]
+    cells = [[r["row"], fmt(r["test"]["PCK@0.1"], 3), fmt(r["test"]["P1"]), fmt(r["test"]["P2"]),
+              *(fmt(r["test"]["bone_symmetry"][b]) for b in bones)] for r in rows]
+    cells.append(["ground truth", "-", "-", "-", *(fmt(gt_sym[b]) for b in bones)])
+    lines += [*markdown_table(["Row", "2D PCK@0.1", "P1", "P2", *(f"sym {b}" for b in bones)],
+                              cells), ""]
     if checks:
         lines += ["## The paper's claims", ""] + [f"- {c}" for c in checks] + [""]
     return "\n".join(lines)
@@ -95,7 +93,7 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
                               quick: bool = False, rows: tuple[str, ...] | None = None,
                               splits: dict | None = None, progress: bool = True,
                               resume: bool = True, **overrides: Any) -> dict[str, Any]:
-    """Zhou et al.'s ablation for the image network (``wildpose experiment zhou-image``).
+    """Zhou et al.'s ablation for the image network (``python -m experiments.zhou_image_ablation``).
 
     Four networks (:data:`IMAGE_ROWS`) are trained on the synthetic renders -- 3D labels
     from lab renders of S1, S5, S6; 2D-only wild renders of S7, S8 and CMU -- and scored on
@@ -175,7 +173,7 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
         print(f"== {label} ({name})", flush=True)
         t_row = time.time()
         path = train_zhou_image(cfg, resume=resume, progress=progress, data=data)
-        from ...zoo import load_model
+        from wildpose.zoo import load_model
 
         model = load_model(path)  # the file as shipped (fp16-rounded matrices)
         res = {"row": label, "model": name, "model_file": str(path),
@@ -199,3 +197,7 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
     (out / "results.md").write_text(table + "\n")
     print(table, flush=True)
     return summary
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(run_zhou_image_experiment, None, "runs/zhou-image-experiment"))

@@ -1,4 +1,4 @@
-"""The paper's transfer experiment on Human3.6M (``wildpose experiment zhou-transfer``)."""
+"""The paper's transfer experiment on Human3.6M (``python -m experiments.zhou_transfer``)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from ...datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
-from ...evaluation import evaluate_h36m
-from ...metrics import bone_symmetry_error
-from ...skeleton import SYMMETRIC_BONES
-from ...training import check_experiment_options, finished_row, save_row, select_rows
-from ...zoo import load_model
-from .config import ZhouConfig
-from .data import prepare_zhou_data
-from .train import ZhouLifter, train_zhou
+from wildpose.datasets.h36m import TEST_SUBJECTS, H36MData, default_data_dir, load_h36m
+from wildpose.evaluation import evaluate_h36m
+from wildpose.methods.zhou.config import ZhouConfig
+from wildpose.methods.zhou.data import prepare_zhou_data
+from wildpose.methods.zhou.train import ZhouLifter, train_zhou
+from wildpose.metrics import bone_symmetry_error
+from wildpose.skeleton import SYMMETRIC_BONES
+from wildpose.zoo import load_model
+
+from ._common import (check_experiment_options, finished_row, fmt, main, markdown_table, save_row,
+                      select_rows)
 
 __all__ = ["TRANSFER_ROWS", "run_zhou_transfer"]
 
@@ -99,16 +101,11 @@ def _markdown(rows: list[dict], gt_sym: dict[str, float], settings: dict, checks
              f"{settings['width']}, {settings['epochs']} epochs ({settings['stage1_epochs']} "
              f"without L_geo), lambda_geo {settings['lambda_geo']}. Errors in mm.", ""]
     for inp, title in (("gt", "ground-truth 2D input"), ("sh", "stacked-hourglass input")):
+        cells = [[r["row"], fmt(r[inp]["P1"]), fmt(r[inp]["P2"]),
+                  *(fmt(r[inp]["bone_symmetry"][b]) for b in bones)] for r in rows]
+        cells.append(["ground truth", "-", "-", *(fmt(gt_sym[b]) for b in bones)])
         lines += [f"## {title}", "",
-                  "| Row | P1 | P2 | " + " | ".join(f"sym {b}" for b in bones) + " |",
-                  "|---|" + "---:|" * (2 + len(bones))]
-        for r in rows:
-            m = r[inp]
-            lines.append(f"| {r['row']} | {m['P1']:.1f} | {m['P2']:.1f} | "
-                         + " | ".join(f"{m['bone_symmetry'][b]:.1f}" for b in bones) + " |")
-        lines.append("| ground truth | - | - | "
-                     + " | ".join(f"{gt_sym[b]:.1f}" for b in bones) + " |")
-        lines.append("")
+                  *markdown_table(["Row", "P1", "P2", *(f"sym {b}" for b in bones)], cells), ""]
     if checks:
         lines += ["## The paper's claims (ground-truth 2D input)", ""]
         lines += [f"- {c}" for c in checks]
@@ -153,7 +150,7 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
                       rows: tuple[str, ...] | None = None,
                       test_subjects: tuple[int, ...] = TEST_SUBJECTS, progress: bool = True,
                       resume: bool = True, **overrides: Any) -> dict[str, Any]:
-    """Zhou et al.'s transfer experiment on Human3.6M (``wildpose experiment zhou-transfer``).
+    """Zhou et al.'s transfer experiment on Human3.6M (``python -m experiments.zhou_transfer``).
 
     Five depth lifters (see :data:`TRANSFER_ROWS`) are trained -- 3D labels from S1 only,
     2D-only samples from S5-S8 -- and the full-3D upper bound on all five subjects, then
@@ -256,3 +253,7 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
     (out / "results.md").write_text(table + "\n")
     print(table, flush=True)
     return summary
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(run_zhou_transfer, None, "runs/zhou-transfer"))

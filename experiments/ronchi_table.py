@@ -1,4 +1,4 @@
-"""Ronchi et al.'s Table 2 on Human3.6M (``wildpose experiment ronchi``)."""
+"""Ronchi et al.'s Table 2 on Human3.6M (``python -m experiments.ronchi_table``)."""
 
 from __future__ import annotations
 
@@ -11,20 +11,25 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from wildpose.api import Lifter
+from wildpose.datasets.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, default_data_dir, load_h36m
+from wildpose.evaluation import evaluate_h36m
+from wildpose.methods.ronchi import RonchiConfig, train_ronchi
+from wildpose.zoo import read_model_info
 
-from ...api import Lifter
-from ...datasets.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, load_h36m
-from ...evaluation import evaluate_h36m
-from ...zoo import read_model_info
-from .config import RonchiConfig
-from .train import train_ronchi
+from ._common import fmt, json_default, main, markdown_table
 
 __all__ = ["EXPERIMENT_ROWS", "SHIPPED", "run_ronchi_experiment"]
 
-
-#: after 0.7M samples, 42 mm after 2.1M; supervised 35 -> 31 mm), so the budget is spent on
-#: epochs.
+#: The rows of the experiment (the paper's Table 2) and their settings; ``epochs`` per input
+#: kind.  Budgets: every row of one input kind sees the same number of training samples --
+#: about 4.2M for ground-truth 2D (the shipped models, ~7 min each at ~10k samples/s) and 2.8M
+#: for stacked-hourglass 2D -- so that 10 trainings and 10 full evaluations (~1 min each) fit
+#: in 90 minutes.  One label per frame needs many frames, so 1-pair rows see every frame
+#: (stride 1, a new random pair for each frame and camera, so near-identical neighbouring
+#: frames carry different pairs); rows with a full label per frame (3D, or all 136 pairs) see
+#: every 5th frame 5x as often.  Relative rows gain far more from longer training than the
+#: supervised one (short runs, P2 on every 20th S9/S11 frame: 1 pair + crowd noise 49 mm
 EXPERIMENT_ROWS: dict[str, dict[str, Any]] = {
     "3D-supervised": dict(supervision="3d", w_reproj=0.0, w_limb=0.0, w_scale=0.0, dropout=0.1,
                           stride=5, epochs={"gt": 15, "sh": 10}),
@@ -44,10 +49,6 @@ _QUICK = dict(stride_factor=20, epochs=2, width=512, eval_stride=10)
 
 def _slug(row: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", row.lower()).strip("-")
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.1f}" if isinstance(v, (int, float)) and np.isfinite(v) else "-"
 
 
 def run_ronchi_experiment(data_dir: str | Path, out_dir: str | Path,
@@ -153,17 +154,9 @@ def run_ronchi_experiment(data_dir: str | Path, out_dir: str | Path,
         results["ratio_relative_to_supervised_P2"] = round(
             gt["relative 1 pair + crowd noise"]["P2"] / gt["3D-supervised"]["P2"], 3)
     results["total_minutes"] = round((time.time() - t_all) / 60, 1)
-    (out / "ronchi.json").write_text(json.dumps(results, indent=1, default=_json_default))
+    (out / "ronchi.json").write_text(json.dumps(results, indent=1, default=json_default))
     (out / "ronchi.md").write_text(_markdown(results))
     return results
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, (np.integer, np.floating)):
-        return o.item()
-    if isinstance(o, tuple):
-        return list(o)
-    raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
 def _markdown(results: dict[str, Any]) -> str:
@@ -172,18 +165,19 @@ def _markdown(results: dict[str, Any]) -> str:
     head = ["Supervision"] + [f"{m} ({names.get(k, k)})" for k in kinds for m in ("P2", "N-MPJPE")]
     frames = ("every frame" if results["eval_stride"] == 1
               else f"one frame in {results['eval_stride']}")
+    rows = []
+    for row in results["rows"]:
+        cells = [row]
+        for k in kinds:
+            r = results["results"].get(k, {}).get(row, {})
+            cells += [fmt(r.get("P2")), fmt(r.get("N-MPJPE"))]
+        rows.append(cells)
     lines = ["## Ronchi et al. 2018: 3D pose from relative depth labels", "",
              f"Human3.6M, subjects {results['test_subjects']}, {frames} of all cameras; mm, "
              f"P2 = Procrustes-aligned MPJPE (the paper's metric), "
              f"N-MPJPE = MPJPE after the optimal scale."
              + (" QUICK run: pipeline check, not results." if results["quick"] else ""), "",
-             "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
-    for row in results["rows"]:
-        cells = []
-        for k in kinds:
-            r = results["results"].get(k, {}).get(row, {})
-            cells += [_fmt(r.get("P2")), _fmt(r.get("N-MPJPE"))]
-        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+             *markdown_table(head, rows)]
     if "ratio_relative_to_supervised_P2" in results:
         lines += ["", f"ronchi-relative / ronchi-supervised P2 (GT 2D): "
                       f"{results['ratio_relative_to_supervised_P2']:.2f}"]
@@ -192,13 +186,14 @@ def _markdown(results: dict[str, Any]) -> str:
         if not res:
             continue
         acts = [a for a in next(iter(res.values()))["per_action_P2"] if a != "Average"]
+        per_action = [[row] + [fmt(res[row]["per_action_P2"].get(a)) for a in acts + ["Average"]]
+                      for row in results["rows"] if row in res]
         lines += ["", f"### Per-action P2 (mm), {names.get(k, k)} inputs", "",
-                  "| Supervision | " + " | ".join(acts) + " | Average |",
-                  "|---|" + "---:|" * (len(acts) + 1)]
-        for row in results["rows"]:
-            if row in res:
-                pa = res[row]["per_action_P2"]
-                lines.append(f"| {row} | " + " | ".join(_fmt(pa.get(a)) for a in acts)
-                             + f" | {_fmt(pa.get('Average'))} |")
+                  *markdown_table(["Supervision", *acts, "Average"], per_action)]
     lines += ["", f"Total time: {results['total_minutes']} min."]
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(lambda data_dir, out_dir, **kw: run_ronchi_experiment(
+        data_dir or default_data_dir(), out_dir, **kw), None, "runs/ronchi"))
