@@ -20,17 +20,10 @@ import torch
 from PIL import Image
 
 import wildpose.datasets.images as images_mod
-from wildpose.datasets.images import (
-    H36M_FRAME_PATTERN,
-    AnnotatedImage,
-    PersonCrops,
-    crop_sample,
-    materialize,
-    read_coco_keypoints,
-    read_h36m_frames,
-    read_mpii,
-    read_source,
-)
+from wildpose.datasets.image_readers import (H36M_FRAME_PATTERN, AnnotatedImage,
+                                             read_coco_keypoints, read_h36m_frames, read_mpii,
+                                             read_source)
+from wildpose.datasets.images import PersonCrops, crop_sample, materialize
 from wildpose.methods.zhou_image import (
     ZhouImageTrainConfig,
     augment_crops,
@@ -44,7 +37,7 @@ from wildpose.skeleton import H36M17, H36M32_TO_17
 
 J = H36M17.num_joints
 IDX = {name: H36M17.index(name) for name in H36M17.joints}
-LOGGER = "wildpose.datasets.images"
+LOGGER = "wildpose.datasets"  # its readers and crops log under it
 
 
 def write_image(path: Path, w: int, h: int, dots=(), fill: int = 0, fmt: str | None = None
