@@ -18,9 +18,10 @@ import pytest
 import torch
 from conftest import run_two_ranks
 
-from experiments.zhou_image_ablation import run_zhou_image_experiment
 from wildpose.camera import camera_to_pixels
-from wildpose.datasets.synthetic import SyntheticPoseDataset, pinhole_camera, render_pose
+from wildpose.datasets.synthetic import SyntheticPoseDataset
+from wildpose.datasets.synthetic_render import render_pose
+from wildpose.datasets.synthetic_scene import pinhole_camera
 from wildpose.geometry import rotation_from_euler
 from wildpose.heatmaps import render_gaussian_heatmaps
 from wildpose.methods.zhou_image import (ImageSet, ZhouImagePredictor, ZhouImageTrainConfig,
@@ -140,7 +141,7 @@ def _canonical_rows(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_geo_term_is_wildpose_geo_loss_on_2d_only_rows(monkeypatch):
-    import wildpose.losses
+    import wildpose.methods.zhou_image.train as train_mod
 
     # In normalized units, as training uses them (L_geo's ratios are relative to these).
     canon = H36M17.bone_lengths(STANDING) / np.sqrt((STANDING[:, :2] ** 2).sum(-1).mean())
@@ -151,8 +152,8 @@ def test_geo_term_is_wildpose_geo_loss_on_2d_only_rows(monkeypatch):
     bad[:2, knee] += 3.0                      # 3D rows: a left thigh far too long
     w = {"heatmap": 1.0, "reg": 0.1, "geo": 0.01}
     calls = []
-    real = wildpose.losses.geo_loss
-    monkeypatch.setattr(wildpose.losses, "geo_loss",
+    real = train_mod.geo_loss
+    monkeypatch.setattr(train_mod, "geo_loss",
                         lambda pose, *a, **k: calls.append(pose.shape) or real(pose, *a, **k))
     out = zhou_image_losses(_fake_output(bad), kp, dep, has3, canon, w)
     assert calls == [(2, 17, 3)]                  # the 2D-only rows only
@@ -246,6 +247,9 @@ def test_config_from_dict(tmp_path):
 # --------------------------------------------------------------------------- experiment
 @pytest.mark.slow
 def test_quick_experiment_writes_the_table_and_resumes(tmp_path, capsys):
+    # Imported here: the torchrun workers import this file without the repository root.
+    from experiments.zhou_image_ablation import run_zhou_image_experiment
+
     out = tmp_path / "exp"
     res = run_zhou_image_experiment(None, out, quick=True, splits=tiny_splits(),
                                     progress=False, test_samples=12)
@@ -322,18 +326,18 @@ def test_processes_sharing_a_render_cache_render_once(tmp_path, monkeypatch):
     import threading
     import time
 
-    import wildpose.datasets.synthetic as synthetic_mod
+    import wildpose.methods.zhou_image.data as data_mod
     from wildpose.methods.zhou_image import render_image_set
 
     calls = []
-    real = synthetic_mod.prerender
+    real = data_mod.prerender
 
     def slow_prerender(*a, **k):
         calls.append(1)
         time.sleep(0.3)  # keeps the race window open: unlocked, both threads would render
         return real(*a, **k)
 
-    monkeypatch.setattr(synthetic_mod, "prerender", slow_prerender)
+    monkeypatch.setattr(data_mod, "prerender", slow_prerender)
     dataset = tiny_splits()["test"]
     results = [None, None]
 
