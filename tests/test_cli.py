@@ -255,3 +255,17 @@ def test_train_takes_several_speed_steps_and_refuses_them_for_a_single_frame_lif
                "--out-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "none")])
     assert rc != 0
     assert "speed_steps needs a video lifter" in capsys.readouterr().err
+
+
+def test_train_help_lists_the_chosen_methods_options_only(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--method", "zhou", "--help"])
+    zhou = capsys.readouterr().out
+    assert "--lambda-geo" in zhou and "--stride " not in zhou and "--window" not in zhou
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    lifter = capsys.readouterr().out
+    assert "--window" in lifter and "--lambda-geo" not in lifter
+    with pytest.raises(SystemExit) as exit_:  # an option of another method is refused
+        main(["train", "--method", "zhou", "--stride", "2"])
+    assert exit_.value.code == 2 and "--stride" in capsys.readouterr().err

@@ -14,7 +14,9 @@ import json
 import sys
 import warnings
 from dataclasses import MISSING, fields
+from importlib import import_module
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -245,30 +247,50 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------- train
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    from .training import TrainConfig
+#: ``wildpose train --method``: the module of each method, its config class and its trainer.
+TRAINERS = {"lifter": ("training", "TrainConfig", "train"),
+            "zhou": ("methods.zhou", "ZhouConfig", "train_zhou"),
+            "ronchi": ("methods.ronchi", "RonchiConfig", "train_ronchi"),
+            "zhou-image": ("methods.zhou_image", "ZhouImageTrainConfig", "train_zhou_image")}
 
-    p.add_argument("--method", choices=("lifter", "zhou", "ronchi", "zhou-image"),
-                   default=None,
-                   help="lifter: supervised 3D (default); zhou: mixed 3D/2D batches with the "
-                        "geometric loss; ronchi: relative depth labels; zhou-image: Zhou et "
-                        "al.'s image network on synthetic renders (runs under torchrun too). "
-                        "A config's \"method\" key sets it too")
-    p.add_argument("--config", help="JSON file of training options (flags override it)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="any other option of the method's config, e.g. lambda_geo=0.3 "
-                        "(JSON values)")
-    p.add_argument("--no-resume", action="store_true",
-                   help="start afresh even if OUT_DIR holds a checkpoint")
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default_factory() if f.default is MISSING else f.default
-        if isinstance(default, tuple):  # tuple[int, ...] options take several values
-            p.add_argument(flag, type=int, nargs="+", default=None,
-                           help=_TUPLE_OPTION_HELP.get(f.name, f"(default {list(default)})"))
-        else:
-            typ = type(default) if default is not None else str
-            p.add_argument(flag, type=typ, default=None, help=f"(default {default!r})")
+
+def _train_method(argv: list[str]) -> str:
+    """The method a ``wildpose train`` command line trains: ``--method``, else its config's
+    "method" key, else "lifter" (so that ``--method X --help`` lists X's options)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method", choices=tuple(TRAINERS))
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    named = None
+    if known.config:
+        try:
+            named = json.loads(Path(known.config).read_text()).get("method")
+        except (OSError, ValueError, AttributeError):
+            pass  # cmd_train reports an unreadable config
+    if known.method and named and known.method != named:
+        raise ValueError(f"training config {known.config} is for method {named!r}, not "
+                         f"{known.method!r}")
+    method = known.method or named or "lifter"
+    if method not in TRAINERS:
+        raise ValueError(f"unknown training method {method!r} ({', '.join(TRAINERS)})")
+    return method
+
+
+def _trainer(method: str) -> tuple[type, Any]:
+    """The config class and training function of ``method`` (imported when it is chosen:
+    the methods load torch)."""
+    module, config, train = TRAINERS[method]
+    mod = import_module(f".{module}", __package__)
+    return getattr(mod, config), getattr(mod, train)
+
+
+def _option_type(annotation: str) -> type | None:
+    """The argparse type of a config field's annotation; None for those given as JSON only
+    (``--set`` / ``--config``: lists of objects)."""
+    kind = annotation.split("|")[0].strip()
+    if kind.startswith("tuple["):
+        kind = kind[len("tuple["):].split(",")[0].strip()
+    return {"int": int, "float": float, "str": str, "bool": bool}.get(kind)
 
 
 _TUPLE_OPTION_HELP = {
@@ -277,6 +299,36 @@ _TUPLE_OPTION_HELP = {
     "speed_steps": "video lifters: read each training window at one of these steps (frames), "
                    "drawn at random (speed augmentation)",
 }
+
+
+def _add_train_options(p: argparse.ArgumentParser, method: str) -> None:
+    cls, _ = _trainer(method)
+    p.add_argument("--method", choices=tuple(TRAINERS), default=None,
+                   help="lifter: supervised 3D (default); zhou: mixed 3D/2D batches with the "
+                        "geometric loss; ronchi: relative depth labels; zhou-image: Zhou et "
+                        "al.'s image network on synthetic renders (runs under torchrun too). "
+                        "A config's \"method\" key sets it too.  --method X --help lists X's "
+                        "options")
+    p.add_argument("--config", help="JSON file of training options (flags override it)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="any option of the method's config as JSON, e.g. lambda_geo=0.3")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start afresh even if OUT_DIR holds a checkpoint")
+    options = p.add_argument_group(f"{method} training options")
+    for f in fields(cls):
+        typ = _option_type(str(f.type))
+        if typ is None:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default_factory() if f.default is MISSING else f.default
+        if typ is bool:
+            options.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                 help=f"(default {default})")
+        elif isinstance(default, tuple):  # tuple options take several values
+            options.add_argument(flag, type=typ, nargs="+", default=None, help=_TUPLE_OPTION_HELP
+                                 .get(f.name, f"(default {list(default)})"))
+        else:
+            options.add_argument(flag, type=typ, default=None, help=f"(default {default!r})")
 
 
 def _parse_sets(items: list[str]) -> dict:
@@ -293,8 +345,6 @@ def _parse_sets(items: list[str]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainConfig
-
     try:
         base = {}
         if args.config:
@@ -304,36 +354,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise ValueError(f"training config {args.config}: {e}") from None
             if not isinstance(base, dict):
                 raise ValueError(f"training config {args.config}: not a JSON object")
-        named = base.pop("method", None)
-        if args.method and named and args.method != named:
-            raise ValueError(f"training config {args.config} is for method {named!r}, "
-                             f"not {args.method!r}")
-        method = args.method or named or "lifter"
-        flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                 if getattr(args, f.name) is not None}
-        opts = {**base, **flags, **_parse_sets(args.set)}
-        if method == "lifter":
-            from .training import train
-
-            train(TrainConfig.from_dict(opts), resume=not args.no_resume)
-        elif method == "zhou":
-            from .methods.zhou import ZhouConfig, train_zhou
-
-            train_zhou(ZhouConfig.from_dict(opts), resume=not args.no_resume)
-        elif method == "ronchi":
-            from .methods.ronchi import RonchiConfig, train_ronchi
-
-            train_ronchi(RonchiConfig.from_dict(opts), resume=not args.no_resume)
-        elif method == "zhou-image":
-            from .methods.zhou_image import ZhouImageTrainConfig, train_zhou_image
-
+        base.pop("method", None)  # the parser was built for it (_train_method)
+        cls, train = _trainer(args.train_method)
+        flags = {f.name: getattr(args, f.name) for f in fields(cls)
+                 if getattr(args, f.name, None) is not None}
+        cfg = cls.from_dict({**base, **flags, **_parse_sets(args.set)})
+        train(cfg, resume=not args.no_resume)
+        if args.train_method == "zhou-image":
             from .distributed import exit_distributed
 
-            train_zhou_image(ZhouImageTrainConfig.from_dict(opts), resume=not args.no_resume)
             exit_distributed(0)  # under torchrun: leave the group and end here (see there)
-        else:
-            raise ValueError(f"unknown training method {method!r} (lifter, zhou, ronchi or "
-                             f"zhou-image)")
     except (ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
@@ -428,7 +458,11 @@ def _add_precision_option(p: argparse.ArgumentParser) -> None:
                         "gives its accuracy cost)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; ``argv`` (the command line to parse) picks which training
+    method's options ``wildpose train`` offers."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    method = _train_method(argv[1:]) if argv[:1] == ["train"] else "lifter"
     parser = argparse.ArgumentParser(prog="wildpose", description=(
         "3D human pose from photos, videos or 2D keypoints: predict, lift, evaluate on "
         "Human3.6M, train."))
@@ -510,8 +544,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a lifter (supervised, Zhou et al. or Ronchi et al.) "
                                         "on Human3.6M")
-    _add_train_options(p)
-    p.set_defaults(func=cmd_train)
+    _add_train_options(p, method)
+    p.set_defaults(func=cmd_train, train_method=method)
 
     p = sub.add_parser("index", help="pose libraries for the dual-source method")
     isub = p.add_subparsers(dest="index_command", required=True)
@@ -552,7 +586,11 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except ValueError as e:  # a training config naming another method than --method
+        _error(str(e))
+        return 2
     # Restored afterwards: main() is also called in-process (tests, notebooks).
     default_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:

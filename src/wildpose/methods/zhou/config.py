@@ -48,11 +48,16 @@ class ZhouConfig(RunSettings):
         require(self, lab_subjects=(len(self.lab_subjects) > 0, "at least one subject"),
                 lab_stride=(self.lab_stride >= 1, ">= 1"),
                 wild_stride=(self.wild_stride >= 1, ">= 1"),
-                stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),   # <= epochs: at training
+                stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),
                 batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
                 lambda_reg=(self.lambda_reg >= 0, ">= 0"),
                 lambda_geo=(self.lambda_geo >= 0, ">= 0"),
                 lambda_fill=(self.lambda_fill >= 0, ">= 0"), **lifter_checks(self))
+        if self.stage1_epochs > self.epochs:
+            raise ValueError(f"stage1_epochs ({self.stage1_epochs}) exceeds epochs "
+                             f"({self.epochs})")
+        if self.wild_inputs not in ("gt", "sh"):
+            raise ValueError(f"wild_inputs must be 'gt' or 'sh', not {self.wild_inputs!r}")
 
     @property
     def has_2d_only(self) -> bool:

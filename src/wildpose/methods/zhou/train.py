@@ -66,10 +66,6 @@ def train_zhou(cfg: ZhouConfig, resume: bool = True, progress: bool = True,
     uninterrupted one exactly.  ``max_steps`` stops after that many steps in this call (with a
     checkpoint, returning None).
     """
-    if cfg.stage1_epochs > cfg.epochs:
-        raise ValueError(f"stage1_epochs ({cfg.stage1_epochs}) exceeds epochs ({cfg.epochs})")
-    if cfg.wild_inputs not in ("gt", "sh"):
-        raise ValueError(f"wild_inputs must be 'gt' or 'sh', not {cfg.wild_inputs!r}")
     out, cfg_dict = open_run(cfg, resume, hint="out_dir or resume=False")
 
     device = resolve_device(cfg.device)
