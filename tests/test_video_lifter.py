@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from wildpose.api import Lifter
-from wildpose.augment import AugmentConfig, augment_batch
 from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
-from wildpose.skeleton import COCO17, H36M17, convert_layout, flip_pose
+from wildpose.skeleton import COCO17, H36M17, convert_layout
 from wildpose.temporal import window_indices
 from wildpose.zoo import load_numpy_model, save_model
 
@@ -71,16 +70,6 @@ def _single_and_reader(offset_slot: int, window: int = 3, seed: int = 0, step: i
     return single, video
 
 
-def _random_windows(frames: int, seed: int, n: int = 6):
-    """n random windows of normalized 2D (n, frames, J, 2), their validity (about 80 %
-    of joints) and one (n, J, 3) pose each, as torch tensors for augment_batch."""
-    rng = np.random.default_rng(seed)
-    kp = torch.from_numpy(rng.normal(size=(n, frames, J, 2)).astype(np.float32))
-    valid = torch.from_numpy(rng.random((n, frames, J)) > 0.2)
-    pose = torch.from_numpy(rng.normal(size=(n, J, 3)).astype(np.float32))
-    return kp, valid, pose
-
-
 def _poses(n: int, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(n, J, 2)) * 40 + 300).astype(np.float32)
@@ -118,8 +107,6 @@ def test_saved_window_lifter_runs_the_same_in_numpy(tmp_path):
     assert Lifter(str(path), backend="numpy").window == (5, 1)
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
     assert load_numpy_model(path).info["config"]["window"] == 5
-
-
 
 
 # ------------------------------------------------------------------ test-time window steps
@@ -182,25 +169,6 @@ def test_window_steps_need_a_video_lifter():
 
 
 # ----------------------------------------------------------------------- augmentation
-def test_a_window_is_mirrored_as_one_sample():
-    kp, valid, pose = _random_windows(frames=4, seed=0)
-    gen = torch.Generator().manual_seed(0)
-    k2, v2, p2 = augment_batch(kp, valid, pose, AugmentConfig(flip_prob=1.0), gen)
-    perm = H36M17.flip_permutation()
-    np.testing.assert_array_equal(v2.numpy(), valid.numpy()[..., perm])
-    expected = flip_pose(kp.numpy()) * valid.numpy()[..., perm, None]
-    np.testing.assert_allclose(k2.numpy(), expected)
-    np.testing.assert_allclose(p2.numpy(), flip_pose(pose.numpy()))
-
-
-def test_a_dropped_limb_stays_dropped_through_the_window():
-    kp = torch.ones(64, 5, J, 2)
-    valid = torch.ones(64, 5, J, dtype=torch.bool)
-    gen = torch.Generator().manual_seed(1)
-    _, v2, _ = augment_batch(kp, valid, None, AugmentConfig(0.0, 0.0, 0.0, 1.0), gen)
-    assert (v2 == v2[:, :1]).all()                   # the same joints in every frame
-    assert ((~v2[:, 0]).sum(-1) == 2).all()          # each sample lost one pair of joints
-    assert v2[..., H36M17.root].all()
 
 
 def test_photo_prediction_refuses_a_video_lifter():
@@ -270,74 +238,7 @@ def test_window_step_counts_video_frames_whatever_the_training_stride():
         _window_rows(TrainConfig(window=9, window_step=3, stride=2))
 
 
-def test_transplanted_error_is_the_donors_detection_minus_its_truth():
-    from wildpose.augment import transplant_errors
-
-    truth = torch.zeros(2, 17, 2)
-    truth[:, 1] = torch.tensor([1.0, 2.0])
-    det = truth + 5.0  # kept where not hit
-    donor_truth = torch.full((2, 17, 2), 0.5)
-    donor = donor_truth.clone()
-    donor[:, 1] += torch.tensor([0.1, -0.2])   # the donor's detector error on joint 1
-    ok = torch.ones(2, 17, dtype=torch.bool)
-    donor_ok = ok.clone()
-    donor_ok[:, 3] = False                       # the donor's detector lost joint 3
-    kp, valid = transplant_errors(det, ok, (truth, ok), (donor, donor_ok),
-                                  (donor_truth, ok), torch.tensor([True, False]))
-    assert torch.allclose(kp[0, 1], torch.tensor([1.1, 1.8]))
-    assert torch.allclose(kp[0, 0], torch.zeros(2))          # error 0 where none was made
-    assert not valid[0, 3] and kp[0, 3].abs().sum() == 0     # a lost joint stays lost
-    assert torch.equal(kp[1], det[1]) and valid[1].all()     # not hit: unchanged
-
-
 # ------------------------------------------------------------------ new body proportions
-def test_bone_factors_are_in_range_and_shared_by_mirror_bones():
-    from wildpose.augment import random_bone_factors
-
-    f = random_bone_factors(500, 0.2, torch.Generator().manual_seed(0)).numpy()
-    names = list(H36M17.bone_names)
-    assert f.shape == (500, len(names)) and f.min() >= 0.8 and f.max() <= 1.2
-    for left in [n for n in names if n.startswith("left ")]:
-        right = "right " + left[len("left "):]
-        np.testing.assert_array_equal(f[:, names.index(left)], f[:, names.index(right)])
-    # Different bones are drawn independently; no change at max_change 0.
-    assert np.corrcoef(f[:, names.index("left upper arm")],
-                       f[:, names.index("left lower arm")])[0, 1] < 0.2
-    assert (random_bone_factors(3, 0.0, torch.Generator()).numpy() == 1).all()
-    with pytest.raises(ValueError, match="max_change"):
-        random_bone_factors(3, 1.5, torch.Generator())
-
-
-def test_rescaled_bones_keep_direction_and_root_and_take_the_factors():
-    from wildpose.augment import rescale_bones
-
-    rng = np.random.default_rng(0)
-    pose = rng.normal(size=(2, 3, J, 3)) * 300 + np.array([0.0, 0.0, 4000.0])
-    factors = rng.uniform(0.8, 1.2, size=(2, 1, len(H36M17.edges)))  # one body per window
-    new = rescale_bones(pose, factors)
-    np.testing.assert_allclose(H36M17.bone_lengths(new), H36M17.bone_lengths(pose) * factors)
-    np.testing.assert_array_equal(new[..., 0, :], pose[..., 0, :])
-    for a, b in H36M17.edges:
-        d0, d1 = pose[..., b, :] - pose[..., a, :], new[..., b, :] - new[..., a, :]
-        np.testing.assert_allclose(d1 / np.linalg.norm(d1, axis=-1, keepdims=True),
-                                   d0 / np.linalg.norm(d0, axis=-1, keepdims=True), atol=1e-9)
-
-
-def test_rescaled_bones_in_float32_torch_take_the_factors():
-    # The trainer makes its new bodies as float32 tensors: the same facts must hold there,
-    # to float32's precision, and the dtype must stay.
-    from wildpose.augment import rescale_bones
-
-    rng = np.random.default_rng(1)
-    pose = rng.normal(size=(4, 3, J, 3)) * 300 + np.array([0.0, 0.0, 4000.0])
-    factors = rng.uniform(0.8, 1.2, size=(4, 1, len(H36M17.edges)))
-    new = rescale_bones(torch.tensor(pose, dtype=torch.float32),
-                        torch.tensor(factors, dtype=torch.float32))
-    assert new.dtype == torch.float32
-    new = new.double().numpy()
-    np.testing.assert_allclose(H36M17.bone_lengths(new), H36M17.bone_lengths(pose) * factors,
-                               rtol=1e-5)
-    np.testing.assert_allclose(new[..., 0, :], pose[..., 0, :], rtol=1e-6)
 
 
 @pytest.mark.slow
@@ -362,8 +263,6 @@ def test_unchanged_bodies_project_to_each_rows_own_2d(h36m_dir):
     np.testing.assert_allclose(px.numpy(), data.pose_2d, atol=0.01)
 
 
-
-
 def test_speed_steps_count_video_frames_and_need_a_video_lifter():
     from wildpose.training import TrainConfig, _speed_rows
 
@@ -384,6 +283,7 @@ def test_speed_steps_count_video_frames_and_need_a_video_lifter():
 @pytest.mark.slow
 def test_training_with_speed_steps_exports_a_lifter_reading_its_own_step(h36m_dir, tmp_path):
     from test_training import tiny_config
+
     from wildpose.training import train
     from wildpose.zoo import load_model, read_model_info
 
