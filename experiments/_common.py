@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 __all__ = ["markdown_table", "fmt", "check_experiment_options", "select_rows", "finished_row",
-           "save_row", "json_default", "main"]
+           "save_row", "write_results", "json_default", "main"]
 
 
 def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -63,6 +63,15 @@ def finished_row(eval_path: Path, key: dict[str, Any], resume: bool = True
 def save_row(eval_path: Path, key: dict[str, Any], result: dict[str, Any]) -> None:
     """Store an experiment row's result with the ``key`` it was made with."""
     eval_path.write_text(json.dumps({**key, "result": result}, indent=2))
+
+
+def write_results(out: Path, summary: dict[str, Any], table: str) -> dict[str, Any]:
+    """Write an experiment's ``results.json`` (``summary``) and ``results.md`` (``table``) to
+    ``out``, print the table and return ``summary``."""
+    (out / "results.json").write_text(json.dumps(summary, indent=2))
+    (out / "results.md").write_text(table + "\n")
+    print(table, flush=True)
+    return summary
 
 
 def json_default(o: Any) -> Any:

@@ -19,7 +19,7 @@ from wildpose.metrics import bone_symmetry_error
 from wildpose.skeleton import SYMMETRIC_BONES
 
 from ._common import (check_experiment_options, finished_row, fmt, main, markdown_table, save_row,
-                      select_rows)
+                      select_rows, write_results)
 
 __all__ = ["IMAGE_ROWS", "IMAGE_SETTINGS", "IMAGE_QUICK", "run_zhou_image_experiment"]
 
@@ -193,10 +193,7 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
     summary = {"experiment": "zhou-image", "settings": shown, "rows": results,
                "ground_truth_bone_symmetry": gt_sym, "claims": checks,
                "minutes": round((time.time() - t0) / 60, 1), "table": table}
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
-    (out / "results.md").write_text(table + "\n")
-    print(table, flush=True)
-    return summary
+    return write_results(out, summary, table)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from wildpose.skeleton import SYMMETRIC_BONES
 from wildpose.zoo import load_model
 
 from ._common import (check_experiment_options, finished_row, fmt, main, markdown_table, save_row,
-                      select_rows)
+                      select_rows, write_results)
 
 __all__ = ["TRANSFER_ROWS", "run_zhou_transfer"]
 
@@ -249,10 +249,7 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
                "ground_truth_bone_symmetry": gt_sym, "claims": checks,
                "skipped_test_sequences": list(test.skipped),
                "minutes": round((time.time() - t0) / 60, 1), "table": table}
-    (out / "results.json").write_text(json.dumps(summary, indent=2))
-    (out / "results.md").write_text(table + "\n")
-    print(table, flush=True)
-    return summary
+    return write_results(out, summary, table)
 
 
 if __name__ == "__main__":
