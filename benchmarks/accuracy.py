@@ -39,9 +39,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="auto (default, as wildpose evaluate), cpu, cuda, ...")
     p.add_argument("--no-flip-test", action="store_true",
                    help="do not average with the mirrored pose (default: flip test on)")
-    p.add_argument("--no-reverse-test", action="store_true",
-                   help="a video lifter trained on reversed windows: do not average with "
-                        "the reversed reading (default: on for such lifters)")
     p.add_argument("--window-steps", type=int, nargs="+", default=None, metavar="FRAMES",
                    help="a video lifter reads its window at each of these steps and "
                         "averages (wildpose.Lifter window_steps; default: the model's own)")
@@ -84,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
     model_id = _common.model_identity(args.model)
     t0 = time.perf_counter()
     lifter = Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
-                    reverse_test=False if args.no_reverse_test else None,
                     precision=args.precision, window_steps=args.window_steps)
     t1 = time.perf_counter()
     # A video lifter reads every frame (its window is in 50 fps frames); evaluate_h36m then
@@ -119,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
     params = {"model": model_id, "data_dir": str(Path(args.data_dir).resolve()),
               "inputs": args.inputs, "stride": args.stride,
               "device": str(lifter.device), "flip_test": not args.no_flip_test,
-              "reverse_test": lifter.reverse_test,
               "window_steps": list(lifter.window_steps),
               "batch_size": lifter.batch_size, "consistent_bones": res["consistent_bones"],
               "symmetric_bones": args.symmetric_bones,
@@ -133,8 +128,6 @@ def run(args: argparse.Namespace) -> int:
         tag += "_symbones"
     elif args.consistent_bones:
         tag += "_bones"
-    if args.no_reverse_test and video:
-        tag += "_forward"
     if args.occlude > 0:
         tag += f"_occlude{args.occlude:g}"
     if args.precision != "fp32":

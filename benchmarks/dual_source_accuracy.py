@@ -116,10 +116,11 @@ def get_library(args: argparse.Namespace, name: str):
 
 def score(pred: np.ndarray, target: np.ndarray, actions: np.ndarray,
           mask: np.ndarray) -> dict:
+    from wildpose.datasets.h36m import ACTIONS, normalize_action
     from wildpose.metrics import mpjpe, p_mpjpe, per_action_table
 
     errors = {"P1": mpjpe(pred, target, mask), "P2": p_mpjpe(pred, target, mask)}
-    table = per_action_table(errors, actions)
+    table = per_action_table(errors, [normalize_action(a) for a in actions], ACTIONS)
     return {"P1": table["metrics"]["P1"]["Average"], "P2": table["metrics"]["P2"]["Average"],
             "per_action": table["metrics"], "counts": table["counts"]}
 

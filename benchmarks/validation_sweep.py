@@ -1,6 +1,6 @@
 """Compare `wildpose train` runs by their validation error, to choose a setting.
 
-    for c in configs/h36m-sh-window-sweep/*.json; do wildpose train --config $c; done
+    for c in experiments/configs/h36m-sh-window-sweep/*.json; do wildpose train --config $c; done
     python benchmarks/validation_sweep.py runs/h36m-sh-window-sweep/* --name h36m-sh-window
 
 The validation sequences are held out of the training subjects (``val_fraction``), so a

@@ -9,7 +9,7 @@ projected time of one Human3.6M + MPII epoch on one GPU.
 (a) Throughput: full training steps of :class:`wildpose.models.hourglass.ZhouImageNet` built
     from the config (flags override its image size, stacks, width, hourglass depth), done
     the way ``wildpose.methods.zhou_image.train_zhou_image`` does them: per-step generator
-    and seed, uint8 -> float conversion, ``augment_batch`` (flip, rotation, scale), forward,
+    and seed, uint8 -> float conversion, ``augment_crops`` (flip, rotation, scale), forward,
     ``zhou_image_losses`` at stage-3 weights (heatmaps + depth L2 on the 3D rows + L_geo on
     the 2D-only rows) on a mixed batch split as the config's batch_3d : batch_2d, backward,
     AdamW step, and the ``.item()`` of the logged losses.  Inputs are random uint8 images
@@ -164,7 +164,8 @@ class TrainStep:
     def __call__(self) -> dict[str, float]:
         import torch
 
-        from wildpose.methods.zhou_image import _to_tensor, augment_batch, zhou_image_losses
+        from wildpose.methods.zhou_image.predictor import _to_tensor
+        from wildpose.methods.zhou_image.train import augment_crops, zhou_image_losses
 
         cfg = self.cfg
         step_seed = hash((cfg.seed, 0, self.count)) & 0x7FFFFFFF
@@ -173,7 +174,7 @@ class TrainStep:
         torch.manual_seed(step_seed)
         for g in self.opt.param_groups:
             g["lr"] = cfg.lr
-        imgs, kp, dep = augment_batch(_to_tensor(self.images), self.kp, self.depth, gen, cfg)
+        imgs, kp, dep = augment_crops(_to_tensor(self.images), self.kp, self.depth, gen, cfg)
         out = self.model(imgs)
         losses = zhou_image_losses(out, kp, dep, self.has3, self.canon, self.weights,
                                    cfg.geo_on_3d, cfg.sigma)

@@ -1,6 +1,6 @@
 """Gather the validation runs of Zhou et al.'s transfer experiment into one record.
 
-    for c in configs/zhou-validation/*.json; do n=$(basename $c .json)
+    for c in experiments/configs/zhou-validation/*.json; do n=$(basename $c .json)
       wildpose experiment zhou-transfer --data-dir ../shared/data/h36m \\
           --config $c --out-dir runs/zhou-validation/$n; done
     python benchmarks/zhou_validation.py runs/zhou-validation/*/results.json
@@ -22,7 +22,7 @@ from pathlib import Path
 import _common
 
 COMMAND = ("wildpose experiment zhou-transfer --data-dir ../shared/data/h36m "
-           "--config configs/zhou-validation/{name}.json --out-dir runs/zhou-validation/{name}")
+           "--config experiments/configs/zhou-validation/{name}.json --out-dir runs/zhou-validation/{name}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -145,6 +145,7 @@ def test_usage_errors_exit_2(capsys):
     assert exc.value.code == 2
 
 
+@pytest.mark.slow
 def test_train_dispatches_on_method(tmp_path, capsys):
     """`wildpose train --method ronchi` trains a Ronchi model from a config plus --set
     overrides; a config for one method refuses another."""
@@ -167,27 +168,6 @@ def test_train_dispatches_on_method(tmp_path, capsys):
 
     info = read_model_info(out / "model.safetensors")
     assert info["method"] == "ronchi" and info["train_config"]["width"] == 16
-
-
-def test_experiment_takes_a_training_config_whose_folders_the_flags_override(
-        tmp_path, monkeypatch):
-    """configs/zhou-image.json names data_root and out_dir as a training config does; the
-    experiment command must accept it whole, with --data-dir / --out-dir taking precedence."""
-    import wildpose.methods.zhou_image as zi
-
-    calls = []
-    monkeypatch.setattr(zi, "run_zhou_image_experiment",
-                        lambda data_root, out_dir, **kw: calls.append((data_root, out_dir, kw)))
-    cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"method": "zhou-image", "data_root": "from-config",
-                               "out_dir": "out-from-config", "lab_samples": 7}))
-    assert main(["experiment", "zhou-image", "--config", str(cfg)]) == 0
-    assert main(["experiment", "zhou-image", "--config", str(cfg), "--data-dir", "flag-data",
-                 "--out-dir", "flag-out"]) == 0
-    (root1, out1, kw1), (root2, out2, kw2) = calls
-    assert (root1, out1) == ("from-config", "out-from-config")
-    assert (root2, out2) == ("flag-data", "flag-out")
-    assert kw1["lab_samples"] == 7 and "data_root" not in kw1 and "out_dir" not in kw1
 
 
 def test_consistent_bones_give_a_clip_one_set_of_bones(tmp_path, model_file):
@@ -215,18 +195,6 @@ def test_consistent_bones_give_a_clip_one_set_of_bones(tmp_path, model_file):
     assert abs(fixed[0, left] - fixed[0, right]) > 0.1       # the lifter's arms differ
     np.testing.assert_allclose(sym[0, [left, right]], (fixed[0, left] + fixed[0, right]) / 2,
                                rtol=1e-4)
-
-
-def test_experiment_config_must_be_an_object_of_known_options(tmp_path, capsys):
-    listed = tmp_path / "list.json"
-    listed.write_text("[1]")
-    assert main(["experiment", "ronchi", "--config", str(listed)]) == 2
-    assert "not a JSON object" in capsys.readouterr().err
-    unknown = tmp_path / "unknown.json"
-    unknown.write_text('{"foo": 1}')
-    assert main(["experiment", "ronchi", "--config", str(unknown)]) == 2
-    err = capsys.readouterr().err
-    assert "unknown experiment option(s): foo" in err and str(unknown) in err
 
 
 def test_inputs_of_one_name_keep_both_results(tmp_path, model_file, capsys):
@@ -331,3 +299,17 @@ def test_lift_writes_confidence_and_plausibility_and_refuses_no_torso(tmp_path, 
                  "--max-png", "0"]) == 1
     assert "no pose was lifted" in capsys.readouterr().err
     assert json.loads((out / "people.json").read_text())["people"][0]["keypoints_3d"] is None
+
+
+def test_train_help_lists_the_chosen_methods_options_only(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--method", "zhou", "--help"])
+    zhou = capsys.readouterr().out
+    assert "--lambda-geo" in zhou and "--stride " not in zhou and "--window" not in zhou
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    lifter = capsys.readouterr().out
+    assert "--window" in lifter and "--lambda-geo" not in lifter
+    with pytest.raises(SystemExit) as exit_:  # an option of another method is refused
+        main(["train", "--method", "zhou", "--stride", "2"])
+    assert exit_.value.code == 2 and "--stride" in capsys.readouterr().err

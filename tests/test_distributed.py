@@ -71,6 +71,7 @@ def _worker(out_dir: Path) -> None:
     exit_distributed(0)
 
 
+@pytest.mark.slow
 def test_two_process_ddp_step_equals_single_process_union_step(tmp_path):
     proc = run_two_ranks(__file__, tmp_path, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -17,9 +17,8 @@ from test_zoo import assert_one_line_naming, inputs, small_model, torch_predict
 
 from wildpose.api import Lifter
 from wildpose.cli import main
-from wildpose.models.ensemble import LifterEnsemble
 from wildpose.models.ensemble_input import member_frames, shared_input_config
-from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
+from wildpose.models.lifter import LifterConfig
 from wildpose.zoo import (
     load_model,
     load_numpy_model,
@@ -74,8 +73,7 @@ def test_ensemble_description(tmp_path):
     assert info["train_minutes"] == 21.0          # 10 + 11: every member is trained
     assert info["inputs"] == "sh" and info["train_subjects"] == [1, 5]  # agreed by both
     assert [m["name"] for m in info["members"]] == ["m0", "m1"]
-    assert info["config"] == {"num_joints": 17, "window": 1, "window_step": 1,
-                              "window_norm": "frame", "time_reversal": False}
+    assert info["config"] == {"num_joints": 17, "window": 1, "window_step": 1}
 
 
 def test_lifter_lifts_through_an_ensemble_with_both_backends(tmp_path):
@@ -133,22 +131,9 @@ def test_members_reading_different_windows_lift_as_each_does_alone(tmp_path, bac
                                rtol=1e-5, atol=1e-3)
 
 
-def test_members_that_cannot_share_an_input_are_refused(tmp_path):
-    (single,) = _members(tmp_path, 1)
-    whole = ResidualMLPLifter(LifterConfig(width=64, blocks=1, window=3, window_step=2,
-                                           window_norm="window")).eval()
-    wpath = save_model(tmp_path / "whole.safetensors", whole, {"name": "whole"})
-    with pytest.raises(ValueError, match="window_norm 'window', not 'frame'"):
-        save_ensemble(tmp_path / "bad.safetensors", [single, wpath])
-    # A window normalized as a whole changes with the frames in it: no sub-window is exact.
-    longer = ResidualMLPLifter(LifterConfig(width=64, blocks=1, window=5, window_step=2,
-                                            window_norm="window")).eval()
-    with pytest.raises(ValueError, match="#1 reads a different window .* must be the same"):
-        LifterEnsemble([whole, longer])
-    with pytest.raises(ValueError, match="time_reversal"):
-        LifterEnsemble([load_model(single),
-                        ResidualMLPLifter(LifterConfig(width=64, blocks=1, window=3,
-                                                       time_reversal=True)).eval()])
+def test_members_that_cannot_share_an_input_are_refused():
+    with pytest.raises(ValueError, match="member b reads a different input: num_joints 16"):
+        shared_input_config([{"num_joints": 17}, {"num_joints": 16}], ["a", "b"])
 
 
 def test_only_residual_mlp_members(tmp_path):

@@ -20,20 +20,13 @@ import torch
 from PIL import Image
 
 import wildpose.datasets.images as images_mod
-from wildpose.datasets.images import (
-    H36M_FRAME_PATTERN,
-    AnnotatedImage,
-    PersonCrops,
-    crop_sample,
-    materialize,
-    read_coco_keypoints,
-    read_h36m_frames,
-    read_mpii,
-    read_source,
-)
+from wildpose.datasets.image_readers import (H36M_FRAME_PATTERN, AnnotatedImage,
+                                             read_coco_keypoints, read_h36m_frames, read_mpii,
+                                             read_source)
+from wildpose.datasets.images import PersonCrops, crop_sample, materialize
 from wildpose.methods.zhou_image import (
     ZhouImageTrainConfig,
-    augment_batch,
+    augment_crops,
     group_holdout,
     prepare_image_data,
     train_zhou_image,
@@ -44,7 +37,7 @@ from wildpose.skeleton import H36M17, H36M32_TO_17
 
 J = H36M17.num_joints
 IDX = {name: H36M17.index(name) for name in H36M17.joints}
-LOGGER = "wildpose.datasets.images"
+LOGGER = "wildpose.datasets"  # its readers and crops log under it
 
 
 def write_image(path: Path, w: int, h: int, dots=(), fill: int = 0, fmt: str | None = None
@@ -505,7 +498,8 @@ def test_source_dicts_are_checked_and_the_example_config_loads(tmp_path):
         prepare_image_data(real_config(tmp_path, wild, wild, batch_3d=1))
     with pytest.raises(ValueError, match="lab_sources must be a list"):
         ZhouImageTrainConfig.from_dict({"lab_sources": {"format": "mpii"}})
-    example = Path(__file__).resolve().parents[1] / "configs" / "zhou-image-real.example.json"
+    example = (Path(__file__).resolve().parents[1] / "experiments" / "configs"
+               / "zhou-image-real.example.json")
     cfg = ZhouImageTrainConfig.from_dict(json.loads(example.read_text()))
     assert [s["format"] for s in cfg.lab_sources] == ["h36m-frames"]
     assert [s["format"] for s in cfg.wild_sources] == ["mpii"]
@@ -573,7 +567,7 @@ def test_invisible_joints_get_no_heatmap_target_and_stay_out_of_l_geo():
     assert seen["heatmap"].item() != pytest.approx(base["heatmap"].item())
     # A flip carries the NaN to the mirrored joint's slot.
     cfg = ZhouImageTrainConfig(flip_prob=1.0, rotate_deg=10.0, scale_jitter=0.1)
-    _, a_kp, _ = augment_batch(torch.zeros(2, 3, 32, 32), hidden, torch.zeros(2, J),
+    _, a_kp, _ = augment_crops(torch.zeros(2, 3, 32, 32), hidden, torch.zeros(2, J),
                                torch.Generator().manual_seed(0), cfg)
     assert torch.isnan(a_kp[1]).any(-1).nonzero().ravel().tolist() == [IDX["RWrist"]]
 
@@ -595,10 +589,10 @@ def test_a_run_on_real_sources_trains_a_few_steps(tmp_path):
 
 
 def test_coco_example_config_reads_the_shared_coco_photos():
-    """configs/zhou-image-coco.example.json: lab renders for 3D, COCO photos as 2D-only data."""
+    """experiments/configs/zhou-image-coco.example.json: lab renders for 3D, COCO photos as 2D-only data."""
     repo = Path(__file__).resolve().parents[1]
     cfg = ZhouImageTrainConfig.from_dict(
-        json.loads((repo / "configs" / "zhou-image-coco.example.json").read_text()))
+        json.loads((repo / "experiments" / "configs" / "zhou-image-coco.example.json").read_text()))
     assert cfg.lab_sources == () and [s["format"] for s in cfg.wild_sources] == ["coco"]
     source = dict(cfg.wild_sources[0])
     for key in ("annotation_json", "images_dir"):  # relative to the repository

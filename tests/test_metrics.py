@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from wildpose.datasets.h36m import ACTIONS, normalize_action
 from wildpose.metrics import (auc3d, bone_symmetry_error, evaluate_poses, format_table, mpjpe,
                               n_mpjpe, p_mpjpe, pck3d, per_action_table, root_relative)
 
@@ -172,7 +173,7 @@ def test_per_action_average_is_mean_of_action_means():
                         "TakingPhoto_1"])
     errors = {"MPJPE": np.array([10.0, 20.0, 30.0, 100.0, 60.0]),
               "P-MPJPE": np.array([1.0, 2.0, 3.0, 4.0, 5.0])}
-    table = per_action_table(errors, actions)
+    table = per_action_table(errors, [normalize_action(a) for a in actions], ACTIONS)
     assert table["actions"] == ("Directions", "Eating", "Photo")
     assert table["counts"] == {"Directions": 3, "Eating": 1, "Photo": 1, "Average": 5}
     mp = table["metrics"]["MPJPE"]
@@ -192,8 +193,8 @@ def test_per_action_average_is_mean_of_action_means():
 
 
 def test_per_action_table_errors():
-    with pytest.raises(ValueError, match="not a Human3.6M action"):
-        per_action_table({"MPJPE": np.zeros(1)}, np.array(["Dancing"]))
+    with pytest.raises(ValueError, match="unknown action"):
+        per_action_table({"MPJPE": np.zeros(1)}, np.array(["Dancing"]), ACTIONS)
     with pytest.raises(ValueError, match="action labels"):
         per_action_table({"MPJPE": np.zeros(3)}, np.array(["Eating", "Eating"]))
 
@@ -202,7 +203,8 @@ def test_per_action_table_errors():
 def test_evaluate_poses_values():
     target = np.stack([hand_skeleton()] * 4) - hand_skeleton()[0]
     pred = target + np.array([3.0, 4.0, 12.0])
-    res = evaluate_poses(pred, target, actions=["Walking 1", "Walking", "Sitting 2", "Sitting"])
+    res = evaluate_poses(pred, target, actions=["Walking", "Walking", "Sitting", "Sitting"],
+                         action_order=ACTIONS)
     assert res["mean"]["MPJPE"] == pytest.approx(13.0)
     assert res["mean"]["P-MPJPE"] == pytest.approx(0.0, abs=1e-8)
     assert res["mean"]["PCK@150"] == pytest.approx(100.0)

@@ -6,17 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from wildpose.skeleton import (
-    COCO17,
-    H36M17,
-    MPII16,
-    SYMMETRIC_BONES,
-    ZHOU_BONE_GROUPS,
-    Skeleton,
-    convert_layout,
-    get_layout,
-    layout_conversion,
-)
+from wildpose.skeleton import (COCO17, H36M17, MPII16, SYMMETRIC_BONES, ZHOU_BONE_GROUPS, Skeleton,
+                               convert_layout, flip_pose, get_layout, layout_conversion)
 
 ALL_LAYOUTS = (H36M17, MPII16, COCO17)
 TREE_LAYOUTS = (H36M17, MPII16)
@@ -394,3 +385,63 @@ def test_bones_from_root_place_every_parent_first():
         for k, parent, child in order:
             assert (parent, child) == sk.edges[k] and parent in placed
             placed.add(child)
+
+
+LW, RW = H36M17.index("LWrist"), H36M17.index("RWrist")
+
+
+def _hand_pose_3d() -> np.ndarray:
+    """An asymmetric H36M17 pose in mm, built joint by joint."""
+    return np.array([
+        [0, 0, 0], [-120, 10, 5], [-130, 420, 30], [-140, 830, 10],       # hip, right leg
+        [125, -5, 0], [140, 400, -40], [150, 820, 0],                       # left leg
+        [5, -230, 10], [10, -480, 20], [15, -580, -40], [15, -680, 0],      # spine, head
+        [170, -450, 20], [420, -400, 60], [600, -200, 120],                 # left arm
+        [-160, -460, 10], [-330, -250, 40], [-310, -20, -80],               # right arm
+    ], dtype=np.float64)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("kind", ["numpy", "torch"])
+def test_flip_is_an_involution(dim, kind):
+    pose = _hand_pose_3d()[None, :, :dim].repeat(3, 0)
+    if kind == "torch":
+        pose = torch.from_numpy(pose)
+        before = pose.clone()
+        twice = flip_pose(flip_pose(pose))
+        assert torch.equal(twice, pose) and torch.equal(pose, before)  # input untouched
+    else:
+        before = pose.copy()
+        np.testing.assert_array_equal(flip_pose(flip_pose(pose)), pose)
+        np.testing.assert_array_equal(pose, before)
+
+
+def test_flip_mirrors_x_and_swaps_wrists():
+    pose = _hand_pose_3d()
+    out = flip_pose(pose)
+    # The mirrored left wrist is where the right wrist was, with x negated; and vice versa.
+    np.testing.assert_array_equal(out[LW], pose[RW] * [-1, 1, 1])
+    np.testing.assert_array_equal(out[RW], pose[LW] * [-1, 1, 1])
+    # Centre-line joints stay put apart from the sign of x.
+    for name in ("Hip", "Spine", "Thorax", "Neck/Nose", "Head"):
+        j = H36M17.index(name)
+        np.testing.assert_array_equal(out[j], pose[j] * [-1, 1, 1])
+    # y and z are the same multiset; x is negated.
+    np.testing.assert_array_equal(np.sort(out[:, 0]), np.sort(-pose[:, 0]))
+    np.testing.assert_array_equal(np.sort(out[:, 1:], 0), np.sort(pose[:, 1:], 0))
+
+
+def test_flip_preserves_bone_lengths_and_swaps_sides():
+    pose = _hand_pose_3d()
+    out = flip_pose(pose)
+
+    def length(p, bone):
+        a, b = H36M17.bone(bone)
+        return np.linalg.norm(p[b] - p[a])
+
+    for name in H36M17.bone_names:
+        other = name.replace("left", "@").replace("right", "left").replace("@", "right")
+        assert length(out, name) == pytest.approx(length(pose, other), abs=1e-9), name
+    # Overall, the multiset of bone lengths is unchanged.
+    lens = lambda p: sorted(length(p, b) for b in H36M17.bone_names)  # noqa: E731
+    np.testing.assert_allclose(lens(out), lens(pose))

@@ -8,17 +8,9 @@ import numpy as np
 import pytest
 
 from wildpose.camera import camera_to_pixels
-from wildpose.datasets.synthetic import (
-    SyntheticPoseDataset,
-    build_splits,
-    draw_capsules,
-    make_background,
-    pinhole_camera,
-    prerender,
-    render_camera_frame,
-    render_pose,
-    sample_appearance,
-)
+from wildpose.datasets.synthetic import SyntheticPoseDataset, build_splits, prerender
+from wildpose.datasets.synthetic_render import draw_capsules, render_camera_frame, render_pose
+from wildpose.datasets.synthetic_scene import make_background, pinhole_camera, sample_appearance
 from wildpose.geometry import rotation_from_euler
 from wildpose.skeleton import H36M17, flip_pose
 

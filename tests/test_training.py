@@ -15,7 +15,6 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
-from wildpose.api import Lifter
 from wildpose.training import TrainConfig, train
 from wildpose.zoo import load_model, read_model_info
 
@@ -51,6 +50,7 @@ def baseline(h36m_dir, tmp_path_factory) -> tuple[TrainConfig, Path]:
     return cfg, path
 
 
+@pytest.mark.slow
 def test_trains_to_a_model_file_and_log(baseline):
     cfg, path = baseline
     run = Path(cfg.out_dir)
@@ -87,6 +87,7 @@ def test_output_statistics_come_from_training_poses(baseline, h36m_dir):
     assert -800 < y["Head"] < -400, y
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_weights(baseline, h36m_dir, tmp_path):
     cfg, _ = baseline
     again = tiny_config(h36m_dir, tmp_path / "run_b")
@@ -103,6 +104,7 @@ def test_same_seed_gives_identical_weights(baseline, h36m_dir, tmp_path):
     assert not torch.equal(other["out.weight"], checkpoint_weights(Path(cfg.out_dir))["out.weight"])
 
 
+@pytest.mark.slow
 def test_interrupted_run_resumes_to_the_same_weights(baseline, h36m_dir, tmp_path):
     cfg, _ = baseline
     run = tmp_path / "run_c"
@@ -122,6 +124,7 @@ def test_interrupted_run_resumes_to_the_same_weights(baseline, h36m_dir, tmp_pat
     assert [e["epoch"] for e in log] == [1, 2]
 
 
+@pytest.mark.slow
 def test_different_config_refuses_to_resume(h36m_dir, tmp_path):
     run = tmp_path / "run_d"
     assert train(tiny_config(h36m_dir, run), progress=False, max_steps=1) is None
@@ -137,13 +140,14 @@ def test_different_config_refuses_to_resume(h36m_dir, tmp_path):
     assert json.loads((run / "config.json").read_text())["width"] == 32
 
 
+@pytest.mark.slow
 def test_a_run_from_before_a_new_option_resumes_as_its_default(h36m_dir, tmp_path):
     """A run folder written before an option existed (its config.json lacks the field)
     trained as the option's default does, so it resumes; set otherwise, it refuses."""
     run = tmp_path / "run_old"
     assert train(tiny_config(h36m_dir, run), progress=False, max_steps=1) is None
     saved = json.loads((run / "config.json").read_text())
-    del saved["val_subjects"], saved["turn_deg"]
+    del saved["val_subjects"], saved["speed_steps"]
     (run / "config.json").write_text(json.dumps(saved))
     assert train(tiny_config(h36m_dir, run), progress=False, max_steps=1) is None
     assert torch.load(run / "last.pt", map_location="cpu", weights_only=True)["step"] == 2
@@ -166,6 +170,7 @@ def test_config_from_dict_rejects_unknown_options(tmp_path):
         TrainConfig.from_file(p)
 
 
+@pytest.mark.slow
 def test_video_lifter_trains_resumes_and_is_scored_on_sequences(h36m_dir, tmp_path):
     from wildpose.evaluation import evaluate_h36m
 
@@ -183,18 +188,6 @@ def test_video_lifter_trains_resumes_and_is_scored_on_sequences(h36m_dir, tmp_pa
     assert res["num_samples"] > 0 and 10 < res["P1"] < 2000
 
 
-def test_whole_window_video_lifter_trains_and_records_its_normalization(h36m_dir, tmp_path):
-    from wildpose.evaluation import evaluate_h36m
-
-    cfg = tiny_config(h36m_dir, tmp_path, window=3, window_step=800, epochs=1,
-                      window_norm="window")
-    path = train(cfg, progress=False)
-    assert read_model_info(path)["config"]["window_norm"] == "window"
-    res = evaluate_h36m(str(path), h36m_dir, inputs="gt", subjects=(9,), stride=400,
-                        device="cpu")
-    assert res["num_samples"] > 0 and 10 < res["P1"] < 2000
-
-
 def test_bone_scale_needs_inputs_made_from_ground_truth(tmp_path):
     with pytest.raises(ValueError, match="error_transplant"):
         train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), inputs="sh",
@@ -207,9 +200,8 @@ def test_bone_scale_needs_inputs_made_from_ground_truth(tmp_path):
 @pytest.mark.parametrize("opts, option", [
     (dict(bone_scale=0.2), "bone_scale"),
     (dict(inputs="sh", error_transplant=0.5, bone_scale=0.2, window=3, window_step=800),
-     "bone_scale"),
-    (dict(inputs="sh", error_transplant=0.5, turn_deg=90, window=3, window_step=800),
-     "turn_deg")])
+     "bone_scale")])
+@pytest.mark.slow
 def test_new_bodies_train_and_resume_to_the_same_weights(opts, option, h36m_dir, tmp_path):
     a = tiny_config(h36m_dir, tmp_path / "a", epochs=1, **opts)
     train(a, progress=False)
@@ -224,6 +216,7 @@ def test_new_bodies_train_and_resume_to_the_same_weights(opts, option, h36m_dir,
     assert any(not torch.equal(w_a[k], w_c[k]) for k in w_a)
 
 
+@pytest.mark.slow
 def test_val_seed_holds_out_the_same_sequences_under_another_seed(h36m_dir, tmp_path):
     """The output statistics are the training poses' mean, so equal means say the same rows
     were held out (ensemble members trained with other seeds share validation sequences)."""
@@ -236,37 +229,7 @@ def test_val_seed_holds_out_the_same_sequences_under_another_seed(h36m_dir, tmp_
     assert not torch.equal(means["seed0"], means["seed1"])
 
 
-def test_reverse_prob_is_checked_before_loading(tmp_path):
-    with pytest.raises(ValueError, match="video lifter"):
-        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), reverse_prob=0.5),
-              progress=False)
-    with pytest.raises(ValueError, match="reverse_prob"):
-        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), window=3,
-                          reverse_prob=1.5), progress=False)
-
-
-def test_reversed_windows_train_a_lifter_read_both_ways(h36m_dir, tmp_path):
-    path = train(tiny_config(h36m_dir, tmp_path / "r", epochs=1, window=3, window_step=800,
-                             reverse_prob=0.5), progress=False)
-    assert read_model_info(path)["config"]["time_reversal"] is True
-    assert Lifter(str(path)).reverse_test                 # on by default for such a model
-    assert not Lifter(str(path), reverse_test=False).reverse_test
-    plain = train(tiny_config(h36m_dir, tmp_path / "p", epochs=1, window=3, window_step=800),
-                  progress=False)
-    assert read_model_info(plain)["config"]["time_reversal"] is False
-    assert not Lifter(str(plain)).reverse_test
-
-
-def test_turn_deg_is_checked_before_loading(tmp_path):
-    with pytest.raises(ValueError, match="turn_deg"):
-        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), turn_deg=200),
-              progress=False)
-    with pytest.raises(ValueError, match="error_transplant"):
-        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), inputs="sh",
-                          turn_deg=30), progress=False)
-
-
-
+@pytest.mark.slow
 def test_split_validation_holds_out_named_subjects_whole(h36m_dir):
     from wildpose.datasets.h36m import load_h36m
     from wildpose.training import split_validation
@@ -298,6 +261,7 @@ def test_val_subjects_are_checked_before_loading(tmp_path):
     assert TrainConfig.from_dict({"val_subjects": [8]}).val_subjects == (8,)
 
 
+@pytest.mark.slow
 def test_a_held_out_subject_is_not_trained_on(h36m_dir, tmp_path):
     """The output statistics are the training poses' mean: holding S5 out of (S1, S5) must
     give those of a run on S1 alone, and the model says it trained on S1 only."""

@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from wildpose.api import Lifter
-from wildpose.augment import AugmentConfig, augment_batch
 from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
-from wildpose.skeleton import COCO17, H36M17, convert_layout, flip_pose
+from wildpose.skeleton import COCO17, H36M17, convert_layout
 from wildpose.temporal import window_indices
 from wildpose.zoo import load_numpy_model, save_model
 
@@ -71,16 +70,6 @@ def _single_and_reader(offset_slot: int, window: int = 3, seed: int = 0, step: i
     return single, video
 
 
-def _random_windows(frames: int, seed: int, n: int = 6):
-    """n random windows of normalized 2D (n, frames, J, 2), their validity (about 80 %
-    of joints) and one (n, J, 3) pose each, as torch tensors for augment_batch."""
-    rng = np.random.default_rng(seed)
-    kp = torch.from_numpy(rng.normal(size=(n, frames, J, 2)).astype(np.float32))
-    valid = torch.from_numpy(rng.random((n, frames, J)) > 0.2)
-    pose = torch.from_numpy(rng.normal(size=(n, J, 3)).astype(np.float32))
-    return kp, valid, pose
-
-
 def _poses(n: int, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return (rng.normal(size=(n, J, 2)) * 40 + 300).astype(np.float32)
@@ -118,83 +107,6 @@ def test_saved_window_lifter_runs_the_same_in_numpy(tmp_path):
     assert Lifter(str(path), backend="numpy").window == (5, 1)
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
     assert load_numpy_model(path).info["config"]["window"] == 5
-
-
-def _window_pair(seed: int = 0):
-    """The same random 3-frame weights as a per-frame and as a whole-window normalizer."""
-    torch.manual_seed(seed)
-    frame = ResidualMLPLifter(LifterConfig(width=32, blocks=1, window=3)).eval()
-    whole = ResidualMLPLifter(LifterConfig(width=32, blocks=1, window=3,
-                                           window_norm="window")).eval()
-    whole.load_state_dict(frame.state_dict())
-    return frame, whole
-
-
-def test_whole_window_normalization_sees_motion_that_per_frame_normalization_hides():
-    frame, whole = _window_pair()
-    kp = _poses(5)
-    moved = kp.copy()
-    moved[1] += np.array([40.0, -25.0], np.float32)   # frame 1 alone shifts in the image
-    # Row 2's window is frames 1-3: per frame, a shift is invisible; as a window, it is not.
-    a, b = Lifter(frame).lift(kp), Lifter(frame).lift(moved)
-    np.testing.assert_allclose(a, b, atol=1e-4)
-    a, b = Lifter(whole).lift(kp), Lifter(whole).lift(moved)
-    assert np.abs(a[2] - b[2]).max() > 1e-3
-    np.testing.assert_allclose(a[4], b[4], atol=1e-4)  # row 4's window (3, 4, 4) is untouched
-
-
-def test_whole_window_lifter_is_similarity_invariant_and_runs_the_same_in_numpy(tmp_path):
-    _, whole = _window_pair(seed=2)
-    path = save_model(tmp_path / "w.safetensors", whole, {"name": "w"}, half=False)
-    kp = _poses(9)
-    kp[3, 5] = np.nan                                 # a missing joint
-    a = Lifter(str(path), backend="torch").lift(kp)
-    b = Lifter(str(path), backend="numpy").lift(kp)
-    c = Lifter(str(path), backend="torch").lift(kp * 1.7 + np.float32(55.0))
-    assert Lifter(str(path), backend="numpy").window_norm == "window"
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(a, c, rtol=1e-4, atol=1e-3)
-    with pytest.raises(ValueError, match="whole windows"):
-        Lifter(str(path)).lift_normalized(np.zeros((2, 17, 2), np.float32),
-                                          np.ones((2, 17), bool))
-    with pytest.raises(ValueError, match="window_norm"):
-        LifterConfig(window=3, window_norm="clip")
-
-
-
-# ------------------------------------------------------------------------ time reversal
-@pytest.mark.parametrize("backend", ["torch", "numpy"])
-def test_reversed_reading_averages_the_frames_before_and_after(backend, tmp_path):
-    """A window lifter that reads only slot 0 lifts frame t - 1; read reversed, slot 0 holds
-    frame t + 1.  So with both readings it gives the single lifter's mean of the two."""
-    single, video = _single_and_reader(offset_slot=0)
-    video.config.time_reversal = True                 # as reverse_prob > 0 training marks it
-    path = save_model(tmp_path / "r.safetensors", video, {"name": "r"}, half=False)
-    kp = _poses(8)
-    ref = Lifter(single, flip_test=True).lift(kp)
-    out = Lifter(str(path), backend=backend, flip_test=True).lift(kp)  # on by default
-    before, after = np.r_[0, np.arange(7)], np.r_[np.arange(1, 8), 7]   # edges clamped
-    np.testing.assert_allclose(out, 0.5 * (ref[before] + ref[after]), rtol=1e-4, atol=1e-3)
-    forward = Lifter(str(path), backend=backend, flip_test=True, reverse_test=False).lift(kp)
-    np.testing.assert_allclose(forward, ref[before], rtol=1e-4, atol=1e-3)
-
-
-def test_a_lifter_read_both_ways_lifts_a_clip_played_backwards_to_the_same_poses():
-    torch.manual_seed(4)
-    model = ResidualMLPLifter(LifterConfig(width=32, blocks=1, window=5, window_step=2,
-                                           time_reversal=True)).eval()
-    kp = _poses(11, seed=5)
-    both = Lifter(model)
-    np.testing.assert_allclose(both.lift(kp[::-1].copy())[::-1], both.lift(kp), atol=1e-4)
-    one_way = Lifter(model, reverse_test=False)       # a random network has an arrow of time
-    assert np.abs(one_way.lift(kp[::-1].copy())[::-1] - one_way.lift(kp)).max() > 1e-2
-
-
-def test_reverse_test_needs_a_video_lifter():
-    single, _ = _single_and_reader(offset_slot=0)
-    with pytest.raises(ValueError, match="video lifter"):
-        Lifter(single, reverse_test=True)
-    assert not Lifter(single).reverse_test
 
 
 # ------------------------------------------------------------------ test-time window steps
@@ -256,46 +168,7 @@ def test_window_steps_need_a_video_lifter():
     assert Lifter(single).window_steps == (1,)
 
 
-def test_windows_are_reversed_whole_and_single_frames_are_left_alone():
-    kp, valid, pose = _random_windows(frames=5, seed=2)
-    gen = torch.Generator().manual_seed(0)
-    always = AugmentConfig(flip_prob=0.0, reverse_prob=1.0)
-    k2, v2, p2 = augment_batch(kp, valid, pose, always, gen)
-    np.testing.assert_array_equal(v2.numpy(), valid.numpy()[:, ::-1])
-    np.testing.assert_allclose(k2.numpy(), (kp * valid[..., None]).numpy()[:, ::-1])
-    np.testing.assert_array_equal(p2.numpy(), pose.numpy())   # the middle frame's target
-    k1, v1, _ = augment_batch(kp[:, 0], valid[:, 0], None, always, gen)
-    np.testing.assert_allclose(k1.numpy(), (kp[:, 0] * valid[:, 0, ..., None]).numpy())
-    big = torch.arange(400.0).view(400, 1, 1, 1).expand(400, 3, 1, 2) * torch.tensor(
-        [-1.0, 0.0, 1.0]).view(1, 3, 1, 1)           # sample i's frames: -i, 0, i
-    half = augment_batch(big.contiguous(), torch.ones(400, 3, 1, dtype=torch.bool), None,
-                         AugmentConfig(0.0, reverse_prob=0.5), gen)[0]
-    n = int((half[1:, 0, 0, 0] > 0).sum())            # reversed: the first frame is +i
-    assert 150 < n < 250                              # about half of 399
-    with pytest.raises(ValueError, match="reverse_prob"):
-        AugmentConfig(reverse_prob=-0.1)
-
-
 # ----------------------------------------------------------------------- augmentation
-def test_a_window_is_mirrored_as_one_sample():
-    kp, valid, pose = _random_windows(frames=4, seed=0)
-    gen = torch.Generator().manual_seed(0)
-    k2, v2, p2 = augment_batch(kp, valid, pose, AugmentConfig(flip_prob=1.0), gen)
-    perm = H36M17.flip_permutation()
-    np.testing.assert_array_equal(v2.numpy(), valid.numpy()[..., perm])
-    expected = flip_pose(kp.numpy()) * valid.numpy()[..., perm, None]
-    np.testing.assert_allclose(k2.numpy(), expected)
-    np.testing.assert_allclose(p2.numpy(), flip_pose(pose.numpy()))
-
-
-def test_a_dropped_limb_stays_dropped_through_the_window():
-    kp = torch.ones(64, 5, J, 2)
-    valid = torch.ones(64, 5, J, dtype=torch.bool)
-    gen = torch.Generator().manual_seed(1)
-    _, v2, _ = augment_batch(kp, valid, None, AugmentConfig(0.0, 0.0, 0.0, 1.0), gen)
-    assert (v2 == v2[:, :1]).all()                   # the same joints in every frame
-    assert ((~v2[:, 0]).sum(-1) == 2).all()          # each sample lost one pair of joints
-    assert v2[..., H36M17.root].all()
 
 
 def test_photo_prediction_refuses_a_video_lifter():
@@ -306,6 +179,7 @@ def test_photo_prediction_refuses_a_video_lifter():
         Estimator(detector=object(), lifter=Lifter(video))
 
 
+@pytest.mark.slow
 def test_lift_command_reads_arrays_as_clips_and_coco_people_one_by_one(tmp_path):
     import json
 
@@ -337,6 +211,7 @@ def test_lift_command_reads_arrays_as_clips_and_coco_people_one_by_one(tmp_path)
         np.testing.assert_allclose(f["pose_3d"], ref[[1, 1]], atol=1e-3)
 
 
+@pytest.mark.slow
 def test_scoring_every_nth_frame_keeps_the_video_lifters_window_in_frames(h36m_dir, tmp_path):
     from wildpose.evaluation import evaluate_h36m, load_predictions
 
@@ -363,76 +238,10 @@ def test_window_step_counts_video_frames_whatever_the_training_stride():
         _window_rows(TrainConfig(window=9, window_step=3, stride=2))
 
 
-def test_transplanted_error_is_the_donors_detection_minus_its_truth():
-    from wildpose.augment import transplant_errors
-
-    truth = torch.zeros(2, 17, 2)
-    truth[:, 1] = torch.tensor([1.0, 2.0])
-    det = truth + 5.0  # kept where not hit
-    donor_truth = torch.full((2, 17, 2), 0.5)
-    donor = donor_truth.clone()
-    donor[:, 1] += torch.tensor([0.1, -0.2])   # the donor's detector error on joint 1
-    ok = torch.ones(2, 17, dtype=torch.bool)
-    donor_ok = ok.clone()
-    donor_ok[:, 3] = False                       # the donor's detector lost joint 3
-    kp, valid = transplant_errors(det, ok, (truth, ok), (donor, donor_ok),
-                                  (donor_truth, ok), torch.tensor([True, False]))
-    assert torch.allclose(kp[0, 1], torch.tensor([1.1, 1.8]))
-    assert torch.allclose(kp[0, 0], torch.zeros(2))          # error 0 where none was made
-    assert not valid[0, 3] and kp[0, 3].abs().sum() == 0     # a lost joint stays lost
-    assert torch.equal(kp[1], det[1]) and valid[1].all()     # not hit: unchanged
-
-
 # ------------------------------------------------------------------ new body proportions
-def test_bone_factors_are_in_range_and_shared_by_mirror_bones():
-    from wildpose.augment import random_bone_factors
-
-    f = random_bone_factors(500, 0.2, torch.Generator().manual_seed(0)).numpy()
-    names = list(H36M17.bone_names)
-    assert f.shape == (500, len(names)) and f.min() >= 0.8 and f.max() <= 1.2
-    for left in [n for n in names if n.startswith("left ")]:
-        right = "right " + left[len("left "):]
-        np.testing.assert_array_equal(f[:, names.index(left)], f[:, names.index(right)])
-    # Different bones are drawn independently; no change at max_change 0.
-    assert np.corrcoef(f[:, names.index("left upper arm")],
-                       f[:, names.index("left lower arm")])[0, 1] < 0.2
-    assert (random_bone_factors(3, 0.0, torch.Generator()).numpy() == 1).all()
-    with pytest.raises(ValueError, match="max_change"):
-        random_bone_factors(3, 1.5, torch.Generator())
 
 
-def test_rescaled_bones_keep_direction_and_root_and_take_the_factors():
-    from wildpose.augment import rescale_bones
-
-    rng = np.random.default_rng(0)
-    pose = rng.normal(size=(2, 3, J, 3)) * 300 + np.array([0.0, 0.0, 4000.0])
-    factors = rng.uniform(0.8, 1.2, size=(2, 1, len(H36M17.edges)))  # one body per window
-    new = rescale_bones(pose, factors)
-    np.testing.assert_allclose(H36M17.bone_lengths(new), H36M17.bone_lengths(pose) * factors)
-    np.testing.assert_array_equal(new[..., 0, :], pose[..., 0, :])
-    for a, b in H36M17.edges:
-        d0, d1 = pose[..., b, :] - pose[..., a, :], new[..., b, :] - new[..., a, :]
-        np.testing.assert_allclose(d1 / np.linalg.norm(d1, axis=-1, keepdims=True),
-                                   d0 / np.linalg.norm(d0, axis=-1, keepdims=True), atol=1e-9)
-
-
-def test_rescaled_bones_in_float32_torch_take_the_factors():
-    # The trainer makes its new bodies as float32 tensors: the same facts must hold there,
-    # to float32's precision, and the dtype must stay.
-    from wildpose.augment import rescale_bones
-
-    rng = np.random.default_rng(1)
-    pose = rng.normal(size=(4, 3, J, 3)) * 300 + np.array([0.0, 0.0, 4000.0])
-    factors = rng.uniform(0.8, 1.2, size=(4, 1, len(H36M17.edges)))
-    new = rescale_bones(torch.tensor(pose, dtype=torch.float32),
-                        torch.tensor(factors, dtype=torch.float32))
-    assert new.dtype == torch.float32
-    new = new.double().numpy()
-    np.testing.assert_allclose(H36M17.bone_lengths(new), H36M17.bone_lengths(pose) * factors,
-                               rtol=1e-5)
-    np.testing.assert_allclose(new[..., 0, :], pose[..., 0, :], rtol=1e-6)
-
-
+@pytest.mark.slow
 def test_unchanged_bodies_project_to_each_rows_own_2d(h36m_dir):
     # The new bodies of TrainConfig.bone_scale are seen through each row's own camera: with
     # every factor 1 they must land on the dataset's 2D, whichever subject and camera.
@@ -454,117 +263,6 @@ def test_unchanged_bodies_project_to_each_rows_own_2d(h36m_dir):
     np.testing.assert_allclose(px.numpy(), data.pose_2d, atol=0.01)
 
 
-@pytest.mark.parametrize("kind", ["numpy", "torch float32"])
-def test_a_quarter_turn_by_hand(kind):
-    from wildpose.augment import turn_bodies
-
-    up = np.array([[0.0, -1.0, 0.0]])                 # a level camera: up is -y
-    pose = np.zeros((1, 1, J, 3))
-    pose[..., :, 2] = 4000.0                          # everything 4 m in front of the camera
-    pose[0, 0, 1] += [100.0, 0.0, 0.0]                # joint 1 100 mm to the pelvis's right
-    pose[0, 0, 2] += [0.0, -300.0, 0.0]               # joint 2 300 mm above the pelvis
-    angle, tol = np.array([np.pi / 2]), 1e-9
-    if kind == "numpy":
-        out = turn_bodies(pose, up, angle)
-    else:  # as the trainer calls it
-        f32 = lambda a: torch.tensor(a, dtype=torch.float32)             # noqa: E731
-        out = turn_bodies(f32(pose), f32(up), f32(angle))
-        assert out.dtype == torch.float32
-        out, tol = out.double().numpy(), 1e-3                            # mm
-    # Counter-clockwise seen from above, right of the pelvis turns to behind it (+z).
-    np.testing.assert_allclose(out[0, 0, 1], [0.0, 0.0, 4100.0], atol=tol)
-    np.testing.assert_allclose(out[0, 0, 2], pose[0, 0, 2], atol=tol)  # on the axis
-    np.testing.assert_allclose(out[0, 0, 0], pose[0, 0, 0], atol=tol)
-
-
-def test_turned_windows_keep_bones_heights_and_the_middle_pelvis():
-    from wildpose.augment import turn_bodies
-
-    rng = np.random.default_rng(7)
-    pose = rng.normal(size=(4, 5, J, 3)) * 300 + [0.0, 0.0, 5000.0]
-    up = rng.normal(size=(4, 3))
-    up /= np.linalg.norm(up, axis=1, keepdims=True)
-    angle = rng.uniform(-np.pi, np.pi, 4)
-    out = turn_bodies(pose, up, angle)
-    np.testing.assert_allclose(out[:, 2, 0], pose[:, 2, 0], atol=1e-9)   # middle frame root
-    np.testing.assert_allclose(H36M17.bone_lengths(out), H36M17.bone_lengths(pose), atol=1e-9)
-    height = lambda p: np.einsum("bwjk,bk->bwj", p, up)                  # noqa: E731
-    np.testing.assert_allclose(height(out), height(pose), atol=1e-9)
-    back = turn_bodies(out, up, -angle)
-    np.testing.assert_allclose(back, pose, atol=1e-9)
-    quarter = np.full(4, np.pi / 2)
-    full = pose
-    for _ in range(4):
-        full = turn_bodies(full, up, quarter)
-    np.testing.assert_allclose(full, pose, atol=1e-9)
-
-
-def test_world_up_points_from_pelvis_to_head(h36m_dir):
-    from wildpose.datasets.h36m import load_h36m
-    from wildpose.evaluation import h36m_world_up
-
-    data = load_h36m(h36m_dir, subjects=(1, 5), stride=200)
-    up = h36m_world_up(data)
-    np.testing.assert_allclose(np.linalg.norm(up, axis=1), 1.0, atol=1e-9)
-    trunk = data.pose_3d[:, H36M17.index("Head")] - data.pose_3d[:, 0]
-    cos = (trunk * up).sum(1) / np.linalg.norm(trunk, axis=1)
-    assert np.median(cos) > 0.95                      # people mostly stand or sit upright
-
-
-# ---------------------------------------------------------------------- window targets
-def test_window_targets_are_mirrored_and_reversed_with_their_window():
-    kp, valid, _ = _random_windows(frames=5, seed=3)
-    targets = torch.from_numpy(np.random.default_rng(4).normal(size=(len(kp), 5, J, 3))
-                               ).float()
-    gen = torch.Generator().manual_seed(0)
-    _, _, flipped = augment_batch(kp, valid, targets, AugmentConfig(flip_prob=1.0), gen)
-    np.testing.assert_allclose(flipped.numpy(), flip_pose(targets.numpy()))
-    _, _, rev = augment_batch(kp, valid, targets, AugmentConfig(0.0, reverse_prob=1.0), gen)
-    np.testing.assert_array_equal(rev.numpy(), targets.numpy()[:, ::-1])
-
-
-def test_window_target_lifter_exports_the_lifter_of_its_middle_frame():
-    from wildpose.models.lifter import WindowTargetLifter
-
-    torch.manual_seed(0)
-    cfg = LifterConfig(width=32, blocks=1, window=5, window_step=2, dropout=0.1)
-    net = WindowTargetLifter(cfg)
-    poses = torch.randn(50, J, 3) * 100
-    net.set_output_stats(poses)
-    with torch.no_grad():   # other rows per frame, so that a wrong slice would show
-        net.out.weight.normal_()
-        net.out.bias.normal_()
-    net.eval()
-    kp, valid, _ = _random_windows(frames=5, seed=5)
-    every = net.forward_window(kp, valid)
-    assert every.shape == (len(kp), 5, J, 3) and (every[:, :, 0] == 0).all()
-    single = net.middle_frame_lifter()
-    assert type(single) is ResidualMLPLifter and single.config == cfg and not single.training
-    torch.testing.assert_close(single(kp, valid), every[:, 2])
-    torch.testing.assert_close(net(kp, valid), every[:, 2])
-    # Each frame is standardized by the same training statistics.
-    n = (J - 1) * 3
-    torch.testing.assert_close(net.out_std[:n], net.out_std[2 * n:3 * n])
-    torch.testing.assert_close(single.out_mean, poses[:, 1:].reshape(50, -1).mean(0))
-
-
-def test_training_with_window_targets_exports_an_ordinary_video_lifter(h36m_dir, tmp_path):
-    from test_training import tiny_config
-    from wildpose.training import TrainConfig, train
-    from wildpose.zoo import load_model
-
-    cfg = tiny_config(h36m_dir, tmp_path / "run", window=5, window_step=400, epochs=1,
-                      window_targets=0.5, noise_max=0.0)
-    path = train(cfg, progress=False)
-    model = load_model(path)
-    assert type(model) is ResidualMLPLifter and model.config.window == 5
-    assert model.out.out_features == (J - 1) * 3
-    with pytest.raises(ValueError, match="window_targets needs a video lifter"):
-        train(tiny_config(h36m_dir, tmp_path / "one", window_targets=0.5), progress=False)
-    with pytest.raises(ValueError, match="window_targets must be >= 0"):
-        TrainConfig(window=5, window_targets=-1)
-
-
 def test_speed_steps_count_video_frames_and_need_a_video_lifter():
     from wildpose.training import TrainConfig, _speed_rows
 
@@ -582,8 +280,10 @@ def test_speed_steps_count_video_frames_and_need_a_video_lifter():
         TrainConfig(window=5, speed_steps=(0, 4))
 
 
+@pytest.mark.slow
 def test_training_with_speed_steps_exports_a_lifter_reading_its_own_step(h36m_dir, tmp_path):
     from test_training import tiny_config
+
     from wildpose.training import train
     from wildpose.zoo import load_model, read_model_info
 

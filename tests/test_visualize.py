@@ -106,6 +106,7 @@ def test_bad_shapes_raise():
         draw_pose_figure(np.zeros((17, 2)), pose, "h36m17", image=np.zeros((4, 4, 5)))
 
 
+@pytest.mark.slow
 def test_does_not_touch_pyplot():
     code = ("import sys, numpy as np\n"
             "import matplotlib\n"

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
+from experiments.zhou_transfer import TRANSFER_ROWS, run_zhou_transfer
 from wildpose.datasets.coco import load_coco_2d
 from wildpose.datasets.h36m import H36MData
 from wildpose.losses import geo_loss
-from wildpose.methods.zhou import (TRANSFER_ROWS, SampleSet, ZhouConfig, ZhouLifter,
-                                   depth_targets, prepare_zhou_data, run_zhou_transfer,
-                                   train_zhou, wild_samples, zhou_losses)
+from wildpose.methods.zhou import (SampleSet, ZhouConfig, ZhouLifter, depth_targets,
+                                   prepare_zhou_data, train_zhou, wild_samples, zhou_losses)
 from wildpose.models.depth_lifter import DepthLifter
 from wildpose.models.lifter import LifterConfig
 from wildpose.normalization import normalize_2d
@@ -251,6 +251,7 @@ def tiny_config(h36m_dir: Path, out_dir: Path, **kw) -> ZhouConfig:
     return ZhouConfig(**opts)
 
 
+@pytest.mark.slow
 def test_train_is_deterministic_and_resumes_exactly(h36m_dir, tmp_path):
     cfg_a = tiny_config(h36m_dir, tmp_path / "a")
     data = prepare_zhou_data(cfg_a)
@@ -274,6 +275,7 @@ def test_train_is_deterministic_and_resumes_exactly(h36m_dir, tmp_path):
                    data=data)
 
 
+@pytest.mark.slow
 def test_transfer_experiment_tiny(h36m_dir, tmp_path):
     kw = dict(epochs=2, stage1_epochs=1, lab_stride=400, wild_stride=800, eval_stride=800,
               width=32, blocks=1, batch_3d=32, batch_2d=32, device="cpu", progress=False)
@@ -309,7 +311,7 @@ def test_transfer_experiment_tiny(h36m_dir, tmp_path):
 
 
 def test_transfer_config_file_is_accepted():
-    path = Path(__file__).resolve().parents[1] / "configs" / "zhou-transfer.json"
+    path = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "zhou-transfer.json"
     opts = json.loads(path.read_text())
     assert opts["stage1_epochs"] < opts["epochs"]
     ZhouConfig.from_dict({k: v for k, v in opts.items() if k != "eval_stride"})

@@ -19,21 +19,14 @@ import torch
 from conftest import run_two_ranks
 
 from wildpose.camera import camera_to_pixels
-from wildpose.datasets.synthetic import SyntheticPoseDataset, pinhole_camera, render_pose
+from wildpose.datasets.synthetic import SyntheticPoseDataset
+from wildpose.datasets.synthetic_render import render_pose
+from wildpose.datasets.synthetic_scene import pinhole_camera
 from wildpose.geometry import rotation_from_euler
 from wildpose.heatmaps import render_gaussian_heatmaps
-from wildpose.methods.zhou_image import (
-    ImageSet,
-    ZhouImagePredictor,
-    ZhouImageTrainConfig,
-    augment_batch,
-    prepare_image_data,
-    run_zhou_image_experiment,
-    stage_of,
-    stage_weights,
-    train_zhou_image,
-    zhou_image_losses,
-)
+from wildpose.methods.zhou_image import (ImageSet, ZhouImagePredictor, ZhouImageTrainConfig,
+                                         augment_crops, prepare_image_data, stage_of,
+                                         stage_weights, train_zhou_image, zhou_image_losses)
 from wildpose.models.hourglass import ZhouImageNet, ZhouImageOutput
 from wildpose.skeleton import H36M17, flip_pose
 
@@ -148,7 +141,7 @@ def _canonical_rows(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_geo_term_is_wildpose_geo_loss_on_2d_only_rows(monkeypatch):
-    import wildpose.losses
+    import wildpose.methods.zhou_image.train as train_mod
 
     # In normalized units, as training uses them (L_geo's ratios are relative to these).
     canon = H36M17.bone_lengths(STANDING) / np.sqrt((STANDING[:, :2] ** 2).sum(-1).mean())
@@ -159,8 +152,8 @@ def test_geo_term_is_wildpose_geo_loss_on_2d_only_rows(monkeypatch):
     bad[:2, knee] += 3.0                      # 3D rows: a left thigh far too long
     w = {"heatmap": 1.0, "reg": 0.1, "geo": 0.01}
     calls = []
-    real = wildpose.losses.geo_loss
-    monkeypatch.setattr(wildpose.losses, "geo_loss",
+    real = train_mod.geo_loss
+    monkeypatch.setattr(train_mod, "geo_loss",
                         lambda pose, *a, **k: calls.append(pose.shape) or real(pose, *a, **k))
     out = zhou_image_losses(_fake_output(bad), kp, dep, has3, canon, w)
     assert calls == [(2, 17, 3)]                  # the 2D-only rows only
@@ -187,7 +180,7 @@ def test_flip_swaps_left_and_right_labels_consistently_with_the_image():
     kp = torch.from_numpy(r.joints_2d)[None]
     dep = torch.arange(17, dtype=torch.float32)[None]
     cfg = tiny_config(Path("x"), flip_prob=1.0, rotate_deg=0.0, scale_jitter=0.0)
-    a_img, a_kp, a_dep = augment_batch(img, kp, dep, torch.Generator().manual_seed(0), cfg)
+    a_img, a_kp, a_dep = augment_crops(img, kp, dep, torch.Generator().manual_seed(0), cfg)
     assert torch.equal(a_img, img.flip(-1))
     # The flipped labels are where the mirrored 3D scene projects (left <-> right).
     mirrored = flip_pose(r.joints_3d.astype(np.float64))
@@ -206,7 +199,7 @@ def test_rotation_and_scale_move_labels_with_the_image():
     img = blobs.sum(1, keepdim=True).repeat(1, 3, 1, 1)
     cfg = tiny_config(Path("x"), flip_prob=0.0, rotate_deg=40.0, scale_jitter=0.2)
     for seed in range(4):
-        a_img, a_kp, _ = augment_batch(img, kp, torch.zeros(1, 3),
+        a_img, a_kp, _ = augment_crops(img, kp, torch.zeros(1, 3),
                                        torch.Generator().manual_seed(seed), cfg)
         moved = (a_kp - kp).abs().max().item()
         for j in range(3):    # the brightest pixel near each moved label is at the label
@@ -219,6 +212,7 @@ def test_rotation_and_scale_move_labels_with_the_image():
 
 
 # ------------------------------------------------------------------ determinism / resume
+@pytest.mark.slow
 def test_same_seed_same_weights_and_exact_resume(data, tmp_path):
     a = tiny_config(tmp_path / "a")
     train_zhou_image(a, progress=False, data=data)
@@ -251,7 +245,11 @@ def test_config_from_dict(tmp_path):
 
 
 # --------------------------------------------------------------------------- experiment
+@pytest.mark.slow
 def test_quick_experiment_writes_the_table_and_resumes(tmp_path, capsys):
+    # Imported here: the torchrun workers import this file without the repository root.
+    from experiments.zhou_image_ablation import run_zhou_image_experiment
+
     out = tmp_path / "exp"
     res = run_zhou_image_experiment(None, out, quick=True, splits=tiny_splits(),
                                     progress=False, test_samples=12)
@@ -328,18 +326,18 @@ def test_processes_sharing_a_render_cache_render_once(tmp_path, monkeypatch):
     import threading
     import time
 
-    import wildpose.datasets.synthetic as synthetic_mod
+    import wildpose.methods.zhou_image.data as data_mod
     from wildpose.methods.zhou_image import render_image_set
 
     calls = []
-    real = synthetic_mod.prerender
+    real = data_mod.prerender
 
     def slow_prerender(*a, **k):
         calls.append(1)
         time.sleep(0.3)  # keeps the race window open: unlocked, both threads would render
         return real(*a, **k)
 
-    monkeypatch.setattr(synthetic_mod, "prerender", slow_prerender)
+    monkeypatch.setattr(data_mod, "prerender", slow_prerender)
     dataset = tiny_splits()["test"]
     results = [None, None]
 
@@ -400,6 +398,7 @@ def _worker(out_dir: Path) -> None:
     exit_distributed(0)
 
 
+@pytest.mark.slow
 def test_two_processes_train_and_only_rank0_writes(tmp_path):
     proc = run_two_ranks(__file__, tmp_path, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -69,8 +69,7 @@ def test_round_trip_torch_and_numpy(tmp_path):
     info = read_model_info(path)
     assert info["name"] == "tiny" and info["architecture"] == "residual_mlp"
     assert info["config"] == {"num_joints": 17, "width": 64, "blocks": 2, "dropout": 0.25,
-                              "window": 1, "window_step": 1, "window_norm": "frame",
-                              "time_reversal": False}
+                              "window": 1, "window_step": 1}
 
     loaded = load_model(path)
     assert not loaded.training and loaded.info["name"] == "tiny"

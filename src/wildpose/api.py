@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from .normalization import WINDOW_NORMS, normalize_2d, normalize_window
+from .normalization import normalize_2d
 from .skeleton import H36M17, Skeleton, convert_layout, flip_pose, get_layout, has_torso
+from .temporal import check_window_steps
+from .zoo import NUMPY_ARCHITECTURES, model_path, read_model_info
 
 __all__ = ["Lifter", "load_lifter", "lift", "PRECISIONS"]
 
@@ -33,9 +35,6 @@ class Lifter:
             torch, so a one-off lift starts in a fraction of a second), or "auto" (numpy
             where it can, else torch).
         flip_test: also lift the mirrored pose and average (about 1 mm better, 2x the work).
-        reverse_test: a video lifter also lifts each window reversed in time and averages
-            (2x the work again).  None: if the model was trained on reversed windows
-            (``LifterConfig.time_reversal``), the only ones it can read both ways.
         window_steps: a video lifter reads its window at each of these steps (frames
             apart, in place of the model's ``window_step``) and averages the readings: a
             test-time augmentation of speed, as if the motion were a little slower or faster
@@ -55,8 +54,8 @@ class Lifter:
 
     def __init__(self, model: Any = None, device: str = "auto", flip_test: bool = True,
                  min_valid_joints: int = 6, batch_size: int = 8192, backend: str = "torch",
-                 reverse_test: bool | None = None, precision: str = "fp32",
-                 window_steps: Any = None, require_torso: bool = True):
+                 precision: str = "fp32", window_steps: Any = None,
+                 require_torso: bool = True):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}: use "
                              f"{' or '.join(PRECISIONS)}")
@@ -92,12 +91,6 @@ class Lifter:
         self.backend = backend
         self.precision = precision
         self.flip_test = flip_test
-        if reverse_test is None:
-            reverse_test = bool(self._config().get("time_reversal", False))
-        if reverse_test and self.window[0] == 1:
-            raise ValueError(f"reverse_test needs a video lifter; model {model} reads one "
-                             f"frame")
-        self.reverse_test = reverse_test
         self.window_steps = self._window_steps(model, window_steps)
         self.min_valid_joints = min_valid_joints
         self.require_torso = require_torso
@@ -122,8 +115,6 @@ class Lifter:
 
     def _window_steps(self, model: Any, steps: Any) -> tuple[int, ...]:
         """The steps a video lifter's window is read at (validated); (1,) for one frame."""
-        from .temporal import check_window_steps
-
         frames, step = self.window
         explicit = steps is not None
         if steps is None:
@@ -135,12 +126,6 @@ class Lifter:
                                  f"one frame")
             return (1,)
         return steps
-
-    @property
-    def window_norm(self) -> str:
-        """How a video lifter normalizes its windows: "frame" (each frame on its own) or
-        "window" (one transform per window); see ``LifterConfig.window_norm``."""
-        return str(self._config().get("window_norm", "frame"))
 
     def lift(self, keypoints: Any, layout: str = "h36m17", valid: Any = None,
              confidence: Any = None, min_confidence: float = 0.0, sequence: Any = None,
@@ -194,13 +179,8 @@ class Lifter:
             windows = [window_indices(seq, order, frames, s) for s in self.window_steps]
         eps = 1e-6  # normalize_2d's floor on the squared RMS spread, px^2
         norm, _, scale = normalize_2d(kp17, ok17, root=H36M17.root, eps=eps)
-        if frames > 1 and self.window_norm == "window":
-            # Windows are normalized as a whole once gathered, from pixels.
-            kp17 = np.where(ok17[..., None], kp17, 0).astype(np.float32)
-            out = _mean([self._lift(kp17, ok17, w, prepare=True) for w in windows])
-        else:
-            norm = norm.astype(np.float32)
-            out = _mean([self._lift(norm, ok17, w) for w in windows])
+        norm = norm.astype(np.float32)
+        out = _mean([self._lift(norm, ok17, w) for w in windows])
         few = ok17.sum(1) < self.min_valid_joints
         # At the floor every valid joint is on one point (e.g. zeros in a file): there is no
         # size or shape to lift.
@@ -225,20 +205,12 @@ class Lifter:
         A video lifter takes windows: either already gathered, (N, W, 17, 2) and (N, W, 17),
         or frames plus ``window``, (M, W) row indices into them (one window per output row,
         :func:`wildpose.temporal.window_indices`), gathered a batch at a time so that the
-        W-times larger array is never built whole.  A lifter whose windows are normalized as
-        a whole (``window_norm`` "window") needs pixels: use :meth:`lift`.
+        W-times larger array is never built whole.
         """
-        if self.window[0] > 1 and self.window_norm == "window":
-            raise ValueError("this video lifter normalizes whole windows from pixels "
-                             "(window_norm 'window'): use lift() with pixel keypoints")
         return self._lift(keypoints, valid, window)
 
-    def _lift(self, keypoints: np.ndarray, valid: np.ndarray, window: np.ndarray | None,
-              prepare: bool = False) -> np.ndarray:
-        """:meth:`lift_normalized`, or with ``prepare`` pixels whose windows are normalized
-        as a whole once gathered (:func:`wildpose.normalization.normalize_window`)."""
-        if self.window_norm not in WINDOW_NORMS:
-            raise ValueError(f"model has unknown window_norm {self.window_norm!r}")
+    def _lift(self, keypoints: np.ndarray, valid: np.ndarray, window: np.ndarray | None
+              ) -> np.ndarray:
         if self.backend == "torch":
             import torch
 
@@ -246,13 +218,10 @@ class Lifter:
             with torch.no_grad(), torch.autocast(self.device.type, dtype=amp or torch.float32,
                                                  enabled=amp is not None):
                 return self._lift_batches(keypoints, valid, window, lambda a: torch.from_numpy(
-                    np.ascontiguousarray(a)).to(self.device), lambda t: t.float().cpu().numpy(),
-                    prepare)
-        return self._lift_batches(keypoints, valid, window, np.ascontiguousarray, lambda a: a,
-                                  prepare)
+                    np.ascontiguousarray(a)).to(self.device), lambda t: t.float().cpu().numpy())
+        return self._lift_batches(keypoints, valid, window, np.ascontiguousarray, lambda a: a)
 
-    def _lift_batches(self, keypoints, valid, window, to_backend, to_numpy,
-                      prepare: bool = False) -> np.ndarray:
+    def _lift_batches(self, keypoints, valid, window, to_backend, to_numpy) -> np.ndarray:
         perm = H36M17.flip_permutation()
         outs = []
         n = len(keypoints) if window is None else len(window)
@@ -261,12 +230,7 @@ class Lifter:
                 else window[i:i + self.batch_size]
             kp = to_backend(keypoints[rows])
             vb = to_backend(valid[rows])
-            if prepare:
-                kp = normalize_window(kp, vb, root=H36M17.root)[0]
             pred = self._forward(kp, vb, perm)
-            if self.reverse_test:  # the window's frames, (B, W, ...), in reverse order
-                pred = 0.5 * (pred + self._forward(_reverse_time(kp), _reverse_time(vb),
-                                                   perm))
             if hasattr(self.model, "to_mm"):  # depth lifters output normalized [x, y, depth]
                 pred = self.model.to_mm(pred)
             outs.append(to_numpy(pred))
@@ -295,18 +259,11 @@ def _mean(readings: list[np.ndarray]) -> np.ndarray:
     return (np.sum(readings, axis=0, dtype=np.float64) / len(readings)).astype(np.float32)
 
 
-def _reverse_time(windows: Any) -> Any:
-    """(B, W, ...) windows, numpy or torch, with their W frames in reverse order."""
-    return windows.flip(1) if hasattr(windows, "flip") \
-        else np.ascontiguousarray(windows[:, ::-1])
-
-
 def _auto_backend(model: Any, device: str) -> str:
     """numpy for a residual-MLP model file (or an ensemble of them) on the CPU (it starts
     without importing torch, ~10x faster for a few poses); torch for everything else."""
     if device not in ("auto", "cpu") or not (model is None or isinstance(model, (str, Path))):
         return "torch"
-    from .zoo import NUMPY_ARCHITECTURES, model_path, read_model_info
 
     path = model_path(model)
     if path.suffix != ".safetensors":

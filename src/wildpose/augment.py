@@ -12,7 +12,7 @@ import torch
 from .skeleton import H36M17, OCCLUDABLE_LIMBS, Skeleton, flip_pose
 
 __all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
-           "rescale_bones", "turn_bodies"]
+           "rescale_bones"]
 
 
 class AugmentConfig:
@@ -26,21 +26,14 @@ class AugmentConfig:
         drop_prob: probability that each joint (other than the root) is marked missing.
         drop_limb_prob: probability that one group of joints (elbow+wrist, knee+ankle, or
             nose+head) is marked missing, as when a detector misses an occluded arm.
-        reverse_prob: probability that a video lifter's window is read backwards in time
-            (its frames in reverse order).  The middle frame, the one lifted, stays in the
-            middle, so its 3D target is unchanged; a lifter trained so can be given both
-            readings at test time and average them (``LifterConfig.time_reversal``).
     """
 
     def __init__(self, flip_prob: float = 0.5, noise_max: float = 0.0, drop_prob: float = 0.0,
-                 drop_limb_prob: float = 0.0, reverse_prob: float = 0.0):
-        if not 0 <= reverse_prob <= 1:
-            raise ValueError(f"reverse_prob must be in [0, 1], got {reverse_prob}")
+                 drop_limb_prob: float = 0.0):
         self.flip_prob = flip_prob
         self.noise_max = noise_max
         self.drop_prob = drop_prob
         self.drop_limb_prob = drop_limb_prob
-        self.reverse_prob = reverse_prob
 
 
 # Joint groups a detector tends to lose together (H36M17 indices): the lower half of each
@@ -62,7 +55,7 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
             A video lifter's windows, (B, W, J, 2) and (B, W, J), are augmented as one
             sample each: one mirror and one noise level for all W frames, and a dropped limb
             stays dropped through the window (an occlusion lasts); single joints drop
-            frame by frame.  With ``cfg.reverse_prob`` a window's frames are reversed.
+            frame by frame.
     Returns:
         augmented ``(kp, valid, pose_3d)``; kp is 0 wherever valid is False.
     """
@@ -93,12 +86,6 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
         root = skeleton.root or 0
         drop[..., root] = False
         valid = valid & ~drop
-    if cfg.reverse_prob > 0 and kp.ndim == 4:  # windows (B, W, J, 2) only
-        rev = torch.rand(b, generator=gen).to(dev) < cfg.reverse_prob
-        kp = torch.where(rev.view(b, 1, 1, 1), kp.flip(1), kp)
-        valid = torch.where(rev.view(b, 1, 1), valid.flip(1), valid)
-        if pose_3d is not None and pose_3d.ndim == 4:  # targets of every frame turn too
-            pose_3d = torch.where(rev.view(b, 1, 1, 1), pose_3d.flip(1), pose_3d)
     kp = kp * valid[..., None].to(kp.dtype)
     return kp, valid, pose_3d
 
@@ -182,31 +169,3 @@ def rescale_bones(pose: np.ndarray | torch.Tensor, factors: np.ndarray | torch.T
         out[..., child, :] = out[..., parent, :] + (
             pose[..., child, :] - pose[..., parent, :]) * factors[..., k, None]
     return out
-
-
-def turn_bodies(pose: np.ndarray | torch.Tensor, up: np.ndarray | torch.Tensor,
-                angle: np.ndarray | torch.Tensor, skeleton: Skeleton = H36M17
-                ) -> np.ndarray | torch.Tensor:
-    """Turn each body about the vertical line through its pelvis, as a person turning on the
-    spot: the same motion seen from another side.
-
-    Args:
-        pose: (B, W, J, 3) camera-frame positions, mm: B windows of W frames (W = 1 for
-            single images); the turning axis passes through the middle frame's root, so
-            the body stays where the camera saw it and its motion turns with it.
-        up: (B, 3) unit vectors, the world's up direction in each sample's camera frame
-            (``Camera.R @ (0, 0, 1)`` for Human3.6M, whose world z points up).
-        angle: (B,) radians, counter-clockwise seen from above.
-    Returns:
-        (B, W, J, 3) positions, mm: float64 numpy for numpy input, ``pose``'s dtype for a
-        torch tensor (``up`` and ``angle`` then torch too).
-    """
-    from .geometry import rotation_matrix
-
-    if isinstance(pose, torch.Tensor):
-        rot = rotation_matrix(up.to(pose.dtype) * angle.to(pose.dtype)[:, None])
-    else:
-        pose = np.asarray(pose, np.float64)
-        rot = rotation_matrix(np.asarray(up, np.float64) * np.asarray(angle, np.float64)[:, None])
-    centre = pose[:, pose.shape[1] // 2, skeleton.root or 0][:, None, None]   # (B, 1, 1, 3)
-    return (pose - centre) @ rot.swapaxes(-1, -2)[:, None] + centre

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from tqdm import tqdm
 
 __all__ = ["write_chunks"]
 
@@ -34,8 +35,6 @@ def write_chunks(parts: Path, settings: dict[str, Any], n: int, chunk: int,
     Returns:
         the chunk files in row order.
     """
-    from tqdm import tqdm
-
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1 row, got {chunk}")
     parts.mkdir(parents=True, exist_ok=True)

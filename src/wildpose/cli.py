@@ -14,6 +14,7 @@ import json
 import sys
 import warnings
 from dataclasses import MISSING, fields
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +155,7 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
     from .api import Lifter
 
     return Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
-                  backend=backend, reverse_test=False if args.no_reverse_test else None,
-                  precision=args.precision, window_steps=args.window_steps)
+                  backend=backend, precision=args.precision, window_steps=args.window_steps)
 
 
 def cmd_lift(args: argparse.Namespace) -> int:
@@ -267,30 +267,50 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------- train
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    from .training import TrainConfig
+#: ``wildpose train --method``: the module of each method, its config class and its trainer.
+TRAINERS = {"lifter": ("training", "TrainConfig", "train"),
+            "zhou": ("methods.zhou", "ZhouConfig", "train_zhou"),
+            "ronchi": ("methods.ronchi", "RonchiConfig", "train_ronchi"),
+            "zhou-image": ("methods.zhou_image", "ZhouImageTrainConfig", "train_zhou_image")}
 
-    p.add_argument("--method", choices=("lifter", "zhou", "ronchi", "zhou-image"),
-                   default=None,
-                   help="lifter: supervised 3D (default); zhou: mixed 3D/2D batches with the "
-                        "geometric loss; ronchi: relative depth labels; zhou-image: Zhou et "
-                        "al.'s image network on synthetic renders (runs under torchrun too). "
-                        "A config's \"method\" key sets it too")
-    p.add_argument("--config", help="JSON file of training options (flags override it)")
-    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="any other option of the method's config, e.g. lambda_geo=0.3 "
-                        "(JSON values)")
-    p.add_argument("--no-resume", action="store_true",
-                   help="start afresh even if OUT_DIR holds a checkpoint")
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default_factory() if f.default is MISSING else f.default
-        if isinstance(default, tuple):  # tuple[int, ...] options take several values
-            p.add_argument(flag, type=int, nargs="+", default=None,
-                           help=_TUPLE_OPTION_HELP.get(f.name, f"(default {list(default)})"))
-        else:
-            typ = type(default) if default is not None else str
-            p.add_argument(flag, type=typ, default=None, help=f"(default {default!r})")
+
+def _train_method(argv: list[str]) -> str:
+    """The method a ``wildpose train`` command line trains: ``--method``, else its config's
+    "method" key, else "lifter" (so that ``--method X --help`` lists X's options)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method", choices=tuple(TRAINERS))
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    named = None
+    if known.config:
+        try:
+            named = json.loads(Path(known.config).read_text()).get("method")
+        except (OSError, ValueError, AttributeError):
+            pass  # cmd_train reports an unreadable config
+    if known.method and named and known.method != named:
+        raise ValueError(f"training config {known.config} is for method {named!r}, not "
+                         f"{known.method!r}")
+    method = known.method or named or "lifter"
+    if method not in TRAINERS:
+        raise ValueError(f"unknown training method {method!r} ({', '.join(TRAINERS)})")
+    return method
+
+
+def _trainer(method: str) -> tuple[type, Any]:
+    """The config class and training function of ``method`` (imported when it is chosen:
+    the methods load torch)."""
+    module, config, train = TRAINERS[method]
+    mod = import_module(f".{module}", __package__)
+    return getattr(mod, config), getattr(mod, train)
+
+
+def _option_type(annotation: str) -> type | None:
+    """The argparse type of a config field's annotation; None for those given as JSON only
+    (``--set`` / ``--config``: lists of objects)."""
+    kind = annotation.split("|")[0].strip()
+    if kind.startswith("tuple["):
+        kind = kind[len("tuple["):].split(",")[0].strip()
+    return {"int": int, "float": float, "str": str, "bool": bool}.get(kind)
 
 
 _TUPLE_OPTION_HELP = {
@@ -299,6 +319,36 @@ _TUPLE_OPTION_HELP = {
     "speed_steps": "video lifters: read each training window at one of these steps (frames), "
                    "drawn at random (speed augmentation)",
 }
+
+
+def _add_train_options(p: argparse.ArgumentParser, method: str) -> None:
+    cls, _ = _trainer(method)
+    p.add_argument("--method", choices=tuple(TRAINERS), default=None,
+                   help="lifter: supervised 3D (default); zhou: mixed 3D/2D batches with the "
+                        "geometric loss; ronchi: relative depth labels; zhou-image: Zhou et "
+                        "al.'s image network on synthetic renders (runs under torchrun too). "
+                        "A config's \"method\" key sets it too.  --method X --help lists X's "
+                        "options")
+    p.add_argument("--config", help="JSON file of training options (flags override it)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="any option of the method's config as JSON, e.g. lambda_geo=0.3")
+    p.add_argument("--no-resume", action="store_true",
+                   help="start afresh even if OUT_DIR holds a checkpoint")
+    options = p.add_argument_group(f"{method} training options")
+    for f in fields(cls):
+        typ = _option_type(str(f.type))
+        if typ is None:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default_factory() if f.default is MISSING else f.default
+        if typ is bool:
+            options.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
+                                 help=f"(default {default})")
+        elif isinstance(default, tuple):  # tuple options take several values
+            options.add_argument(flag, type=typ, nargs="+", default=None, help=_TUPLE_OPTION_HELP
+                                 .get(f.name, f"(default {list(default)})"))
+        else:
+            options.add_argument(flag, type=typ, default=None, help=f"(default {default!r})")
 
 
 def _parse_sets(items: list[str]) -> dict:
@@ -315,8 +365,6 @@ def _parse_sets(items: list[str]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .training import TrainConfig
-
     try:
         base = {}
         if args.config:
@@ -326,36 +374,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise ValueError(f"training config {args.config}: {e}") from None
             if not isinstance(base, dict):
                 raise ValueError(f"training config {args.config}: not a JSON object")
-        named = base.pop("method", None)
-        if args.method and named and args.method != named:
-            raise ValueError(f"training config {args.config} is for method {named!r}, "
-                             f"not {args.method!r}")
-        method = args.method or named or "lifter"
-        flags = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
-                 if getattr(args, f.name) is not None}
-        opts = {**base, **flags, **_parse_sets(args.set)}
-        if method == "lifter":
-            from .training import train
-
-            train(TrainConfig.from_dict(opts), resume=not args.no_resume)
-        elif method == "zhou":
-            from .methods.zhou import ZhouConfig, train_zhou
-
-            train_zhou(ZhouConfig.from_dict(opts), resume=not args.no_resume)
-        elif method == "ronchi":
-            from .methods.ronchi import RonchiConfig, train_ronchi
-
-            train_ronchi(RonchiConfig.from_dict(opts), resume=not args.no_resume)
-        elif method == "zhou-image":
-            from .methods.zhou_image import ZhouImageTrainConfig, train_zhou_image
-
+        base.pop("method", None)  # the parser was built for it (_train_method)
+        cls, train = _trainer(args.train_method)
+        flags = {f.name: getattr(args, f.name) for f in fields(cls)
+                 if getattr(args, f.name, None) is not None}
+        cfg = cls.from_dict({**base, **flags, **_parse_sets(args.set)})
+        train(cfg, resume=not args.no_resume)
+        if args.train_method == "zhou-image":
             from .distributed import exit_distributed
 
-            train_zhou_image(ZhouImageTrainConfig.from_dict(opts), resume=not args.no_resume)
             exit_distributed(0)  # under torchrun: leave the group and end here (see there)
-        else:
-            raise ValueError(f"unknown training method {method!r} (lifter, zhou, ronchi or "
-                             f"zhou-image)")
     except (ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
@@ -383,57 +411,6 @@ def cmd_index_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _experiment_options(run: Any, opts: dict, config: str) -> dict:
-    """``opts`` if every key is a keyword of the experiment function ``run`` (other than the
-    ones the command sets); else a one-line ValueError naming ``config`` and the others."""
-    import inspect
-
-    own = {"data_dir", "out_dir", "quick", "progress"}
-    known = set(inspect.signature(run).parameters) - own
-    unknown = sorted(set(opts) - known)
-    if unknown:
-        raise ValueError(f"experiment config {config}: unknown experiment option(s): "
-                         f"{', '.join(unknown)} (known: {', '.join(sorted(known))})")
-    return opts
-
-
-def cmd_experiment(args: argparse.Namespace) -> int:
-    opts = {}
-    try:
-        if args.config:
-            opts = json.loads(Path(args.config).read_text())
-            if not isinstance(opts, dict):
-                raise ValueError(f"experiment config {args.config}: not a JSON object")
-        if args.name == "zhou-transfer":
-            from .methods.zhou import run_zhou_transfer
-
-            run_zhou_transfer(args.data_dir, args.out_dir or "runs/zhou-transfer",
-                              quick=args.quick, progress=True, **opts)
-        elif args.name == "ronchi":
-            from .methods.ronchi import run_ronchi_experiment
-
-            from .datasets.h36m import default_data_dir
-
-            opts = _experiment_options(run_ronchi_experiment, opts, args.config)
-            run_ronchi_experiment(args.data_dir or default_data_dir(),
-                                  args.out_dir or "runs/ronchi", quick=args.quick,
-                                  progress=True, **opts)
-        elif args.name == "zhou-image":
-            from .methods.zhou_image import run_zhou_image_experiment
-
-            # The training config names its data and run folders too; the flags win.
-            config_root, config_out = opts.pop("data_root", None), opts.pop("out_dir", None)
-            run_zhou_image_experiment(args.data_dir or config_root,
-                                      args.out_dir or config_out or "runs/zhou-image-experiment",
-                                      quick=args.quick, progress=True, **opts)
-    except (ValueError, FileNotFoundError, json.JSONDecodeError) as e:
-        _error(str(e))
-        return 2
-    except KeyboardInterrupt:  # finished rows are kept; a rerun skips them
-        return 130
-    return 0
-
-
 def cmd_models(args: argparse.Namespace) -> int:
     from .zoo import DEFAULT_MODEL, available_models, read_model_info
 
@@ -448,12 +425,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         cfg = info.get("config") or {}
         members = (f", mean of {len(info['members'])} lifters"
                    if info.get("architecture") == "ensemble" else "")
-        whole = ", normalized as a whole" if cfg.get("window_norm") == "window" else ""
-        both = ", read both ways in time" if cfg.get("time_reversal") else ""
         steps = info.get("test_window_steps")
         read = f", read {','.join(map(str, steps))} apart and averaged" if steps else ""
         video = (f", video lifter: {cfg['window']} frames {cfg.get('window_step', 1)} apart"
-                 f"{whole}{both}{read}" if cfg.get("window", 1) > 1 else "")
+                 f"{read}" if cfg.get("window", 1) > 1 else "")
         print(f"{name}{star}: inputs {info.get('inputs')}{video}{members}, trained on subjects "
               f"{info.get('train_subjects')}, {info.get('train_minutes')} min")
     return 0
@@ -483,10 +458,6 @@ def _add_method_options(p: argparse.ArgumentParser) -> None:
                    help="dual-source: start the reconstruction from this learned lifter's pose")
 
 
-_NO_REVERSE_HELP = ("a video lifter trained on reversed windows: do not also lift each window "
-                    "reversed in time and average (default: on for such lifters)")
-
-
 _SYMMETRIC_HELP = ("as --consistent-bones, and each left/right pair of bones (upper arms, ...) "
                    "takes the mean of its two median lengths")
 
@@ -507,7 +478,11 @@ def _add_precision_option(p: argparse.ArgumentParser) -> None:
                         "gives its accuracy cost)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; ``argv`` (the command line to parse) picks which training
+    method's options ``wildpose train`` offers."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    method = _train_method(argv[1:]) if argv[:1] == ["train"] else "lifter"
     parser = argparse.ArgumentParser(prog="wildpose", description=(
         "3D human pose from photos, videos or 2D keypoints: predict, lift, evaluate on "
         "Human3.6M, train."))
@@ -532,7 +507,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_method_options(p)
     p.add_argument("--no-flip-test", action="store_true",
                    help="do not average with the mirrored pose")
-    p.add_argument("--no-reverse-test", action="store_true", help=_NO_REVERSE_HELP)
     _add_window_steps_option(p)
     p.set_defaults(func=cmd_lift)
 
@@ -576,7 +550,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="results JSON path")
     p.add_argument("--device", default="auto")
     p.add_argument("--no-flip-test", action="store_true")
-    p.add_argument("--no-reverse-test", action="store_true", help=_NO_REVERSE_HELP)
     _add_window_steps_option(p)
     _add_precision_option(p)
     p.add_argument("--smooth-2d", type=float, default=0.0, metavar="SIGMA",
@@ -594,8 +567,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a lifter (supervised, Zhou et al. or Ronchi et al.) "
                                         "on Human3.6M")
-    _add_train_options(p)
-    p.set_defaults(func=cmd_train)
+    _add_train_options(p, method)
+    p.set_defaults(func=cmd_train, train_method=method)
 
     p = sub.add_parser("index", help="pose libraries for the dual-source method")
     isub = p.add_subparsers(dest="index_command", required=True)
@@ -613,14 +586,6 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--index-type", default="auto", help="auto, flat, ivf, ivfpq or hnsw")
     b.add_argument("--overwrite", action="store_true")
     b.set_defaults(func=cmd_index_build)
-
-    p = sub.add_parser("experiment", help="run a paper's experiment end to end")
-    p.add_argument("name", choices=("zhou-transfer", "ronchi", "zhou-image"))
-    p.add_argument("--data-dir", default=None, help="Human3.6M folder")
-    p.add_argument("--out-dir", default=None)
-    p.add_argument("--config", default=None, help="JSON of experiment options")
-    p.add_argument("--quick", action="store_true", help="a tiny smoke-test version")
-    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("ensemble", help="one model file that averages several lifters")
     p.add_argument("members", nargs="+", metavar="MODEL",
@@ -644,7 +609,11 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser(argv).parse_args(argv)
+    except ValueError as e:  # a training config naming another method than --method
+        _error(str(e))
+        return 2
     # Restored afterwards: main() is also called in-process (tests, notebooks).
     default_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:

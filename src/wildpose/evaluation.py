@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from .datasets.h36m import TEST_SUBJECTS, H36MData, load_h36m
+from .api import Lifter
+from .datasets.h36m import ACTIONS, TEST_SUBJECTS, H36MData, h36m_intrinsics, load_h36m
 from .metrics import evaluate_poses, format_table
 from .skeleton import OCCLUDABLE_LIMBS, get_layout
 from .temporal import constant_bone_lengths
 
-__all__ = ["evaluate_h36m", "lift_h36m", "score_h36m", "occlude_limbs", "h36m_intrinsics", "h36m_world_up",
+__all__ = ["evaluate_h36m", "lift_h36m", "score_h36m", "occlude_limbs", "h36m_intrinsics",
            "save_predictions", "load_predictions"]
 
 
@@ -75,32 +76,6 @@ def lift_h36m(lifter, data: H36MData, inputs: str = "gt", smooth_2d: float = 0.0
     else:
         pred[have] = lifter.lift(kp[have], layout=layout)
     return pred, have
-
-
-def h36m_intrinsics(data: H36MData) -> dict[str, np.ndarray]:
-    """Per-row camera intrinsics of Human3.6M samples: ``f``, ``c`` (N, 2) pixels and the
-    distortion ``k`` (N, 3), ``p`` (N, 2)."""
-    out = {key: np.empty((len(data), n)) for key, n in (("f", 2), ("c", 2), ("k", 3),
-                                                        ("p", 2))}
-    for cam, rows in _cameras_and_rows(data):
-        for key in out:
-            out[key][rows] = np.asarray(getattr(cam, key), float).ravel()
-    return out
-
-
-def h36m_world_up(data: H36MData) -> np.ndarray:
-    """(N, 3) unit vectors: the world's up direction (+z in Human3.6M's world frame) in
-    each row's camera frame, ``R @ (0, 0, 1)`` (camera y points down, so about -y)."""
-    out = np.empty((len(data), 3))
-    for cam, rows in _cameras_and_rows(data):
-        out[rows] = np.asarray(cam.R, float)[:, 2]
-    return out
-
-
-def _cameras_and_rows(data: H36MData):
-    """Each (subject, camera) pair's :class:`Camera` and the (N,) bool mask of its rows."""
-    for s, c in {(int(a), int(b)) for a, b in zip(data.subject, data.camera)}:
-        yield data.cameras[(s, c)], (data.subject == s) & (data.camera == c)
 
 
 def save_predictions(path: str | Path, data: H36MData, pred: np.ndarray) -> Path:
@@ -162,8 +137,6 @@ def evaluate_h36m(model: Any = None, data_dir: str | Path | None = None, inputs:
         "per_action" table, "bone_symmetry", sample counts, skipped sequences, the
         markdown table as "table", and "predictions_file" (the NPZ written, or None).
     """
-    from .api import Lifter
-
     # Anything with a .lift(keypoints, layout=...) method is a lifter (e.g. another method's).
     lifter = model if hasattr(model, "lift") else Lifter(model, device=device,
                                                          flip_test=flip_test)
@@ -215,7 +188,7 @@ def score_h36m(data: H36MData, pred: np.ndarray, have: np.ndarray, stride: int =
     if save_predictions_to is not None:
         written = str(save_predictions(save_predictions_to, data, pred))
     target = data.pose_3d - data.pose_3d[:, :1]
-    res = evaluate_poses(pred[have], target[have], data.action[have])
+    res = evaluate_poses(pred[have], target[have], data.action_name[have], ACTIONS)
     table = res["per_action"]
     renamed = {"MPJPE": "P1", "P-MPJPE": "P2"}
     table["metrics"] = {renamed.get(k, k): v for k, v in table["metrics"].items()}

@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from .geometry import procrustes_transform
 from .skeleton import H36M17
 
 __all__ = ["BVH_JOINTS", "BVHMotion", "poses_to_bvh", "bvh_text", "write_bvh", "euler_zxy",
@@ -157,14 +158,10 @@ def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _kabsch(rest: np.ndarray, cur: np.ndarray) -> np.ndarray:
     """(F, 3, 3) rotations R minimizing sum |R rest_i - cur_i|^2.  rest (K, 3), cur (F, K, 3),
-    both unit vectors."""
-    H = np.einsum("ki,fkj->fij", rest, cur)          # sum_k rest_k cur_k^T
-    U, _, Vt = np.linalg.svd(H)
-    d = np.sign(np.linalg.det(Vt.transpose(0, 2, 1) @ U.transpose(0, 2, 1)))
-    D = np.zeros((len(cur), 3, 3))
-    D[:, 0, 0] = D[:, 1, 1] = 1.0
-    D[:, 2, 2] = np.where(d == 0, 1.0, d)
-    return Vt.transpose(0, 2, 1) @ D @ U.transpose(0, 2, 1)
+    both unit vectors.  A rotation about the origin: each set is completed by its mirror
+    image through the origin, so that the rigid Procrustes fit has nothing to translate."""
+    both_rest = np.broadcast_to(np.concatenate([rest, -rest]), (len(cur), 2 * len(rest), 3))
+    return procrustes_transform(both_rest, np.concatenate([cur, -cur], 1), scale=False)[0]
 
 
 def euler_zxy(R: np.ndarray) -> np.ndarray:

@@ -21,9 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from .skeleton import H36M17
+
 Array = Any  # numpy.ndarray or torch.Tensor
 
 __all__ = [
+    "weak_perspective_scale",
+    "depth_targets",
     "procrustes_transform",
     "procrustes_align",
     "optimal_scale",
@@ -238,3 +242,38 @@ def rotation_from_euler(azimuth: Array | float, elevation: Array | float = 0.0,
                                              -1)))
     ry, rx, rz = mats
     return rz @ rx @ ry
+
+
+def weak_perspective_scale(pose_mm: np.ndarray, keypoints: np.ndarray, valid: np.ndarray
+                           ) -> np.ndarray:
+    """Per-sample least-squares scale s (mm per normalized unit) with X, Y ~ s * 2D.
+
+    Args:
+        pose_mm: (N, J, 3) root-relative 3D, mm; keypoints: (N, J, 2) normalized 2D;
+        valid: (N, J) bool joints to fit on.
+    Returns:
+        (N,) float64 ``s = sum <XY_j, u_j> / sum |u_j|^2`` over valid joints (NaN if the 2D
+        is all zero).
+    """
+    xy = np.asarray(pose_mm, np.float64)[..., :2]
+    u = np.asarray(keypoints, np.float64)
+    w = np.asarray(valid, bool)[..., None]
+    num = (xy * u * w).sum((1, 2))
+    den = (u * u * w).sum((1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
+def depth_targets(pose_mm: np.ndarray, keypoints: np.ndarray, valid: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Zhou et al.'s depth targets in the units of the normalized 2D.
+
+    Returns:
+        ``(depth, s)``: (N, J) float32 ``(Z - Z_root) / s`` and the (N,) scales of
+        :func:`weak_perspective_scale`.
+    """
+    p = np.asarray(pose_mm, np.float64)
+    s = weak_perspective_scale(p, keypoints, valid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        depth = (p[..., 2] - p[..., H36M17.root:H36M17.root + 1, 2]) / s[:, None]
+    return depth.astype(np.float32), s

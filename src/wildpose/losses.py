@@ -3,15 +3,17 @@ stated per function.  Sections: Zhou et al. (geometric), Ronchi et al. (relative
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
-__all__: list[str] = ["geo_loss", "canonical_bone_lengths"]
+from .camera import scaled_orthographic_project
+from .skeleton import H36M17, ZHOU_BONE_GROUPS, Skeleton
+
+__all__ = ["geo_loss", "canonical_bone_lengths", "ranking_loss", "reprojection_loss",
+           "root_loss", "limb_prior_loss", "left_right_bone_pairs"]
 
 
 # ------------------------------------------------------------------ Zhou et al. 2017
-from .skeleton import H36M17, ZHOU_BONE_GROUPS, Skeleton  # noqa: E402  (numpy only)
-
-
 def _zhou_group_bones(groups: dict[str, tuple[str, ...]], skeleton: Skeleton
                       ) -> list[list[int]]:
     """Bone indices (into ``skeleton.bone_names``) of each group."""
@@ -37,8 +39,6 @@ def canonical_bone_lengths(poses, groups: dict[str, tuple[str, ...]] = ZHOU_BONE
         Raises a one-line ValueError if a bone needed by a group has no finite, positive
         mean length (e.g. no pose has both its joints).
     """
-    import numpy as np
-
     if type(poses).__module__.startswith("torch"):
         poses = poses.detach().cpu().numpy()
     p = np.asarray(poses, np.float64)
@@ -121,10 +121,6 @@ def geo_loss(pose_3d: torch.Tensor, canonical_lengths, valid: torch.Tensor | Non
 # scaled-orthographic camera whose scale the network predicts, the root at the origin, and a
 # bone-length prior.  Every function returns the batch mean, or with reduction="none" one
 # value per sample (per labelled pair for ranking_loss).
-from .skeleton import H36M17, Skeleton  # noqa: E402,F811  (this section's own import)
-
-__all__ += ["ranking_loss", "reprojection_loss", "root_loss", "limb_prior_loss",
-            "left_right_bone_pairs"]
 
 
 def _wide(x: torch.Tensor) -> torch.Tensor:
@@ -205,8 +201,6 @@ def reprojection_loss(pose_3d: torch.Tensor, scale: torch.Tensor, keypoints_2d: 
         the batch mean of each sample's mean joint distance (2D units), or (B,) with
         reduction="none"; a sample with no valid joint contributes 0.
     """
-    from .camera import scaled_orthographic_project
-
     pose = _wide(pose_3d)
     proj = scaled_orthographic_project(pose, scale.to(pose.dtype))
     dist = (((proj - keypoints_2d.to(pose.dtype)) ** 2).sum(-1) + eps * eps).sqrt()   # (B, J)

@@ -17,11 +17,10 @@ Human3.6M tables average the per-action means, not all frames: see :func:`per_ac
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
-from .datasets.h36m import ACTIONS, normalize_action
 from .geometry import procrustes_align, scale_align
 from .skeleton import H36M17, SYMMETRIC_BONES, Skeleton, get_layout
 
@@ -260,35 +259,43 @@ def plausibility(pose: Any, reference: Any = H36M_BONE_LENGTHS_MM,
     return np.exp(-(bone_ratio_error(pose, reference) + symmetry_log_error(pose)) / scale)
 
 
-def per_action_table(errors: dict[str, Any], actions: Any) -> dict[str, Any]:
+def per_action_table(errors: dict[str, Any], actions: Any,
+                     order: Sequence[str] | None = None) -> dict[str, Any]:
     """Per-action means of per-sample metrics, the Human3.6M way.
 
-    Rows are grouped by :func:`~wildpose.datasets.h36m.normalize_action`, so ``"Directions 1"``
-    and ``"Directions"`` fall together.  "Average" is the mean of the per-action means over
-    the actions present -- the standard protocol, which weights every action equally however
-    many frames it has -- not the mean over all rows.
+    "Average" is the mean of the per-action means over the actions present -- the standard
+    protocol, which weights every action equally however many frames it has -- not the mean
+    over all rows.
 
     Args:
         errors: {metric name: (N,) per-sample values}.
-        actions: (N,) action names (any Human3.6M spelling).
+        actions: (N,) action labels, grouped as they are (e.g. Human3.6M names made one
+            spelling by :func:`wildpose.datasets.h36m.normalize_action`).
+        order: the known actions in table order (e.g. ``wildpose.datasets.h36m.ACTIONS``);
+            a label outside it is a ValueError.  None: the labels present, sorted.
     Returns:
-        ``{"actions": tuple of the actions present, in ACTIONS order,
+        ``{"actions": tuple of the actions present, in ``order``,
         "metrics": {metric: {action: mean, ..., "Average": mean of the action means}},
         "counts": {action: number of rows, ..., "Average": total rows}}``.
         Raises ValueError for an unknown action or a length mismatch.
     """
-    acts = np.asarray(actions).astype(str)
-    if acts.ndim != 1:
-        raise ValueError(f"actions must be a 1-D array of names, got shape {acts.shape}")
-    lookup = {a: normalize_action(a) for a in np.unique(acts)}
-    names = np.array([lookup[a] for a in acts])
-    present = tuple(a for a in ACTIONS if (names == a).any())
+    names = np.asarray(actions).astype(str)
+    if names.ndim != 1:
+        raise ValueError(f"actions must be a 1-D array of names, got shape {names.shape}")
+    labels = np.unique(names)
+    if order is not None:
+        unknown = sorted(set(labels) - set(order))
+        if unknown:
+            raise ValueError(f"unknown action(s) {', '.join(unknown)} (known: "
+                             f"{', '.join(order)})")
+    present = tuple(a for a in (order if order is not None else labels)
+                    if (names == a).any())
     vals = {}
     for metric, v in errors.items():
         v = np.asarray(v, np.float64)
-        if v.shape != acts.shape:
+        if v.shape != names.shape:
             raise ValueError(f"metric {metric!r} has shape {v.shape} but there are "
-                             f"{len(acts)} action labels")
+                             f"{len(names)} action labels")
         vals[metric] = v
     metrics: dict[str, dict[str, float]] = {}
     for metric, v in vals.items():
@@ -296,7 +303,7 @@ def per_action_table(errors: dict[str, Any], actions: Any) -> dict[str, Any]:
         row["Average"] = float(np.mean([row[a] for a in present])) if present else float("nan")
         metrics[metric] = row
     counts = {a: int((names == a).sum()) for a in present}
-    counts["Average"] = len(acts)
+    counts["Average"] = len(names)
     return {"actions": present, "metrics": metrics, "counts": counts}
 
 
@@ -323,16 +330,18 @@ def _check_poses(name: str, a: Any, num_joints: int) -> np.ndarray:
     return a
 
 
-def evaluate_poses(pred: Any, target: Any, actions: Any = None) -> dict[str, Any]:
+def evaluate_poses(pred: Any, target: Any, actions: Any = None,
+                   action_order: Sequence[str] | None = None) -> dict[str, Any]:
     """Every metric of this module at once, for H36M17 poses.
 
     Args:
         pred, target: (N, 17, 3) finite root-relative poses, mm (see :func:`root_relative`).
-        actions: optional (N,) Human3.6M action names, for a per-action table.
+        actions: optional (N,) action labels, for a per-action table; action_order: the
+            table's order of known actions (see :func:`per_action_table`).
     Returns:
         ``{"per_sample": {metric: (N,)}, "mean": {metric: float over all rows},
         "bone_symmetry": {bone pair or "mean": float mm over the predictions},
-        "per_action": per_action_table(per_sample, actions) or None}``, with metrics
+        "per_action": per_action_table(...) or None}``, with metrics
         "MPJPE", "P-MPJPE", "N-MPJPE" (mm), "PCK@150" and "AUC" (percent, for tables), and
         "bone symmetry" (mm, the predictions' mean left/right asymmetry).
         Raises a one-line ValueError for a wrong shape, a shape mismatch or non-finite values.
@@ -356,5 +365,6 @@ def evaluate_poses(pred: Any, target: Any, actions: Any = None) -> dict[str, Any
         "per_sample": per_sample,
         "mean": {k: float(v.mean()) for k, v in per_sample.items()},
         "bone_symmetry": {k: float(v.mean()) for k, v in sym.items()},
-        "per_action": None if actions is None else per_action_table(per_sample, actions),
+        "per_action": (None if actions is None
+                       else per_action_table(per_sample, actions, action_order)),
     }

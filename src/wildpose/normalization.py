@@ -5,9 +5,6 @@ independent of image size, camera intrinsics and the person's distance, so one m
 Human3.6M frames, COCO photos and users' own keypoints.  It uses no 3D at all, so it is the
 same at training and test time.  Zhou et al.'s weak-perspective depth and Iqbal et al.'s
 normalized 2D pose space are defined in these units.
-
-A video lifter may instead normalize a whole window of frames with one transform
-(:func:`normalize_window`), which keeps how the body moves and changes size within the window.
 """
 
 from __future__ import annotations
@@ -16,11 +13,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["normalize_2d", "normalize_window", "denormalize_2d", "WINDOW_NORMS"]
-
-#: How a video lifter's input windows are normalized: each frame by :func:`normalize_2d`, or
-#: each window by :func:`normalize_window` (``LifterConfig.window_norm``).
-WINDOW_NORMS = ("frame", "window")
+__all__ = ["normalize_2d", "denormalize_2d"]
 
 
 def _is_torch(x: Any) -> bool:
@@ -65,49 +58,6 @@ def normalize_2d(keypoints: Any, valid: Any, root: int = 0, eps: float = 1e-6):
     scale = np.sqrt(np.maximum(d2[..., 0], eps))
     out = (kp - center[..., None, :]) / scale[..., None, None] * w
     return out.astype(kp.dtype), center, scale
-
-
-def normalize_window(keypoints: Any, valid: Any, root: int = 0, eps: float = 1e-6):
-    """Normalize each window of frames with one shared transform instead of frame by frame.
-
-    The centre is the middle frame's (its root joint, as in :func:`normalize_2d`) and the
-    scale is the median over the window's frames of each frame's RMS scale, so the result
-    still says how the person moved across the image and grew or shrank (sitting down,
-    walking towards the camera), which per-frame normalization throws away; the median
-    keeps one frame's misdetected joint from rescaling the whole window.
-
-    Args:
-        keypoints: (..., W, J, 2) pixels (numpy or torch), the frames in time order; invalid
-            joints may hold anything finite.
-        valid: (..., W, J) bool.
-    Returns:
-        ``(normalized, center, scale)``: (..., W, J, 2) unitless keypoints (0 where
-        invalid), (..., 2) the middle frame's centre in pixels and (...,) the shared scale
-        in pixels (1 for a window with no valid joint at all).
-    """
-    _, center, scale = normalize_2d(keypoints, valid, root, eps)  # (..., W, 2), (..., W)
-    mid = keypoints.shape[-3] // 2
-    c = center[..., mid, :]
-    if _is_torch(keypoints):
-        import torch
-
-        s = torch.where(valid.any(-1), scale, torch.full_like(scale, float("nan")))
-        s = torch.nan_to_num(s.nanmedian(-1).values, nan=1.0)  # the lower median
-        kp = torch.where(valid[..., None], keypoints, torch.zeros_like(keypoints))
-        out = (kp - c[..., None, None, :]) / s[..., None, None, None]
-        return out * valid[..., None].to(out.dtype), c, s
-    kp = np.asarray(keypoints)
-    if not np.issubdtype(kp.dtype, np.floating):
-        kp = kp.astype(np.float64)
-    valid = np.asarray(valid, bool)
-    s = np.where(valid.any(-1), scale, np.nan)
-    have = ~np.isnan(s).all(-1)
-    s = np.where(have[..., None], s, 1.0)  # nanquantile warns on an all-NaN window
-    # The lower median, as torch.nanmedian takes, so that both backends agree exactly.
-    s = np.nanquantile(s, 0.5, axis=-1, method="lower").astype(kp.dtype)
-    kp = np.where(valid[..., None], kp, 0)
-    out = (kp - c[..., None, None, :]) / s[..., None, None, None] * valid[..., None]
-    return out.astype(kp.dtype), c, s
 
 
 def denormalize_2d(normalized: Any, center: Any, scale: Any) -> Any:

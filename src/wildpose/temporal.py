@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .skeleton import get_layout, set_bone_lengths
+
 __all__ = ["gaussian_kernel", "smooth_sequences", "window_indices", "check_window_steps",
            "sequence_bone_lengths", "constant_bone_lengths"]
 
@@ -170,8 +172,6 @@ def sequence_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
         (N, B) float64 lengths in ``skeleton.bone_names`` order (NaN for a sequence whose
         every row is NaN in that bone).
     """
-    from .skeleton import get_layout
-
     poses, sequence = np.asarray(poses, np.float64), np.asarray(sequence)
     if len(sequence) != len(poses):
         raise ValueError(f"{len(poses)} poses but {len(sequence)} sequence labels")
@@ -198,8 +198,6 @@ def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
         (N, J, 3) poses in the dtype of ``poses``; a bone that has no median (NaN in every
         row of its sequence) keeps each row's own length.
     """
-    from .skeleton import get_layout, set_bone_lengths
-
     poses, sequence = np.asarray(poses), np.asarray(sequence)
     if len(sequence) != len(poses):
         raise ValueError(f"{len(poses)} poses but {len(sequence)} sequence labels")

@@ -10,76 +10,29 @@ uninterrupted one would.
 from __future__ import annotations
 
 import functools
-import json
-import math
-import signal
 import time
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .datasets.h36m import TRAIN_SUBJECTS, H36MData, default_data_dir, load_h36m
-from .normalization import normalize_2d, normalize_window
+from .datasets.h36m import (TRAIN_SUBJECTS, H36MData, default_data_dir, h36m_intrinsics,
+                             load_h36m)
+from .normalization import normalize_2d
 from .skeleton import H36M17, convert_layout
 from .temporal import window_indices
-from .zoo import save_model
+# The engine's names are also importable from here (they were defined here first).
+from .engine import (EpochStats, RunSettings, RunSpec, checked_options, lifter_checks,
+                     make_optimizer, mean_joint_error, open_run, report_skipped, require,
+                     run_training, typed_option)
 
 # torch is imported inside the functions that train, so that the CLI and the numpy
 # inference path can read TrainConfig without paying torch's start-up time.
 
-__all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs", "prepare_pixels",
+__all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs",
            "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
-           "check_experiment_options", "checked_options", "typed_option", "select_rows",
-           "finished_row", "save_row", "make_optimizer", "report_skipped"]
-
-
-@dataclass
-class RunSettings:
-    """The fields every training config shares, whatever the method (one definition).
-
-    The optimizer's schedule (AdamW, ``lr`` decaying to ``lr_final``), mirror augmentation,
-    the seed, where to run, and how often ``last.pt`` is written.  ``precision="auto"``
-    lets each trainer pick its autocast (the keypoint lifters use bf16 on CPUs and GPUs that
-    support it; the image network autocasts on GPUs only); ``"fp32"`` turns it off.
-    """
-
-    lr: float = 1e-3
-    lr_final: float = 1e-5
-    weight_decay: float = 0.0
-    flip_prob: float = 0.5                 # probability of mirroring a sample (left <-> right)
-    seed: int = 0
-    device: str = "auto"                   # "auto": a GPU if there is one, else the CPU
-    precision: str = "auto"
-    checkpoint_minutes: float = 2.0
-
-    def __post_init__(self) -> None:
-        _require(self, lr=(self.lr > 0, "> 0"), lr_final=(self.lr_final >= 0, ">= 0"),
-                 weight_decay=(self.weight_decay >= 0, ">= 0"),
-                 flip_prob=(0 <= self.flip_prob <= 1, "in [0, 1]"),
-                 checkpoint_minutes=(self.checkpoint_minutes > 0, "> 0"))
-
-
-def _lifter_checks(cfg: Any) -> dict[str, tuple[bool, str]]:
-    """The :func:`_require` checks of the fields every keypoint lifter's config has (the
-    network, its augmentation and the validation hold-out)."""
-    return dict(width=(cfg.width >= 1, ">= 1"), blocks=(cfg.blocks >= 0, ">= 0"),
-                dropout=(0 <= cfg.dropout < 1, "in [0, 1)"),
-                noise_max=(cfg.noise_max >= 0, ">= 0"),
-                drop_prob=(0 <= cfg.drop_prob <= 1, "in [0, 1]"),
-                drop_limb_prob=(0 <= cfg.drop_limb_prob <= 1, "in [0, 1]"),
-                val_fraction=(0 <= cfg.val_fraction < 1, "in [0, 1)"),
-                val_stride=(cfg.val_stride >= 1, ">= 1"), epochs=(cfg.epochs >= 1, ">= 1"))
-
-
-def _require(cfg: Any, **checks: tuple[bool, str]) -> None:
-    """One-line ValueError naming the first option of ``cfg`` whose check fails, the rule
-    and its value (checks are written ``option=(condition, rule)``)."""
-    for name, (ok, rule) in checks.items():
-        if not ok:
-            raise ValueError(f"training option {name} must be {rule}, got "
-                             f"{getattr(cfg, name)!r}")
+           "checked_options", "typed_option", "make_optimizer", "report_skipped"]
 
 
 @dataclass
@@ -109,17 +62,11 @@ class TrainConfig(RunSettings):
     noise_max: float = 0.0
     drop_prob: float = 0.0
     drop_limb_prob: float = 0.0
-    # Video protocol: each sequence's 2D smoothed along time (Gaussian, sigma in loaded
-    # frames; wildpose.temporal) before training, to match `evaluate --smooth-2d`.  0 = off.
-    smooth_2d: float = 0.0
     # Video lifter: the network reads `window` frames, `window_step` frames of the 50 fps
     # video apart (a multiple of `stride`), around the frame it lifts (LifterConfig.window).
     # 1 = a single-image lifter.
     window: int = 1
     window_step: int = 1
-    # How a video lifter's windows are normalized: "frame" (each frame on its own) or
-    # "window" (one transform per window, keeping the body's motion; LifterConfig.window_norm).
-    window_norm: str = "frame"
     # Detector-error transplant (inputs "sh" only): with this probability a training
     # sample's input becomes its ground-truth 2D plus the detection error (detections minus
     # ground truth, normalized units) of another random training sample, so that detector
@@ -130,20 +77,6 @@ class TrainConfig(RunSettings):
     # each bone (and its mirror image) scaled by a random factor in [1 - b, 1 + b]; its 2D
     # is the new body seen through the sample's own camera.  0 = off.
     bone_scale: float = 0.0
-    # Turning augmentation: a sample given a new body (bone_scale above; every sample with
-    # inputs "gt", a transplanted one with "sh") is also turned about the vertical through
-    # its pelvis by a random angle, uniform in [-turn_deg, turn_deg] degrees, and seen
-    # through its own camera: its motion seen from another side.  0 = off.
-    turn_deg: float = 0.0
-    # Time-reversal augmentation (video lifters): with this probability a training window
-    # is read backwards.  > 0 marks the model LifterConfig.time_reversal, so that
-    # wildpose.Lifter averages each window's forward and reversed readings.  0 = off.
-    reverse_prob: float = 0.0
-    # Window targets (video lifters): the loss also covers the 3D of every frame of the
-    # window, with this weight on their mean error, beside the middle frame's error
-    # (models.lifter.WindowTargetLifter): more supervision per step.  The exported model
-    # keeps the middle frame's outputs only.  0 = the middle frame alone.
-    window_targets: float = 0.0
     # Speed augmentation (video lifters): each training window is read at one of these
     # steps (frames of the 50 fps video, multiples of stride), drawn uniformly, as if the
     # motion were slower or faster; validation and the exported model read at window_step.
@@ -152,128 +85,31 @@ class TrainConfig(RunSettings):
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
+    RETIRED: ClassVar[dict[str, Any]] = {"smooth_2d": 0.0, "window_norm": "frame",
+                                         "turn_deg": 0.0, "reverse_prob": 0.0,
+                                         "window_targets": 0.0}
+
     def __post_init__(self) -> None:
         super().__post_init__()
-        _require(self, subjects=(len(self.subjects) > 0, "at least one subject"),
-                 stride=(self.stride >= 1, ">= 1"), batch_size=(self.batch_size >= 1, ">= 1"),
-                 **_lifter_checks(self), smooth_2d=(self.smooth_2d >= 0, ">= 0 frames"),
-                 window=(self.window >= 1 and self.window % 2 == 1, "odd and >= 1"),
-                 window_step=(self.window_step >= 1, ">= 1"),
-                 error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
-                 window_targets=(self.window_targets >= 0, ">= 0"),
-                 speed_steps=(all(st >= 1 for st in self.speed_steps), "steps >= 1"))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
-        return cls(**checked_options(cls, d, "lifter"))
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> "TrainConfig":
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"training config {path}: {e}") from None
-
-
-def checked_options(cls: type, d: dict[str, Any], method: str) -> dict[str, Any]:
-    """The options of a config dict for dataclass ``cls`` of training method ``method``:
-    a ``"method"`` key must name that method and is dropped; any other key must be a field
-    (one-line ValueError naming the unknown ones), holding a value of the field's type
-    (:func:`typed_option`).  Returns a copy."""
-    if not isinstance(d, dict):
-        raise ValueError(f"a {method} training config must be a JSON object, not "
-                         f"{type(d).__name__}")
-    d = dict(d)
-    named = d.pop("method", method)  # configs may name their method
-    if named != method:
-        raise ValueError(f"this config is for method {named!r}, not {method!r}")
-    types = {f.name: f.type for f in fields(cls)}
-    unknown = set(d) - set(types)
-    if unknown:
-        raise ValueError(f"unknown {method} training option(s): {', '.join(sorted(unknown))}")
-    return {k: typed_option(f"{method} training option {k}", v, str(types[k]))
-            for k, v in d.items()}
-
-
-def typed_option(name: str, value: Any, annotation: str) -> Any:
-    """``value`` (as JSON or ``--set`` gives it) converted to the field type ``annotation``
-    ("int", "float", "str", "bool", "tuple[int, ...]", "tuple[str, ...]", or one of these
-    "| None"); a one-line ValueError naming ``name`` if it is not one.  Other annotations
-    pass the value through (their config checks it)."""
-    kinds = [k.strip() for k in annotation.split("|")]
-    if value is None and "None" in kinds:
-        return None
-    kind = kinds[0]
-
-    def bad(what: str) -> ValueError:
-        return ValueError(f"{name} must be {what}, got {value!r}")
-
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if kind == "int":
-        if is_int(value):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise bad("an integer")
-    if kind == "float":
-        if is_int(value) or isinstance(value, float):
-            return float(value)
-        raise bad("a number")
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise bad("true or false")
-    if kind == "str":
-        if isinstance(value, str):
-            return value
-        if is_int(value) or isinstance(value, float):  # e.g. --set pairs_per_sample=8
-            return str(value)
-        raise bad("a string")
-    if kind == "tuple[int, ...]":
-        if isinstance(value, (list, tuple)) and all(is_int(v) for v in value):
-            return tuple(value)
-        raise bad("a list of integers")
-    if kind == "tuple[str, ...]":
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise bad("a list of strings")
-    return value
-
-
-def check_experiment_options(settings: dict[str, Any], cls: type,
-                             own: tuple[str, ...] = ("out_dir", "name")) -> None:
-    """An experiment's settings must all be fields of its training config ``cls``, except
-    those the experiment sets itself (``own``): one-line ValueError naming the others."""
-    unknown = set(settings) - ({f.name for f in fields(cls)} - set(own))
-    if unknown:
-        raise ValueError(f"unknown experiment option(s): {', '.join(sorted(unknown))}")
-
-
-def select_rows(all_rows: list[tuple], rows: Any = None) -> list[tuple]:
-    """The rows of an experiment table (tuples whose first item is the label) named by
-    ``rows`` (None: all), in the table's order; unknown labels are a one-line ValueError."""
-    chosen = [r for r in all_rows if rows is None or r[0] in rows]
-    if rows is not None and len(chosen) != len(set(rows)):
-        raise ValueError(f"unknown row(s) {sorted(set(rows) - {r[0] for r in all_rows})};"
-                         f" rows: {', '.join(r[0] for r in all_rows)}")
-    return chosen
-
-
-def finished_row(eval_path: Path, key: dict[str, Any], resume: bool = True
-                 ) -> dict[str, Any] | None:
-    """The result an experiment row stored in ``eval_path`` (see :func:`save_row`), if it
-    was made with exactly ``key`` (its config and scoring settings); else None."""
-    if not (resume and eval_path.is_file()):
-        return None
-    done = json.loads(eval_path.read_text())
-    return done["result"] if all(done.get(k) == v for k, v in key.items()) else None
-
-
-def save_row(eval_path: Path, key: dict[str, Any], result: dict[str, Any]) -> None:
-    """Store an experiment row's result with the ``key`` it was made with."""
-    eval_path.write_text(json.dumps({**key, "result": result}, indent=2))
+        require(self, subjects=(len(self.subjects) > 0, "at least one subject"),
+                stride=(self.stride >= 1, ">= 1"), batch_size=(self.batch_size >= 1, ">= 1"),
+                **lifter_checks(self),
+                window=(self.window >= 1 and self.window % 2 == 1, "odd and >= 1"),
+                window_step=(self.window_step >= 1, ">= 1"),
+                error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
+                bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
+                speed_steps=(all(st >= 1 for st in self.speed_steps), "steps >= 1"))
+        if self.inputs not in ("gt", "sh"):
+            raise ValueError(f"training option inputs must be 'gt' or 'sh', got {self.inputs!r}")
+        if self.error_transplant > 0 and self.inputs != "sh":
+            raise ValueError("error_transplant needs inputs 'sh' (detections to take errors "
+                             "from)")
+        if self.bone_scale > 0 and self.inputs == "sh" and not self.error_transplant > 0:
+            raise ValueError("bone_scale with inputs 'sh' needs error_transplant > 0: only a "
+                             "transplanted sample's input is made from its new body")
+        _window_rows(self)
+        _speed_rows(self)
+        _check_val_subjects(self.subjects, self.val_subjects)
 
 
 def prepare_inputs(keypoints: np.ndarray, layout: str, valid: np.ndarray | None = None
@@ -289,15 +125,6 @@ def prepare_inputs(keypoints: np.ndarray, layout: str, valid: np.ndarray | None 
     kp, ok = convert_layout(np.asarray(keypoints, np.float32), layout, H36M17, valid)
     norm, _, _ = normalize_2d(kp, ok, root=H36M17.root)
     return norm.astype(np.float32), ok
-
-
-def prepare_pixels(keypoints: np.ndarray, layout: str, valid: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Any-layout pixels -> H36M17 pixels (0 where missing) and validity, for lifters that
-    normalize whole windows once gathered (``window_norm`` "window"); else as
-    :func:`prepare_inputs`."""
-    kp, ok = convert_layout(np.asarray(keypoints, np.float32), layout, H36M17, valid)
-    return np.where(ok[..., None], kp, 0).astype(np.float32), ok
 
 
 def split_validation(data: H36MData, fraction: float, seed: int,
@@ -335,264 +162,6 @@ def _check_val_subjects(subjects: Sequence[int], val_subjects: Sequence[int]) ->
         raise ValueError(f"val_subjects {sorted(val_subjects)} hold out every training "
                          f"subject; leave at least one to train on")
 
-
-def report_skipped(data: H36MData) -> H36MData:
-    """Print (to stderr) each absent or unreadable sequence the load left out, as
-    ``wildpose evaluate`` does, so that a training run never drops data silently."""
-    import sys
-
-    for note in data.skipped:
-        print(f"skipped: {note}", file=sys.stderr)
-    return data
-
-
-def make_optimizer(model: Any, cfg: RunSettings, device: Any) -> Any:
-    """AdamW over ``model``'s parameters with ``cfg.lr`` and ``cfg.weight_decay``, every
-    trainer's optimizer.  Fused on CPUs and CUDA GPUs: the same update in one kernel rather
-    than a pass over memory per operation, which matters for the small networks trained
-    here, where the update is a sizeable part of a step."""
-    import torch
-
-    fused = getattr(device, "type", str(device)) in ("cpu", "cuda")
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                             fused=fused or None)
-
-
-def _lr_at(cfg: TrainConfig, step: int, total: int) -> float:
-    warm = min(500, total // 20 + 1)
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    t = (step - warm) / max(1, total - warm)
-    return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * t))
-
-
-def _validate(model, kp, valid, target, device, batch=8192, predict=None) -> float:
-    """Mean per-joint error (mm) of ``predict`` (default: ``model``) against ``target``;
-    ``model`` is put in eval mode for it."""
-    import torch
-
-    predict = model if predict is None else predict
-    model.eval()
-    errs = []
-    with torch.no_grad():
-        for i in range(0, len(kp), batch):
-            pred = predict(kp[i:i + batch].to(device), valid[i:i + batch].to(device))
-            errs.append((pred - target[i:i + batch].to(device)).norm(dim=-1).mean(-1).cpu())
-    model.train()
-    return float(torch.cat(errs).mean())
-
-
-# ------------------------------------------------------------------ the resumable loop
-def open_run(cfg: Any, resume: bool, hint: str) -> tuple[Path, dict[str, Any]]:
-    """Create ``cfg.out_dir`` and write its ``config.json`` (the config as a JSON dict).
-
-    If the folder holds a resumable run (``last.pt``) and ``resume`` is true, its config must
-    equal ``cfg``; else a ValueError names the differing fields and suggests ``hint``.
-    """
-    out = Path(cfg.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg_dict = json.loads(json.dumps(asdict(cfg)))
-    if resume and (out / "last.pt").is_file():
-        # A run started before a field existed trained as that field's default does.
-        saved = {**_field_defaults(cfg),
-                 **json.loads((out / "config.json").read_text())}
-        if saved != cfg_dict:
-            diff = sorted(k for k in set(saved) | set(cfg_dict)
-                          if saved.get(k) != cfg_dict.get(k))
-            raise ValueError(f"{out} holds a run with another config (differs in "
-                             f"{', '.join(diff)}); choose another {hint}")
-    (out / "config.json").write_text(json.dumps(cfg_dict, indent=2))
-    return out, cfg_dict
-
-
-def _field_defaults(cfg: Any) -> dict[str, Any]:
-    """The JSON form of the defaults of dataclass ``cfg``'s fields (those that have one)."""
-    out = {}
-    for f in fields(cfg):
-        if f.default is not MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not MISSING:
-            out[f.name] = f.default_factory()
-    return json.loads(json.dumps(out))
-
-
-@dataclass
-class RunSpec:
-    """A run folder (prepared by :func:`open_run`) and what its checkpoints and export hold.
-
-    ``cfg`` needs ``seed``, ``epochs``, ``lr``, ``lr_final`` and ``checkpoint_minutes``;
-    ``model_info`` is the exported model's description (the checkpoint adds
-    ``architecture`` and the model's ``config``).
-    """
-
-    out: Path
-    cfg: Any
-    architecture: str
-    model_info: dict[str, Any]
-
-
-class EpochStats:
-    """The values a training step logged, over the steps of one epoch run in this call."""
-
-    def __init__(self) -> None:
-        self.steps = 0
-        self._sums: dict[str, float] = {}
-        self._ema: dict[str, float] = {}
-
-    def add(self, values: dict[str, float]) -> None:
-        self.steps += 1
-        for k, v in values.items():
-            self._sums[k] = self._sums.get(k, 0.0) + v
-            r = self._ema.get(k, 0.0)
-            self._ema[k] = 0.98 * r + 0.02 * v if r else v
-
-    def mean(self, key: str) -> float:
-        return self._sums.get(key, 0.0) / max(self.steps, 1)
-
-    def ema(self, key: str) -> float:
-        """Running average with decay 0.98 (0 before the first step)."""
-        return self._ema.get(key, 0.0)
-
-
-def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
-                 step_loss: Callable[[int, int, Any], tuple[Any, dict[str, Any]]],
-                 validate: Callable[[], float],
-                 summarize: Callable[[int, EpochStats], tuple[dict[str, Any], str]],
-                 resume: bool = True, progress: bool = True, max_steps: int | None = None,
-                 epoch_desc: Callable[[int], str] | None = None,
-                 postfix: Callable[[EpochStats], dict[str, str]] | None = None,
-                 is_main: bool = True, export: Callable[[], Any] | None = None
-                 ) -> Path | None:
-    """The resumable training loop shared by every trainer; returns the exported model.
-
-    Args:
-        run: the run folder, config and model description.
-        steps_per_epoch: optimizer steps per epoch.
-        step_loss: ``(epoch, step, generator) -> (loss, logged)``: draw the batch of
-            (epoch, step), augment it with ``generator`` and return the loss to minimize and
-            the scalar tensors to log (``loss`` may be among them).  The generator and torch's
-            global RNG are seeded from (seed, epoch, step) and the learning rate is set
-            before the call, so a resumed run repeats an uninterrupted one exactly.
-        validate: the validation error in mm (called at each epoch's end).
-        summarize: ``(epoch index, stats) -> (log fields, text)``: the fields of the epoch's
-            ``log.jsonl`` entry between "minutes" and "val_mpjpe_mm", and the start of its
-            printed summary.
-        epoch_desc: suffix of an epoch's progress-bar label; postfix: the bar's postfix.
-        export: the model to write at the end, if not ``model`` itself (e.g. the
-            middle-frame lifter of a :class:`~wildpose.models.lifter.WindowTargetLifter`).
-        is_main: False on the non-zero ranks of a distributed run: they train, resume from
-            ``last.pt`` and run ``summarize`` (which may average across ranks) like rank 0,
-            but write nothing (no checkpoint, log, printout or model file), skip
-            ``validate`` and return None.
-
-    ``last.pt`` is resumed from if ``resume`` (else ``log.jsonl`` is cleared), written every
-    ``cfg.checkpoint_minutes``, at each epoch's end, after ``max_steps`` steps in this call
-    (returning None) and on Ctrl-C/SIGTERM (then KeyboardInterrupt is raised).  At the end
-    the model is exported to ``model.safetensors`` with its validation curve.
-    """
-    import torch
-    from tqdm import tqdm
-
-    cfg, out, model_info = run.cfg, run.out, run.model_info
-    ckpt_path = out / "last.pt"
-    total = steps_per_epoch * cfg.epochs
-    epoch, step, minutes_before, log = 0, 0, 0.0, []
-    if resume and ckpt_path.is_file():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        model.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        epoch, step, minutes_before, log = ck["epoch"], ck["step"], ck["minutes"], ck["log"]
-        if is_main:
-            print(f"resumed from {ckpt_path}: epoch {epoch + 1}, step {step}", flush=True)
-    elif is_main:
-        (out / "log.jsonl").write_text("")  # a fresh run: no stale epochs in the log
-
-    stop = {"now": False}
-
-    def _on_signal(signum, frame):  # finish the current step, then checkpoint and exit
-        stop["now"] = True
-
-    old_handlers = {s: signal.signal(s, _on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    t_start = time.time()
-
-    def minutes() -> float:
-        return minutes_before + (time.time() - t_start) / 60
-
-    def save_checkpoint():
-        if not is_main:  # rank 0 holds the same weights and writes them
-            return
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "epoch": epoch, "step": step, "minutes": minutes(), "log": log,
-                    "model_info": {**model_info, "architecture": run.architecture,
-                                   "config": model.config.to_dict()}}, tmp)
-        tmp.replace(ckpt_path)
-
-    model.train()
-    last_save = time.time()
-    steps_this_call = 0
-    try:
-        while epoch < cfg.epochs:
-            bar = tqdm(total=steps_per_epoch, initial=step, disable=not progress,
-                       desc=f"epoch {epoch + 1}/{cfg.epochs}"
-                            f"{epoch_desc(epoch) if epoch_desc else ''}",
-                       unit="step", mininterval=2)
-            stats = EpochStats()
-            while step < steps_per_epoch:
-                # Every random draw of a step (augmentation, dropout) follows from
-                # (seed, epoch, step), so a resumed run repeats the uninterrupted one exactly.
-                step_seed = hash((cfg.seed, epoch, step)) & 0x7FFFFFFF
-                gen = torch.Generator().manual_seed(step_seed)
-                torch.manual_seed(step_seed)
-                for g in optimizer.param_groups:
-                    g["lr"] = _lr_at(cfg, epoch * steps_per_epoch + step, total)
-                loss, logged = step_loss(epoch, step, gen)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                steps_this_call += 1
-                stats.add({k: v.item() for k, v in logged.items()})
-                bar.update(1)
-                if step % 50 == 0 and postfix is not None:
-                    bar.set_postfix(**postfix(stats))
-                if max_steps is not None and steps_this_call >= max_steps:
-                    save_checkpoint()
-                    bar.close()
-                    return None
-                if stop["now"]:
-                    save_checkpoint()
-                    bar.close()
-                    if is_main:
-                        print(f"interrupted: checkpoint saved to {ckpt_path}; run the "
-                              f"same command again to resume", flush=True)
-                    raise KeyboardInterrupt
-                if time.time() - last_save > cfg.checkpoint_minutes * 60:
-                    save_checkpoint()
-                    last_save = time.time()
-            bar.close()
-            val = validate() if is_main else float("nan")
-            fields_, text = summarize(epoch, stats)
-            epoch, step = epoch + 1, 0
-            log.append({"epoch": epoch, "minutes": round(minutes(), 2), **fields_,
-                        "val_mpjpe_mm": round(val, 2)})
-            if is_main:
-                with open(out / "log.jsonl", "a") as f:
-                    f.write(json.dumps(log[-1]) + "\n")
-                print(f"epoch {epoch}: {text}, validation MPJPE {val:.1f} mm, "
-                      f"{minutes():.1f} min", flush=True)
-            save_checkpoint()
-            last_save = time.time()
-    finally:
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
-    if not is_main:
-        return None
-    model_info.update({"validation_curve": log, "train_minutes": round(minutes(), 1)})
-    path = save_model(out / "model.safetensors", (export() if export else model).cpu(),
-                      model_info)
-    print(f"model written to {path}", flush=True)
-    return path
 
 
 def _speed_rows(cfg: TrainConfig) -> tuple[int, ...]:
@@ -636,40 +205,19 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     stops (with a checkpoint, returning None) after that many steps in this call, as an
     interruption would.
     """
+    # torch and the modules built on it load when training starts (see the module top).
     import torch
 
     from .augment import (AugmentConfig, augment_batch, random_bone_factors, rescale_bones,
-                          transplant_errors, turn_bodies)
+                          transplant_errors)
     from .camera import camera_to_pixels
     from .device import autocast_dtype, resolve_device
-    from .models.lifter import LifterConfig, ResidualMLPLifter, WindowTargetLifter
+    from .models.lifter import LifterConfig, ResidualMLPLifter
 
-    # Options are checked before seconds of loading are spent.
-    step_rows = _window_rows(cfg)
-    speed_rows = _speed_rows(cfg)
-    _check_val_subjects(cfg.subjects, cfg.val_subjects)
+    step_rows, speed_rows = _window_rows(cfg), _speed_rows(cfg)
     net_config = LifterConfig(width=cfg.width, blocks=cfg.blocks, dropout=cfg.dropout,
-                              window=cfg.window, window_step=cfg.window_step,
-                              window_norm=cfg.window_norm,
-                              time_reversal=cfg.reverse_prob > 0)
-    if not 0 <= cfg.reverse_prob <= 1:
-        raise ValueError(f"reverse_prob must be in [0, 1], got {cfg.reverse_prob}")
-    if cfg.window_targets > 0 and cfg.window == 1:
-        raise ValueError("window_targets needs a video lifter (window > 1)")
-    if cfg.reverse_prob > 0 and cfg.window == 1:
-        raise ValueError("reverse_prob needs a video lifter (window > 1): a single frame "
-                         "has no time order to reverse")
-    by_window = cfg.window > 1 and cfg.window_norm == "window"
-    if cfg.error_transplant > 0 and cfg.inputs != "sh":
-        raise ValueError("error_transplant needs inputs 'sh' (detections to take errors from)")
-    new_body = cfg.bone_scale > 0 or cfg.turn_deg > 0
-    if not 0 <= cfg.turn_deg <= 180:
-        raise ValueError(f"turn_deg must be in [0, 180] degrees, got {cfg.turn_deg}")
-    if new_body and cfg.inputs == "sh" and not cfg.error_transplant > 0:
-        raise ValueError("bone_scale or turn_deg with inputs 'sh' needs error_transplant > 0: "
-                         "only a transplanted sample's input is made from its new body")
-    if not 0 <= cfg.bone_scale < 1:
-        raise ValueError(f"bone_scale must be in [0, 1), got {cfg.bone_scale}")
+                              window=cfg.window, window_step=cfg.window_step)
+    new_body = cfg.bone_scale > 0
     out, _ = open_run(cfg, resume, hint="--out-dir or --no-resume")
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.precision, device)
@@ -678,7 +226,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     t0 = time.time()
     data = report_skipped(load_h36m(cfg.data_dir, subjects=cfg.subjects, stride=cfg.stride,
                                     load_sh=cfg.inputs == "sh"))
-    kp2d, layout = data.inputs(cfg.inputs, smooth_2d=cfg.smooth_2d)
+    kp2d, layout = data.inputs(cfg.inputs)
     have = np.isfinite(kp2d).all((1, 2))  # rows whose detections exist
     train_rows, val_rows = split_validation(
         data, cfg.val_fraction, cfg.seed if cfg.val_seed is None else cfg.val_seed,
@@ -686,16 +234,12 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     train_rows &= have
     val_rows &= have
     val_rows &= (data.frame % cfg.val_stride) == 0
-    # Windows normalized as a whole are normalized once gathered: keep pixels until then.
-    prepare = prepare_pixels if by_window else prepare_inputs
-    norm, valid = prepare(kp2d, layout)
+    norm, valid = prepare_inputs(kp2d, layout)
     if cfg.error_transplant > 0:
-        gt_norm, gt_valid = prepare(data.pose_2d, "h36m17")
+        gt_norm, gt_valid = prepare_inputs(data.pose_2d, "h36m17")
         Xg, Vg = torch.from_numpy(gt_norm), torch.from_numpy(gt_valid)
     pose = data.pose_3d - data.pose_3d[:, :1]
-    if new_body:  # new bodies are turned and projected with each row's own camera
-        from .evaluation import h36m_intrinsics, h36m_world_up
-
+    if new_body:  # new bodies are projected with each row's own camera
         # float32 tensors: new bodies are made on every step, where float64 numpy had been
         # the largest cost outside the network; float32 keeps the projected pixels within
         # 0.01 px of the dataset's (tests/test_video_lifter.py).
@@ -704,15 +248,12 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
 
         body_3d = f32(data.pose_3d)
         lens = {key: f32(v) for key, v in h36m_intrinsics(data).items()}
-        up = f32(h36m_world_up(data)) if cfg.turn_deg > 0 else None
     # Row indices of each sample's frames: (N, 1) for a single-image lifter, else the window
     # around it within its own sequence.
     window = window_indices(data.sequence, data.frame, cfg.window, step_rows)
     X, V = torch.from_numpy(norm), torch.from_numpy(valid)  # all rows: windows reach out
     rows_t, rows_v = np.flatnonzero(train_rows), np.flatnonzero(val_rows)
     W, Y = torch.from_numpy(window[rows_t]), torch.from_numpy(pose[rows_t])
-    per_frame = cfg.window_targets > 0   # targets for every frame: gathered per batch
-    P = torch.from_numpy(pose) if per_frame else None
     Wv, Yv = torch.from_numpy(window[rows_v]), torch.from_numpy(pose[rows_v])
     # (N, S, window): each training sample's window at each speed step (speed_steps)
     Ws = torch.from_numpy(np.stack([window_indices(data.sequence, data.frame, cfg.window,
@@ -726,33 +267,24 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         kp, ok = kp[win], ok[win]
         if cfg.window == 1:
             return kp[:, 0], ok[:, 0]
-        return (normalize_window(kp, ok, root=H36M17.root)[0] if by_window else kp), ok
+        return kp, ok
 
     def new_bodies(win: torch.Tensor, gen):
-        """The samples' bodies with random bone lengths (TrainConfig.bone_scale), turned
-        (turn_deg): their normalized 2D and validity as :func:`gather` gives them, and the
-        (B, J, 3) mm root-relative 3D of the frame each lifts ((B, W, J, 3), every frame's,
-        with window_targets)."""
-        body = body_3d[win]                                            # (B, W, J, 3)
-        if cfg.bone_scale > 0:
-            body = rescale_bones(body, random_bone_factors(len(win), cfg.bone_scale, gen)[:, None])
-        if cfg.turn_deg > 0:
-            turn = (2 * torch.rand(len(win), generator=gen) - 1) * cfg.turn_deg
-            body = turn_bodies(body, up[win[:, 0]], torch.deg2rad(turn))
+        """The samples' bodies with random bone lengths (TrainConfig.bone_scale): their
+        normalized 2D and validity as :func:`gather` gives them, and the (B, J, 3) mm
+        root-relative 3D of the frame each lifts."""
+        body = rescale_bones(body_3d[win],                              # (B, W, J, 3)
+                             random_bone_factors(len(win), cfg.bone_scale, gen)[:, None])
         px = camera_to_pixels(body, *(lens[a][win] for a in ("f", "c", "k", "p")))
         ok = torch.ones(px.shape[:-1], dtype=torch.bool)
         if cfg.window == 1:
             px, ok = px[:, 0], ok[:, 0]
-        kp = normalize_window(px, ok, root=H36M17.root)[0] if by_window \
-            else normalize_2d(px, ok, root=H36M17.root)[0]
-        if per_frame:
-            return (kp, ok), body - body[:, :, :1]
         mid = body[:, cfg.window // 2]
-        return (kp, ok), mid - mid[:, :1]
+        return (normalize_2d(px, ok, root=H36M17.root)[0], ok), mid - mid[:, :1]
 
     def transplant(win: torch.Tensor, kp, ok, target, gen):
-        """Swap some samples' inputs for their ground truth (a new body, if bone_scale or
-        turn_deg) plus another sample's error; returns inputs, validity and targets."""
+        """Swap some samples' inputs for their ground truth (a new body, if bone_scale) plus
+        another sample's error; returns inputs, validity and targets."""
         hit = torch.rand(len(win), generator=gen) < cfg.error_transplant
         donor = W[torch.randint(len(W), (len(win),), generator=gen)]
         if new_body:
@@ -772,11 +304,10 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
           f"({cfg.inputs} inputs) in {time.time() - t0:.1f}s; device {device}, "
           f"precision {amp or 'fp32'}", flush=True)
 
-    model = (WindowTargetLifter if per_frame else ResidualMLPLifter)(net_config).to(device)
+    model = ResidualMLPLifter(net_config).to(device)
     model.set_output_stats(Y)
     opt = make_optimizer(model, cfg, device)
-    aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob,
-                        cfg.reverse_prob)
+    aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)
     model_info = {"name": cfg.name, "inputs": cfg.inputs, "input_layout": "h36m17",
                   "train_subjects": [s for s in cfg.subjects if s not in cfg.val_subjects],
                   "train_config": asdict(cfg)}
@@ -792,7 +323,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         else:  # each window read at a random one of the speed steps
             win = Ws[idx, torch.randint(Ws.shape[1], (len(idx),), generator=gen)]
         kp, vb = gather(win)
-        yb = P[win] if per_frame else Y[idx]
+        yb = Y[idx]
         if cfg.error_transplant > 0:
             kp, vb, yb = transplant(win, kp, vb, yb, gen)
         elif new_body:  # ground-truth inputs: every sample gets a new body
@@ -800,11 +331,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         kp, vb, yb = augment_batch(kp, vb, yb, aug, gen)
         kp, vb, yb = kp.to(device), vb.to(device), yb.to(device)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            pred = model.forward_window(kp, vb) if per_frame else model(kp, vb)
-        if per_frame:  # (B, W) errors: the middle frame's, plus the window's mean, weighted
-            err = (pred.float() - yb).norm(dim=-1).mean(-1)
-            mid = err[:, cfg.window // 2].mean()
-            return mid + cfg.window_targets * err.mean(), {"mpjpe_mm": mid}
+            pred = model(kp, vb)
         loss = (pred.float() - yb).norm(dim=-1).mean()  # MPJPE in mm
         return loss, {"mpjpe_mm": loss}
 
@@ -815,7 +342,6 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     return run_training(
         RunSpec(out, cfg, "residual_mlp", model_info), model, opt,
         steps_per_epoch=len(W) // cfg.batch_size, step_loss=step_loss,
-        validate=lambda: _validate(model, Xv, Vv, Yv, device) if len(Xv) else float("nan"),
+        validate=lambda: mean_joint_error(model, Xv, Vv, Yv, device) if len(Xv) else float("nan"),
         summarize=summarize, resume=resume, progress=progress, max_steps=max_steps,
-        postfix=lambda stats: {"mpjpe_mm": f"{stats.ema('mpjpe_mm'):.1f}"},
-        export=model.middle_frame_lifter if per_frame else None)
+        postfix=lambda stats: {"mpjpe_mm": f"{stats.ema('mpjpe_mm'):.1f}"})

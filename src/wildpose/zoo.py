@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .retired import MODEL_OPTIONS, drop_retired
+
 __all__ = ["DEFAULT_MODEL", "NUMPY_ARCHITECTURES", "available_models", "model_path",
            "save_model", "save_ensemble", "load_model", "load_numpy_model", "read_model_info",
            "validation_split", "ValidationSplit", "NumpyModel", "NumpyEnsemble"]
@@ -31,7 +33,7 @@ def _architectures() -> dict:
     from .models.ensemble import LifterEnsemble
     from .models.ensemble_input import EnsembleConfig
 
-    from .methods.ronchi import RonchiNet, RonchiNetConfig  # Ronchi et al. 2018
+    from .models.ronchi_net import RonchiNet, RonchiNetConfig  # Ronchi et al. 2018
     from .models.hourglass import ZhouImageConfig, ZhouImageNet  # Zhou et al.'s image network
 
     return {"residual_mlp": (ResidualMLPLifter, LifterConfig),
@@ -199,6 +201,18 @@ def read_model_info(path: str | Path) -> dict[str, Any]:
     if not isinstance(info, dict) or not isinstance(info.get("config"), dict):
         raise ValueError(f"model file {path}: its wildpose metadata is not a model "
                          f"description (no architecture config)")
+    return _without_retired(info, path)
+
+
+def _without_retired(info: dict[str, Any], source: Path) -> dict[str, Any]:
+    """``info`` whose architecture configs (its own and its members') no longer name
+    options removed from wildpose (:mod:`wildpose.retired`); ValueError if one is on."""
+    if isinstance(info.get("config"), dict):
+        info = {**info, "config": drop_retired(info["config"], MODEL_OPTIONS,
+                                               f"model file {source}")}
+    if isinstance(info.get("members"), list):
+        info["members"] = [_without_retired(m, source) if isinstance(m, dict) and
+                           isinstance(m.get("config"), dict) else m for m in info["members"]]
     return info
 
 
@@ -282,7 +296,8 @@ def load_model(name_or_path: str | Path | None = None, device: Any = "cpu") -> A
             raise ValueError(f"checkpoint {path} is corrupt or not a wildpose checkpoint "
                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
                              ) from None
-        return _build(info, _require_finite(state, path), path).to(device)
+        return _build(_without_retired(info, path), _require_finite(state, path),
+                      path).to(device)
     from safetensors.torch import load_file
 
     info = read_model_info(path)
@@ -389,10 +404,10 @@ def _numpy_lifter(info: dict[str, Any], state: dict, path: Path) -> NumpyModel:
     return NumpyModel(layers, info)
 
 
-#: The LifterConfig fields the numpy path honours (numpy_forward; window_norm and
-#: time_reversal are applied by Lifter around it), kept in sync by the zoo round-trip test.
+#: The LifterConfig fields the numpy path honours (numpy_forward), kept in sync by the zoo
+#: round-trip test.
 _NUMPY_CONFIG_KEYS = frozenset({"num_joints", "width", "blocks", "dropout", "window",
-                                "window_step", "window_norm", "time_reversal"})
+                                "window_step"})
 
 
 def _check_numpy_layers(state: dict, layers: list, blocks: int, width: int,

@@ -26,6 +26,7 @@ __all__ = [
     "TRAIN_SUBJECTS",
     "TEST_SUBJECTS",
     "ACTIONS",
+    "h36m_intrinsics",
     "normalize_action",
     "H36MData",
     "load_cameras",
@@ -311,3 +312,20 @@ def _read_sh(root: Path, subject: int, seq: str, cam_name: str, n_frames: int, s
                        f"{n_frames} frames")
         return out
     return poses[::stride]
+
+
+def h36m_intrinsics(data: H36MData) -> dict[str, np.ndarray]:
+    """Per-row camera intrinsics of Human3.6M samples: ``f``, ``c`` (N, 2) pixels and the
+    distortion ``k`` (N, 3), ``p`` (N, 2)."""
+    out = {key: np.empty((len(data), n)) for key, n in (("f", 2), ("c", 2), ("k", 3),
+                                                        ("p", 2))}
+    for cam, rows in _cameras_and_rows(data):
+        for key in out:
+            out[key][rows] = np.asarray(getattr(cam, key), float).ravel()
+    return out
+
+
+def _cameras_and_rows(data: H36MData):
+    """Each (subject, camera) pair's :class:`Camera` and the (N,) bool mask of its rows."""
+    for s, c in {(int(a), int(b)) for a, b in zip(data.subject, data.camera)}:
+        yield data.cameras[(s, c)], (data.subject == s) & (data.camera == c)

@@ -1,8 +1,6 @@
 """What the members of a lifter ensemble read: one input, of which each takes its frames.
 
-Members must agree on the joints, on how a window is normalized and on reading it reversed
-in time.  Their windows may differ when every frame is normalized on its own: the ensemble
-then reads one window that holds each member's frames (e.g. 17 frames 4 apart and 17 frames
+Members must agree on the joints.  Their windows may differ: the ensemble then reads one window that holds each member's frames (e.g. 17 frames 4 apart and 17 frames
 8 apart: 33 frames 4 apart), and each member takes its own from it
 (:func:`member_frames`).
 
@@ -18,22 +16,17 @@ from typing import Any
 __all__ = ["EnsembleConfig", "INPUT_FIELDS", "shared_input_config", "member_frames"]
 
 #: The architecture options that decide what input a lifter reads.
-#: ``time_reversal`` is among them because the ensemble is read both ways or not at all.
-INPUT_FIELDS = ("num_joints", "window", "window_step", "window_norm", "time_reversal")
-_INPUT_DEFAULTS = {"num_joints": 17, "window": 1, "window_step": 1, "window_norm": "frame",
-                   "time_reversal": False}
+INPUT_FIELDS = ("num_joints", "window", "window_step")
+_INPUT_DEFAULTS = {"num_joints": 17, "window": 1, "window_step": 1}
 
 
 @dataclass
 class EnsembleConfig:
-    """The input all members of a :class:`LifterEnsemble` read, and whether it is also read
-    reversed in time (see ``LifterConfig``)."""
+    """The input all members of a :class:`LifterEnsemble` read (see ``LifterConfig``)."""
 
     num_joints: int = 17
     window: int = 1
     window_step: int = 1
-    window_norm: str = "frame"
-    time_reversal: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,8 +45,8 @@ def shared_input_config(member_configs: list[dict[str, Any]], names: list[str]) 
     """The input that holds what every member reads, or ValueError naming the first member
     that cannot share it.
 
-    Members with the same window read it as it is.  Members with different windows (only
-    with ``window_norm`` "frame") get one window whose step is the greatest common divisor
+    Members with the same window read it as it is.  Members with different windows get one
+    window whose step is the greatest common divisor
     of theirs and whose span is the longest of theirs; each member's frames lie on it.
 
     Args:
@@ -65,21 +58,14 @@ def shared_input_config(member_configs: list[dict[str, Any]], names: list[str]) 
     configs = [_input(c) for c in member_configs]
     first = configs[0]
     for cfg, name in zip(configs[1:], names[1:]):
-        for k in ("num_joints", "window_norm", "time_reversal"):
-            if cfg[k] != first[k]:
-                raise ValueError(f"ensemble member {name} reads a different input: {k} "
-                                 f"{cfg[k]!r}, not {first[k]!r} like {names[0]}")
+        if cfg["num_joints"] != first["num_joints"]:
+            raise ValueError(f"ensemble member {name} reads a different input: num_joints "
+                             f"{cfg['num_joints']!r}, not {first['num_joints']!r} like "
+                             f"{names[0]}")
     # A single frame has no step: (1, 1) whatever its config says.
     windows = [(c["window"], c["window_step"] if c["window"] > 1 else 1) for c in configs]
     if len(set(windows)) == 1:
         return EnsembleConfig(**first)
-    if first["window_norm"] != "frame":
-        i = next(i for i, w in enumerate(windows) if w != windows[0])
-        raise ValueError(f"ensemble member {names[i]} reads a different window "
-                         f"({windows[i][0]} frames {windows[i][1]} apart, not "
-                         f"{windows[0][0]} frames {windows[0][1]} apart like {names[0]}), and "
-                         f"windows normalized as a whole (window_norm 'window') must be the "
-                         f"same")
     step = 0
     for c in configs:
         if c["window"] > 1:

@@ -41,6 +41,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from ..heatmaps import cells_to_pixels, decode_argmax, soft_argmax
+
 __all__ = ["HourglassConfig", "ZhouImageConfig", "Residual", "Hourglass", "HourglassNet",
            "DepthRegressor", "ZhouImageNet", "ZhouImageOutput"]
 
@@ -282,8 +284,6 @@ class ZhouImageNet(nn.Module):
             decode: ``"soft"`` (soft-argmax, differentiable) or ``"argmax"`` (argmax with
                 quarter-cell refinement).
         """
-        from ..heatmaps import cells_to_pixels, decode_argmax, soft_argmax
-
         if decode not in ("soft", "argmax"):
             raise ValueError(f"unknown decode {decode!r}: use 'soft' or 'argmax'")
         hm = out.heatmaps[-1]

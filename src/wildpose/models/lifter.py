@@ -8,9 +8,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..normalization import WINDOW_NORMS
 
-__all__ = ["LifterConfig", "ResidualMLPLifter", "WindowTargetLifter", "Dropout"]
+__all__ = ["LifterConfig", "ResidualMLPLifter", "Dropout"]
 
 
 @dataclass
@@ -26,14 +25,6 @@ class LifterConfig:
             lifter that reads the W frames around the one it lifts.
         window_step: frames between the window's frames (e.g. 4 at 50 fps: 80 ms apart);
             the window spans ``(window - 1) * window_step + 1`` frames.
-        window_norm: how a video lifter's input is normalized: "frame", each frame on its
-            own (:func:`wildpose.normalization.normalize_2d`), or "window", the whole window
-            with one transform (:func:`wildpose.normalization.normalize_window`), which
-            keeps the body's motion across the image.  :class:`wildpose.Lifter` applies it.
-        time_reversal: the video lifter was trained on windows read backwards as well
-            (``TrainConfig.reverse_prob``), so it lifts a window's middle frame whichever
-            way time runs; :class:`wildpose.Lifter` then also lifts every window reversed
-            and averages the two readings, as it does with the mirrored pose.
     """
 
     num_joints: int = 17
@@ -42,16 +33,11 @@ class LifterConfig:
     dropout: float = 0.25
     window: int = 1
     window_step: int = 1
-    window_norm: str = "frame"
-    time_reversal: bool = False
 
     def __post_init__(self) -> None:
         if self.window < 1 or self.window % 2 == 0 or self.window_step < 1:
             raise ValueError(f"window must be odd and >= 1 and window_step >= 1, got "
                              f"window {self.window}, window_step {self.window_step}")
-        if self.window_norm not in WINDOW_NORMS:
-            raise ValueError(f"window_norm must be one of {', '.join(WINDOW_NORMS)}, "
-                             f"got {self.window_norm!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -116,8 +102,7 @@ class ResidualMLPLifter(nn.Module):
 
     With ``config.window`` W > 1 it is a video lifter: it reads the W frames around the
     frame it lifts (see :func:`wildpose.temporal.window_indices`), each frame normalized on
-    its own or the window as a whole (``config.window_norm``), which averages out a
-    detector's jitter.
+    its own, which averages out a detector's jitter.
     """
 
     def __init__(self, config: LifterConfig | None = None):
@@ -134,10 +119,8 @@ class ResidualMLPLifter(nn.Module):
     def set_output_stats(self, pose_3d: torch.Tensor) -> None:
         """Standardize outputs with (N, J, 3) root-relative training poses in mm."""
         flat = pose_3d[:, 1:].reshape(len(pose_3d), -1).to(self.out_mean)
-        # One block of statistics per predicted frame (several in WindowTargetLifter).
-        frames = len(self.out_mean) // flat.shape[1]
-        self.out_mean.copy_(flat.mean(0).repeat(frames))
-        self.out_std.copy_(flat.std(0).clamp_min(1e-3).repeat(frames))
+        self.out_mean.copy_(flat.mean(0))
+        self.out_std.copy_(flat.std(0).clamp_min(1e-3))
 
     def _outputs_mm(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, ..., J, 2) keypoints and validity -> the output layer in mm, (B, n_out)."""
@@ -154,46 +137,3 @@ class ResidualMLPLifter(nn.Module):
         b, j = keypoints.shape[0], self.config.num_joints
         y = self._outputs_mm(keypoints, valid)
         return torch.cat([y.new_zeros(b, 1, 3), y.view(b, j - 1, 3)], 1)
-
-
-class WindowTargetLifter(ResidualMLPLifter):
-    """A video lifter that, while it trains, predicts every frame of its window.
-
-    The same network as :class:`ResidualMLPLifter` except for its output layer, which has
-    one block of ``(J - 1) * 3`` outputs per window frame (each standardized by the same
-    training statistics: every frame is a training pose), so a training step can be
-    supervised on all W frames of each window rather than its middle one alone
-    (``TrainConfig.window_targets``).  Only the middle frame is used once trained:
-    :meth:`middle_frame_lifter` cuts the layer down to that frame's rows, which gives an
-    ordinary :class:`ResidualMLPLifter` (what is exported; lifting is unchanged).
-    """
-
-    def __init__(self, config: LifterConfig):
-        super().__init__(config)
-        c = self.config
-        n_out = (c.num_joints - 1) * 3
-        self.out = nn.Linear(c.width, n_out * c.window)
-        self.register_buffer("out_mean", torch.zeros(n_out * c.window))
-        self.register_buffer("out_std", torch.ones(n_out * c.window))
-
-    def forward_window(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """(B, W, J, 2) normalized keypoints, (B, W, J) validity -> (B, W, J, 3) mm, the
-        pose of every frame of each window, root = 0."""
-        b, j, w = keypoints.shape[0], self.config.num_joints, self.config.window
-        y = self._outputs_mm(keypoints, valid)
-        return torch.cat([y.new_zeros(b, w, 1, 3), y.view(b, w, j - 1, 3)], 2)
-
-    def forward(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-        """The middle frame's pose, (B, J, 3) mm, as :class:`ResidualMLPLifter` gives it."""
-        return self.forward_window(keypoints, valid)[:, self.config.window // 2]
-
-    def middle_frame_lifter(self) -> ResidualMLPLifter:
-        """The :class:`ResidualMLPLifter` that computes exactly :meth:`forward`."""
-        n_out = (self.config.num_joints - 1) * 3
-        rows = slice(self.config.window // 2 * n_out, (self.config.window // 2 + 1) * n_out)
-        lifter = ResidualMLPLifter(self.config).to(self.out_mean.device)
-        state = self.state_dict()
-        for key in ("out.weight", "out.bias", "out_mean", "out_std"):
-            state[key] = state[key][rows]
-        lifter.load_state_dict(state)
-        return lifter.train(self.training)

@@ -1,0 +1,279 @@
+"""Joint camera and 3D pose reconstruction from retrieved poses: batched Levenberg-Marquardt
+steps on the reprojection error with a bone-length term (weak and full perspective)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ...geometry import rotation_matrix
+from ...normalization import normalize_2d
+from ...skeleton import H36M17
+
+__all__ = ["reconstruct", "reconstruct_perspective"]
+
+
+def _skew_rows(z: np.ndarray) -> np.ndarray:
+    """d(x, y of (I + [delta]x) z)/d delta: (..., 2, 3) for points z (..., 3)."""
+    x, y, w = z[..., 0], z[..., 1], z[..., 2]
+    zero = np.zeros_like(x)
+    return np.stack([np.stack([zero, w, -y], -1), np.stack([-w, zero, x], -1)], -2)
+
+
+def _lm_step(jac: np.ndarray, r: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """One batched Levenberg-Marquardt step: (B, M, P) Jacobian, (B, M) residuals, (B,)
+    damping -> (B, P) parameter update (Marquardt's diagonal scaling)."""
+    jact = jac.transpose(0, 2, 1)
+    jtj = jact @ jac
+    jtr = (jact @ r[..., None])[..., 0]
+    diag = np.diagonal(jtj, axis1=1, axis2=2)
+    lhs = jtj + (mu[:, None] * (diag + 1e-9))[..., None] * np.eye(jac.shape[-1])
+    return -np.linalg.solve(lhs, jtr[..., None])[..., 0]
+
+
+def _fill_shape_rows(jac: np.ndarray, row0: int, d: np.ndarray, ln: np.ndarray,
+                     dy: np.ndarray, cb: float, cp: float) -> None:
+    """Jacobian rows of the bone-length and prior terms w.r.t. the k combination weights
+    (the first k parameters), from row ``row0`` on: d|D_b|/dw_i = u_b . dY_ib for the
+    combined bones D (B, nb, 3) of lengths ln (B, nb) and neighbour bones dy (B, k, nb, 3);
+    then cp * I for the prior."""
+    k, nb = dy.shape[1], dy.shape[2]
+    u = d / np.maximum(ln, 1e-9)[..., None]
+    jac[:, row0:row0 + nb, :k] = cb * np.swapaxes((dy * u[:, None]).sum(-1), 1, 2)
+    jac[:, row0 + nb:row0 + nb + k, :k] = cp * np.eye(k)
+
+
+def _keep_better(ok: np.ndarray, new: Any, old: Any) -> Any:
+    """Per batch row: ``new`` where ``ok`` (B,) else ``old``; arrays or tuples of arrays."""
+    if isinstance(old, tuple):
+        return tuple(_keep_better(ok, a, b) for a, b in zip(new, old))
+    return np.where(ok.reshape((-1,) + (1,) * (np.ndim(old) - 1)), new, old)
+
+
+def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
+                weights0: np.ndarray | None = None, feature_weights: np.ndarray | None = None,
+                iterations: int = 8, bone_weight: float = 1.0, prior_weight: float = 0.5,
+                pose_rms_mm: float = 450.0, root: int = 0, return_camera: bool = False
+                ) -> np.ndarray | tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Joint weak-perspective camera and 3D pose fit to normalized 2D poses, batched.
+
+    Minimizes, over the combination weights ``w`` (k), a rotation ``R``, a scale ``s`` and a
+    2D translation ``t`` per query::
+
+        sum_j v_j |s (R X)_xy,j + t - q_j|^2                          reprojection
+        + (bone_weight / pose_rms)^2 sum_b (|X_b| - L_b)^2            bone lengths
+        + prior_weight^2 |w - w0|^2                                    stay near the prior
+
+    with ``X = sum_i w_i Y_i`` (the retrieved poses in their own virtual camera frames) and
+    ``L_b`` the ``w0``-weighted bone lengths of the retrieved poses, by Levenberg-Marquardt
+    steps (R updated multiplicatively with :func:`wildpose.geometry.rotation_matrix`).
+
+    Args:
+        q: (B, J, 2) normalized 2D poses (feature layout), 0 where invalid.
+        valid: (B, J) bool.
+        neighbours: (B, k, 17, 3) retrieved camera-frame H36M17 poses, mm, root at 0.
+        weights0: (B, k) prior combination weights (default uniform 1/k).
+        feature_weights: (J, 17) map from H36M17 joints to the feature layout (default I).
+        iterations: LM steps.
+        pose_rms_mm: typical RMS joint distance from the root, mm (unit of the bone term).
+        return_camera: also return the fit ``{"weights": (B, k), "rotation": (B, 3, 3),
+            "scale": (B,) normalized units per mm, "translation": (B, 2) normalized units}``.
+    Returns:
+        (B, 17, 3) float64 camera-frame poses, mm, root at 0 (x right, y down, z forward)
+        [, the camera dict].
+    """
+    y = np.asarray(neighbours, np.float64)
+    bsz, k = y.shape[:2]
+    wf = np.eye(17) if feature_weights is None else np.asarray(feature_weights, np.float64)
+    yf = y if feature_weights is None else np.einsum("fj,bkjc->bkfc", wf, y)   # (B, k, J, 3)
+    vw = np.asarray(valid, np.float64)
+    sq = np.sqrt(vw)[..., None]                                 # (B, J, 1)
+    q = np.where(np.asarray(valid, bool)[..., None], np.asarray(q, np.float64), 0.0)
+    w0 = np.full((bsz, k), 1.0 / k) if weights0 is None else np.asarray(weights0, np.float64)
+    parents = np.array([p for p, _ in H36M17.edges])
+    children = np.array([c for _, c in H36M17.edges])
+    dy = y[:, :, children] - y[:, :, parents]                   # (B, k, nb, 3)
+    target = np.einsum("bk,bkn->bn", w0, np.linalg.norm(dy, axis=-1))
+    cb = bone_weight / pose_rms_mm
+    cp = prior_weight
+    nb = len(parents)
+    jn = q.shape[1]
+    npar = k + 6
+
+    def fit_st(zf):
+        """Closed-form s, t for fixed camera-frame points (weighted LS on visible joints)."""
+        cnt = np.maximum(vw.sum(1), 1)[:, None]
+        zm = (zf[..., :2] * vw[..., None]).sum(1) / cnt
+        qm = (q * vw[..., None]).sum(1) / cnt
+        zc, qc = zf[..., :2] - zm[:, None], q - qm[:, None]
+        s = (vw[..., None] * zc * qc).sum((1, 2)) / np.maximum(
+            (vw[..., None] * zc * zc).sum((1, 2)), 1e-12)
+        return s, qm - s[:, None] * zm
+
+    def combine(w, a):
+        """sum_i w_i a_i: (B, k), (B, k, ...) -> (B, ...) as one batched matmul."""
+        return (w[:, None, :] @ a.reshape(bsz, k, -1)).reshape(a.shape[:1] + a.shape[2:])
+
+    def residuals(w, rot, s, t):
+        rk = yf @ np.swapaxes(rot, -1, -2)[:, None]             # neighbours, rotated
+        zf = combine(w, rk)
+        rp = sq * (s[:, None, None] * zf[..., :2] + t[:, None] - q)
+        d = combine(w, dy)
+        ln = np.linalg.norm(d, axis=-1)
+        rb = cb * (ln - target)
+        rw = cp * (w - w0)
+        return rp, rb, rw, rk, zf, d, ln
+
+    def cost(parts):
+        rp, rb, rw = parts[:3]
+        return (rp ** 2).sum((1, 2)) + (rb ** 2).sum(1) + (rw ** 2).sum(1)
+
+    w = w0.copy()
+    rot = np.broadcast_to(np.eye(3), (bsz, 3, 3)).copy()
+    zf0 = combine(w, yf)
+    s, t = fit_st(zf0)
+    parts = residuals(w, rot, s, t)
+    cur = cost(parts)
+    mu = np.full(bsz, 1e-3)
+    for _ in range(iterations):
+        rp, rb, rw, rk, zf, d, ln = parts
+        jac = np.zeros((bsz, 2 * jn + nb + k, npar))
+        # reprojection rows
+        jw = sq[:, None] * s[:, None, None, None] * rk[..., :2]          # (B, k, J, 2)
+        jac[:, :2 * jn, :k] = jw.reshape(bsz, k, 2 * jn).transpose(0, 2, 1)
+        jd = sq[..., None] * s[:, None, None, None] * _skew_rows(zf)     # (B, J, 2, 3)
+        jac[:, :2 * jn, k:k + 3] = jd.reshape(bsz, 2 * jn, 3)
+        jac[:, :2 * jn, k + 3] = (sq * zf[..., :2]).reshape(bsz, 2 * jn)
+        jt = np.broadcast_to(np.eye(2), (bsz, jn, 2, 2)) * sq[..., None]
+        jac[:, :2 * jn, k + 4:k + 6] = jt.reshape(bsz, 2 * jn, 2)
+        _fill_shape_rows(jac, 2 * jn, d, ln, dy, cb, cp)
+        step = _lm_step(jac, np.concatenate([rp.reshape(bsz, -1), rb, rw], 1), mu)
+        w_n, rot_n = w + step[:, :k], rotation_matrix(step[:, k:k + 3]) @ rot
+        s_n = s + step[:, k + 3]
+        t_n = t + step[:, k + 4:k + 6]
+        parts_n = residuals(w_n, rot_n, s_n, t_n)
+        new = cost(parts_n)
+        ok = np.isfinite(new) & (new < cur)
+        w, rot, s, t, parts, cur = _keep_better(ok, (w_n, rot_n, s_n, t_n, parts_n, new),
+                                                (w, rot, s, t, parts, cur))
+        mu = np.where(ok, mu * 0.3, mu * 10.0)
+    out = combine(w, y) @ np.swapaxes(rot, -1, -2)
+    out = out - out[:, root:root + 1]
+    if return_camera:
+        return out, {"weights": w, "rotation": rot, "scale": s, "translation": t}
+    return out
+
+
+def _skew3(z: np.ndarray) -> np.ndarray:
+    """d((I + [delta]x) z)/d delta = -[z]x: (..., 3, 3) for points z (..., 3)."""
+    x, y, w = z[..., 0], z[..., 1], z[..., 2]
+    zero = np.zeros_like(x)
+    return np.stack([np.stack([zero, w, -y], -1), np.stack([-w, zero, x], -1),
+                     np.stack([y, -x, zero], -1)], -2)
+
+
+def reconstruct_perspective(uv: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
+                            weights0: np.ndarray | None = None,
+                            feature_weights: np.ndarray | None = None, iterations: int = 8,
+                            bone_weight: float = 1.0, prior_weight: float = 0.5,
+                            pose_rms_mm: float = 450.0, root: int = 0, feature_root: int = 0
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """Joint *full-perspective* camera and 3D pose fit, for cameras with known intrinsics.
+
+    The weak-perspective fit of :func:`reconstruct` on the normalized query gives the start
+    (its scale s and 2D shift t become the depth ``T_z = 1 / (sigma s)`` and ``T_xy``), then
+    Levenberg-Marquardt steps minimize, over the combination weights, the rotation and the 3D
+    translation ``T`` (mm)::
+
+        sum_j v_j |(P_j,xy / P_j,z - uv_j) / sigma|^2 + bone and prior terms as reconstruct,
+
+    with ``P = R X + T`` and ``sigma`` the query's RMS spread in ``uv`` (so the reprojection
+    term has the same units as in :func:`reconstruct`).  Steps that would put a joint behind
+    the camera are refused.
+
+    Args:
+        uv: (B, J, 2) normalized image coordinates ``(pixels - c) / f`` in the feature layout
+            (see :func:`wildpose.camera.pixels_to_normalized`; undistorted if need be).
+        valid, neighbours, weights0, feature_weights, iterations, bone_weight, prior_weight,
+            pose_rms_mm, root: as :func:`reconstruct`.
+        feature_root: the root joint of the feature layout (where ``uv`` is centred).
+    Returns:
+        ``(poses, root_translation)``: (B, 17, 3) float64 camera-frame poses, mm, root at 0;
+        (B, 3) the root's camera coordinates, mm (its depth follows from the retrieved
+        mocap's body size, which the 2D alone cannot tell).
+    """
+    uv = np.asarray(uv, np.float64)
+    v = np.asarray(valid, bool)
+    y = np.asarray(neighbours, np.float64)
+    bsz, k = y.shape[:2]
+    qn, centre, sigma = normalize_2d(np.where(v[..., None], uv, 0.0), v, root=feature_root)
+    _, cam = reconstruct(qn, v, y, weights0, feature_weights, iterations, bone_weight,
+                         prior_weight, pose_rms_mm, root=0, return_camera=True)
+    sigma = np.maximum(sigma, 1e-12)
+    s_uv = np.maximum(sigma * cam["scale"], 1e-9)          # 1 / depth, per mm
+    tz = 1.0 / s_uv
+    txy = (sigma[:, None] * cam["translation"] + centre) * tz[:, None]
+    trans = np.concatenate([txy, tz[:, None]], 1)          # (B, 3) mm
+    w, rot = cam["weights"], cam["rotation"]
+    w0 = np.full((bsz, k), 1.0 / k) if weights0 is None else np.asarray(weights0, np.float64)
+
+    wf = np.eye(17) if feature_weights is None else np.asarray(feature_weights, np.float64)
+    yf = y if feature_weights is None else np.einsum("fj,bkjc->bkfc", wf, y)
+    vw = v.astype(np.float64)
+    sq = (np.sqrt(vw) / sigma[:, None])[..., None]          # (B, J, 1)
+    uvz = np.where(v[..., None], uv, 0.0)
+    parents = np.array([a for a, _ in H36M17.edges])
+    children = np.array([b for _, b in H36M17.edges])
+    dy = y[:, :, children] - y[:, :, parents]
+    target = np.einsum("bk,bkn->bn", w0, np.linalg.norm(dy, axis=-1))
+    cb, cp = bone_weight / pose_rms_mm, prior_weight
+    nb, jn, npar = len(parents), uv.shape[1], k + 6
+
+    def combine(ww, a):
+        return (ww[:, None, :] @ a.reshape(bsz, k, -1)).reshape(a.shape[:1] + a.shape[2:])
+
+    def residuals(ww, rr, tt):
+        rk = yf @ np.swapaxes(rr, -1, -2)[:, None]
+        zf = combine(ww, rk)
+        pts = zf + tt[:, None]
+        pz = pts[..., 2]
+        rp = sq * (pts[..., :2] / np.where(pz > 1.0, pz, 1.0)[..., None] - uvz)
+        d = combine(ww, dy)
+        ln = np.linalg.norm(d, axis=-1)
+        return rp, cb * (ln - target), cp * (ww - w0), rk, zf, pts, d, ln
+
+    def cost(parts):
+        rp, rb, rw, pts = parts[0], parts[1], parts[2], parts[5]
+        c = (rp ** 2).sum((1, 2)) + (rb ** 2).sum(1) + (rw ** 2).sum(1)
+        behind = ((pts[..., 2] <= 1.0) & v).any(1)
+        return np.where(behind, np.inf, c)
+
+    parts = residuals(w, rot, trans)
+    cur = cost(parts)
+    mu = np.full(bsz, 1e-3)
+    for _ in range(iterations):
+        rp, rb, rw, rk, zf, pts, d, ln = parts
+        pz = np.where(pts[..., 2] > 1.0, pts[..., 2], 1.0)
+        a = np.zeros((bsz, jn, 2, 3))                       # d(projection)/dP, weighted
+        a[..., 0, 0] = a[..., 1, 1] = 1.0 / pz
+        a[..., 0, 2] = -pts[..., 0] / pz ** 2
+        a[..., 1, 2] = -pts[..., 1] / pz ** 2
+        a *= sq[..., None]
+        jac = np.zeros((bsz, 2 * jn + nb + k, npar))
+        jac[:, :2 * jn, :k] = np.einsum("bjcd,bkjd->bjck", a, rk).reshape(bsz, 2 * jn, k)
+        jac[:, :2 * jn, k:k + 3] = (a @ _skew3(zf)).reshape(bsz, 2 * jn, 3)
+        jac[:, :2 * jn, k + 3:] = a.reshape(bsz, 2 * jn, 3)
+        _fill_shape_rows(jac, 2 * jn, d, ln, dy, cb, cp)
+        step = _lm_step(jac, np.concatenate([rp.reshape(bsz, -1), rb, rw], 1), mu)
+        w_n, rot_n = w + step[:, :k], rotation_matrix(step[:, k:k + 3]) @ rot
+        t_n = trans + step[:, k + 3:]
+        parts_n = residuals(w_n, rot_n, t_n)
+        new = cost(parts_n)
+        ok = np.isfinite(new) & (new < cur)
+        w, rot, trans, parts, cur = _keep_better(ok, (w_n, rot_n, t_n, parts_n, new),
+                                                 (w, rot, trans, parts, cur))
+        mu = np.where(ok, mu * 0.3, mu * 10.0)
+    out = combine(w, y) @ np.swapaxes(rot, -1, -2)
+    root_pos = out[:, root]
+    return out - root_pos[:, None], trans + root_pos
