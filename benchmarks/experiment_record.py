@@ -1,11 +1,11 @@
-"""Record the result of a paper experiment run by the CLI, with its provenance.
+"""Record the result of a paper experiment (``experiments/``) with its provenance.
 
-    wildpose experiment ronchi --data-dir ../shared/data/h36m --out-dir runs/ronchi
+    python -m experiments.ronchi_table --data-dir ../shared/data/h36m --out-dir runs/ronchi
     python benchmarks/experiment_record.py runs/ronchi/ronchi.json \
-        --produced-by "wildpose experiment ronchi --data-dir ../shared/data/h36m --out-dir runs/ronchi"
+        --produced-by "python -m experiments.ronchi_table --data-dir ../shared/data/h36m --out-dir runs/ronchi"
 
-The experiments (``wildpose experiment ronchi``, ``zhou-transfer`` and ``zhou-image``)
-train many models for an hour or more, resumably, so they are run by the CLI; this script
+The experiments (``experiments/ronchi_table.py``, ``zhou_transfer.py`` and
+``zhou_image_ablation.py``) train many models for an hour or more, resumably; this script
 copies the JSON they write (every figure as the experiment measured it, untouched) into a
 record under ``benchmarks/results/experiment_<name>_*.json`` together with the command that
 produced it, the commit, the machine and the file's date, for ``report.py``.  A result from
@@ -23,7 +23,7 @@ from pathlib import Path
 import _common
 
 
-#: The experiments of ``wildpose experiment``.
+#: The experiments of ``experiments/``, by the name their results JSON gives.
 KNOWN = ("ronchi", "zhou-transfer", "zhou-image")
 
 

@@ -1,7 +1,7 @@
 """Gather the validation runs of Zhou et al.'s transfer experiment into one record.
 
     for c in experiments/configs/zhou-validation/*.json; do n=$(basename $c .json)
-      wildpose experiment zhou-transfer --data-dir ../shared/data/h36m \\
+      python -m experiments.zhou_transfer --data-dir ../shared/data/h36m \\
           --config $c --out-dir runs/zhou-validation/$n; done
     python benchmarks/zhou_validation.py runs/zhou-validation/*/results.json
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import _common
 
-COMMAND = ("wildpose experiment zhou-transfer --data-dir ../shared/data/h36m "
-           "--config experiments/configs/zhou-validation/{name}.json --out-dir runs/zhou-validation/{name}")
+COMMAND = ("python -m experiments.zhou_transfer --data-dir ../shared/data/h36m --config "
+           "experiments/configs/zhou-validation/{name}.json --out-dir runs/zhou-validation/{name}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from safetensors import safe_open
 
-from wildpose.engine import _field_defaults
+from wildpose.engine import field_defaults
 from wildpose.methods.ronchi import RonchiConfig
 from wildpose.methods.zhou import ZhouConfig
 from wildpose.methods.zhou_image import ZhouImageTrainConfig
@@ -53,7 +53,7 @@ def test_each_shipped_model_has_the_recipe_it_was_trained_with(name, info, recip
     cls = CONFIG_CLASS[info.get("method")]
     parsed = json.loads(json.dumps(asdict(cls.from_file(recipe))))
     # A field the model predates was trained as its default (as resuming assumes).
-    recorded = {**_field_defaults(cls),
+    recorded = {**field_defaults(cls),
                 **drop_retired(info["train_config"], getattr(cls, "RETIRED", {}), name)}
     differ = sorted(k for k in set(parsed) | set(recorded) - PLACES
                     if k not in PLACES and parsed.get(k) != recorded.get(k))

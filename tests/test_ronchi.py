@@ -148,6 +148,7 @@ def weights(run: Path) -> dict:
     return torch.load(run / "last.pt", map_location="cpu", weights_only=True)["model"]
 
 
+@pytest.mark.slow
 def test_relative_training_uses_no_3d(h36m_dir, tiny_data, tmp_path):
     d = prepare_ronchi_data(tiny(h36m_dir, tmp_path), tiny_data)
     assert d.Y is None and not d.has3d.any()
@@ -164,6 +165,7 @@ def test_relative_training_uses_no_3d(h36m_dir, tiny_data, tmp_path):
     np.testing.assert_allclose(H36M17.bone_lengths(sup.Y.numpy()).sum(-1), 16.0, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_detections_spine_is_not_a_reprojection_target(h36m_dir, tiny_data, tmp_path):
     gt = prepare_ronchi_data(tiny(h36m_dir, tmp_path), tiny_data)
     assert gt.reproj_mask.all()
@@ -172,6 +174,7 @@ def test_detections_spine_is_not_a_reprojection_target(h36m_dir, tiny_data, tmp_
     assert off == ["Spine"]
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_and_resumes_exactly(h36m_dir, tiny_data, tmp_path):
     a = train_ronchi(tiny(h36m_dir, tmp_path / "a"), progress=False, data=tiny_data)
     assert a.is_file()
@@ -195,6 +198,7 @@ def test_training_is_deterministic_and_resumes_exactly(h36m_dir, tiny_data, tmp_
                      data=tiny_data)
 
 
+@pytest.mark.slow
 def test_mixed_and_supervised_training_run(h36m_dir, tiny_data, tmp_path):
     for kw in (dict(fraction_3d=0.2, inputs="sh"), dict(supervision="3d", w_limb=0.0)):
         path = train_ronchi(tiny(h36m_dir, tmp_path / kw.get("supervision", "mixed"), epochs=1,
@@ -202,6 +206,7 @@ def test_mixed_and_supervised_training_run(h36m_dir, tiny_data, tmp_path):
         assert path.is_file()
 
 
+@pytest.mark.slow
 def test_training_from_a_labels_file(h36m_dir, tiny_data, tmp_path):
     from wildpose.datasets.h36m import load_h36m
 

@@ -354,6 +354,7 @@ def test_processes_sharing_a_render_cache_render_once(tmp_path, monkeypatch):
     np.testing.assert_array_equal(results[0].images, results[1].images)
 
 
+@pytest.mark.slow
 def test_estimator_runs_an_image_model_file(data, tmp_path):
     from wildpose.detectors import Detection, Detector
     from wildpose.predict import Estimator
@@ -416,6 +417,7 @@ if __name__ == "__main__":
     _worker(Path(sys.argv[1]))
 
 
+@pytest.mark.slow
 def test_shipped_image_network_finds_the_joints_of_unseen_renders(h36m_dir):
     """The shipped ``zhou-image`` on renders of S9 poses (a test subject, never trained on):
     the renderer's own 2D joints are the truth.  A network that learned nothing scores about

@@ -199,6 +199,7 @@ def test_shipped_models_load_and_describe_themselves():
         assert info.get("name") == name and os.path.isfile(model_path(name))
 
 
+@pytest.mark.slow
 def test_shipped_models_lift_a_standing_person_upright():
     """Every shipped model, fed the 2D of a person standing 4 m in front of a camera, answers
     an upright body with human bone lengths (independent facts, not the model's output)."""

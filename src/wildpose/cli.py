@@ -324,11 +324,8 @@ _TUPLE_OPTION_HELP = {
 def _add_train_options(p: argparse.ArgumentParser, method: str) -> None:
     cls, _ = _trainer(method)
     p.add_argument("--method", choices=tuple(TRAINERS), default=None,
-                   help="lifter: supervised 3D (default); zhou: mixed 3D/2D batches with the "
-                        "geometric loss; ronchi: relative depth labels; zhou-image: Zhou et "
-                        "al.'s image network on synthetic renders (runs under torchrun too). "
-                        "A config's \"method\" key sets it too.  --method X --help lists X's "
-                        "options")
+                   help="lifter (default), zhou, ronchi or zhou-image (also under torchrun); "
+                        "a config's \"method\" key sets it too; --method X --help: X's options")
     p.add_argument("--config", help="JSON file of training options (flags override it)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="any option of the method's config as JSON, e.g. lambda_geo=0.3")

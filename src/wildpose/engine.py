@@ -31,9 +31,10 @@ if TYPE_CHECKING:
 # torch (and tqdm) are imported inside the functions that train, so that the CLI and the
 # numpy inference path can build and check configs without paying torch's start-up time.
 
-__all__ = ["RunSettings", "require", "lifter_checks", "checked_options", "typed_option", "report_skipped",
-           "make_optimizer", "lr_at", "mean_joint_error", "open_run", "RunSpec", "EpochStats",
-           "run_training"]
+__all__ = ["RunSettings", "require", "lifter_checks", "checked_options", "typed_option",
+           "report_skipped", "make_optimizer", "lr_at", "mean_joint_error", "open_run",
+           "field_defaults", "RunSpec", "EpochStats", "run_training"]
+
 
 @dataclass
 class RunSettings:
@@ -229,7 +230,7 @@ def open_run(cfg: Any, resume: bool, hint: str) -> tuple[Path, dict[str, Any]]:
     cfg_dict = json.loads(json.dumps(asdict(cfg)))
     if resume and (out / "last.pt").is_file():
         # A run started before a field existed trained as that field's default does.
-        saved = {**_field_defaults(cfg),
+        saved = {**field_defaults(cfg),
                  **drop_retired(json.loads((out / "config.json").read_text()),
                                 cfg.RETIRED, str(out / "config.json"))}
         if saved != cfg_dict:
@@ -241,7 +242,7 @@ def open_run(cfg: Any, resume: bool, hint: str) -> tuple[Path, dict[str, Any]]:
     return out, cfg_dict
 
 
-def _field_defaults(cfg: Any) -> dict[str, Any]:
+def field_defaults(cfg: Any) -> dict[str, Any]:
     """The JSON form of the defaults of dataclass ``cfg``'s fields (those that have one)."""
     out = {}
     for f in fields(cfg):

@@ -1,10 +1,9 @@
 """Supervised training of the 2D-to-3D lifter on Human3.6M.
 
-``train(TrainConfig(...))`` is what ``wildpose train`` runs.  A run folder holds
-``config.json``, ``last.pt`` (a resumable checkpoint: model, optimizer, epoch and step),
-``log.jsonl`` (validation error against minutes) and, at the end, ``model.safetensors``.
-Randomness is derived from (seed, epoch, step), so a resumed run continues exactly as an
-uninterrupted one would.
+``train(TrainConfig(...))`` is what ``wildpose train`` runs, on the shared engine
+(:mod:`wildpose.engine`: the run folder, resume, signals, checkpoints and logs).  This module
+also holds what every keypoint trainer prepares its data with: :func:`prepare_inputs` and
+:func:`split_validation`.
 """
 
 from __future__ import annotations
@@ -17,15 +16,14 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
-from .datasets.h36m import (TRAIN_SUBJECTS, H36MData, default_data_dir, h36m_intrinsics,
-                             load_h36m)
-from .normalization import normalize_2d
-from .skeleton import H36M17, convert_layout
-from .temporal import window_indices
-# The engine's names are also importable from here (they were defined here first).
+from .datasets.h36m import TRAIN_SUBJECTS, H36MData, default_data_dir, h36m_intrinsics, load_h36m
+# The engine's names are also importable from here, where they were first defined.
 from .engine import (EpochStats, RunSettings, RunSpec, checked_options, lifter_checks,
                      make_optimizer, mean_joint_error, open_run, report_skipped, require,
                      run_training, typed_option)
+from .normalization import normalize_2d
+from .skeleton import H36M17, convert_layout
+from .temporal import window_indices
 
 # torch is imported inside the functions that train, so that the CLI and the numpy
 # inference path can read TrainConfig without paying torch's start-up time.
