@@ -213,9 +213,17 @@ class MoveNetDetector(Detector):
                                 self.min_confidence)
 
     def detect(self, image: Any) -> list[Detection]:
-        img = check_image(image)
+        return self._detect(check_image(image), self.second_look)
+
+    def track(self, image: Any) -> list[Detection]:
+        """:meth:`detect` for a video frame, without the ``"empty"`` second look: in a video
+        a frame with nobody in it is ordinary (people walk out), not a hint of small people."""
+        return self._detect(check_image(image),
+                            "always" if self.second_look == "always" else "never")
+
+    def _detect(self, img: np.ndarray, second_look: str) -> list[Detection]:
         dets = self._multipose(img, self.input_size)
-        if self.second_look == "always" or (self.second_look == "empty" and not dets):
+        if second_look == "always" or (second_look == "empty" and not dets):
             dets = merge_people(dets + self._multipose(img, SECOND_LOOK_SIZE))
         dets = dets[:self.max_people]
         if self.refiner is not None:
