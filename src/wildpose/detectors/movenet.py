@@ -171,7 +171,7 @@ class MoveNetDetector(Detector):
     def __init__(self, min_confidence: float = MIN_SCORE, max_people: int | None = None,
                  input_size: int = INPUT_SIZE, model: str | Path | None = None,
                  threads: int | None = None, refine: bool = False,
-                 second_look: str = "never"):
+                 second_look: str = "empty"):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
