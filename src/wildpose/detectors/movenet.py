@@ -161,9 +161,10 @@ class MoveNetDetector(Detector):
         refine: re-estimate each person's keypoints with MoveNet SinglePose Thunder on a
             square crop around their box.
         second_look: when MultiPose runs again with the longer side at
-            :data:`SECOND_LOOK_SIZE`: ``"never"``, ``"empty"`` (when the first pass finds
-            nobody) or ``"always"`` (people of both passes merged by keypoint NMS,
-            :func:`wildpose.detectors.merge.merge_people`).
+            :data:`SECOND_LOOK_SIZE`: ``"never"`` (MoveNet's published pipeline),
+            ``"empty"`` (in photos where the first pass finds nobody; the default) or
+            ``"always"`` (people of both passes merged by keypoint NMS,
+            :func:`wildpose.detectors.merge.merge_people`; the default with ``refine``).
     """
 
     name = "movenet-multipose-lightning"
@@ -171,7 +172,7 @@ class MoveNetDetector(Detector):
     def __init__(self, min_confidence: float = MIN_SCORE, max_people: int | None = None,
                  input_size: int = INPUT_SIZE, model: str | Path | None = None,
                  threads: int | None = None, refine: bool = False,
-                 second_look: str = "empty"):
+                 second_look: str | None = None):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -181,6 +182,8 @@ class MoveNetDetector(Detector):
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if input_size < 32 or input_size % 32:
             raise ValueError(f"input_size must be a positive multiple of 32, got {input_size}")
+        if second_look is None:
+            second_look = "always" if refine else "empty"
         if second_look not in SECOND_LOOK:
             raise ValueError(f"second_look must be one of {', '.join(SECOND_LOOK)}, got "
                              f"{second_look!r}")
