@@ -184,3 +184,29 @@ def test_thunder_refinement_keeps_the_person_and_agrees_with_multipose(detector,
     assert np.median(dist) <= 0.03 * size and dist.max() <= 0.2 * size
     for side in ("shoulder", "hip"):
         assert r.keypoints[J(f"left_{side}"), 0] > r.keypoints[J(f"right_{side}"), 0]
+
+
+def small_rider(example_image: np.ndarray) -> np.ndarray:
+    """The example photo scaled to 320 x 320 and pasted at (200, 100) into a grey 1280 x 1706
+    image: at a longer side of 256 px the rider is about 20 px tall."""
+    from PIL import Image
+
+    small = np.asarray(Image.fromarray(example_image).resize((320, 320), Image.BILINEAR))
+    canvas = np.full((1280, 1706, 3), 128, np.uint8)
+    canvas[100:420, 200:520] = small
+    return canvas
+
+
+def test_a_small_person_is_found_by_the_second_look_only(example_image):
+    canvas = small_rider(example_image)
+    assert MoveNetDetector(second_look="never").detect(canvas) == []
+    (d,) = MoveNetDetector().detect(canvas)            # the default looks again at 512 px
+    x0, y0, x1, y1 = d.box
+    assert 200 <= x0 < x1 <= 520 and 100 <= y0 < y1 <= 420 and d.score >= 0.25
+    # in videos an empty frame is ordinary: tracking does not look again
+    assert MoveNetDetector().track(canvas) == []
+
+
+def test_second_look_must_be_known():
+    with pytest.raises(ValueError, match="second_look"):
+        MoveNetDetector(second_look="sometimes")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..skeleton import COCO17
 from .base import Detection
 
 __all__ = ["COCO_SIGMAS", "MIN_OKS", "keypoint_similarity", "merge_people"]
@@ -27,7 +28,7 @@ def keypoint_similarity(a: Detection, b: Detection, min_confidence: float = 0.3)
     """COCO OKS of ``b`` against ``a`` (``a``'s box area is the scale), over the joints both
     have (finite, confidence >= ``min_confidence``); 0 when they share no such joint.  Both
     must be COCO-17."""
-    if a.layout.num_joints != 17 or b.layout.num_joints != 17:
+    if a.layout is not COCO17 or b.layout is not COCO17:
         raise ValueError(f"keypoint_similarity needs COCO-17 detections, got "
                          f"{a.layout.name} and {b.layout.name}")
     ka, kb = np.asarray(a.keypoints, np.float64), np.asarray(b.keypoints, np.float64)
