@@ -5,10 +5,17 @@ MoveNet (Apache-2.0, Google) finds up to 6 people in one pass and gives each a b
 inside the package, so nothing is downloaded at run time, and it is read by onnxruntime, which
 loads a graph of standard operators and executes no code from the file.
 
-``refine=True`` (off by default) re-estimates each person's keypoints with MoveNet SinglePose
-Thunder (``weights/movenet-thunder.onnx``) on a square crop 1.25 times the person's box: more
-accurate joints (see BENCHMARKS.md), at the cost of one more network run per person.  Who is
-found stays MultiPose's.
+MultiPose misses people much smaller than its input (at the published longer side of 256 px a
+person 1/8 of a photo's height is 24 px tall).  So when a photo shows nobody, MultiPose looks
+again with the longer side at :data:`SECOND_LOOK_SIZE` (512 px): ``second_look="empty"``, the
+default for photos; videos (:meth:`MoveNetDetector.track`) skip it.  ``"always"`` runs both
+passes on every image and keeps a person seen twice once (keypoint NMS,
+:mod:`wildpose.detectors.merge`).
+
+``refine=True`` (off by default) looks ``"always"`` and re-estimates each person's keypoints
+with MoveNet SinglePose Thunder (``weights/movenet-thunder.onnx``) on a square crop 1.25 times
+the person's box: more accurate joints and more people found (see BENCHMARKS.md), at the cost
+of the second pass and one more network run per person.
 
 Why ONNX + onnxruntime rather than a torch port of the graph: the ONNX file is the published
 graph converted operator by operator (``tools/build_movenet.py`` rebuilds it from the npm
@@ -22,8 +29,9 @@ package, so nothing is lost) and cast to float32 when the model loads.
 
 Pre- and post-processing follow MoveNet MultiPose's published pipeline (TFJS
 ``pose-detection``): the image is scaled so its longer side is :data:`INPUT_SIZE` (256) pixels,
-padded at the bottom/right to a multiple of 32, fed as int32 RGB 0-255; people with a score
-below ``min_confidence`` (default 0.25, the published ``minPoseScore``) are dropped.  The choices
+padded at the bottom/right to a multiple of 32, fed as int32 RGB 0-255; outputs are un-padded
+per axis with the resized over the original size; people with a score below
+``min_confidence`` (default 0.25, the published ``minPoseScore``) are dropped.  The choices
 and why are in ``benchmarks/PREDICT_DECISIONS.md``.
 
 Keypoints that land outside the image (MoveNet regresses every joint, also those the frame
