@@ -2,6 +2,7 @@
 people-finding figures of issue 26.
 
     python benchmarks/predict_accuracy.py [--detector movenet|blazepose|yolo] [--refine]
+                                          [--second-look never|empty|always]
                                           [--model NAME|PATH]
                                           [--data-dir DIR] [--h36m-dir DIR] [--limit N]
 
@@ -72,6 +73,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "%(default)s)")
     p.add_argument("--refine", action="store_true",
                    help="MoveNet only: refine each person with MoveNet SinglePose Thunder")
+    p.add_argument("--second-look", default=None, choices=("never", "empty", "always"),
+                   help="MoveNet only: when MultiPose looks again at 512 px (default: the "
+                        "detector's own)")
     p.add_argument("--threshold", type=float, default=0.1,
                    help="PCK threshold as a fraction of the box's longer side (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="first N photos only (testing)")
@@ -157,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         {"min_confidence": args.detection_threshold}
     if args.refine:
         options["refine"] = True
+    if args.second_look is not None:
+        options["second_look"] = args.second_look
     est = Estimator(detector=make_detector(args.detector, **options), lifter=args.model,
                     min_confidence=args.min_confidence)
     load_s = time.perf_counter() - t0
@@ -227,6 +233,7 @@ def run(args: argparse.Namespace) -> int:
               "limit": args.limit, "detector": est.detector.name,
               "detection_threshold": getattr(est.detector, "min_confidence", None),
               "joints": [h for _, h in SHARED], "refine": args.refine,
+              "second_look": getattr(est.detector, "second_look", None),
               "focal_length": "55 deg across the longer side"}
     record = _common.make_record("predict_accuracy", params, results, started)
     out = _common.write_record(record, args.out)

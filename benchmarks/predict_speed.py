@@ -1,13 +1,15 @@
 """End-to-end speed of image -> 3D prediction on this CPU (model loaded).
 
     python benchmarks/predict_speed.py [--model NAME|PATH] [--images 50] [--frames 90]
+                                       [--refine] [--second-look never|empty|always]
                                        [--png-images 3] [--image examples/motorcyclist.jpg]
 
 The test image is --image scaled to 640 px wide and centre-cropped (or padded) to 640x480.
 
 (a) ``Estimator.predict`` on that array, called --images times after 2 warm-up calls:
     images/s end to end (2D detection, H36M-17 conversion, lifting, root translation), and
-    the same split into the detector alone and lifting + root fit alone.
+    the same split into the detector alone and lifting + root fit alone; also the detector
+    alone on a blank (grey) 640x480 image, where nobody is found.
 (b) The file pipeline ``predict_path`` on a folder of --images copies of the JPEG: without
     PNGs (read + predict + JSON + the NPZ) and with a PNG per image, images/s each.
 (c) Video: a 640x480 30 fps H.264 MP4 of --frames frames made at run time (never committed):
@@ -50,6 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "each (default 50; 0 skips)")
     p.add_argument("--frames", type=int, default=90, help="frames of the synthetic video "
                    "(default 90; 0 skips the video)")
+    p.add_argument("--refine", action="store_true",
+                   help="MoveNet refined by Thunder (the accuracy option)")
+    p.add_argument("--second-look", default=None, choices=("never", "empty", "always"),
+                   help="when MultiPose looks again at 512 px (default: the detector's own)")
     p.add_argument("--note", default="", help="a note kept in the record (e.g. the load)")
     p.add_argument("--out", default=None, help="result JSON path (default: "
                    "benchmarks/results/predict_speed_<date>.json)")
@@ -126,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
     args.image = str(_common.REPO_ROOT / args.image)   # an absolute path stays as it is
     image = test_image(args.image)
     t = time.perf_counter()
-    est = Estimator(lifter=args.model)
+    from wildpose.detectors import MoveNetDetector
+
+    options = {"refine": True} if args.refine else {}
+    if args.second_look is not None:
+        options["second_look"] = args.second_look
+    est = Estimator(detector=MoveNetDetector(**options), lifter=args.model)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     est.predict(image)                      # detector graph start-up and first inference
@@ -138,6 +149,8 @@ def run(args: argparse.Namespace) -> int:
     results["people_in_test_image"] = people
     results["predict"] = rate(lambda: est.predict(image), args.images)
     results["detect_only"] = rate(lambda: est.detector.detect(image), args.images)
+    blank = np.full_like(image, 128)
+    results["detect_only_nobody"] = rate(lambda: est.detector.detect(blank), args.images)
     dets = est.detector.detect(image)
     results["lift_and_root_only"] = rate(lambda: est.from_detections(dets, 640, 480),
                                          args.images)
@@ -195,13 +208,15 @@ def run(args: argparse.Namespace) -> int:
               else est.lifter.info.get("name"), "note": args.note,
               "image": os.path.relpath(args.image, _common.REPO_ROOT), "size": [640, 480],
               "images": args.images, "png_images": args.png_images, "frames": args.frames,
-              "detector": est.detector.name,
+              "detector": est.detector.name, "refine": args.refine,
+              "second_look": getattr(est.detector, "second_look", None),
               "lifter_backend": getattr(est.lifter, "backend", None),
               "flip_test": getattr(est.lifter, "flip_test", None)}
     record = _common.make_record("predict_speed", params, results, started)
     out = _common.write_record(record, args.out)
     print(f"640x480, model loaded: {results['predict']['per_s']:.1f} images/s end to end "
-          f"(detector alone {results['detect_only']['per_s']:.1f}/s, lifting + root "
+          f"(detector alone {results['detect_only']['per_s']:.1f}/s, on a blank image "
+          f"{results['detect_only_nobody']['per_s']:.1f}/s, lifting + root "
           f"{results['lift_and_root_only']['per_s']:.0f}/s); files without PNG "
           f"{results['files_no_png']['per_s']:.1f} images/s")
     if "files_with_png" in results:

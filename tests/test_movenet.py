@@ -68,10 +68,25 @@ def test_default_detector_is_movenet_and_loads_without_network(monkeypatch, exam
 def test_letterbox_keeps_the_aspect_and_pads_to_multiples_of_32():
     tensor, scale = letterbox(np.full((480, 640, 3), 7, np.uint8))
     assert tensor.shape == (1, 192, 256, 3) and tensor.dtype == np.int32
-    assert scale == pytest.approx(0.4)
+    assert scale == pytest.approx((0.4, 0.4))
     tensor, scale = letterbox(np.full((100, 50, 3), 7, np.uint8))
-    assert tensor.shape == (1, 256, 128, 3) and scale == pytest.approx(2.56)
+    assert tensor.shape == (1, 256, 128, 3) and scale == pytest.approx((2.56, 2.56))
     assert (tensor[0, :, :128] == 7).all()
+    # 427 x 640: the resized height is round(170.8) = 171 rows, so rows scale by 171 / 427
+    tensor, scale = letterbox(np.full((427, 640, 3), 7, np.uint8))
+    assert tensor.shape == (1, 192, 256, 3) and (tensor[0, 170] == 7).all()
+    assert (tensor[0, 171] == 0).all() and scale == pytest.approx((171 / 427, 0.4))
+
+
+def test_decoding_maps_the_resized_content_edge_to_the_image_edge():
+    """TFJS un-pads with the rounded resized size: the bottom edge of the 171 resized rows of a
+    427 x 640 image (normalized y = 171 / 192) is the image's bottom edge, pixel-centre
+    coordinate 426.5; a scale of exactly 0.4 would put it at 427.0."""
+    raw = np.zeros((1, 6, 56))
+    raw[0, 0, :51] = np.tile([171 / 192, 0.5, 0.8], 17)
+    raw[0, 0, 51:56] = [0.0, 0.0, 171 / 192, 1.0, 0.9]
+    (d,) = decode_multipose(raw, (192, 256), (171 / 427, 0.4), (427, 640), min_score=0.25)
+    assert d.keypoints[0, 1] == pytest.approx(426.5) and d.box[3] == pytest.approx(426.5)
 
 
 def test_decoding_by_hand():
@@ -84,7 +99,7 @@ def test_decoding_by_hand():
     raw[0, 0, 51:56] = [0.25, 0.125, 0.75, 0.375, 0.6]       # box, score
     raw[0, 1, 51:56] = [0.0, 0.5, 1.0, 1.0, 0.9]            # a larger person, listed first
     raw[0, 2, 51:56] = [0.0, 0.0, 0.5, 0.5, 0.1]            # below the threshold
-    dets = decode_multipose(raw, (192, 256), 0.4, (470, 640), min_score=0.25)
+    dets = decode_multipose(raw, (192, 256), (0.4, 0.4), (470, 640), min_score=0.25)
     assert [round(d.score, 3) for d in dets] == [0.9, 0.6]
     d = dets[1]
     np.testing.assert_allclose(d.keypoints[J("nose")], [159.5, 239.5])
@@ -169,3 +184,29 @@ def test_thunder_refinement_keeps_the_person_and_agrees_with_multipose(detector,
     assert np.median(dist) <= 0.03 * size and dist.max() <= 0.2 * size
     for side in ("shoulder", "hip"):
         assert r.keypoints[J(f"left_{side}"), 0] > r.keypoints[J(f"right_{side}"), 0]
+
+
+def small_rider(example_image: np.ndarray) -> np.ndarray:
+    """The example photo scaled to 320 x 320 and pasted at (200, 100) into a grey 1280 x 1706
+    image: at a longer side of 256 px the rider is about 20 px tall."""
+    from PIL import Image
+
+    small = np.asarray(Image.fromarray(example_image).resize((320, 320), Image.BILINEAR))
+    canvas = np.full((1280, 1706, 3), 128, np.uint8)
+    canvas[100:420, 200:520] = small
+    return canvas
+
+
+def test_a_small_person_is_found_by_the_second_look_only(example_image):
+    canvas = small_rider(example_image)
+    assert MoveNetDetector(second_look="never").detect(canvas) == []
+    (d,) = MoveNetDetector().detect(canvas)            # the default looks again at 512 px
+    x0, y0, x1, y1 = d.box
+    assert 200 <= x0 < x1 <= 520 and 100 <= y0 < y1 <= 420 and d.score >= 0.25
+    # in videos an empty frame is ordinary: tracking does not look again
+    assert MoveNetDetector().track(canvas) == []
+
+
+def test_second_look_must_be_known():
+    with pytest.raises(ValueError, match="second_look"):
+        MoveNetDetector(second_look="sometimes")

@@ -3,7 +3,8 @@
 * :class:`Detector`, :class:`Detection` -- the interface (:mod:`wildpose.detectors.base`).
 * :class:`~wildpose.detectors.movenet.MoveNetDetector` -- the default: Google's MoveNet
   MultiPose Lightning (Apache-2.0), everyone in the image, run by onnxruntime from the ONNX
-  file shipped in the package (:mod:`wildpose.detectors.movenet`).
+  file shipped in the package (:mod:`wildpose.detectors.movenet`); a second look at twice
+  the resolution merged by keypoint NMS (:mod:`wildpose.detectors.merge`).
 * :class:`MediaPipePoseDetector` -- optional (``pip install 'wildpose[blazepose]'``): Google's BlazePose (full) through ``mediapipe``, whose
   wheel carries the model files, so it runs offline (:mod:`wildpose.detectors.mediapipe_pose`).
   When the whole photo shows nobody it looks again at overlapping tiles of it (``retry``

@@ -5,10 +5,17 @@ MoveNet (Apache-2.0, Google) finds up to 6 people in one pass and gives each a b
 inside the package, so nothing is downloaded at run time, and it is read by onnxruntime, which
 loads a graph of standard operators and executes no code from the file.
 
-``refine=True`` (off by default) re-estimates each person's keypoints with MoveNet SinglePose
-Thunder (``weights/movenet-thunder.onnx``) on a square crop 1.25 times the person's box: more
-accurate joints (see BENCHMARKS.md), at the cost of one more network run per person.  Who is
-found stays MultiPose's.
+MultiPose misses people much smaller than its input (at the published longer side of 256 px a
+person 1/8 of a photo's height is 24 px tall).  So when a photo shows nobody, MultiPose looks
+again with the longer side at :data:`SECOND_LOOK_SIZE` (512 px): ``second_look="empty"``, the
+default for photos; videos (:meth:`MoveNetDetector.track`) skip it.  ``"always"`` runs both
+passes on every image and keeps a person seen twice once (keypoint NMS,
+:mod:`wildpose.detectors.merge`).
+
+``refine=True`` (off by default) looks ``"always"`` and re-estimates each person's keypoints
+with MoveNet SinglePose Thunder (``weights/movenet-thunder.onnx``) on a square crop 1.25 times
+the person's box: more accurate joints and more people found (see BENCHMARKS.md), at the cost
+of the second pass and one more network run per person.
 
 Why ONNX + onnxruntime rather than a torch port of the graph: the ONNX file is the published
 graph converted operator by operator (``tools/build_movenet.py`` rebuilds it from the npm
@@ -22,8 +29,9 @@ package, so nothing is lost) and cast to float32 when the model loads.
 
 Pre- and post-processing follow MoveNet MultiPose's published pipeline (TFJS
 ``pose-detection``): the image is scaled so its longer side is :data:`INPUT_SIZE` (256) pixels,
-padded at the bottom/right to a multiple of 32, fed as int32 RGB 0-255; people with a score
-below ``min_confidence`` (default 0.25, the published ``minPoseScore``) are dropped.  The choices
+padded at the bottom/right to a multiple of 32, fed as int32 RGB 0-255; outputs are un-padded
+per axis with the resized over the original size; people with a score below
+``min_confidence`` (default 0.25, the published ``minPoseScore``) are dropped.  The choices
 and why are in ``benchmarks/PREDICT_DECISIONS.md``.
 
 Keypoints that land outside the image (MoveNet regresses every joint, also those the frame
@@ -40,9 +48,10 @@ from PIL import Image
 
 from ..skeleton import COCO17
 from .base import Detection, Detector, check_image, inside_image
+from .merge import merge_people
 
-__all__ = ["MoveNetDetector", "MODEL_FILE", "THUNDER_FILE", "INPUT_SIZE", "MIN_SCORE", "decode_multipose",
-           "letterbox", "resize_bilinear"]
+__all__ = ["MoveNetDetector", "MODEL_FILE", "THUNDER_FILE", "INPUT_SIZE", "SECOND_LOOK_SIZE",
+           "SECOND_LOOK", "MIN_SCORE", "decode_multipose", "letterbox", "resize_bilinear"]
 
 #: The shipped model (see ``tools/build_movenet.py`` and the NOTICE file).
 MODEL_FILE = Path(__file__).resolve().parent.parent / "weights" / "movenet-multipose.onnx"
@@ -54,10 +63,14 @@ THUNDER_SIZE = 256
 REFINE_CROP = 1.25
 #: Longer side of the network input, pixels (MoveNet MultiPose's default).
 INPUT_SIZE = 256
+#: Longer side of the second look's input, pixels: twice MultiPose's default, so that people
+#: half as tall as the smallest found at 256 are seen at that size.
+SECOND_LOOK_SIZE = 512
+#: When the second look runs: "never", "empty" (only when the first pass finds nobody) or
+#: "always" (both passes, people merged by keypoint NMS).
+SECOND_LOOK = ("never", "empty", "always")
 #: Person score threshold (TFJS pose-detection's ``minPoseScore`` for MultiPose).
 MIN_SCORE = 0.25
-#: MultiPose's fixed number of person slots.
-MAX_PEOPLE = 6
 
 
 def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -77,13 +90,15 @@ def resize_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return top * (1 - fy) + bottom * fy
 
 
-def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, float]:
+def letterbox(image: np.ndarray, size: int = INPUT_SIZE
+              ) -> tuple[np.ndarray, tuple[float, float]]:
     """Scale ``image`` so its longer side is ``size`` (:func:`resize_bilinear`) and pad
     bottom/right with zeros to multiples of 32, as MoveNet's TFJS pipeline does.
 
     Returns:
-        ``(tensor, scale)``: the (1, h, w, 3) int32 network input and the scale factor
-        (input pixels per image pixel).
+        ``(tensor, (scale_y, scale_x))``: the (1, h, w, 3) int32 network input and, per axis,
+        the resized over the original size (input pixels per image pixel; the resized sides
+        are whole pixels, so the two differ slightly).
     """
     h, w = image.shape[:2]
     scale = size / max(h, w)
@@ -92,7 +107,7 @@ def letterbox(image: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, fl
     ph, pw = -(-rh // 32) * 32, -(-rw // 32) * 32
     out = np.zeros((1, ph, pw, 3), np.int32)
     out[0, :rh, :rw] = resized          # truncated to int32, as TFJS's cast
-    return out, scale
+    return out, (rh / h, rw / w)
 
 
 def _missing_outside(xy: np.ndarray, conf: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -104,18 +119,20 @@ def _missing_outside(xy: np.ndarray, conf: np.ndarray, h: int, w: int) -> np.nda
     return conf
 
 
-def decode_multipose(raw: np.ndarray, input_hw: tuple[int, int], scale: float,
+def decode_multipose(raw: np.ndarray, input_hw: tuple[int, int], scale: tuple[float, float],
                      image_hw: tuple[int, int], min_score: float = MIN_SCORE
                      ) -> list[Detection]:
     """MultiPose's (1, 6, 56) output -> detections in image pixels, largest box first.
 
     Each row is 17 x (y, x, confidence) normalized to the network input, then the box
-    (ymin, xmin, ymax, xmax) and the person score.  Positions are mapped back to the image's
-    pixel-centre convention; a keypoint outside the image becomes NaN with confidence 0.
-    Rows below ``min_score`` are dropped.
+    (ymin, xmin, ymax, xmax) and the person score.  ``scale`` is :func:`letterbox`'s
+    ``(scale_y, scale_x)``.  Positions are mapped back to the image's pixel-centre convention;
+    a keypoint outside the image becomes NaN with confidence 0.  Rows below ``min_score`` are
+    dropped.
     """
     ih, iw = input_hw
     h, w = image_hw
+    sy, sx = scale
     rows = np.asarray(raw, np.float64).reshape(-1, 56)
     out = []
     for row in rows:
@@ -124,13 +141,13 @@ def decode_multipose(raw: np.ndarray, input_hw: tuple[int, int], scale: float,
             continue
         kp = row[:51].reshape(17, 3)
         # normalized input coordinates (0 = the input's top/left edge) -> image pixel centres
-        xy = np.stack([kp[:, 1] * iw, kp[:, 0] * ih], 1) / scale - 0.5
+        xy = np.stack([kp[:, 1] * iw / sx, kp[:, 0] * ih / sy], 1) - 0.5
         conf = _missing_outside(xy, kp[:, 2].copy(), h, w)
         y0, x0, y1, x1 = row[51:55]
-        box = (np.clip(x0 * iw / scale - 0.5, -0.5, w - 0.5),
-               np.clip(y0 * ih / scale - 0.5, -0.5, h - 0.5),
-               np.clip(x1 * iw / scale - 0.5, -0.5, w - 0.5),
-               np.clip(y1 * ih / scale - 0.5, -0.5, h - 0.5))
+        box = (np.clip(x0 * iw / sx - 0.5, -0.5, w - 0.5),
+               np.clip(y0 * ih / sy - 0.5, -0.5, h - 0.5),
+               np.clip(x1 * iw / sx - 0.5, -0.5, w - 0.5),
+               np.clip(y1 * ih / sy - 0.5, -0.5, h - 0.5))
         if box[2] <= box[0] or box[3] <= box[1]:
             continue
         out.append(Detection(xy, conf, COCO17, box, score))
@@ -144,28 +161,40 @@ class MoveNetDetector(Detector):
     Args:
         min_confidence: person score threshold: people with a lower MoveNet score are
             dropped (default 0.25; the name is the other detectors' for the same thing).
-        max_people: keep at most this many (the largest boxes); MultiPose finds at most 6.
+        max_people: keep at most this many (the largest boxes); None = all (MultiPose finds
+            at most 6 per pass).
         input_size: longer side of the network input in pixels (default 256, MoveNet's).
         model: the ONNX file (default: the shipped one).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         refine: re-estimate each person's keypoints with MoveNet SinglePose Thunder on a
             square crop around their box.
+        second_look: when MultiPose runs again with the longer side at
+            :data:`SECOND_LOOK_SIZE`: ``"never"`` (MoveNet's published pipeline),
+            ``"empty"`` (in photos where the first pass finds nobody; the default) or
+            ``"always"`` (people of both passes merged by keypoint NMS,
+            :func:`wildpose.detectors.merge.merge_people`; the default with ``refine``).
     """
 
     name = "movenet-multipose-lightning"
 
-    def __init__(self, min_confidence: float = MIN_SCORE, max_people: int = MAX_PEOPLE,
+    def __init__(self, min_confidence: float = MIN_SCORE, max_people: int | None = None,
                  input_size: int = INPUT_SIZE, model: str | Path | None = None,
-                 threads: int | None = None, refine: bool = False):
+                 threads: int | None = None, refine: bool = False,
+                 second_look: str | None = None):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
         if not 0 <= min_confidence <= 1:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
-        if max_people < 1:
+        if max_people is not None and max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if input_size < 32 or input_size % 32:
             raise ValueError(f"input_size must be a positive multiple of 32, got {input_size}")
+        if second_look is None:
+            second_look = "always" if refine else "empty"
+        if second_look not in SECOND_LOOK:
+            raise ValueError(f"second_look must be one of {', '.join(SECOND_LOOK)}, got "
+                             f"{second_look!r}")
         path = Path(model) if model is not None else MODEL_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path}: MoveNet model file missing (reinstall wildpose "
@@ -183,15 +212,31 @@ class MoveNetDetector(Detector):
         if refine:
             self.name = "movenet-multipose-lightning+thunder"
         self.min_confidence = float(min_confidence)
-        self.max_people = int(max_people)
+        self.max_people = None if max_people is None else int(max_people)
         self.input_size = int(input_size)
+        self.second_look = second_look
+
+    def _multipose(self, img: np.ndarray, size: int) -> list[Detection]:
+        """One MultiPose pass with the image's longer side at ``size`` pixels."""
+        tensor, scale = letterbox(img, size)
+        raw = self.session.run(None, {self._input: tensor})[0]
+        return decode_multipose(raw, tensor.shape[1:3], scale, img.shape[:2],
+                                self.min_confidence)
 
     def detect(self, image: Any) -> list[Detection]:
-        img = check_image(image)
-        tensor, scale = letterbox(img, self.input_size)
-        raw = self.session.run(None, {self._input: tensor})[0]
-        dets = decode_multipose(raw, tensor.shape[1:3], scale, img.shape[:2],
-                                self.min_confidence)[:self.max_people]
+        return self._detect(check_image(image), self.second_look)
+
+    def track(self, image: Any) -> list[Detection]:
+        """:meth:`detect` for a video frame, without the ``"empty"`` second look: in a video
+        a frame with nobody in it is ordinary (people walk out), not a hint of small people."""
+        return self._detect(check_image(image),
+                            "always" if self.second_look == "always" else "never")
+
+    def _detect(self, img: np.ndarray, second_look: str) -> list[Detection]:
+        dets = self._multipose(img, self.input_size)
+        if second_look == "always" or (second_look == "empty" and not dets):
+            dets = merge_people(dets + self._multipose(img, SECOND_LOOK_SIZE))
+        dets = dets[:self.max_people]
         if self.refiner is not None:
             dets = [self._refine(img, d) for d in dets]
         return dets
