@@ -175,6 +175,26 @@ def test_a_person_too_faint_to_lift_keeps_its_2d(tiny_model, tmp_path):
     assert not list((tmp_path / "out").glob("*.bvh"))
 
 
+def test_a_guessed_leg_reads_confidence_zero_and_seen_joints_their_2d_confidence(tiny_model):
+    class Occluded(Detector):  # a whole body whose left knee and foot the detector missed
+        def detect(self, image):
+            conf = np.full(17, 0.8)
+            conf[[H36M17.index("LKnee"), H36M17.index("LFoot")]] = 0.1
+            kp = np.stack([np.linspace(5, 30, 17), np.linspace(2, 38, 17)], 1)
+            return [Detection(kp, conf, H36M17, (5, 2, 30, 38), 0.9)]
+
+    res = Estimator(detector=Occluded(), lifter=tiny_model).predict(
+        np.ones((40, 40, 3), np.uint8))
+    (p,) = res.people
+    assert p.lifted
+    expected = np.full(17, 0.8, np.float32)
+    expected[[H36M17.index("LKnee"), H36M17.index("LFoot")]] = 0   # below min_confidence
+    np.testing.assert_allclose(p.confidence_3d, expected)
+    doc = p.to_dict()
+    assert doc["keypoints_3d_confidence"][H36M17.index("LFoot")] == 0
+    assert 0 <= doc["plausibility"] <= 1
+
+
 def test_json_schema_is_exactly_the_issues(estimator, tmp_path):
     img = _photo(tmp_path / "photo.jpg")
     summary = predict_path(img, tmp_path / "out", estimator, bvh=True, progress=False)
@@ -184,7 +204,9 @@ def test_json_schema_is_exactly_the_issues(estimator, tmp_path):
     assert doc["image"] == "photo.jpg" and (doc["width"], doc["height"]) == (320, 240)
     assert isinstance(doc["width"], int) and isinstance(doc["height"], int)
     (person,) = doc["people"]
-    assert list(person) == ["keypoints_2d", "keypoints_3d", "root_translation"]
+    assert list(person) == ["keypoints_2d", "keypoints_3d", "root_translation",
+                            "keypoints_3d_confidence", "plausibility"]
+    assert len(person["keypoints_3d_confidence"]) == 17 and 0 <= person["plausibility"] <= 1
     for key in ("keypoints_2d", "keypoints_3d"):
         rows = person[key]
         assert len(rows) == 17 and all(len(r) == 3 for r in rows)

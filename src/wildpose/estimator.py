@@ -49,6 +49,7 @@ from .camera import DEFAULT_FOV_DEGREES, default_focal_length, fit_root_translat
     image_center
 from .detectors.base import check_image, inside_image
 from .media import read_image
+from .metrics import plausibility
 from .skeleton import H36M17, convert_layout, layout_conversion
 from .tracking import PoseTracker
 
@@ -69,6 +70,12 @@ class Person:
         box: (x0, y0, x1, y1) person box in pixels (from the detector).
         score: the detector's person score.
         track_id: in a video, the person's identity across frames (None for photos).
+        confidence_3d: (17,) float32 in [0, 1]: how far each 3D joint rests on a seen joint
+            (the detector's confidence of a joint the lifter was given; 0 for a joint the
+            lifter had to guess, e.g. an occluded leg), or None when not lifted.
+        plausibility: the 3D pose's plausibility in [0, 1] (bone proportions and left/right
+            symmetry against Human3.6M's mean; :func:`wildpose.metrics.plausibility`), or
+            None when not lifted.
     """
 
     keypoints_2d: np.ndarray
@@ -77,6 +84,8 @@ class Person:
     box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     score: float = 1.0
     track_id: int | None = None
+    confidence_3d: np.ndarray | None = None
+    plausibility: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form: ``keypoints_2d``, ``keypoints_3d``, ``root_translation`` and, in a
@@ -90,6 +99,10 @@ class Person:
             "root_translation": None if self.root_translation is None else
             [round(float(v), 1) for v in self.root_translation],
         }
+        out["keypoints_3d_confidence"] = None if self.confidence_3d is None or not self.lifted \
+            else [round(float(c), 4) for c in self.confidence_3d]
+        out["plausibility"] = None if self.plausibility is None or not self.lifted \
+            else round(float(self.plausibility), 4)
         if self.track_id is not None:
             out["track_id"] = int(self.track_id)
         return out
@@ -324,8 +337,10 @@ class Estimator:
             warnings.simplefilter("ignore")      # reported below as a note, per person
             pose = self.lifter.lift(np.where(valid[..., None], kp, np.nan).astype(np.float32),
                                     "h36m17", valid=valid)
-        if isinstance(pose, tuple):              # a lifter that also returns confidences
-            pose = pose[0]
+        confidence_3d = np.where(valid, conf, 0.0).astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")      # rows not lifted are NaN: scored None below
+            scores_3d = plausibility(pose) if len(pose) else np.zeros(0)
         c = image_center(width, height)
         for i in range(len(kp)):
             lifted = bool(np.isfinite(pose[i]).all())
@@ -345,7 +360,8 @@ class Estimator:
             result.people.append(Person(kp2.astype(np.float32), pose[i].astype(np.float32),
                                         None if t is None else t.astype(np.float32),
                                         boxes[i], float(scores[i]) if scores else 1.0,
-                                        ids[i]))
+                                        ids[i], confidence_3d[i] if lifted else None,
+                                        float(scores_3d[i]) if lifted else None))
         return result
 
     def reset(self) -> None:
