@@ -250,11 +250,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     from .training import TrainConfig
 
-    p.add_argument("--method", choices=("lifter", "zhou", "ronchi", "zhou-image"),
+    p.add_argument("--method", choices=("lifter", "zhou", "ronchi", "zhou-image", "wild"),
                    default=None,
                    help="lifter: supervised 3D (default); zhou: mixed 3D/2D batches with the "
                         "geometric loss; ronchi: relative depth labels; zhou-image: Zhou et "
-                        "al.'s image network on synthetic renders (runs under torchrun too). "
+                        "al.'s image network on synthetic renders (runs under torchrun too); "
+                        "wild: the default model's recipe (configs/wild.json). "
                         "A config's \"method\" key sets it too")
     p.add_argument("--config", help="JSON file of training options (flags override it)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
@@ -333,9 +334,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
             train_zhou_image(ZhouImageTrainConfig.from_dict(opts), resume=not args.no_resume)
             exit_distributed(0)  # under torchrun: leave the group and end here (see there)
+        elif method == "wild":
+            from .methods.wild import WildConfig, train_wild
+
+            train_wild(WildConfig.from_dict(opts), resume=not args.no_resume)
         else:
-            raise ValueError(f"unknown training method {method!r} (lifter, zhou, ronchi or "
-                             f"zhou-image)")
+            raise ValueError(f"unknown training method {method!r} (lifter, zhou, ronchi, "
+                             f"zhou-image or wild)")
     except (ValueError, FileNotFoundError) as e:
         _error(str(e))
         return 2
