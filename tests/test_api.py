@@ -122,12 +122,32 @@ def test_rows_with_too_few_joints_are_nan_with_a_warning(lifter):
     assert np.isnan(out[1]).all() and np.isnan(out[3]).all()
     for i in (0, 2):
         np.testing.assert_allclose(out[i], lifter.lift(kp[i]), rtol=1e-5, atol=1e-3)
-    # Exactly six valid joints is enough.
+    # Exactly six valid joints, a torso among them, is enough.
     six = pixel_poses(1, seed=3)[0]
-    six[6:] = np.nan
+    six[[2, 3, 5, 6, 8, 9, 10, 12, 13, 15, 16]] = np.nan   # keeps Hip, hips, Spine, shoulders
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert np.isfinite(lifter.lift(six)).all()
+
+
+def test_rows_without_a_torso_are_nan_with_a_warning(lifter):
+    """Head and arms only (the issue's case), or one shoulder missing: no torso, refused."""
+    kp = pixel_poses(3, seed=5)
+    kp[0, [0, 1, 2, 3, 4, 5, 6, 7]] = np.nan        # no hips or legs: 9 joints left
+    kp[2, H36M17.index("LShoulder")] = np.nan        # 16 joints, no left shoulder
+    with pytest.warns(UserWarning, match=r"2 pose\(s\) have no torso \(needs LHip, RHip, "
+                                         r"LShoulder, RShoulder\).*rows \[0, 2\]"):
+        out = lifter.lift(kp)
+    assert np.isnan(out[[0, 2]]).all() and np.isfinite(out[1]).all()
+    # COCO's torso is its own hips and shoulders.
+    coco = np.random.default_rng(1).uniform(100, 400, (2, 17, 2))
+    coco[1, 11] = np.nan                              # COCO left hip
+    with pytest.warns(UserWarning, match=r"no torso \(needs left_hip.*rows \[1\]"):
+        out = lifter.lift(coco, layout="coco17")
+    assert np.isfinite(out[0]).all() and np.isnan(out[1]).all()
+    # A lifter told not to require one lifts them.
+    keep = Lifter(lifter.model, require_torso=False, flip_test=False)
+    assert np.isfinite(keep.lift(kp)).all()
 
 
 def test_empty_batch(lifter):
@@ -197,7 +217,7 @@ def test_bad_backend_and_device(model_file):
 
 def test_bf16_stays_within_bfloat16_rounding_of_fp32(model_file):
     kp = pixel_poses(64, seed=10)
-    kp[::5, 4] = np.nan
+    kp[::5, 5] = np.nan     # a missing knee (not the torso)
     exact = Lifter(model_file, device="cpu").lift(kp)
     fast = Lifter(model_file, device="cpu", precision="bf16")
     out = fast.lift(kp)

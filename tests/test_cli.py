@@ -287,3 +287,47 @@ def test_train_takes_several_speed_steps_and_refuses_them_for_a_single_frame_lif
                "--out-dir", str(tmp_path / "run"), "--data-dir", str(tmp_path / "none")])
     assert rc != 0
     assert "speed_steps needs a video lifter" in capsys.readouterr().err
+
+
+def test_lift_writes_confidence_and_plausibility_and_refuses_no_torso(tmp_path, model_file,
+                                                                       capsys):
+    """COCO people: one whole, one with a guessed (unlabelled) leg, one head and arms
+    only.  The unlabelled ankle reads confidence 0; the headless-torso person is refused."""
+    def coco(pose_h36m, drop=()):
+        from wildpose.skeleton import convert_layout
+
+        kp, _ = convert_layout(pose_h36m, "h36m17", "coco17")
+        flat = [[float(x), float(y), 2] for x, y in kp]
+        flat[0][:2] = [320.0, 180.0]                 # a nose (H36M's "Neck/Nose" is none)
+        for j in range(1, 5):
+            flat[j][:2] = [315.0 + 3 * j, 170.0]     # eyes and ears
+        for j in drop:
+            flat[j] = [0.0, 0.0, 0]
+        return {"image_id": 1, "keypoints": [v for row in flat for v in row],
+                "num_keypoints": 17 - len(drop)}
+
+    anns = [coco(a_pose()), coco(a_pose(), drop=(16,)),            # right ankle unlabelled
+            coco(a_pose(), drop=(11, 12, 13, 14, 15, 16))]          # no hips, no legs
+    for i, a in enumerate(anns):
+        a["id"] = i + 1
+    src = tmp_path / "people.json"
+    src.write_text(json.dumps({"annotations": anns}))
+    out = tmp_path / "o"
+    assert main(["lift", str(src), "-o", str(out), "--model", str(model_file),
+                 "--max-png", "0"]) == 0
+    err = capsys.readouterr().err
+    assert "1 pose(s) have no torso" in err and "ann 3" in err
+    people = json.loads((out / "people.json").read_text())["people"]
+    whole, guessed_leg, refused = people
+    assert whole["keypoints_3d_confidence"] == [1.0] * 17
+    conf = guessed_leg["keypoints_3d_confidence"]
+    assert conf[H36M17.index("RFoot")] == 0 and conf[H36M17.index("LFoot")] == 1
+    assert 0 <= whole["plausibility"] <= 1
+    assert refused["keypoints_3d"] is None and refused["plausibility"] is None
+
+    # Nobody lifted: the file is still written, the exit status is 1, with a reason.
+    src.write_text(json.dumps({"annotations": anns[2:]}))
+    assert main(["lift", str(src), "-o", str(out), "--model", str(model_file),
+                 "--max-png", "0"]) == 1
+    assert "no pose was lifted" in capsys.readouterr().err
+    assert json.loads((out / "people.json").read_text())["people"][0]["keypoints_3d"] is None

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .normalization import WINDOW_NORMS, normalize_2d, normalize_window
-from .skeleton import H36M17, convert_layout, flip_pose, get_layout
+from .skeleton import H36M17, Skeleton, convert_layout, flip_pose, get_layout, has_torso
 
 __all__ = ["Lifter", "load_lifter", "lift", "PRECISIONS"]
 
@@ -43,6 +43,9 @@ class Lifter:
             step 5 a member trained 8 apart reads frames 10 apart.  None: the steps the
             model file recommends (``info["test_window_steps"]``), else its own step.
         min_valid_joints: poses with fewer valid joints are not lifted (their rows are NaN).
+        require_torso: poses without a torso -- both hips and both shoulders, or what the
+            input layout defines as its torso (``Skeleton.torso``) -- are not lifted either:
+            a lifter would have to invent the body's frame.  Both rules apply.
         batch_size: poses per forward pass.
         precision: "fp32" (default) or "bf16" (torch backend only: matrix products in
             bfloat16 with float32 accumulation; about twice the poses/s on CPUs with AVX-512
@@ -53,7 +56,7 @@ class Lifter:
     def __init__(self, model: Any = None, device: str = "auto", flip_test: bool = True,
                  min_valid_joints: int = 6, batch_size: int = 8192, backend: str = "torch",
                  reverse_test: bool | None = None, precision: str = "fp32",
-                 window_steps: Any = None):
+                 window_steps: Any = None, require_torso: bool = True):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}: use "
                              f"{' or '.join(PRECISIONS)}")
@@ -97,6 +100,7 @@ class Lifter:
         self.reverse_test = reverse_test
         self.window_steps = self._window_steps(model, window_steps)
         self.min_valid_joints = min_valid_joints
+        self.require_torso = require_torso
         self.batch_size = batch_size
 
     @property
@@ -156,7 +160,11 @@ class Lifter:
         Returns:
             (N, 17, 3) float32 camera-frame positions in mm relative to the pelvis, H36M17
             order (x right, y down, z away from the camera); (17, 3) for a single pose.  Rows
-            with fewer than ``min_valid_joints`` valid joints are NaN (a warning says which).
+            that are not lifted are NaN, with one warning per reason naming the rows: fewer
+            than ``min_valid_joints`` valid joints, all joints at one point, or (with
+            ``require_torso``) no torso.  :func:`wildpose.skeleton.joint_confidence` gives
+            the per-joint confidence of the output, :func:`wildpose.metrics.plausibility`
+            a per-person plausibility.
         """
         skel = get_layout(layout)
         kp = np.asarray(keypoints, dtype=np.float32)
@@ -197,8 +205,11 @@ class Lifter:
         # At the floor every valid joint is on one point (e.g. zeros in a file): there is no
         # size or shape to lift.
         flat = ~few & (scale <= np.sqrt(scale.dtype.type(eps)))
+        no_torso = ~few & ~flat & ~has_torso(ok, skel) if self.require_torso \
+            else np.zeros(len(ok), bool)
         for bad, why in ((few, f"have fewer than {self.min_valid_joints} valid joints"),
-                         (flat, "have all their joints at one point")):
+                         (flat, "have all their joints at one point"),
+                         (no_torso, "have no torso (" + _torso_text(skel) + ")")):
             if bad.any():
                 out[bad] = np.nan
                 rows = np.flatnonzero(bad)
@@ -270,6 +281,11 @@ class Lifter:
             mirrored = self.model(flip_pose(kp), vb[..., perm])
             pred = 0.5 * (pred + flip_pose(mirrored))
         return pred
+
+
+def _torso_text(layout: Skeleton) -> str:
+    """The joints a layout's torso needs, for messages."""
+    return "needs " + ", ".join(layout.torso or H36M17.torso)
 
 
 def _mean(readings: list[np.ndarray]) -> np.ndarray:

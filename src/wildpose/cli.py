@@ -45,7 +45,8 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
     import numpy as np
 
     from .datasets.keypoint_files import read_keypoints
-    from .skeleton import H36M17
+    from .metrics import plausibility
+    from .skeleton import H36M17, joint_confidence
 
     ks = read_keypoints(path, layout=layout)
     for note in ks.skipped:
@@ -56,9 +57,11 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
         # A video lifter reads an array file's rows as the frames of one clip; people of a
         # file that names its photos (COCO) are each a clip of one frame.
         clips = {"sequence": np.arange(len(ks17))}
-    with warnings.catch_warnings():  # reported below, per pose, by id
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as said:  # repeated below with the file name
+        warnings.simplefilter("always")
         pose = lifter.lift(ks17.keypoints, "h36m17", valid=ks17.valid, **clips)
+    for w in said:
+        print(f"{path}: {w.message}", file=sys.stderr)
     if consistent_bones or symmetric_bones:
         if any(ks.image_files):
             print(f"{path}: consistent bones not applied: the people of a keypoint file "
@@ -70,22 +73,34 @@ def _lift_one(lifter, path: Path, outdir: Path, layout: str | None, max_png: int
                                          symmetric=symmetric_bones)
     unlifted = [ks.ids[i] for i in np.flatnonzero(~np.isfinite(pose).all((1, 2)))]
     if unlifted:
-        print(f"{path}: {len(unlifted)} of {len(ks)} pose(s) were not lifted, having fewer "
-              f"than {lifter.min_valid_joints} valid joints or all of them at one point "
-              f"(keypoints_3d null): {'; '.join(unlifted[:5])}"
+        print(f"{path}: {len(unlifted)} of {len(ks)} pose(s) were not lifted (keypoints_3d "
+              f"null; reasons above): {'; '.join(unlifted[:5])}"
               f"{' ...' if len(unlifted) > 5 else ''}", file=sys.stderr)
+    # A joint the detector saw keeps its confidence, one made from several the least of
+    # theirs, one it could not see 0: a guessed leg reads 0, a seen one its score.
+    confidence = joint_confidence(ks.confidence, ks.layout, H36M17, ks.valid)
+    score = plausibility(pose)
     stem = stem or path.stem
     outdir.mkdir(parents=True, exist_ok=True)
     people = []
     for i in range(len(ks17)):
         kp = [[float(x), float(y), float(c)] if v else None for (x, y), c, v in
               zip(ks17.keypoints[i], ks17.confidence[i], ks17.valid[i])]
-        p3 = None if not np.isfinite(pose[i]).all() else pose[i].round(2).tolist()
+        lifted = bool(np.isfinite(pose[i]).all())
         people.append({"id": ks.ids[i], "image": ks.image_files[i], "keypoints_2d": kp,
-                       "keypoints_3d": p3})
+                       "keypoints_3d": pose[i].round(2).tolist() if lifted else None,
+                       "keypoints_3d_confidence":
+                           confidence[i].round(3).tolist() if lifted else None,
+                       "plausibility": round(float(score[i]), 4) if lifted else None})
     doc = {"source": str(path), "layout_2d": ks.layout.name, "layout_3d": "h36m17",
            "joints": list(H36M17.joints), "units_3d": "mm, root-relative camera coordinates",
-           "model": lifter.info.get("name", ""), "people": people}
+           "model": lifter.info.get("name", ""),
+           "confidence_3d": "per joint: the 2D confidence of the joint it was lifted from "
+                            "(the least of several for a joint made from them), 0 where "
+                            "the joint was not seen and is the model's guess",
+           "plausibility": "per person, in [0, 1]: bone proportions against Human3.6M's "
+                           "mean and left/right symmetry (wildpose.metrics.plausibility)",
+           "people": people}
     (outdir / f"{stem}.json").write_text(json.dumps(doc, indent=1))
     np.savez_compressed(outdir / f"{stem}.npz", keypoints_2d=ks17.keypoints,
                         valid_2d=ks17.valid, pose_3d=pose, ids=np.array(ks.ids, dtype=str),
@@ -163,6 +178,10 @@ def cmd_lift(args: argparse.Namespace) -> int:
             n = _lift_one(lifter, path, outdir, args.layout, args.max_png,
                           args.consistent_bones, stem, args.symmetric_bones)
             print(f"{path}: lifted {n} pose(s) -> {outdir / (stem + '.json')}")
+            if n == 0:
+                failed.append(str(path))
+                _error(f"{path}: no pose was lifted (every person was refused; reasons "
+                       f"above)")
         except (ValueError, FileNotFoundError, OSError) as e:
             failed.append(str(path))
             _error(str(e))

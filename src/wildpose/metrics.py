@@ -9,6 +9,8 @@ here re-centres them, so an offset of the whole pose counts as error.
 * P-MPJPE (Protocol 2): MPJPE after the per-sample similarity Procrustes alignment.
 * N-MPJPE (Rhodin et al., 2018): MPJPE after the per-sample optimal scale only.
 * 3D PCK and AUC (MPI-INF-3DHP style), bone symmetry error (Zhou et al., 2017).
+* Plausibility of a pose without ground truth: bone-length proportions against Human3.6M's
+  mean and left/right symmetry, as log ratios and as one score in [0, 1].
 
 Human3.6M tables average the per-action means, not all frames: see :func:`per_action_table`.
 """
@@ -31,6 +33,11 @@ __all__ = [
     "pck3d",
     "auc3d",
     "bone_symmetry_error",
+    "H36M_BONE_LENGTHS_MM",
+    "PLAUSIBILITY_SCALE",
+    "bone_ratio_error",
+    "symmetry_log_error",
+    "plausibility",
     "per_action_table",
     "format_table",
     "evaluate_poses",
@@ -183,6 +190,74 @@ def bone_symmetry_error(pose: Any, skeleton: Skeleton | str = H36M17) -> dict[st
            for group, (left, right) in SYMMETRIC_BONES.items()}
     out["mean"] = np.mean(list(out.values()), axis=0)
     return out
+
+
+#: Mean length of each H36M17 bone (``H36M17.bone_names`` order), mm, over the frames of
+#: Human3.6M's training subjects S1, S5, S6, S7, S8 (every 5th frame; its mocap skeleton is
+#: left/right symmetric).  tests/test_plausibility.py re-measures it from the data.
+H36M_BONE_LENGTHS_MM = (134.5, 449.9, 445.9, 134.5, 449.9, 445.9, 239.3, 255.4, 116.3, 115.0,
+                        149.3, 280.4, 249.6, 149.3, 280.4, 249.6)
+
+#: Log-error scale of :func:`plausibility`: a pose whose bone proportions and symmetry are
+#: off by a mean factor of exp(0.5) = 1.65 scores 1/e.
+PLAUSIBILITY_SCALE = 0.5
+
+
+def _bone_lengths(pose: Any) -> np.ndarray:
+    p = np.asarray(pose, np.float64)
+    if p.ndim < 2 or p.shape[-2:] != (H36M17.num_joints, 3):
+        raise ValueError(f"pose must have shape (N, 17, 3) in layout h36m17; got {p.shape}")
+    return H36M17.bone_lengths(p)
+
+
+def _log_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|log(a / b)|, with a zero length an error of log(1e6) rather than infinite."""
+    tiny = 1e-6 * np.maximum(np.maximum(a, b), 1e-12)
+    return np.abs(np.log(np.maximum(a, tiny) / np.maximum(b, tiny)))
+
+
+def bone_ratio_error(pose: Any, reference: Any = H36M_BONE_LENGTHS_MM) -> np.ndarray:
+    """How far a pose's bone proportions are from a reference's, whatever its size.
+
+    Each bone's share of the pose's total bone length is compared with its share in the
+    reference: the mean over the 16 bones of ``|log(share / reference share)|``.
+
+    Args:
+        pose: (N, 17, 3) H36M17 positions (any unit).
+        reference: (16,) reference bone lengths (default Human3.6M's training mean).
+    Returns:
+        (N,) float64 >= 0; 0 for the reference's proportions; NaN for a pose with NaN.
+    """
+    lengths = _bone_lengths(pose)
+    ref = np.asarray(reference, np.float64)
+    share = lengths / lengths.sum(-1, keepdims=True)
+    return _log_ratio(share, ref / ref.sum()).mean(-1)
+
+
+def symmetry_log_error(pose: Any) -> np.ndarray:
+    """Left/right asymmetry of a pose, whatever its size: the mean over the six left/right
+    bone pairs of H36M17 (hip, shoulder, upper and lower arm and leg) of
+    ``|log(left length / right length)|``.  (N, 17, 3) -> (N,) float64 >= 0."""
+    lengths = _bone_lengths(pose)
+    mirror = H36M17.mirror_bones()
+    pairs = [(b, int(m)) for b, m in enumerate(mirror) if b < m]
+    return np.mean([_log_ratio(lengths[..., a], lengths[..., b]) for a, b in pairs], axis=0)
+
+
+def plausibility(pose: Any, reference: Any = H36M_BONE_LENGTHS_MM,
+                 scale: float = PLAUSIBILITY_SCALE) -> np.ndarray:
+    """A per-person plausibility score of 3D poses, in [0, 1].
+
+    ``exp(-(bone_ratio_error + symmetry_log_error) / scale)``: 1 for a left/right
+    symmetric body with Human3.6M's mean proportions, lower as bones grow out of
+    proportion or differ between the sides (it does not judge joint angles).
+
+    Args:
+        pose: (N, 17, 3) H36M17 positions (any unit, any size), e.g. a lifter's output.
+    Returns:
+        (N,) float64 in [0, 1]; NaN where the pose has NaN (a row not lifted).
+    """
+    return np.exp(-(bone_ratio_error(pose, reference) + symmetry_log_error(pose)) / scale)
 
 
 def per_action_table(errors: dict[str, Any], actions: Any) -> dict[str, Any]:

@@ -1,10 +1,12 @@
 """Skeleton definitions and joint-layout conversions: the one home of joint names.
 
-Three layouts are defined:
+Four layouts are defined:
 
 * ``H36M17`` -- the 17-joint Human3.6M subset used by every lifter in wildpose (the default).
-* ``MPII16`` -- the 16-joint stacked-hourglass / MPII order of the Human3.6M detections.
+* ``MPII16`` -- the 16-joint stacked-hourglass / MPII order of the Human3.6M detections, which
+  is also the order of MPII Human Pose's own annotations.
 * ``COCO17`` -- the 17 COCO keypoints.
+* ``LSP14`` -- the 14 Leeds Sports Pose joints.
 
 A conversion between layouts is a linear map: each output joint is either *copied* from one
 input joint, *synthesized* as an average of several (e.g. pelvis = mid-hips), or *missing*
@@ -25,6 +27,7 @@ __all__ = [
     "H36M17",
     "MPII16",
     "COCO17",
+    "LSP14",
     "LAYOUTS",
     "get_layout",
     "LayoutConversion",
@@ -34,6 +37,8 @@ __all__ = [
     "ZHOU_BONE_GROUPS",
     "SYMMETRIC_BONES",
     "OCCLUDABLE_LIMBS",
+    "has_torso",
+    "joint_confidence",
 ]
 
 
@@ -48,6 +53,9 @@ class Skeleton:
         edges: (a, b) index pairs to draw; for a tree these are (parent, child) bones.
         bone_names: one name per edge, e.g. ``"right upper leg"``.
         flip_pairs: (left, right) joint index pairs swapped by a horizontal mirror.
+        aliases: other names :func:`get_layout` accepts.
+        torso: the joint names that must all be present for a pose to have a torso (both
+            hips and both shoulders); empty: judged after conversion to ``h36m17``.
     """
 
     name: str
@@ -57,6 +65,7 @@ class Skeleton:
     bone_names: tuple[str, ...]
     flip_pairs: tuple[tuple[int, int], ...]
     aliases: tuple[str, ...] = field(default=())
+    torso: tuple[str, ...] = field(default=())
 
     @property
     def num_joints(self) -> int:
@@ -126,11 +135,11 @@ class Skeleton:
         return order
 
 
-def _tree(name, joints, parents, bone_names, flip_pairs, aliases=()):
+def _tree(name, joints, parents, bone_names, flip_pairs, aliases=(), torso=()):
     edges = tuple((p, c) for c, p in enumerate(parents) if p >= 0)
     assert len(edges) == len(bone_names), name
     return Skeleton(name, tuple(joints), tuple(parents), edges, tuple(bone_names),
-                    tuple(flip_pairs), tuple(aliases))
+                    tuple(flip_pairs), tuple(aliases), tuple(torso))
 
 
 # Human3.6M 17-joint subset: indices [0,1,2,3,6,7,8,12,13,14,15,17,18,19,25,26,27] of the 32
@@ -145,12 +154,21 @@ H36M17 = _tree(
      "left upper arm", "left lower arm", "right shoulder", "right upper arm", "right lower arm"],
     [(4, 1), (5, 2), (6, 3), (11, 14), (12, 15), (13, 16)],
     aliases=("h36m", "human36m", "h36m-17"),
+    torso=("LHip", "RHip", "LShoulder", "RShoulder"),
 )
 
 #: Indices of the 17 joints of H36M17 among Human3.6M's 32 mocap joints.
 H36M32_TO_17 = (0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27)
 
-# Stacked-hourglass detections on Human3.6M (3d-pose-baseline's SH_NAMES order, MPII-like).
+# Stacked-hourglass detections on Human3.6M (3d-pose-baseline's SH_NAMES order), which is
+# also MPII Human Pose's own annotation order.  The slots hold MPII's joints: 0-5 r ankle,
+# r knee, r hip, l hip, l knee, l ankle; 6 "Hip" = MPII pelvis; 7 "Spine" = MPII thorax;
+# 8 "Thorax" = MPII upper neck; 9 "Head" = MPII head top; 10-15 r wrist, r elbow,
+# r shoulder, l shoulder, l elbow, l wrist.  So the names are 3d-pose-baseline's, not the
+# anatomy: MPII's "Spine" slot sits at the top of the chest (Human3.6M's Thorax is near
+# there) and its "Thorax" slot at the top of the neck.  The conversion to h36m17 copies by
+# name, as 3d-pose-baseline did (a lifter trained on stacked-hourglass detections expects
+# it); it is one of the joint-definition differences a lifter for any detector must absorb.
 MPII16 = _tree(
     "mpii16",
     ["RFoot", "RKnee", "RHip", "LHip", "LKnee", "LFoot", "Hip", "Spine", "Thorax", "Head",
@@ -161,6 +179,7 @@ MPII16 = _tree(
      "right upper arm", "right shoulder", "left shoulder", "left upper arm", "left lower arm"],
     [(3, 2), (4, 1), (5, 0), (13, 12), (14, 11), (15, 10)],
     aliases=("sh", "sh16", "mpii", "stacked-hourglass"),
+    torso=("LHip", "RHip", "LShoulder", "RShoulder"),
 )
 
 _COCO_EDGES = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
@@ -178,9 +197,28 @@ COCO17 = Skeleton(
      "left eye-ear", "right eye-ear"),
     ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16)),
     aliases=("coco",),
+    torso=("left_hip", "right_hip", "left_shoulder", "right_shoulder"),
 )
 
-LAYOUTS: dict[str, Skeleton] = {s.name: s for s in (H36M17, MPII16, COCO17)}
+# Leeds Sports Pose order.  LSP has no pelvis, so no joint tree: edges are for drawing.
+# Its "Neck" is the top of the neck (MPII's upper neck), its "HeadTop" the top of the head.
+_LSP_EDGES = ((0, 1), (1, 2), (5, 4), (4, 3), (2, 3), (2, 8), (3, 9), (8, 9), (8, 7), (7, 6),
+              (9, 10), (10, 11), (12, 13), (8, 12), (9, 12))
+LSP14 = Skeleton(
+    "lsp14",
+    ("RAnkle", "RKnee", "RHip", "LHip", "LKnee", "LAnkle", "RWrist", "RElbow", "RShoulder",
+     "LShoulder", "LElbow", "LWrist", "Neck", "HeadTop"),
+    (),
+    _LSP_EDGES,
+    ("right lower leg", "right upper leg", "left lower leg", "left upper leg", "hips",
+     "right torso", "left torso", "shoulders", "right upper arm", "right lower arm",
+     "left upper arm", "left lower arm", "head", "right neck", "left neck"),
+    ((3, 2), (4, 1), (5, 0), (9, 8), (10, 7), (11, 6)),
+    aliases=("lsp", "leeds"),
+    torso=("LHip", "RHip", "LShoulder", "RShoulder"),
+)
+
+LAYOUTS: dict[str, Skeleton] = {s.name: s for s in (H36M17, MPII16, COCO17, LSP14)}
 
 
 def get_layout(layout: str | Skeleton) -> Skeleton:
@@ -236,6 +274,20 @@ _RECIPES: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {
         "LShoulder": ("left_shoulder",), "LElbow": ("left_elbow",), "LWrist": ("left_wrist",),
         "RShoulder": ("right_shoulder",), "RElbow": ("right_elbow",),
         "RWrist": ("right_wrist",),
+    },
+    # LSP -> H36M17: 12 limb joints copied; Hip, Spine and Thorax synthesized as for COCO;
+    # Neck/Nose stands in by LSP's neck (the top of the neck, some 50-80 mm below and behind
+    # H36M's nose-level joint: a definition difference); Head copied from the head top.
+    ("lsp14", "h36m17"): {
+        "Hip": ("LHip", "RHip"),
+        "RHip": ("RHip",), "RKnee": ("RKnee",), "RFoot": ("RAnkle",),
+        "LHip": ("LHip",), "LKnee": ("LKnee",), "LFoot": ("LAnkle",),
+        "Spine": ("LHip", "RHip", "LShoulder", "RShoulder"),
+        "Thorax": ("LShoulder", "RShoulder"),
+        "Neck/Nose": ("Neck",),
+        "Head": ("HeadTop",),
+        "LShoulder": ("LShoulder",), "LElbow": ("LElbow",), "LWrist": ("LWrist",),
+        "RShoulder": ("RShoulder",), "RElbow": ("RElbow",), "RWrist": ("RWrist",),
     },
     ("h36m17", "coco17"): {
         "nose": ("Neck/Nose",),
@@ -408,3 +460,52 @@ def set_bone_lengths(pose: np.ndarray, lengths: np.ndarray,
         unit[np.isnan(n[..., 0])] = np.nan  # a missing joint has no direction to keep
         out[..., c, :] = out[..., p, :] + unit * lengths[..., k, None]
     return out
+
+
+def joint_confidence(confidence: Any, layout: str | Skeleton,
+                     dst: str | Skeleton = "h36m17", valid: Any = None) -> np.ndarray:
+    """Per-joint confidence of poses converted from ``layout`` to ``dst``.
+
+    A joint copied from one input joint keeps that joint's confidence; a joint synthesized
+    from several (e.g. H36M ``Hip`` = mid-hips) gets the minimum of theirs (it is only as
+    sure as its least sure source); a joint ``dst`` cannot be made from ``layout`` gets 0.
+
+    Args:
+        confidence: (..., J_src) detector confidences in [0, 1] (or 1/0 validity).
+        layout, dst: the input and output layouts.
+        valid: optional (..., J_src) bool; an invalid input joint counts as confidence 0.
+    Returns:
+        (..., J_dst) float32 in [0, 1].
+    """
+    used = layout_conversion(layout, dst).weights != 0                 # (J_dst, J_src)
+    conf = np.nan_to_num(np.asarray(confidence, np.float32), nan=0.0)
+    if conf.shape[-1] != used.shape[1]:
+        raise ValueError(f"confidence has {conf.shape[-1]} joints but layout "
+                         f"{get_layout(layout).name} has {used.shape[1]}")
+    if valid is not None:
+        conf = np.where(np.asarray(valid, bool), conf, np.float32(0))
+    conf = np.clip(conf, 0, 1)
+    # min over each output joint's source joints; 1 where unused, so that it never wins.
+    per_source = np.where(used, conf[..., None, :], np.float32(1))
+    return np.where(used.any(1), per_source.min(-1), np.float32(0)).astype(np.float32)
+
+
+def has_torso(valid: Any, layout: str | Skeleton) -> np.ndarray:
+    """Whether each pose has a torso: every joint of the layout's ``torso`` (both hips and
+    both shoulders) present; a layout without a ``torso`` is judged by the h36m17 torso of
+    its conversion.
+
+    Args:
+        valid: (..., J) bool of present joints in ``layout``.
+    Returns:
+        (...,) bool.
+    """
+    sk = get_layout(layout)
+    v = np.asarray(valid, bool)
+    if v.shape[-1] != sk.num_joints:
+        raise ValueError(f"validity has {v.shape[-1]} joints but layout {sk.name} has "
+                         f"{sk.num_joints}")
+    if not sk.torso:
+        v = joint_confidence(v, sk, H36M17) > 0
+        sk = H36M17
+    return v[..., [sk.index(j) for j in sk.torso]].all(-1)

@@ -50,15 +50,20 @@ from typing import Any
 
 import numpy as np
 
-from ..skeleton import COCO17, LAYOUTS, Skeleton, convert_layout, get_layout, \
-    layout_conversion
+from ..skeleton import COCO17, LAYOUTS, Skeleton, convert_layout, get_layout, has_torso, \
+    joint_confidence
 
-__all__ = ["KeypointSet", "read_keypoints", "SUPPORTED_EXTENSIONS", "ACCEPTED_SHAPES"]
+__all__ = ["KeypointSet", "read_keypoints", "usable_people", "SUPPORTED_EXTENSIONS",
+           "ACCEPTED_SHAPES", "MIN_USABLE_JOINTS"]
 
 SUPPORTED_EXTENSIONS = (".npy", ".npz", ".json")
 
 #: The array shapes accepted for .npy / .npz / wildpose-JSON keypoints (for error messages).
 ACCEPTED_SHAPES = "(N, J, 2), (N, J, 3) [x, y, conf], (J, 2), (J, 3), (N, 2J), (N, 3J)"
+
+#: Default of :func:`usable_people`: H36M-17 joints a person must convert to (a torso gives 7:
+#: both hips and shoulders, and the Hip, Spine and Thorax made from them; so 3 more).
+MIN_USABLE_JOINTS = 10
 
 _DEFAULT_17 = "h36m17"
 _DEFAULT_16 = "mpii16"
@@ -80,6 +85,8 @@ class KeypointSet:
         skipped: one note per entry of the file that was skipped, with the reason.
         image_files: N image file names where the file names them (COCO ``images``), else
             None per sample.
+        meta: optional per-sample labels, {name: N strings}, e.g. MPII's ``"activity"``
+            and ``"category"``; empty when the source has none.
     """
 
     keypoints: np.ndarray
@@ -90,6 +97,7 @@ class KeypointSet:
     source: str
     skipped: list[str] = field(default_factory=list)
     image_files: list[str | None] = field(default_factory=list)
+    meta: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n, j = self.keypoints.shape[:2]
@@ -107,6 +115,9 @@ class KeypointSet:
             self.image_files = [None] * n
         elif len(self.image_files) != n:
             raise ValueError(f"{len(self.image_files)} image file names for {n} samples")
+        for key, values in self.meta.items():
+            if len(values) != n:
+                raise ValueError(f"{len(values)} {key!r} labels for {n} samples")
 
     def __len__(self) -> int:
         return int(self.keypoints.shape[0])
@@ -115,23 +126,62 @@ class KeypointSet:
     def num_joints(self) -> int:
         return int(self.keypoints.shape[1])
 
+    def select(self, rows: Any) -> "KeypointSet":
+        """The samples at ``rows`` (an index or boolean array), with their ids, image names
+        and labels; source and skipped notes are kept."""
+        idx = np.arange(len(self))[rows]
+        return KeypointSet(self.keypoints[idx], self.confidence[idx], self.valid[idx],
+                           self.layout, [self.ids[i] for i in idx], self.source,
+                           list(self.skipped), [self.image_files[i] for i in idx],
+                           {k: [v[i] for i in idx] for k, v in self.meta.items()})
+
     def to_layout(self, name: str | Skeleton) -> "KeypointSet":
         """The same samples converted to another joint layout.
 
         Uses :func:`wildpose.skeleton.convert_layout`: a joint made from several source
         joints (e.g. H36M ``Hip`` = mid COCO hips) is valid only if all of them are, and its
         confidence is the minimum of theirs; a joint the source cannot supply is invalid with
-        confidence 0.  Ids, source, skipped notes and image names are kept.
+        confidence 0.  Ids, source, skipped notes, image names and labels are kept.
         """
         dst = get_layout(name)
         kp, valid = convert_layout(self.keypoints, self.layout, dst, mask=self.valid)
-        used = layout_conversion(self.layout, dst).weights != 0          # (J_dst, J_src)
-        # min over each output joint's source joints; 1 where unused so it never wins.
-        conf_src = np.where(used[None], self.confidence[:, None, :], np.float32(1.0))
-        conf = np.where(valid, conf_src.min(-1), 0).astype(np.float32)
+        conf = np.where(valid, joint_confidence(self.confidence, self.layout, dst,
+                                                self.valid), 0).astype(np.float32)
         kp = np.where(valid[..., None], kp, 0).astype(np.float32)
         return KeypointSet(kp, conf, valid.astype(bool), dst, list(self.ids), self.source,
-                           list(self.skipped), list(self.image_files))
+                           list(self.skipped), list(self.image_files),
+                           {k: list(v) for k, v in self.meta.items()})
+
+
+def usable_people(keypoints: KeypointSet, min_joints: int = MIN_USABLE_JOINTS,
+                  require_torso: bool = True) -> KeypointSet:
+    """The people of a 2D-only source that can train or be lifted, the others skipped.
+
+    A person is kept when they have a torso (both hips and both shoulders,
+    :func:`wildpose.skeleton.has_torso`; unless ``require_torso`` is False) and at least
+    ``min_joints`` valid joints after conversion to ``h36m17``.  The rest are dropped, never
+    passed on as NaN: one note ``"<n> of <N> people skipped: ..."`` with the counts is
+    appended to ``skipped``.
+
+    Raises:
+        ValueError: one line naming the source when nobody is usable.
+    """
+    n = len(keypoints)
+    counts = (joint_confidence(keypoints.valid, keypoints.layout, "h36m17") > 0).sum(-1)
+    few = counts < min_joints
+    torso = has_torso(keypoints.valid, keypoints.layout) if require_torso \
+        else np.ones(n, bool)
+    keep = ~few & torso
+    if not keep.any():
+        raise ValueError(f"{keypoints.source}: no usable people: none of {n} has a torso and "
+                         f"at least {min_joints} of the 17 Human3.6M joints")
+    out = keypoints.select(keep)
+    if not keep.all():
+        out.skipped.append(f"{int((~keep).sum())} of {n} people skipped: "
+                           f"{int((~torso).sum())} without a torso (both hips and both "
+                           f"shoulders), {int((few & torso).sum())} more with fewer than "
+                           f"{min_joints} of the 17 Human3.6M joints")
+    return out
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -1,4 +1,5 @@
-"""BVH motion capture: a parser, forward kinematics, and the CMU -> Human3.6M-17 mapping.
+"""BVH motion capture: a parser, forward kinematics, and the CMU and Bandai Namco ->
+Human3.6M-17 mappings.
 
 The parser reads the two sections of a Biovision Hierarchy file:
 
@@ -14,7 +15,9 @@ Every error is a :class:`BVHError` whose message starts with ``<file>:<line>:``.
 Forward kinematics follows the usual BVH convention: rotation angles are degrees, and a joint's
 rotation channels compose in the order they are listed (``Zrotation Yrotation Xrotation`` is
 ``R = Rz @ Ry @ Rx``, each by the right-hand rule, acting on column vectors).  A joint's local
-translation is its OFFSET plus its position channels (usually only the root has them).  Then
+translation is its OFFSET, except along the axes it has position channels for, where the
+channel's value replaces the offset's (the root, usually; Bandai Namco's files give every
+joint position channels, whose values are the joint's local translation).  Then
 ``world_rot[j] = world_rot[parent] @ R_local[j]`` and
 ``world_pos[j] = world_pos[parent] + world_rot[parent] @ translation[j]``.
 
@@ -23,12 +26,16 @@ rest pose the subject faces +z and their left is +x.  Lengths are in CMU's ASF u
 1/0.45 inch = 56.444 mm (:data:`CMU_UNIT_MM`).  Human3.6M's world frame is different: it is
 **z up** (millimetres, floor at z = 0).  :mod:`wildpose.mocap.sources` rotates both into one
 canonical frame before they are used.
+
+Bandai Namco's BVH files (``../shared/data/bandai-mocap``) are y up, in centimetres, 30 fps,
+with 6 channels on every joint: see :data:`BANDAI_TO_H36M17`.  :func:`detect_skeleton` tells
+the two skeletons apart by their joint names (:data:`BVH_SKELETONS`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +52,13 @@ __all__ = [
     "CMU_TO_H36M17",
     "CMU_APPROXIMATE_JOINTS",
     "bvh_to_h36m17",
+    "BANDAI_UNIT_MM",
+    "BANDAI_TO_H36M17",
+    "BANDAI_APPROXIMATE_JOINTS",
+    "BANDAI_END_SITES",
+    "BVHSkeleton",
+    "BVH_SKELETONS",
+    "detect_skeleton",
 ]
 
 #: CMU's ASF length unit in millimetres: 1 unit = 1/0.45 inch.
@@ -116,7 +130,7 @@ class BVH:
                 axis = _AXES[ch[0].lower()]
                 values = motion[:, start + i]
                 if ch.lower().endswith("position"):
-                    trans[:, j, axis] += values
+                    trans[:, j, axis] = values
                 else:
                     vec = np.zeros((n, 3))
                     vec[:, axis] = np.deg2rad(values)
@@ -415,32 +429,144 @@ CMU_APPROXIMATE_JOINTS: dict[str, str] = {
 }
 
 
+# -------------------------------------------------------------------- Bandai -> H36M17
+#: Bandai Namco's length unit (centimetres) in millimetres.
+BANDAI_UNIT_MM = 10.0
+
+#: How each Human3.6M-17 joint is made from Bandai Namco BVH joints (positions averaged).
+#: Copied: hips (``UpperLeg``), knees (``LowerLeg``), ankles (``Foot``), shoulders
+#: (``UpperArm``, the ball joint; ``Shoulder`` is the collarbone's root), elbows
+#: (``LowerArm``), wrists (``Hand``).  Synthesized: ``Hip`` = mid-hips (as in Human3.6M);
+#: ``Spine`` = mid(Spine, Chest).  Stand-ins (:data:`BANDAI_APPROXIMATE_JOINTS`): Thorax,
+#: Neck/Nose and Head.  Nothing is missing.
+BANDAI_TO_H36M17: dict[str, tuple[str, ...]] = {
+    "Hip": ("UpperLeg_L", "UpperLeg_R"),
+    "RHip": ("UpperLeg_R",), "RKnee": ("LowerLeg_R",), "RFoot": ("Foot_R",),
+    "LHip": ("UpperLeg_L",), "LKnee": ("LowerLeg_L",), "LFoot": ("Foot_L",),
+    "Spine": ("Spine", "Chest"),
+    "Thorax": ("Neck",),
+    "Neck/Nose": ("Head",),
+    "Head": ("Head_End",),
+    "LShoulder": ("UpperArm_L",), "LElbow": ("LowerArm_L",), "LWrist": ("Hand_L",),
+    "RShoulder": ("UpperArm_R",), "RElbow": ("LowerArm_R",), "RWrist": ("Hand_R",),
+}
+
+#: End sites that Bandai's files leave at zero length, given an offset (file units, the
+#: parent's local axes; local x runs along the neck and head): the head top, 12 cm above the
+#: ``Head`` joint (the skull's base), a typical adult distance from the skull's base to the
+#: crown.  It turns with the head.
+BANDAI_END_SITES: dict[str, tuple[float, float, float]] = {"Head_End": (12.0, 0.0, 0.0)}
+
+#: H36M17 joints that Bandai's skeleton has no true counterpart for (excluded when scoring
+#: "the joints both share").
+BANDAI_APPROXIMATE_JOINTS: dict[str, str] = {
+    "Spine": "mid(Spine, Chest): about 225 mm above the hips' midpoint, near H36M's spine "
+             "joint (about 230 mm above its pelvis) but on another marker model",
+    "Thorax": "Bandai 'Neck' (the neck's base, a little above the shoulder joints); H36M's "
+              "thorax is the root of its shoulder bones",
+    "Neck/Nose": "Bandai 'Head' (the skull's base, top of the neck); H36M's joint lies near "
+                 "the nose, further forward",
+    "Head": "a head top placed 12 cm above Bandai 'Head' along the head's axis "
+            "(BANDAI_END_SITES): Bandai has no head-top joint",
+}
+
+
+@dataclass(frozen=True)
+class BVHSkeleton:
+    """A known BVH skeleton and how it becomes Human3.6M-17.
+
+    Attributes:
+        name: e.g. ``"cmu"``.
+        mapping: {H36M17 joint: BVH joints averaged}.
+        unit_mm: millimetres per file unit.
+        approximate: {H36M17 joint: what stands in for it}; excluded from scoring.
+        end_sites: offsets (file units) given to end sites the files leave at zero length.
+        up: the files' up axis (see :mod:`wildpose.mocap.sources`).
+    """
+
+    name: str
+    mapping: dict[str, tuple[str, ...]]
+    unit_mm: float
+    approximate: dict[str, str]
+    end_sites: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+    up: str = "+y"
+
+
+#: The skeletons :func:`detect_skeleton` knows, by name.
+BVH_SKELETONS: dict[str, BVHSkeleton] = {
+    "cmu": BVHSkeleton("cmu", CMU_TO_H36M17, CMU_UNIT_MM, CMU_APPROXIMATE_JOINTS),
+    "bandai": BVHSkeleton("bandai", BANDAI_TO_H36M17, BANDAI_UNIT_MM,
+                          BANDAI_APPROXIMATE_JOINTS, BANDAI_END_SITES),
+}
+
+
+def _absent_joints(bvh: BVH, mapping: dict[str, tuple[str, ...]]) -> list[str]:
+    needed = sorted({n for names in mapping.values() for n in names})
+    return [n for n in needed if n not in bvh.names]
+
+
+def detect_skeleton(bvh: BVH) -> BVHSkeleton:
+    """The known skeleton (:data:`BVH_SKELETONS`) whose mapped joints the file all has.
+
+    Raises:
+        BVHError: naming the file and, per known skeleton, the joints it lacks.
+    """
+    lacks = {}
+    for sk in BVH_SKELETONS.values():
+        absent = _absent_joints(bvh, sk.mapping)
+        if not absent:
+            return sk
+        lacks[sk.name] = absent
+    detail = "; ".join(f"{k} needs {', '.join(v[:6])}{' ...' if len(v) > 6 else ''}"
+                       for k, v in lacks.items())
+    raise BVHError(f"{bvh.source}: this skeleton has no mapping to H36M17: it is none of the "
+                   f"known skeletons ({detail}); it has {', '.join(bvh.names)}; pass a "
+                   f"mapping for it")
+
+
 def bvh_to_h36m17(bvh: BVH, mapping: dict[str, tuple[str, ...]] | None = None,
-                  unit_mm: float = CMU_UNIT_MM,
-                  frames: slice | np.ndarray | None = None) -> np.ndarray:
+                  unit_mm: float | None = None,
+                  frames: slice | np.ndarray | None = None,
+                  end_sites: dict[str, tuple[float, float, float]] | None = None
+                  ) -> np.ndarray:
     """H36M17 joint positions from a BVH file's forward kinematics.
 
     Args:
         bvh: a parsed file whose skeleton has every joint ``mapping`` names.
-        mapping: {H36M17 joint: BVH joints to average} (default :data:`CMU_TO_H36M17`).
-        unit_mm: millimetres per file unit (default CMU's).
+        mapping: {H36M17 joint: BVH joints to average}; None: the mapping of the skeleton
+            :func:`detect_skeleton` finds (CMU's :data:`CMU_TO_H36M17` or Bandai's
+            :data:`BANDAI_TO_H36M17`).
+        unit_mm: millimetres per file unit; None: the detected skeleton's (CMU's 56.444,
+            Bandai's 10), or CMU's when a mapping is given.
         frames: optional frame selection.
+        end_sites: offsets given to end sites before the kinematics (file units); None: the
+            detected skeleton's (none for a given mapping).
     Returns:
-        (F, 17, 3) float64 positions in mm, in the file's axes (CMU: y up), not root-centred.
-        Raises :class:`BVHError` naming the file and the missing joints if the skeleton has
-        no mapping.
+        (F, 17, 3) float64 positions in mm, in the file's axes (CMU and Bandai: y up), not
+        root-centred.  Raises :class:`BVHError` naming the file and the missing joints if
+        the skeleton has no mapping.
     """
-    mapping = CMU_TO_H36M17 if mapping is None else mapping
+    if mapping is None:
+        sk = detect_skeleton(bvh)
+        mapping = sk.mapping
+        unit_mm = sk.unit_mm if unit_mm is None else unit_mm
+        end_sites = sk.end_sites if end_sites is None else end_sites
+    unit_mm = CMU_UNIT_MM if unit_mm is None else unit_mm
     missing_out = [j for j in H36M17.joints if j not in mapping]
     if missing_out:
         raise BVHError(f"{bvh.source}: the joint mapping gives no recipe for H36M17 joints "
                        f"{', '.join(missing_out)}")
-    needed = sorted({n for names in mapping.values() for n in names})
-    absent = [n for n in needed if n not in bvh.names]
+    absent = _absent_joints(bvh, mapping)
     if absent:
         raise BVHError(f"{bvh.source}: this skeleton has no mapping to H36M17: it lacks the "
                        f"joints {', '.join(absent)} (it has {', '.join(bvh.names)}); "
                        f"pass a mapping for it")
+    if end_sites:
+        offsets = bvh.offsets.copy()
+        for name, off in end_sites.items():
+            if name in bvh.names:
+                offsets[bvh.names.index(name)] = off
+        bvh = replace(bvh, offsets=offsets)
     pos = bvh.forward_kinematics(frames)
     w = np.zeros((H36M17.num_joints, bvh.num_joints))
     for out_name, in_names in mapping.items():

@@ -19,7 +19,12 @@ Axes of the sources (the ``up`` argument names the source's up direction):
 * Human3.6M world coordinates are **z up** (``up="+z"``): canonical = (x, -z, y);
 * CMU BVH files are **y up** (``up="+y"``), subject facing +z at rest, left = +x:
   canonical = (x, -y, -z);
+* Bandai Namco BVH files are **y up** too (``up="+y"``), in centimetres, 30 fps: their
+  skeleton is detected from its joint names (:func:`wildpose.mocap.bvh.detect_skeleton`);
 * wildpose predictions and camera-frame arrays are **y down** (``up="-y"``): unchanged.
+
+:func:`wild_mocap_split` names the BVH clips the ``wild`` lifter trains on and the held-out
+clips of the unseen-motion test, by one rule.
 
 Scale: each pose is multiplied so that the sum of its 16 H36M17 bone lengths equals
 :data:`REFERENCE_BONE_SUM_MM`, the mean of Human3.6M's training subjects, so sources of
@@ -41,10 +46,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..camera import camera_to_world
-from ..datasets.h36m import TRAIN_SUBJECTS, load_h36m
+from ..datasets.h36m import TRAIN_SUBJECTS, default_data_root, load_h36m
 from ..geometry import rotation_from_euler
 from ..skeleton import H36M17, get_layout
-from .bvh import CMU_APPROXIMATE_JOINTS, CMU_UNIT_MM, BVHError, bvh_to_h36m17, read_bvh
+from .bvh import BVHError, bvh_to_h36m17, detect_skeleton, read_bvh
 
 __all__ = [
     "MocapPoses",
@@ -61,6 +66,9 @@ __all__ = [
     "load_array_mocap",
     "load_mocap",
     "concatenate",
+    "wild_mocap_split",
+    "BANDAI_TEST_CONTENTS",
+    "CMU_TEST_SUBJECT_EVERY",
 ]
 
 #: Mean over all frames of Human3.6M's training subjects S1,5,6,7,8 of the sum of the 16 H36M17
@@ -260,20 +268,24 @@ def _bvh_files(paths: Iterable[str | os.PathLike]) -> list[Path]:
 
 def load_bvh_mocap(paths: str | os.PathLike | Iterable[str | os.PathLike],
                    mapping: dict[str, tuple[str, ...]] | None = None,
-                   unit_mm: float = CMU_UNIT_MM, up: str = "+y", stride: int = 1,
+                   unit_mm: float | None = None, up: str = "+y", stride: int = 1,
                    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
                    approximate_joints: Iterable[str] | None = None) -> MocapPoses:
     """BVH files (or folders searched recursively for ``*.bvh``), mapped to H36M17.
 
     Args:
         paths: files or folders.
-        mapping: {H36M17 joint: BVH joints averaged} (default CMU's, see
-            :data:`wildpose.mocap.bvh.CMU_TO_H36M17`).
-        unit_mm: millimetres per file unit (default CMU's 56.444).
-        up: the files' up axis (CMU: "+y").
+        mapping: {H36M17 joint: BVH joints averaged}; None (default): each file's skeleton
+            is detected from its joint names (:func:`wildpose.mocap.bvh.detect_skeleton`:
+            CMU's, cm-unit Bandai Namco's, ...) and mapped, scaled and completed by its
+            :class:`~wildpose.mocap.bvh.BVHSkeleton`.
+        unit_mm: millimetres per file unit; None: the detected skeleton's (CMU 56.444,
+            Bandai 10), or CMU's with a given mapping.
+        up: the files' up axis (CMU and Bandai: "+y").
         stride: keep every stride-th frame before de-duplication.
-        approximate_joints: H36M17 joints the mapping only approximates (default: CMU's,
-            :data:`wildpose.mocap.bvh.CMU_APPROXIMATE_JOINTS`, when ``mapping`` is None).
+        approximate_joints: H36M17 joints the mapping only approximates (default: those of
+            every detected skeleton, e.g.
+            :data:`wildpose.mocap.bvh.CMU_APPROXIMATE_JOINTS`; none for a given mapping).
     A file that does not parse, cannot be read or lacks the mapped joints is skipped: a
     warning and a ``skipped ...`` entry of the returned notes name it (and the line).
 
@@ -286,12 +298,15 @@ def load_bvh_mocap(paths: str | os.PathLike | Iterable[str | os.PathLike],
         raise ValueError(f"stride must be >= 1, got {stride}")
     files = _bvh_files(paths)
     parts, seqs, frames, names, failed = [], [], [], [], []
+    approximate: set[str] = set()
     for f in files:
         # A folder of many clips keeps its good ones: a bad file is skipped and named
         # (in a warning and in the notes), as absent Human3.6M sequences are.
         try:
             bvh = read_bvh(f)
             idx = np.arange(0, bvh.num_frames, stride)
+            if mapping is None:
+                approximate.update(detect_skeleton(bvh).approximate)
             poses = bvh_to_h36m17(bvh, mapping, unit_mm, idx)
         except (BVHError, OSError, UnicodeDecodeError) as e:
             failed.append(" ".join(str(e).split()) if isinstance(e, BVHError)
@@ -302,7 +317,7 @@ def load_bvh_mocap(paths: str | os.PathLike | Iterable[str | os.PathLike],
         frames.append(idx.astype(np.int32))
         names.append(str(f))
     if approximate_joints is None:
-        approximate_joints = CMU_APPROXIMATE_JOINTS if mapping is None else ()
+        approximate_joints = approximate
     shared = np.array([j not in set(approximate_joints) for j in H36M17.joints])
     label = f"BVH ({len(names)} file{'s' * (len(names) != 1)})"
     if not parts:
@@ -393,3 +408,70 @@ def concatenate(parts: Sequence[MocapPoses]) -> MocapPoses:
                       np.concatenate([m.frame for m in parts]), names,
                       np.logical_and.reduce([m.shared_joints for m in parts]),
                       [n for m in parts for n in m.notes])
+
+
+# ------------------------------------------------------------------ train / test split
+#: Bandai Namco contents held out for the unseen-motion test (every style of each).
+BANDAI_TEST_CONTENTS = ("dance-short", "kick", "slash")
+
+#: CMU subjects held out for the unseen-motion test: of the sorted subject numbers, every
+#: 4th (the 4th, 8th, 12th, ...), with all their clips.
+CMU_TEST_SUBJECT_EVERY = 4
+
+
+def _bandai_content(path: Path) -> str:
+    """``dataset-1_{content}_{style}_{id}.bvh`` -> content (styles and contents never hold
+    "_")."""
+    parts = path.stem.split("_")
+    if len(parts) != 4:
+        raise ValueError(f"{path}: not a Bandai Namco clip name "
+                         f"(dataset-1_<content>_<style>_<id>.bvh)")
+    return parts[1]
+
+
+def _cmu_subject(path: Path) -> int:
+    """CMU clip ``<subject>_<take>.bvh`` -> subject number."""
+    head = path.stem.split("_")[0]
+    if not head.isdigit():
+        raise ValueError(f"{path}: not a CMU clip name (<subject>_<take>.bvh)")
+    return int(head)
+
+
+def wild_mocap_split(data_root: str | os.PathLike | None = None) -> dict[str, list[Path]]:
+    """The BVH clips the ``wild`` lifter may train on and the held-out unseen-motion clips.
+
+    Rules (fixed before any result was seen):
+
+    * Bandai Namco (``<root>/bandai-mocap``): test = every clip whose content is in
+      :data:`BANDAI_TEST_CONTENTS` (dance-short, kick, slash; all styles); train = the rest.
+    * CMU (``<root>/cmu-mocap``): whole subjects held out: the sorted distinct subject
+      numbers ``s[k]`` with ``k % 4 == 3`` are test subjects, all their clips test clips;
+      train = the other subjects' clips.
+
+    Args:
+        data_root: the shared data folder (default: ``$WILDPOSE_DATA``, else
+            ``../shared/data``).
+    Returns:
+        {"train_bandai", "test_bandai", "train_cmu", "test_cmu"}: sorted lists of paths.
+    Raises:
+        FileNotFoundError: one line naming a missing folder or a folder without clips.
+    """
+    root = Path(data_root) if data_root is not None else default_data_root()
+    clips = {}
+    for name in ("bandai-mocap", "cmu-mocap"):
+        folder = root / name
+        found = sorted(folder.glob("*.bvh")) if folder.is_dir() else []
+        if not found:
+            raise FileNotFoundError(f"{folder}: no .bvh clips here (set --data-dir or "
+                                    f"WILDPOSE_DATA)")
+        clips[name] = found
+    bandai_test = [p for p in clips["bandai-mocap"]
+                   if _bandai_content(p) in BANDAI_TEST_CONTENTS]
+    subjects = sorted({_cmu_subject(p) for p in clips["cmu-mocap"]})
+    held = set(subjects[CMU_TEST_SUBJECT_EVERY - 1::CMU_TEST_SUBJECT_EVERY])
+    return {
+        "train_bandai": [p for p in clips["bandai-mocap"] if p not in bandai_test],
+        "test_bandai": bandai_test,
+        "train_cmu": [p for p in clips["cmu-mocap"] if _cmu_subject(p) not in held],
+        "test_cmu": [p for p in clips["cmu-mocap"] if _cmu_subject(p) in held],
+    }
