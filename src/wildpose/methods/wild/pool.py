@@ -40,12 +40,18 @@ TRAINING_DATA = {
 
 @dataclass
 class PosePool:
-    """3D poses to train on and to validate with (held-out clips; None if there are none)."""
+    """3D poses to train on and to validate with (held-out clips; None if there are none).
+
+    ``measured`` (N, 17) bool marks, per training pose, the joints its source measures as
+    such (False: a mapping's approximation, e.g. a BVH skeleton's head top): the 3D loss
+    leaves the others out, so that no source's stand-in redefines a Human3.6M joint.
+    """
 
     train: MocapPoses
     val: MocapPoses | None
     sources: list[str]          # keys of TRAINING_DATA
     notes: list[str]
+    measured: np.ndarray
 
 
 @dataclass
@@ -98,9 +104,9 @@ def load_pose_pool(cfg: WildConfig) -> PosePool:
         sources.append("bvh")
     if not train:
         raise ValueError("no 3D training poses: give h36m_subjects, cmu, bandai or bvh_dirs")
-    pool = PosePool(concatenate(train), concatenate(val) if val else None, sources, notes)
-    pool.notes = [n for m in train + val for n in m.notes] + notes
-    return pool
+    measured = np.concatenate([np.broadcast_to(m.shared_joints, (len(m), 17)) for m in train])
+    return PosePool(concatenate(train), concatenate(val) if val else None, sources,
+                    [n for m in train + val for n in m.notes] + notes, measured)
 
 
 def _usable(kp: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -118,7 +124,8 @@ def load_2d_pool(cfg: WildConfig) -> TwoDPool:
     if cfg.mpii:
         from ...datasets.mpii import load_mpii_2d  # from the readers of issue 28
 
-        sets.append(("mpii", load_mpii_2d(root / "mpii-2d", split="train")))
+        sets.append(("mpii", load_mpii_2d(root / "mpii-2d" / "mpii_human_pose.csv",
+                                                split="train")))
     if cfg.lsp:
         from ...datasets.lsp import load_lsp_2d  # from the readers of issue 28
 

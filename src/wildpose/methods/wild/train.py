@@ -2,7 +2,7 @@
 
 Each step draws ``batch_size`` mocap poses and synthesizes their inputs
 (:func:`.sampling.synthesize`), and ``batch_2d`` real 2D-only poses.  The loss is the 3D
-samples' MPJPE (mm) plus, on the 2D-only samples, ``lambda_geo`` times Zhou et al.'s
+samples' MPJPE (mm, over the joints their source measures: ``PosePool.measured``) plus, on the 2D-only samples, ``lambda_geo`` times Zhou et al.'s
 geometric loss (bone-length ratios within each bone group) and ``lambda_2d`` times a 2D
 consistency loss: the prediction's scaled orthographic projection, fitted in scale and
 offset, should land on the input's limb joints (:func:`consistency_loss`).
@@ -110,6 +110,7 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
     t0 = time.time()
     pool = load_pose_pool(cfg)
     poses = torch.from_numpy(pool.train.poses)
+    measured = torch.from_numpy(pool.measured.astype(np.float32))
     two_d = load_2d_pool(cfg) if cfg.has_2d_only else None
     kp2, ok2 = ((torch.from_numpy(two_d.keypoints), torch.from_numpy(two_d.valid))
                 if two_d is not None and len(two_d) else (None, None))
@@ -143,8 +144,9 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
         return next(iter(extra.values()), float("nan"))
 
     def step_loss(epoch: int, step: int, gen):
-        kp, ok, target = synthesize(poses[torch.randint(len(poses), (cfg.batch_size,),
-                                                        generator=gen)], cfg, gen)
+        rows = torch.randint(len(poses), (cfg.batch_size,), generator=gen)
+        kp, ok, target = synthesize(poses[rows], cfg, gen)
+        scored = measured[rows]
         n3 = len(kp)
         if kp2 is not None:
             rows2 = torch.randint(len(kp2), (cfg.batch_2d,), generator=gen)
@@ -154,7 +156,8 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             pred = model(kp, ok)
         pred = pred.float()
-        mpjpe = (pred[:n3] - target).norm(dim=-1).mean()
+        err = (pred[:n3] - target).norm(dim=-1)
+        mpjpe = (err * scored).sum() / scored.sum()   # joints the source measures
         logged = {"mpjpe_mm": mpjpe}
         loss = mpjpe
         if kp2 is not None:
