@@ -66,6 +66,9 @@ class WildConfig(RunSettings):
     batch_2d: int = 128                    # 2D-only samples per step (0 = none)
     lambda_geo: float = 100.0
     lambda_2d: float = 200.0
+    # L_geo also on the 3D-labelled samples' predictions (a row of Zhou et al.'s table,
+    # "3D/w geo", when batch_2d is 0).
+    geo_on_3d: bool = False
     # --- network and schedule
     width: int = 1024
     blocks: int = 2

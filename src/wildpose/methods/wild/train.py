@@ -160,11 +160,15 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
         mpjpe = (err * scored).sum() / scored.sum()   # joints the source measures
         logged = {"mpjpe_mm": mpjpe}
         loss = mpjpe
+        first = 0 if cfg.geo_on_3d else n3     # the samples L_geo holds
+        if first < len(pred) and cfg.lambda_geo > 0:
+            geo = geo_loss(pred[first:], canon, ok[first:]).mean()
+            loss = loss + cfg.lambda_geo * geo
+            logged["geo"] = geo
         if kp2 is not None:
-            geo = geo_loss(pred[n3:], canon, ok[n3:]).mean()
             cons = consistency_loss(pred[n3:], kp[n3:], ok[n3:])
-            loss = loss + cfg.lambda_geo * geo + cfg.lambda_2d * cons
-            logged.update(geo=geo, cons=cons)
+            loss = loss + cfg.lambda_2d * cons
+            logged["cons"] = cons
         return loss, logged
 
     def summarize(epoch: int, stats: EpochStats):
