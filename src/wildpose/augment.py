@@ -12,7 +12,8 @@ import torch
 from .skeleton import H36M17, OCCLUDABLE_LIMBS, Skeleton, flip_pose
 
 __all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
-           "rescale_bones"]
+           "rescale_bones", "DetectorModel", "move_joint_definitions", "detector_errors",
+           "cut_at_border"]
 
 
 class AugmentConfig:
@@ -169,3 +170,187 @@ def rescale_bones(pose: np.ndarray | torch.Tensor, factors: np.ndarray | torch.T
         out[..., child, :] = out[..., parent, :] + (
             pose[..., child, :] - pose[..., parent, :]) * factors[..., k, None]
     return out
+
+
+# ------------------------------------------------------------ a detector model (issue 28)
+# Detectors define joints differently from Human3.6M's mocap (an MPII "thorax" sits in the
+# Spine slot after conversion, COCO hips are wider and higher, a head top is not a head
+# centre), add errors proportional to the person's size, confuse left and right, lose
+# joints they are unsure of and never see what lies beyond the image border.  These
+# functions draw such differences per sample, so that a lifter trained on exact mocap
+# projections meets them in training rather than first at test time.
+
+
+class DetectorModel:
+    """Strengths of the simulated detector (all per sample, drawn uniformly up to these).
+
+    Attributes:
+        definitions: scale of the joint-definition offsets of :func:`move_joint_definitions`
+            (1 = the ranges documented there; 0 = Human3.6M's own definitions).
+        jitter_mm: std of a fixed 3D offset per joint and sample, mm (where on a limb a
+            detector puts "the ankle"), drawn before projection.
+        noise_max: 2D noise std, uniform in [0, noise_max] per sample, as a fraction of
+            the person's size (the diagonal of the keypoints' bounding box).
+        outlier_prob: probability that a joint jumps (std 0.25 of the person's size).
+        swap_prob: probability that one limb (arm, leg, or a single joint pair) has its
+            left and right joints swapped.
+        drop_prob: probability that a joint is dropped as unsure; a jumped joint is
+            dropped with probability 0.5 (a detector's low confidence on its errors).
+        drop_limb_prob: probability that one lower limb (or the face) is dropped whole.
+        cut_prob: probability that an image border cuts the person (:func:`cut_at_border`).
+    """
+
+    def __init__(self, definitions: float = 1.0, jitter_mm: float = 15.0,
+                 noise_max: float = 0.02, outlier_prob: float = 0.01,
+                 swap_prob: float = 0.03, drop_prob: float = 0.02,
+                 drop_limb_prob: float = 0.1, cut_prob: float = 0.1):
+        for name, v in (("definitions", definitions), ("jitter_mm", jitter_mm),
+                        ("noise_max", noise_max)):
+            if not v >= 0:
+                raise ValueError(f"detector model {name} must be >= 0, got {v}")
+        for name, v in (("outlier_prob", outlier_prob), ("swap_prob", swap_prob),
+                        ("drop_prob", drop_prob), ("drop_limb_prob", drop_limb_prob),
+                        ("cut_prob", cut_prob)):
+            if not 0 <= v <= 1:
+                raise ValueError(f"detector model {name} must be in [0, 1], got {v}")
+        self.definitions, self.jitter_mm, self.noise_max = definitions, jitter_mm, noise_max
+        self.outlier_prob, self.swap_prob = outlier_prob, swap_prob
+        self.drop_prob, self.drop_limb_prob, self.cut_prob = drop_prob, drop_limb_prob, cut_prob
+
+
+def _uniform(lo: float, hi: float, shape: tuple[int, ...], gen: torch.Generator
+             ) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(shape, generator=gen)
+
+
+_J = {name: H36M17.joints.index(name) for name in H36M17.joints}
+
+
+def move_joint_definitions(pose: torch.Tensor, strength: float, gen: torch.Generator
+                           ) -> torch.Tensor:
+    """Move H36M17 joints to where other detectors define them, per sample (3D, mm).
+
+    Ranges at ``strength`` 1 (each drawn uniformly, per sample; fractions of body
+    segments so that they suit any body size):
+
+    * hips: wider by -10..+40 % of the hip width and raised by -5..+20 % of the
+      pelvis-thorax distance (MPII/COCO annotate the hip's outline, not the joint centre);
+    * pelvis: the new hips' midpoint (half the samples) or moved up with them;
+    * Spine slot: -20..+100 % of the way to the thorax (an MPII thorax lands there);
+    * Thorax slot: -20..+70 % of the way to the nose (MPII's upper neck);
+    * Neck/Nose slot: -10..+30 % of the way to the head;
+    * Head slot: -30..+50 % of the nose-head distance further out (a head top, an ear
+      midpoint);
+    * shoulders: -10..+15 % further out from the thorax.
+
+    Args:
+        pose: (B, 17, 3) H36M17 positions, mm, any frame.
+        strength: multiplies every range (0 returns a copy of ``pose``).
+    Returns:
+        (B, 17, 3) moved positions.
+    """
+    b = pose.shape[0]
+    out = pose.clone()
+    if strength <= 0:
+        return out
+
+    def draw(lo: float, hi: float) -> torch.Tensor:
+        return _uniform(lo * strength, hi * strength, (b, 1), gen).to(pose)
+
+    j = _J
+    pelvis, thorax = pose[:, j["Hip"]], pose[:, j["Thorax"]]
+    up = thorax - pelvis
+    mid = 0.5 * (pose[:, j["LHip"]] + pose[:, j["RHip"]])
+    half = 0.5 * (pose[:, j["LHip"]] - pose[:, j["RHip"]])
+    wider, higher = draw(-0.10, 0.40), draw(-0.05, 0.20)
+    out[:, j["LHip"]] = mid + half * (1 + wider) + up * higher
+    out[:, j["RHip"]] = mid - half * (1 + wider) + up * higher
+    midpoint = torch.rand(b, 1, generator=gen).to(pose) < 0.5
+    out[:, j["Hip"]] = torch.where(midpoint, 0.5 * (out[:, j["LHip"]] + out[:, j["RHip"]]),
+                                   pelvis + up * higher)
+    nose, head = pose[:, j["Neck/Nose"]], pose[:, j["Head"]]
+    spine = pose[:, j["Spine"]]
+    out[:, j["Spine"]] = spine + draw(-0.20, 1.00) * (thorax - spine)
+    out[:, j["Thorax"]] = thorax + draw(-0.20, 0.70) * (nose - thorax)
+    out[:, j["Neck/Nose"]] = nose + draw(-0.10, 0.30) * (head - nose)
+    out[:, j["Head"]] = head + draw(-0.30, 0.50) * (head - nose)
+    out_sh = draw(-0.10, 0.15)[:, :, None]
+    sh = [j["LShoulder"], j["RShoulder"]]
+    out[:, sh] = pose[:, sh] + out_sh * (pose[:, sh] - thorax[:, None])
+    return out
+
+
+# Left/right joint groups a detector confuses, as (left joints, right joints).
+_SWAPS = tuple((tuple(_J[f"L{n}"] for n in names), tuple(_J[f"R{n}"] for n in names))
+               for names in (("Shoulder", "Elbow", "Wrist"), ("Hip", "Knee", "Foot"),
+                             ("Elbow", "Wrist"), ("Knee", "Foot"), ("Wrist",), ("Foot",)))
+_LOSABLE = _LIMB_ENDS
+
+
+def detector_errors(px: torch.Tensor, valid: torch.Tensor, model: DetectorModel,
+                    gen: torch.Generator, skeleton: Skeleton = H36M17
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Detector-like errors on 2D keypoints: noise scaled by the person's size, jumping
+    joints, left/right swaps of a limb, and confidence-driven dropping of joints and limbs.
+
+    Args:
+        px: (B, J, 2) pixels in ``skeleton`` (H36M17 for swaps and limb drops).
+        valid: (B, J) bool.
+    Returns:
+        ``(px, valid)``: the disturbed pixels and the joints still present.
+    """
+    b, nj = valid.shape
+    big = torch.tensor(1e9, dtype=px.dtype)
+    lo = torch.where(valid[..., None], px, big).amin(1)
+    hi = torch.where(valid[..., None], px, -big).amax(1)
+    size = (hi - lo).norm(dim=-1).clamp_min(1.0)[:, None, None]              # (B, 1, 1)
+    sigma = torch.rand(b, 1, 1, generator=gen) * model.noise_max
+    px = px + torch.randn(px.shape, generator=gen) * sigma * size
+    jump = torch.rand(b, nj, generator=gen) < model.outlier_prob
+    px = px + torch.randn(px.shape, generator=gen) * 0.25 * size * jump[..., None]
+    if skeleton is H36M17 and model.swap_prob > 0:
+        hit = torch.rand(b, generator=gen) < model.swap_prob
+        which = torch.randint(len(_SWAPS), (b,), generator=gen)
+        perm = torch.arange(nj).repeat(b, 1)
+        for i, (left, right) in enumerate(_SWAPS):
+            rows = hit & (which == i)
+            for a, c in zip(left, right):
+                perm[rows, a], perm[rows, c] = c, a
+        px = torch.gather(px, 1, perm[..., None].expand(-1, -1, 2))
+        valid = torch.gather(valid, 1, perm)
+    drop = torch.rand(b, nj, generator=gen) < model.drop_prob
+    drop |= jump & (torch.rand(b, nj, generator=gen) < 0.5)
+    if skeleton is H36M17 and model.drop_limb_prob > 0:
+        hit = torch.rand(b, generator=gen) < model.drop_limb_prob
+        which = torch.randint(len(_LOSABLE), (b,), generator=gen)
+        for i, ends in enumerate(_LOSABLE):
+            for jj in ends:
+                drop[:, jj] |= hit & (which == i)
+    return px, valid & ~drop
+
+
+def cut_at_border(px: torch.Tensor, valid: torch.Tensor, prob: float, gen: torch.Generator
+                  ) -> torch.Tensor:
+    """An image border through the person: with probability ``prob`` a sample loses every
+    joint beyond a straight border (the bottom one half the time, else the top, left or
+    right), placed at 35-95 % of the person's extent from the opposite side.
+
+    Args:
+        px: (B, J, 2) pixels (image y down); valid: (B, J) bool.
+    Returns:
+        (B, J) bool validity with the joints outside the image removed.
+    """
+    b = px.shape[0]
+    hit = torch.rand(b, generator=gen) < prob
+    side = torch.where(torch.rand(b, generator=gen) < 0.5, torch.full((b,), 3),
+                       torch.randint(3, (b,), generator=gen))     # 0 left, 1 right, 2 top, 3 bottom
+    axis = (side >= 2).long()                                     # 0: x, 1: y
+    coord = torch.gather(px, 2, axis.view(b, 1, 1).expand(-1, px.shape[1], 1))[..., 0]
+    big = torch.tensor(1e9, dtype=px.dtype)
+    lo = torch.where(valid, coord, big).amin(1, keepdim=True)
+    hi = torch.where(valid, coord, -big).amax(1, keepdim=True)
+    frac = _uniform(0.35, 0.95, (b, 1), gen).to(px)
+    far = (side % 2 == 1)[:, None]                                # right or bottom border
+    line = torch.where(far, lo + frac * (hi - lo), hi - frac * (hi - lo))
+    outside = torch.where(far, coord > line, coord < line)
+    return valid & ~(outside & hit[:, None])

@@ -271,7 +271,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 TRAINERS = {"lifter": ("training", "TrainConfig", "train"),
             "zhou": ("methods.zhou", "ZhouConfig", "train_zhou"),
             "ronchi": ("methods.ronchi", "RonchiConfig", "train_ronchi"),
-            "zhou-image": ("methods.zhou_image", "ZhouImageTrainConfig", "train_zhou_image")}
+            "zhou-image": ("methods.zhou_image", "ZhouImageTrainConfig", "train_zhou_image"),
+            "wild": ("methods.wild", "WildConfig", "train_wild")}
 
 
 def _train_method(argv: list[str]) -> str:

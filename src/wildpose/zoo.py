@@ -19,7 +19,9 @@ __all__ = ["DEFAULT_MODEL", "NUMPY_ARCHITECTURES", "available_models", "model_pa
            "save_model", "save_ensemble", "load_model", "load_numpy_model", "read_model_info",
            "validation_split", "ValidationSplit", "NumpyModel", "NumpyEnsemble"]
 
-DEFAULT_MODEL = "h36m-gt"
+# The default for photos and video: `wild`, trained for any detector's keypoints (issue 28,
+# configs/wild.json).  `h36m-gt` stays shipped for the Human3.6M protocol.
+DEFAULT_MODEL = "wild"
 
 #: Model-file architectures :func:`load_numpy_model` runs.
 NUMPY_ARCHITECTURES = ("residual_mlp", "ensemble")
