@@ -12,6 +12,7 @@ from safetensors import safe_open
 
 from wildpose.engine import field_defaults
 from wildpose.methods.ronchi import RonchiConfig
+from wildpose.methods.wild import WildConfig
 from wildpose.methods.zhou import ZhouConfig
 from wildpose.methods.zhou_image import ZhouImageTrainConfig
 from wildpose.retired import drop_retired
@@ -23,7 +24,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PLACES = {"out_dir", "data_dir", "data_root", "name", "device", "precision",
           "checkpoint_minutes"}
 CONFIG_CLASS = {None: TrainConfig, "ronchi": RonchiConfig, "zhou2017": ZhouConfig,
-                "zhou2017-image": ZhouImageTrainConfig}
+                "zhou2017-image": ZhouImageTrainConfig, "wild": WildConfig}
 
 
 def stored_info(name: str) -> dict:

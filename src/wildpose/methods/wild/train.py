@@ -131,7 +131,7 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
     model.set_output_stats(synthesize(poses[rows], cfg, stats_gen)[2])
     opt = make_optimizer(model, cfg, device)
     sources = pool.sources + ([] if two_d is None else two_d.sources)
-    model_info = {"name": cfg.name, "inputs": "any detector (trained on simulated ones)",
+    model_info = {"name": cfg.name, "method": "wild", "inputs": "any detector (trained on simulated ones)",
                   "input_layout": "h36m17",
                   "train_subjects": [s for s in cfg.h36m_subjects
                                      if s not in cfg.val_subjects],
