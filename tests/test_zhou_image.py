@@ -376,7 +376,8 @@ def test_estimator_runs_an_image_model_file(data, tmp_path):
     assert p.keypoints_2d.shape == (17, 3) and p.keypoints_3d.shape == (17, 3)
     assert p.box == (10, 5, 40, 60) and p.score == pytest.approx(0.8)
     d = res.to_dict()["people"][0]
-    assert set(d) == {"keypoints_2d", "keypoints_3d", "root_translation"}
+    assert set(d) == {"keypoints_2d", "keypoints_3d", "root_translation",
+                      "keypoints_3d_confidence", "plausibility"}
 
 
 # ------------------------------------------------------------------------- distributed
