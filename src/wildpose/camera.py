@@ -38,6 +38,10 @@ __all__ = [
     "weak_perspective_project",
     "scaled_orthographic_project",
     "virtual_camera_view",
+    "DEFAULT_FOV_DEGREES",
+    "default_focal_length",
+    "image_center",
+    "fit_root_translation",
 ]
 
 
@@ -295,9 +299,6 @@ def virtual_camera_view(poses: Array, azimuth_deg: Array | float, elevation_deg:
     return cam, pixels
 
 # ------------------------------------------------------------------- placing a pose in a photo
-# (root fitting for `wildpose predict`: added at the end of the module to keep merges local)
-__all__ += ["DEFAULT_FOV_DEGREES", "default_focal_length", "image_center",
-            "fit_root_translation"]
 
 #: Field of view assumed across the image's longer side when no focal length is given.
 DEFAULT_FOV_DEGREES = 55.0

@@ -21,7 +21,7 @@ import numpy as np
 from .skeleton import get_layout, set_bone_lengths
 
 __all__ = ["gaussian_kernel", "smooth_sequences", "window_indices", "check_window_steps",
-           "sequence_bone_lengths", "constant_bone_lengths"]
+           "sequence_bone_lengths", "constant_bone_lengths", "OneEuroFilter"]
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -213,8 +213,6 @@ def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
 
 
 # --------------------------------------------------------------------------- online filtering
-# (the live-video filter of `wildpose predict`: added at the end to keep merges local)
-__all__ += ["OneEuroFilter"]
 
 
 class OneEuroFilter:
