@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from experiments.zhou_transfer import TRANSFER_ROWS, run_zhou_transfer
-from wildpose.datasets.coco import load_coco_2d
 from wildpose.datasets.h36m import H36MData
+from wildpose.datasets.keypoint_files import load_coco_2d
 from wildpose.losses import geo_loss
 from wildpose.methods.zhou import (SampleSet, ZhouConfig, ZhouLifter, depth_targets,
                                    prepare_zhou_data, train_zhou, wild_samples, zhou_losses)

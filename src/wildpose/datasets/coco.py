@@ -1,67 +1,166 @@
-"""2D-only training samples from COCO-format keypoint files (e.g. ``coco-mini``, or a user's
-own COCO json), in the H36M17 layout every wildpose lifter eats.
+"""The COCO person-keypoints JSON format, parsed in one place.
 
-COCO has no pelvis, spine, thorax or head top: H36M17's ``Hip`` is the mid-hips, ``Spine``
-the mean of the four torso corners, ``Thorax`` the mid-shoulders and ``Head`` the mid-ears
-(see ``wildpose.skeleton``).  A synthesized joint is valid only if every COCO joint it is made
-from is labelled.
+A COCO keypoint file is an object ``{"images": [...], "annotations": [...], ...}``; a COCO
+results file is a bare list of annotations; a single annotation object is accepted too.  Each
+annotation's ``"keypoints"`` is 51 numbers, ``(x, y, v)`` per COCO joint in
+:data:`~wildpose.skeleton.COCO17` order, where ``v = 0`` marks an unlabelled joint, 1 an
+occluded and 2 a visible one (a results file puts a detector score there).  ``"bbox"`` is
+``[x, y, width, height]`` in pixels.
+
+:func:`parse_coco_people` checks the structure and returns every well-formed person,
+unfiltered (:class:`CocoPeople`); what a reader keeps -- crowds, people with few labelled
+joints, people without a box or an image -- is its own rule:
+:func:`wildpose.datasets.keypoint_files.read_keypoints` (a user's keypoint file),
+:func:`wildpose.datasets.image_readers.read_coco_keypoints` (photos and people for the image
+network) and, through the first, :func:`wildpose.datasets.keypoint_files.load_coco_2d`
+(2D-only training poses).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any
 
 import numpy as np
 
-from ..skeleton import H36M17
-from .keypoint_files import read_keypoints
+from ..skeleton import COCO17
 
-__all__ = ["load_coco_2d"]
+__all__ = ["CocoPeople", "parse_coco_people", "COCO_VALUES"]
+
+#: Numbers in one annotation's ``"keypoints"``: (x, y, v) for each of the 17 COCO joints.
+COCO_VALUES = 3 * COCO17.num_joints
 
 
-def load_coco_2d(path: str | os.PathLike, min_valid_joints: int = 8, require_root: bool = True,
-                 notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Read the people of a COCO keypoint file as H36M17 2D samples.
+@dataclass(frozen=True, eq=False)
+class CocoPeople:
+    """The well-formed person annotations of one COCO document (N of them).
+
+    Attributes:
+        keypoints: (N, 17, 2) float64 pixels in COCO17 order, as written (unlabelled joints
+            keep the file's values, usually 0).
+        visibility: (N, 17) float64, the file's ``v`` (or score) per joint.
+        boxes: (N, 4) float64 ``(x0, y0, x1, y1)`` pixels from ``bbox``; a NaN row where the
+            annotation has no ``bbox`` of 4 numbers.
+        crowd: (N,) bool, the annotation's ``iscrowd``.
+        num_keypoints: (N,) float64, the annotation's ``num_keypoints``; NaN where absent.
+        positions: (N,) int, each person's position in the annotation list.
+        ann_ids, image_ids: N values of the annotation's ``id`` and ``image_id`` (None where
+            absent).
+        image_files: N ``file_name`` of the annotation's image in ``images`` (None where the
+            document names none).
+        skipped: ``(position, description, problem)`` for every malformed annotation.
+        source: the file the document came from (for messages).
+    """
+
+    keypoints: np.ndarray
+    visibility: np.ndarray
+    boxes: np.ndarray
+    crowd: np.ndarray
+    num_keypoints: np.ndarray
+    positions: np.ndarray
+    ann_ids: list[Any]
+    image_ids: list[Any]
+    image_files: list[str | None]
+    skipped: list[tuple[int, str, str]]
+    source: str
+
+    def __len__(self) -> int:
+        return int(self.keypoints.shape[0])
+
+    def labelled(self) -> np.ndarray:
+        """(N, 17) bool: ``v > 0`` and finite coordinates."""
+        v = np.nan_to_num(self.visibility, nan=0.0)
+        return (v > 0) & np.isfinite(self.keypoints).all(-1)
+
+    def describe(self, n: int) -> str:
+        """Person ``n`` for messages and ids, e.g. ``"image 7 / ann 1"``."""
+        return _describe(self.ann_ids[n], self.image_ids[n], int(self.positions[n]))
+
+
+def _describe(ann_id: Any, image_id: Any, position: int) -> str:
+    ann = f"ann {ann_id}" if ann_id is not None else f"ann #{position}"
+    return f"image {image_id} / {ann}" if image_id is not None else ann
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _keypoint_problem(kps: Any) -> str | None:
+    """Why ``kps`` is not 51 numbers, or None if it is."""
+    if kps is None:
+        return "no 'keypoints'"
+    if not isinstance(kps, list):
+        return f"'keypoints' is a {type(kps).__name__}, not a list"
+    if len(kps) != COCO_VALUES:
+        return f"{len(kps)} keypoint numbers, expected {COCO_VALUES} (17 x (x, y, v))"
+    bad = [v for v in kps if not _is_number(v)]
+    return f"non-numeric keypoint value {bad[0]!r}" if bad else None
+
+
+def _box(bbox: Any) -> tuple[float, float, float, float]:
+    """``[x, y, w, h]`` -> ``(x0, y0, x1, y1)``; NaNs unless it is 4 numbers."""
+    if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
+        return (np.nan,) * 4
+    x, y, w, h = (float(v) for v in bbox)
+    return (x, y, x + w, y + h)
+
+
+def parse_coco_people(doc: Any, source: str | os.PathLike) -> CocoPeople:
+    """The people of a loaded COCO keypoint document.
 
     Args:
-        path: a COCO keypoint json (full file, list of annotations or one annotation); any
-            other file :func:`~wildpose.datasets.keypoint_files.read_keypoints` reads works too.
-        min_valid_joints: people with fewer valid H36M17 joints are skipped.
-        require_root: also skip people whose pelvis (both hips) is not labelled, since the
-            2D normalization centres every pose on it.
-        notes: if given, one line per kind of skip is appended (also issued as a warning).
+        doc: the parsed JSON: a COCO object with ``"annotations"`` (and optionally
+            ``"images"``), a list of annotations, or one annotation object.
+        source: the file it came from; every message starts with it.
     Returns:
-        ``(keypoints, valid)``: (N, 17, 2) float32 pixels in H36M17 order (0 where invalid)
-        and (N, 17) bool.
+        :class:`CocoPeople` with every annotation whose ``"keypoints"`` are 51 numbers;
+        the others (not an object, keypoints absent, of another length or not numeric) are
+        listed in ``skipped``.
     Raises:
-        ValueError: one line naming the file, for an unreadable file, a file with no persons,
-            or a file whose persons are all skipped.
+        ValueError: one line naming ``source`` when ``doc`` is none of the three forms.
     """
-    ks = read_keypoints(path)
-    n_read = len(ks)
-    h = ks.to_layout(H36M17)
-    count = h.valid.sum(1)
-    few = count < min_valid_joints
-    no_root = ~h.valid[:, H36M17.root] & ~few if require_root else np.zeros_like(few)
-    keep = ~few & ~no_root
-    msgs = []
-    if ks.skipped:
-        msgs.append(f"{path}: skipped {len(ks.skipped)} malformed or empty annotation(s) "
-                    f"(first: {ks.skipped[0]})")
-    if few.any():
-        msgs.append(f"{path}: skipped {int(few.sum())} of {n_read} person(s) with fewer than "
-                    f"{min_valid_joints} valid H36M17 joints")
-    if no_root.any():
-        msgs.append(f"{path}: skipped {int(no_root.sum())} of {n_read} person(s) without "
-                    f"both hips (no pelvis to centre on)")
-    for m in msgs:
-        warnings.warn(m, stacklevel=2)
-    if notes is not None:
-        notes.extend(msgs)
-    if not keep.any():
-        raise ValueError(f"{path}: no usable person: all {n_read} person(s) skipped (fewer "
-                         f"than {min_valid_joints} valid joints"
-                         f"{' or no pelvis' if require_root else ''})")
-    kp = np.where(h.valid[keep][..., None], h.keypoints[keep], 0).astype(np.float32)
-    return kp, h.valid[keep].copy()
+    src = str(source)
+    images: Any = None
+    if isinstance(doc, list):
+        anns = doc
+    elif isinstance(doc, dict) and "annotations" in doc:
+        anns, images = doc["annotations"], doc.get("images")
+        if not isinstance(anns, list):
+            raise ValueError(f"{src}: 'annotations' is not a list")
+    elif isinstance(doc, dict) and "keypoints" in doc:
+        anns = [doc]
+    else:
+        what = (f"keys: {', '.join(list(doc)[:8]) or 'none'}" if isinstance(doc, dict)
+                else f"top level is a {type(doc).__name__}")
+        raise ValueError(f"{src}: not a COCO keypoint file: no 'annotations' list ({what})")
+    names: dict[Any, str] = {}
+    for im in images if isinstance(images, list) else ():
+        if isinstance(im, dict) and "id" in im and isinstance(im.get("file_name"), str):
+            names[im["id"]] = im["file_name"]
+    rows, boxes, crowd, counts, positions, ann_ids, image_ids, files = ([] for _ in range(8))
+    skipped: list[tuple[int, str, str]] = []
+    for i, ann in enumerate(anns):
+        if not isinstance(ann, dict):
+            skipped.append((i, f"annotation #{i}", f"not an object ({type(ann).__name__})"))
+            continue
+        problem = _keypoint_problem(ann.get("keypoints"))
+        if problem is not None:
+            skipped.append((i, _describe(ann.get("id"), ann.get("image_id"), i), problem))
+            continue
+        rows.append(ann["keypoints"])
+        boxes.append(_box(ann.get("bbox")))
+        crowd.append(bool(ann.get("iscrowd")))
+        num = ann.get("num_keypoints")
+        counts.append(float(num) if _is_number(num) else np.nan)
+        positions.append(i)
+        ann_ids.append(ann.get("id"))
+        image_ids.append(ann.get("image_id"))
+        iid = ann.get("image_id")
+        files.append(names.get(iid) if isinstance(iid, (int, str)) else None)
+    a = np.asarray(rows, np.float64).reshape(len(rows), COCO17.num_joints, 3)
+    return CocoPeople(a[..., :2], a[..., 2], np.asarray(boxes, np.float64).reshape(-1, 4),
+                      np.asarray(crowd, bool), np.asarray(counts, np.float64),
+                      np.asarray(positions, int), ann_ids, image_ids, files, skipped, src)

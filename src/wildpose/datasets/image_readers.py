@@ -17,6 +17,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from ..skeleton import COCO17, H36M17, MPII16, convert_layout
+from .coco import parse_coco_people
 from .h36m import load_h36m
 
 __all__ = ["DEFAULT_CROP_MARGIN", "AnnotatedImage", "AnnotatedImages", "SkipSample",
@@ -335,10 +336,11 @@ def read_coco_keypoints(annotation_json: str | os.PathLike, images_dir: str | os
 
     COCO17 joints go to H36M17 through :func:`wildpose.skeleton.convert_layout` (the pelvis
     is the mid-hips, the head the mid-ears, ...; a joint made from several is visible only if
-    all are labelled, ``v > 0``), as :func:`wildpose.datasets.coco.load_coco_2d` does; its
-    default of 8 valid H36M17 joints is kept (that function returns bare arrays, without the
-    boxes and image names a crop needs, hence this reader).  The box is the annotation's
-    ``bbox`` ``[x, y, width, height]``.
+    all are labelled, ``v > 0``), as :func:`wildpose.datasets.keypoint_files.load_coco_2d`
+    does; its default of 8 valid H36M17 joints is kept (that function returns bare arrays,
+    without the boxes and image names a crop needs).  The file is parsed by
+    :func:`wildpose.datasets.coco.parse_coco_people`; the box is the annotation's ``bbox``
+    ``[x, y, width, height]``.
 
     Args:
         annotation_json: the COCO JSON, with ``images`` and ``annotations``.
@@ -353,48 +355,32 @@ def read_coco_keypoints(annotation_json: str | os.PathLike, images_dir: str | os
     root = _require_dir(Path(images_dir), "COCO images folder")
     if not isinstance(doc, dict) or not isinstance(doc.get("annotations"), list):
         raise ValueError(f"{path}: not a COCO keypoint file (no 'annotations' list)")
-    files = {im["id"]: im["file_name"] for im in doc.get("images") or []
-             if isinstance(im, dict) and "id" in im and isinstance(im.get("file_name"), str)}
+    people = parse_coco_people(doc, path)
     out = AnnotatedImages(source=str(path))
-    n_vals = 3 * COCO17.num_joints
+    for _, what, problem in people.skipped:
+        _skip(out.skipped, "malformed", str(path), what, problem)
+    kp, ok = convert_layout(people.keypoints, COCO17, H36M17, mask=people.labelled())
     missing_files: set[str] = set()
-    for i, ann in enumerate(doc["annotations"]):
-        what = f"annotation #{i}" + (f" (id {ann.get('id')})" if isinstance(ann, dict) else "")
-        if not isinstance(ann, dict):
-            _skip(out.skipped, "malformed", str(path), what, "not an object")
-            continue
-        if ann.get("iscrowd"):
+    for n in range(len(people)):
+        what = f"annotation #{people.positions[n]} (id {people.ann_ids[n]})"
+        box = tuple(float(v) for v in people.boxes[n])
+        if people.crowd[n]:
             _skip(out.skipped, "crowd", str(path), what)
-            continue
-        kps = _number_array(ann.get("keypoints"), (n_vals,))
-        bbox = _number_array(ann.get("bbox"), (4,))
-        if kps is None or bbox is None:
+        elif not np.isfinite(box).all():
+            _skip(out.skipped, "malformed", str(path), what, "needs a 'bbox' of 4 numbers")
+        elif people.image_files[n] is None:
             _skip(out.skipped, "malformed", str(path), what,
-                  f"needs 'keypoints' of {n_vals} numbers and 'bbox' of 4")
-            continue
-        iid = ann.get("image_id")
-        if not isinstance(iid, (int, str)) or iid not in files:
-            _skip(out.skipped, "malformed", str(path), what,
-                  f"image_id {ann.get('image_id')!r} is not in 'images'")
-            continue
-        a = kps.reshape(COCO17.num_joints, 3)
-        kp, ok = convert_layout(a[:, :2], COCO17, H36M17,
-                                mask=(a[:, 2] > 0) & np.isfinite(a[:, :2]).all(1))
-        if int(ok.sum()) < min_keypoints:
+                  f"image_id {people.image_ids[n]!r} is not in 'images'")
+        elif int(ok[n].sum()) < min_keypoints:
             _skip(out.skipped, "few_keypoints", str(path), what)
-            continue
-        x, y, w, h = bbox
-        box = (x, y, x + w, y + h)
-        if not (w > 0 and h > 0 and _box_ok(box)):
-            _skip(out.skipped, "bad_box", str(path), what, f"bbox {bbox.tolist()}")
-            continue
-        img = root / files[iid]
-        if str(img) in missing_files or not img.is_file():
+        elif not (box[2] > box[0] and box[3] > box[1] and _box_ok(box)):
+            _skip(out.skipped, "bad_box", str(path), what, f"box (x0, y0, x1, y1) {box}")
+        elif str(img := root / people.image_files[n]) in missing_files or not img.is_file():
             missing_files.add(str(img))
             _skip(out.skipped, "missing_image", str(path), what, str(img))
-            continue
-        out.append(AnnotatedImage(str(img), kp.astype(np.float32), ok.astype(bool), None,
-                                  box, f"{files[iid]} {what}"))
+        else:
+            out.append(AnnotatedImage(str(img), kp[n].astype(np.float32), ok[n].astype(bool),
+                                      None, box, f"{people.image_files[n]} {what}"))
     _summary(f"COCO {path}", len(out), out.skipped)
     return out
 

@@ -43,18 +43,19 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..skeleton import COCO17, LAYOUTS, Skeleton, convert_layout, get_layout, has_torso, \
-    joint_confidence
+from ..skeleton import COCO17, H36M17, LAYOUTS, Skeleton, convert_layout, get_layout, \
+    has_torso, joint_confidence
+from .coco import parse_coco_people
 
-__all__ = ["KeypointSet", "read_keypoints", "usable_people", "SUPPORTED_EXTENSIONS",
-           "ACCEPTED_SHAPES", "MIN_USABLE_JOINTS"]
+__all__ = ["KeypointSet", "read_keypoints", "usable_people", "load_coco_2d",
+           "SUPPORTED_EXTENSIONS", "ACCEPTED_SHAPES", "MIN_USABLE_JOINTS"]
 
 SUPPORTED_EXTENSIONS = (".npy", ".npz", ".json")
 
@@ -67,7 +68,6 @@ MIN_USABLE_JOINTS = 10
 
 _DEFAULT_17 = "h36m17"
 _DEFAULT_16 = "mpii16"
-_SENTINEL = object()
 
 
 @dataclass
@@ -182,6 +182,58 @@ def usable_people(keypoints: KeypointSet, min_joints: int = MIN_USABLE_JOINTS,
                            f"shoulders), {int((few & torso).sum())} more with fewer than "
                            f"{min_joints} of the 17 Human3.6M joints")
     return out
+
+
+def load_coco_2d(path: str | os.PathLike, min_valid_joints: int = 8, require_root: bool = True,
+                 notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read the people of a COCO keypoint file as H36M17 2D training samples.
+
+    COCO has no pelvis, spine, thorax or head top: H36M17's ``Hip`` is the mid-hips,
+    ``Spine`` the mean of the four torso corners, ``Thorax`` the mid-shoulders and ``Head``
+    the mid-ears (see :mod:`wildpose.skeleton`); a synthesized joint is valid only if every
+    COCO joint it is made from is labelled.
+
+    Args:
+        path: a COCO keypoint json (full file, list of annotations or one annotation); any
+            other file :func:`read_keypoints` reads works too.
+        min_valid_joints: people with fewer valid H36M17 joints are skipped.
+        require_root: also skip people whose pelvis (both hips) is not labelled, since the
+            2D normalization centres every pose on it.
+        notes: if given, one line per kind of skip is appended (also issued as a warning).
+    Returns:
+        ``(keypoints, valid)``: (N, 17, 2) float32 pixels in H36M17 order (0 where invalid)
+        and (N, 17) bool.
+    Raises:
+        ValueError: one line naming the file, for an unreadable file, a file with no persons,
+            or a file whose persons are all skipped.
+    """
+    ks = read_keypoints(path)
+    n_read = len(ks)
+    h = ks.to_layout(H36M17)
+    count = h.valid.sum(1)
+    few = count < min_valid_joints
+    no_root = ~h.valid[:, H36M17.root] & ~few if require_root else np.zeros_like(few)
+    keep = ~few & ~no_root
+    msgs = []
+    if ks.skipped:
+        msgs.append(f"{path}: skipped {len(ks.skipped)} malformed or empty annotation(s) "
+                    f"(first: {ks.skipped[0]})")
+    if few.any():
+        msgs.append(f"{path}: skipped {int(few.sum())} of {n_read} person(s) with fewer than "
+                    f"{min_valid_joints} valid H36M17 joints")
+    if no_root.any():
+        msgs.append(f"{path}: skipped {int(no_root.sum())} of {n_read} person(s) without "
+                    f"both hips (no pelvis to centre on)")
+    for m in msgs:
+        warnings.warn(m, stacklevel=2)
+    if notes is not None:
+        notes.extend(msgs)
+    if not keep.any():
+        raise ValueError(f"{path}: no usable person: all {n_read} person(s) skipped (fewer "
+                         f"than {min_valid_joints} valid joints"
+                         f"{' or no pelvis' if require_root else ''})")
+    kp = np.where(h.valid[keep][..., None], h.keypoints[keep], 0).astype(np.float32)
+    return kp, h.valid[keep].copy()
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -338,68 +390,32 @@ def _read_npz(path: Path, layout: Skeleton | None) -> KeypointSet:
     return _finish(path, xy, conf, lay, ids)
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, Real) and not isinstance(v, bool)
-
-
-def _coco_annotation_id(ann: dict, i: int) -> str:
-    img = ann.get("image_id")
-    aid = ann.get("id")
-    ann_txt = f"ann {aid}" if aid is not None else f"ann #{i}"
-    return f"image {img} / {ann_txt}" if img is not None else ann_txt
-
-
-def _read_coco(path: Path, anns: list, images: Any, layout: Skeleton | None) -> KeypointSet:
+def _read_coco(path: Path, doc: Any, layout: Skeleton | None) -> KeypointSet:
     if layout is not None and layout.name != COCO17.name:
         raise _fail(path, f"COCO keypoints are in layout coco17, not {layout.name} "
                           f"(read with layout=None, then use .to_layout({layout.name!r}))")
-    names: dict[Any, str] = {}
-    if isinstance(images, list):
-        for im in images:
-            if isinstance(im, dict) and "id" in im and isinstance(im.get("file_name"), str):
-                names[im["id"]] = im["file_name"]
-    n_vals = 3 * COCO17.num_joints
-    rows, ids, files, skipped = [], [], [], []
-    for i, ann in enumerate(anns):
-        if not isinstance(ann, dict):
-            skipped.append(f"annotation #{i}: not an object ({type(ann).__name__})")
-            continue
-        sid = _coco_annotation_id(ann, i)
-        kps = ann.get("keypoints")
-        if kps is None:
-            skipped.append(f"{sid}: no 'keypoints'")
-            continue
-        if not isinstance(kps, list):
-            skipped.append(f"{sid}: 'keypoints' is a {type(kps).__name__}, not a list")
-            continue
-        if len(kps) != n_vals:
-            skipped.append(f"{sid}: {len(kps)} keypoint numbers, expected {n_vals} "
-                           f"(17 x (x, y, v))")
-            continue
-        bad = next((v for v in kps if not _is_number(v)), _SENTINEL)
-        if bad is not _SENTINEL:
-            skipped.append(f"{sid}: non-numeric keypoint value {bad!r}")
-            continue
-        num = ann.get("num_keypoints")
-        if _is_number(num) and num == 0:
-            skipped.append(f"{sid}: no labelled keypoints (num_keypoints 0)")
-            continue
-        a = np.asarray(kps, np.float64).reshape(COCO17.num_joints, 3)
-        v = a[:, 2]
-        if not (np.nan_to_num(v, nan=0.0) > 0).any():
-            skipped.append(f"{sid}: no labelled keypoints (every v is 0)")
-            continue
-        rows.append(a)
-        ids.append(sid)
-        files.append(names.get(ann.get("image_id")))
-    if not rows:
-        detail = f"{len(anns)} annotations" if anns else "no annotations"
+    people = parse_coco_people(doc, path)
+    notes = [(i, f"{what}: {problem}") for i, what, problem in people.skipped]
+    keep = np.zeros(len(people), bool)
+    for n in range(len(people)):
+        where = (int(people.positions[n]), people.describe(n))
+        if people.num_keypoints[n] == 0:
+            notes.append((where[0], f"{where[1]}: no labelled keypoints (num_keypoints 0)"))
+        elif not (np.nan_to_num(people.visibility[n], nan=0.0) > 0).any():
+            notes.append((where[0], f"{where[1]}: no labelled keypoints (every v is 0)"))
+        else:
+            keep[n] = True
+    skipped = [note for _, note in sorted(notes, key=lambda x: x[0])]
+    if not keep.any():
+        n_anns = len(people) + len(people.skipped)
+        detail = f"{n_anns} annotations" if n_anns else "no annotations"
         if skipped:
             detail += f", all skipped (first: {skipped[0]})"
         raise _fail(path, f"no person keypoints found ({detail})")
-    a = np.stack(rows)
-    return _finish(path, a[..., :2], a[..., 2], COCO17, ids, skipped, files)
-
+    rows = np.flatnonzero(keep)
+    return _finish(path, people.keypoints[rows], people.visibility[rows], COCO17,
+                   [people.describe(n) for n in rows], skipped,
+                   [people.image_files[n] for n in rows])
 
 
 def _read_wildpose_json(path: Path, doc: dict, layout: Skeleton | None) -> KeypointSet:
@@ -428,18 +444,16 @@ def _read_json(path: Path, layout: Skeleton | None) -> KeypointSet:
     except (UnicodeDecodeError, OSError) as e:
         raise _fail(path, f"cannot read as JSON text ({_one_line(e)})") from None
     if isinstance(doc, list):
-        return _read_coco(path, doc, None, layout)
+        return _read_coco(path, doc, layout)
     if isinstance(doc, dict):
         if "annotations" in doc:
-            if not isinstance(doc["annotations"], list):
-                raise _fail(path, "'annotations' is not a list")
-            return _read_coco(path, doc["annotations"], doc.get("images"), layout)
+            return _read_coco(path, doc, layout)
         if "keypoints" in doc:
             kps = doc["keypoints"]
             # A single COCO annotation: a flat list of 51 numbers with annotation keys.
             if ("image_id" in doc or "num_keypoints" in doc) and isinstance(kps, list) \
                     and all(not isinstance(v, list) for v in kps):
-                return _read_coco(path, [doc], None, layout)
+                return _read_coco(path, doc, layout)
             return _read_wildpose_json(path, doc, layout)
         keys = ", ".join(list(doc)[:8]) or "none"
         raise _fail(path, f"JSON object has neither 'annotations' (COCO) nor 'keypoints' "

@@ -20,7 +20,7 @@ target depth is ``(Z - Z_root) / s`` (:func:`wildpose.geometry.depth_targets`).
 
 2D-only sources: Human3.6M subjects whose 3D is withheld (their projected ground-truth 2D, or
 stacked-hourglass detections) and COCO-format keypoint files
-(:func:`wildpose.datasets.coco.load_coco_2d`).
+(:func:`wildpose.datasets.keypoint_files.load_coco_2d`).
 
 The paper's transfer experiment is ``experiments/zhou_transfer.py``; :class:`ZhouLifter`
 lifts pixels to mm with a trained model (what ``evaluate_h36m`` needs).

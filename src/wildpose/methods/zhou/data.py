@@ -8,8 +8,8 @@ from typing import Callable
 
 import numpy as np
 
-from ...datasets.coco import load_coco_2d
 from ...datasets.h36m import H36MData, load_h36m
+from ...datasets.keypoint_files import load_coco_2d
 from ...engine import report_skipped
 from ...geometry import depth_targets
 from ...losses import canonical_bone_lengths
