@@ -1,5 +1,5 @@
-"""wildpose.predict (Estimator, root translation, file/folder/video outputs, bad input) and
-wildpose.export (BVH)."""
+"""wildpose.predict (Estimator, root translation, file/folder/video outputs, bad input); the
+BVH writer itself is tested in test_export.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import torch
 from conftest import REPO_ROOT
 from wildpose.camera import camera_to_pixels, default_focal_length, fit_root_translation
 from wildpose.detectors import Detection, Detector
-from wildpose.export import bvh_text, euler_zxy, poses_to_bvh, rotation_zxy, write_bvh
 from wildpose.geometry import rotation_matrix
 from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
 from wildpose.media import Mp4Writer, VideoReader, video_codec
@@ -429,89 +428,6 @@ def test_max_people_keeps_the_largest(tiny_model):
     assert heights == sorted(heights, reverse=True) and len(heights) == 3
     res2 = Estimator(detector=Crowd(), lifter=tiny_model, max_people=2).predict(img)
     assert [p.box for p in res2.people] == [p.box for p in res.people[:2]]
-
-
-# --------------------------------------------------------------------------------- BVH
-def _sequence(frames: int = 12) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(3)
-    poses = np.stack([POSE_3D @ rotation_matrix(rng.normal(0, 0.6, 3)).T
-                      for _ in range(frames)])
-    # bend the elbows and knees differently per frame (bone lengths stay fixed)
-    for f in range(frames):
-        for a, b in ((12, 13), (15, 16), (2, 3), (5, 6)):
-            R = rotation_matrix(rng.normal(0, 0.5, 3))
-            poses[f, b] = poses[f, a] + R @ (poses[f, b] - poses[f, a])
-    roots = np.stack([np.linspace(0, 600, frames), np.zeros(frames), np.full(frames, 4000.0)], 1)
-    return poses, roots
-
-
-def test_euler_zxy_round_trip():
-    rng = np.random.default_rng(0)
-    ang = np.stack([rng.uniform(-180, 180, 50), rng.uniform(-89, 89, 50),
-                    rng.uniform(-180, 180, 50)], 1)
-    R = rotation_zxy(ang)
-    np.testing.assert_allclose(rotation_zxy(euler_zxy(R)), R, atol=1e-12)
-    np.testing.assert_allclose(R[0], rotation_matrix(np.radians([0, 0, ang[0, 0]]))
-                               @ rotation_matrix(np.radians([ang[0, 1], 0, 0]))
-                               @ rotation_matrix(np.radians([0, ang[0, 2], 0])), atol=1e-12)
-
-
-def test_bvh_forward_kinematics_reproduces_the_poses(tmp_path):
-    bvh_mod = pytest.importorskip("wildpose.mocap.bvh", reason="wildpose.mocap.bvh is absent")
-    poses, roots = _sequence()
-    path = write_bvh(tmp_path / "seq.bvh", poses, fps=25, root_translation=roots, units="mm")
-    bvh = bvh_mod.read_bvh(path)
-    assert bvh.num_frames == len(poses) and bvh.frame_rate == pytest.approx(25)
-    names = [n.replace("/", "") for n in H36M17.joints]
-    pos = bvh.forward_kinematics()[:, [bvh.names.index(n) for n in names]]
-    to_bvh = np.diag([1.0, -1.0, -1.0])                    # camera axes -> y up
-    expected = (poses - poses[:, :1]) @ to_bvh.T
-    np.testing.assert_allclose(pos - pos[:, :1], expected, atol=0.01)
-    # the root follows the translation, relative to the first frame
-    np.testing.assert_allclose(pos[:, 0] - pos[0, 0], (roots - roots[0]) @ to_bvh.T, atol=0.01)
-
-
-def test_bvh_fixed_skeleton_keeps_bone_directions(tmp_path):
-    bvh_mod = pytest.importorskip("wildpose.mocap.bvh", reason="wildpose.mocap.bvh is absent")
-    poses, _ = _sequence(6)
-    poses = poses * np.linspace(0.9, 1.1, 6)[:, None, None]     # lengths vary per frame
-    poses[2] = np.nan                                            # a frame with nobody
-    bvh = bvh_mod.read_bvh(write_bvh(tmp_path / "s.bvh", poses, units="cm"))
-    names = [n.replace("/", "") for n in H36M17.joints]
-    pos = bvh.forward_kinematics()[:, [bvh.names.index(n) for n in names]] * 10   # cm -> mm
-    ref = poses.copy()
-    ref[2] = ref[1]                                              # repeated frame
-    for a, b in H36M17.edges:
-        d_bvh = pos[:, b] - pos[:, a]
-        d_ref = (ref[:, b] - ref[:, a]) * [1, -1, -1]
-        cos = (d_bvh * d_ref).sum(-1) / np.linalg.norm(d_bvh, axis=-1) \
-            / np.linalg.norm(d_ref, axis=-1)
-        assert cos.min() > 1 - 1e-6
-    lengths = np.linalg.norm(pos[:, 3] - pos[:, 2], axis=-1)    # fixed skeleton
-    np.testing.assert_allclose(lengths, lengths[0], rtol=1e-5)
-
-
-def test_bvh_text_is_what_blender_reads():
-    motion = poses_to_bvh(POSE_3D)
-    text = bvh_text(motion, fps=30)
-    lines = [ln.split() for ln in text.splitlines()]
-    assert lines[0] == ["HIERARCHY"] and lines[1] == ["ROOT", "Hip"]
-    # Blender's importer expects "{", then OFFSET, then CHANNELS after each ROOT/JOINT line
-    for i, ln in enumerate(lines):
-        if ln[0] in ("ROOT", "JOINT"):
-            assert lines[i + 1] == ["{"] and lines[i + 2][0] == "OFFSET"
-            assert lines[i + 3][0] == "CHANNELS"
-            assert len(ln) == 2                           # no spaces in names
-        if ln[0] == "End":
-            assert ln == ["End", "Site"] and lines[i + 2][0] == "OFFSET"
-    m = lines.index(["MOTION"])
-    assert lines[m + 1] == ["Frames:", "1"] and lines[m + 2][:2] == ["Frame", "Time:"]
-    n_channels = sum(int(ln[1]) for ln in lines[:m] if ln[0] == "CHANNELS")
-    assert len(lines[m + 3]) == n_channels and len(lines) == m + 4
-    with pytest.raises(ValueError, match="no frame"):
-        poses_to_bvh(np.full((3, 17, 3), np.nan))
-    with pytest.raises(ValueError, match="units"):
-        bvh_text(motion, units="inch")
 
 
 def test_two_inputs_of_one_name_write_two_results(estimator, tmp_path):

@@ -17,9 +17,10 @@ form animation tools retarget onto their own characters:
   length on import).  Joint names are those of :data:`wildpose.H36M17` with ``Neck/Nose``
   written ``NeckNose``.
 * **Rotations.**  The pelvis (root) and thorax rotations are the best-fitting rotation
-  (Kabsch) of their three bones; each other joint turns its bone by the smallest rotation
-  from its rest direction (no twist about the bone: a single 3D point per joint does not
-  define one).  Hands, feet and the head top carry no rotation.  With this, forward
+  (rigid Procrustes, :func:`wildpose.geometry.procrustes_transform`) of their three bones;
+  each other joint turns its bone by the smallest rotation from its rest direction (no
+  twist about the bone: a single 3D point per joint does not define one).  Hands, feet and
+  the head top carry no rotation.  With this, forward
   kinematics of the file reproduces every bone *direction* of the input exactly, and joint
   positions exactly when the input's bone lengths are constant.  Rotation channels are
   ``Zrotation Xrotation Yrotation`` in degrees (``R = Rz @ Rx @ Ry``), as in CMU's files.
@@ -89,7 +90,8 @@ BVH_JOINTS: tuple[str, ...] = tuple(s[0] for s in _SPEC)
 _PARENT = tuple(-1 if s[1] is None else BVH_JOINTS.index(s[1]) for s in _SPEC)
 _CHILDREN = {i: [c for c, p in enumerate(_PARENT) if p == i] for i in range(len(_SPEC))}
 _H36M_OF = tuple(_J(s[2]) for s in _SPEC)
-#: Joints whose rotation is fitted to all their bones (Kabsch) rather than swung to one.
+#: Joints whose rotation is fitted to all their bones (rigid Procrustes) rather than swung to
+#: one.
 _FRAME_JOINTS = ("Hip", "Thorax")
 #: End sites: (joint, direction, fraction of the joint's own bone length).
 _END_SITES = {"RFoot": ((0, 0, 1.0), 0.3), "LFoot": ((0, 0, 1.0), 0.3),
@@ -154,14 +156,6 @@ def _swing(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     K[:, 1, 0], K[:, 2, 0], K[:, 2, 1] = k[:, 2], -k[:, 1], k[:, 0]
     sa, ca = np.sin(angle)[:, None, None], np.cos(angle)[:, None, None]
     return np.eye(3) + sa * K + (1 - ca) * (K @ K)
-
-
-def _kabsch(rest: np.ndarray, cur: np.ndarray) -> np.ndarray:
-    """(F, 3, 3) rotations R minimizing sum |R rest_i - cur_i|^2.  rest (K, 3), cur (F, K, 3),
-    both unit vectors.  A rotation about the origin: each set is completed by its mirror
-    image through the origin, so that the rigid Procrustes fit has nothing to translate."""
-    both_rest = np.broadcast_to(np.concatenate([rest, -rest]), (len(cur), 2 * len(rest), 3))
-    return procrustes_transform(both_rest, np.concatenate([cur, -cur], 1), scale=False)[0]
 
 
 def euler_zxy(R: np.ndarray) -> np.ndarray:
@@ -238,7 +232,12 @@ def poses_to_bvh(poses: Any, root_translation: Any = None) -> BVHMotion:
                 tip = _CHILDREN[c][0] if not offsets[c].any() else c
                 rest.append(_normalize(offsets[tip]))
                 cur.append(_normalize(p[:, _H36M_OF[tip]] - p[:, _H36M_OF[j]]))
-            G[:, j] = _kabsch(np.array(rest), np.stack(cur, 1))
+            # A rotation about the joint: each set of unit bone directions is completed by
+            # its mirror image through the origin, so the rigid fit has nothing to translate.
+            rest_both = np.concatenate([rest, -np.array(rest)])
+            cur_both = np.concatenate([np.stack(cur, 1), -np.stack(cur, 1)], 1)
+            G[:, j] = procrustes_transform(np.broadcast_to(rest_both, cur_both.shape),
+                                           cur_both, scale=False)[0]
         elif len(kids) == 1:
             c = kids[0]
             a = _normalize(np.einsum("fij,j->fi", parent_rot, offsets[c]))
