@@ -20,10 +20,11 @@ import torch
 from PIL import Image
 
 import wildpose.datasets.images as images_mod
-from wildpose.datasets.image_readers import (H36M_FRAME_PATTERN, AnnotatedImage,
+from wildpose.datasets.image_readers import (H36M_FRAME_PATTERN, AnnotatedImage, SkipSample,
                                              read_coco_keypoints, read_h36m_frames, read_mpii,
                                              read_source)
-from wildpose.datasets.images import PersonCrops, crop_sample, materialize
+from wildpose.datasets.images import (PersonCrops, crop_sample, crop_to_image, crop_window,
+                                      image_to_crop, materialize)
 from wildpose.methods.zhou_image import (
     ZhouImageTrainConfig,
     augment_crops,
@@ -95,6 +96,26 @@ def test_crop_outside_the_image_is_black_and_joints_there_invisible(tmp_path):
     assert (c.image[:9, :9] == 0).all() and (c.image[11:, 11:] == 100).all()
     assert not c.visible[IDX["LWrist"]] and c.visible.sum() == J - 1
     np.testing.assert_allclose(c.joints_2d[IDX["LWrist"]], (7, 14), atol=1e-5)
+
+
+def test_crop_window_maps_image_points_to_the_crop_and_back():
+    # Box x [10, 29], y [0, 39]: longer side 39, margin 40/39 -> a 40 px window centred on
+    # edge (20, 20), i.e. image edges [0, 40) both ways; 20 crop px -> 2 image px each.
+    origin, side = crop_window((10, 0, 29, 39), 40 / 39)
+    np.testing.assert_allclose(origin, (0, 0), atol=1e-12)
+    assert side == pytest.approx(40.0)
+    # image pixel (24.5, 16.5) -> crop ((24.5 + 0.5) / 2 - 0.5, (16.5 + 0.5) / 2 - 0.5)
+    np.testing.assert_allclose(image_to_crop((24.5, 16.5), origin, side / 20), (12, 8))
+    np.testing.assert_allclose(crop_to_image((12, 8), origin, side / 20), (24.5, 16.5))
+    pts = np.random.default_rng(0).uniform(-50, 90, (5, 17, 2))
+    origin, side = crop_window((3.2, -7.5, 61.0, 44.4), 1.3)
+    np.testing.assert_allclose(crop_to_image(image_to_crop(pts, origin, side / 64), origin,
+                                             side / 64), pts, atol=1e-9)
+    # A point-like box has no window, unless a minimum side is given.
+    with pytest.raises(SkipSample):
+        crop_window((5, 5, 5, 5), 2.0)
+    origin, side = crop_window((5, 5, 5, 5), 2.0, min_side=1.0)
+    assert side == 2.0 and origin.tolist() == [4.5, 4.5]
 
 
 # --------------------------------------------------------------------------------- MPII

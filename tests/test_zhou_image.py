@@ -19,6 +19,7 @@ import torch
 from conftest import run_two_ranks
 
 from wildpose.camera import camera_to_pixels
+from wildpose.datasets.images import crop_to_image, crop_window
 from wildpose.datasets.synthetic import SyntheticPoseDataset
 from wildpose.datasets.synthetic_render import render_pose
 from wildpose.datasets.synthetic_scene import pinhole_camera
@@ -290,6 +291,23 @@ def test_crop_of_the_whole_input_sized_image_is_the_image(data, tmp_path):
     kp, conf, pose = pred.predict(img, None)
     assert kp.shape == (17, 2) and conf.shape == (17,) and pose.shape == (17, 3)
     assert np.isfinite(pose).all() and pose[H36M17.root] == pytest.approx(np.zeros(3))
+
+
+def test_predictor_crop_puts_a_dot_where_the_crop_geometry_says(tmp_path):
+    model = ZhouImageNet(tiny_config(tmp_path / "m").net_config())      # 32 px input
+    model.info = {"canonical_bone_lengths_mm": [1.0], "canonical_bone_lengths_norm": [1.0]}
+    # Box [10, 41] both ways, margin 32/31: a 32 px window on image edges [10, 42), so crop
+    # pixel k is image pixel 10 + k; the dot at image pixel (23, 17) is crop pixel (13, 7).
+    pred = ZhouImagePredictor(model, box_scale=32 / 31)
+    img = np.zeros((50, 60, 3), np.uint8)
+    img[17, 23] = 255
+    crop, origin, step = pred.crop(img, (10, 10, 41, 41))
+    window = crop_window((10, 10, 41, 41), 32 / 31)
+    np.testing.assert_allclose(origin, window[0])
+    np.testing.assert_allclose(origin, (10, 10))
+    assert step == pytest.approx(window[1] / 32) and step == pytest.approx(1.0)
+    assert torch.nonzero(crop[0, 0] > 0.5).tolist() == [[7, 13]]        # row y, column x
+    np.testing.assert_allclose(crop_to_image((13, 7), origin, step), (23, 17))
 
 
 def test_predictor_crops_with_the_margin_the_model_was_trained_with(data, tmp_path):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ...datasets.image_set import ImageSet
-from ...datasets.images import DEFAULT_CROP_MARGIN
+from ...datasets.images import DEFAULT_CROP_MARGIN, crop_to_image, crop_window
 from ...heatmaps import cells_to_pixels, decode_argmax
 from ...metrics import bone_symmetry_error, mpjpe, p_mpjpe
 from ...models.depth_lifter import DepthLifter
@@ -147,7 +147,9 @@ class ZhouImagePredictor:
         self.min_valid_joints = 0  # the network always outputs every joint
 
     def crop(self, image: np.ndarray, box: tuple | None):
-        """The square crop of a box, resized to the input size.
+        """The square crop of a box, resized to the input size: the window of
+        :func:`~wildpose.datasets.images.crop_window` (margin :attr:`box_scale`), sampled
+        bilinearly without antialiasing.
 
         Args:
             image: (H, W, 3) uint8; box: (x0, y0, x1, y1) pixels, or None for the whole
@@ -158,13 +160,10 @@ class ZhouImagePredictor:
         """
         h, w = image.shape[:2]
         s = self.model.config.input_size
-        if box is None:
-            side, cx, cy = float(max(w, h)), w / 2.0, h / 2.0          # edge coordinates
+        if box is None:                                   # the whole image, longer side
+            origin, side = crop_window((-0.5, -0.5, w - 0.5, h - 0.5), 1.0)
         else:
-            x0, y0, x1, y1 = (float(v) for v in box)
-            side = max(x1 - x0, y1 - y0, 1.0) * self.box_scale
-            cx, cy = (x0 + x1) / 2 + 0.5, (y0 + y1) / 2 + 0.5
-        origin = np.array([cx - side / 2, cy - side / 2])
+            origin, side = crop_window(box, self.box_scale, min_side=1.0)
         step = side / s
         # Edge coordinate e of crop pixel centres, as grid_sample's [-1, 1] coordinates of
         # the whole image (align_corners=False: -1 and 1 are the outer pixel edges).
@@ -183,7 +182,7 @@ class ZhouImagePredictor:
         (heatmap peak, clipped), pose_3d (17, 3) mm root-relative camera axes)``."""
         crop, origin, step = self.crop(image, box)
         xy, score, depth = predict_batch(self.model, crop, 1, self.device)
-        kp = origin + step * (xy[0] + 0.5) - 0.5
+        kp = crop_to_image(xy[0], origin, step)
         norm, _, _ = normalize_2d(xy, np.ones(xy.shape[:2], bool))
         pose = pose_to_mm(np.concatenate([norm, depth[..., None]], -1), self.total_mm,
                           self.total_norm).numpy()[0]
