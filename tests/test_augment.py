@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from wildpose.augment import (AugmentConfig, augment_batch, random_bone_factors, rescale_bones,
-                              transplant_errors)
+from wildpose.augment import (AugmentConfig, augment_batch, mirror_samples, random_bone_factors,
+                              rescale_bones, transplant_errors)
 from wildpose.skeleton import H36M17, flip_pose
 
 J = H36M17.num_joints
@@ -39,6 +39,24 @@ def test_flip_prob_one_flips_2d_and_3d():
     # Left wrist of the output is the mirrored right wrist of the input, in 2D and 3D alike.
     torch.testing.assert_close(k2[:, LW, 0], -kp[:, RW, 0], rtol=0, atol=0)
     torch.testing.assert_close(p2[:, LW, 0], -pose[:, RW, 0], rtol=0, atol=0)
+
+
+def test_mirror_samples_mirrors_whole_windows_of_the_chosen_samples_only():
+    kp, valid, pose = _batch(6)
+    # (B, W, J, D) windows: sample i's three frames are its pose shifted by 0, 1, 2 in y.
+    win = torch.stack([kp + torch.tensor([0.0, f]) for f in range(3)], 1)
+    wvalid = valid[:, None].expand(6, 3, J)
+    wpose = pose[:, None].expand(6, 3, J, 3)
+    flip = torch.tensor([True, False, True, False, False, True])
+    k2, v2, p2 = mirror_samples(flip, win, wvalid, wpose)
+    for i in range(6):
+        if flip[i]:   # every frame: the left wrist is the right wrist with x negated
+            torch.testing.assert_close(k2[i, :, LW], win[i, :, RW] * torch.tensor([-1.0, 1.0]))
+            torch.testing.assert_close(p2[i, :, RW, 0], -wpose[i, :, LW, 0])
+            assert torch.equal(v2[i, :, LW], wvalid[i, :, RW])
+        else:
+            assert torch.equal(k2[i], win[i]) and torch.equal(v2[i], wvalid[i])
+            assert torch.equal(p2[i], wpose[i])
 
 
 def test_partial_flip_is_consistent_between_2d_3d_and_validity():

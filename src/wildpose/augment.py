@@ -11,7 +11,7 @@ import torch
 
 from .skeleton import H36M17, OCCLUDABLE_LIMBS, Skeleton, flip_pose
 
-__all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
+__all__ = ["AugmentConfig", "augment_batch", "mirror_samples", "transplant_errors", "random_bone_factors",
            "rescale_bones", "DetectorModel", "move_joint_definitions", "detector_errors",
            "cut_at_border"]
 
@@ -44,6 +44,32 @@ _LIMB_ENDS = tuple(tuple(H36M17.joints.index(j) for j in group)
                    for group in OCCLUDABLE_LIMBS + (("Neck/Nose", "Head"),))
 
 
+def mirror_samples(flip: torch.Tensor, kp: torch.Tensor, valid: torch.Tensor,
+                   pose_3d: torch.Tensor | None = None, skeleton: Skeleton = H36M17
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The samples where ``flip`` is True mirrored horizontally, the others as they are.
+
+    Positions go through :func:`wildpose.skeleton.flip_pose` (x negated, left and right
+    swapped), validity through :meth:`wildpose.skeleton.Skeleton.flip_permutation`.
+
+    Args:
+        flip: (B,) bool.
+        kp: (B, ..., J, 2) root-centred 2D; valid: (B, ..., J) bool; pose_3d: (B, ..., J, 3)
+            mm or None (e.g. (B, W, J, 3): a video lifter's window mirrors as one sample).
+    Returns:
+        ``(kp, valid, pose_3d)``, same shapes.
+    """
+    def rows(x: torch.Tensor) -> torch.Tensor:
+        return flip.view((len(flip),) + (1,) * (x.ndim - 1))
+
+    perm = torch.as_tensor(skeleton.flip_permutation(), device=valid.device)
+    kp = torch.where(rows(kp), flip_pose(kp, skeleton), kp)
+    valid = torch.where(rows(valid), valid[..., perm], valid)
+    if pose_3d is not None:
+        pose_3d = torch.where(rows(pose_3d), flip_pose(pose_3d, skeleton), pose_3d)
+    return kp, valid, pose_3d
+
+
 def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor | None,
                   cfg: AugmentConfig, gen: torch.Generator,
                   skeleton: Skeleton = H36M17) -> tuple[torch.Tensor, torch.Tensor,
@@ -66,12 +92,7 @@ def augment_batch(kp: torch.Tensor, valid: torch.Tensor, pose_3d: torch.Tensor |
     if cfg.flip_prob > 0:
         flip = torch.rand(b, generator=gen).to(dev) < cfg.flip_prob
         if flip.any():
-            kp = torch.where(flip.view(*per_sample, 1), flip_pose(kp, skeleton), kp)
-            perm = torch.as_tensor(skeleton.flip_permutation(), device=dev)
-            valid = torch.where(flip.view(per_sample), valid[..., perm], valid)
-            if pose_3d is not None:  # (B, J, 3), or (B, W, J, 3) targets of a whole window
-                pose_3d = torch.where(flip.view((b,) + (1,) * (pose_3d.ndim - 1)),
-                                      flip_pose(pose_3d, skeleton), pose_3d)
+            kp, valid, pose_3d = mirror_samples(flip, kp, valid, pose_3d, skeleton)
     if cfg.noise_max > 0:
         sigma = torch.rand(b, 1, 1, generator=gen).to(dev) * cfg.noise_max
         kp = kp + torch.randn(kp.shape, generator=gen).to(dev) * sigma.view(*per_sample, 1)

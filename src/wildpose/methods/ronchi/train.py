@@ -12,14 +12,14 @@ import numpy as np
 import torch
 
 from ...api import Lifter
-from ...augment import AugmentConfig, augment_batch
+from ...augment import AugmentConfig, augment_batch, mirror_samples
 from ...datasets.h36m import H36MData
 from ...device import autocast_dtype, resolve_device
 from ...engine import EpochStats, RunSpec, make_optimizer, open_run, run_training
 from ...losses import limb_prior_loss, ranking_loss, reprojection_loss
 from ...metrics import mpjpe, p_mpjpe
 from ...models.ronchi_net import N_BONES, RonchiNet, RonchiNetConfig
-from ...skeleton import H36M17, flip_pose
+from ...skeleton import H36M17
 from .config import RonchiConfig
 from .data import TrainData, batch_pairs, prepare_ronchi_data
 
@@ -140,10 +140,7 @@ def train_ronchi(cfg: RonchiConfig, resume: bool = True, progress: bool = True,
         # is unchanged by the mirror).
         if cfg.flip_prob > 0:
             flip = torch.rand(len(idx), generator=gen) < cfg.flip_prob
-            kp = torch.where(flip[:, None, None], flip_pose(kp), kp)
-            vb = torch.where(flip[:, None], vb[:, perm_flip], vb)
-            if yb is not None:
-                yb = torch.where(flip[:, None, None], flip_pose(yb), yb)
+            kp, vb, yb = mirror_samples(flip, kp, vb, yb)
             fr = flip[row]
             bi = torch.where(fr, perm_flip[bi], bi)
             bj = torch.where(fr, perm_flip[bj], bj)
