@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 import wildpose
+from wildpose.detectors import Detection, Detector
+from wildpose.estimator import Estimator
 from wildpose.lift_files import lift_keypoint_file
+from wildpose.outputs import write_json
+from wildpose.skeleton import H36M17
 
 
 def _standing_pixels() -> np.ndarray:
@@ -38,3 +43,34 @@ def test_a_pose_without_hips_is_not_lifted_and_counts_zero(tmp_path, capsys):
     assert "arms.npy" in capsys.readouterr().err
     (person,) = json.loads((tmp_path / "out" / "arms.json").read_text())["people"]
     assert person["keypoints_3d"] is None and person["plausibility"] is None
+
+
+class _OnePersonDetector(Detector):
+    """Finds the person of :func:`_standing_pixels` in any image."""
+
+    name = "fixed"
+
+    def detect(self, image):
+        kp = _standing_pixels()[0]
+        return [Detection(kp, np.full(17, 0.9), H36M17, (kp[:, 0].min(), kp[:, 1].min(),
+                                                         kp[:, 0].max(), kp[:, 1].max()), 0.9)]
+
+
+def test_lift_and_predict_write_the_same_fields_for_the_same_pose(tmp_path):
+    lifter = wildpose.load_lifter(backend="numpy")
+    xyc = np.concatenate([_standing_pixels(), np.full((1, 17, 1), 0.9)], -1)
+    np.save(tmp_path / "p.npy", xyc)
+    assert lift_keypoint_file(lifter, tmp_path / "p.npy", tmp_path / "lift", max_png=0) == 1
+    (lifted,) = json.loads((tmp_path / "lift" / "p.json").read_text())["people"]
+    result = Estimator(detector=_OnePersonDetector(), lifter=lifter, focal_length=500.0
+                       ).predict(np.full((480, 640, 3), 90, np.uint8), "p.jpg")
+    (predicted,) = json.loads(write_json(tmp_path / "predict.json", result).read_text())[
+        "people"]
+    shared = {"keypoints_2d", "keypoints_3d", "keypoints_3d_confidence", "plausibility"}
+    assert shared <= set(lifted) and shared <= set(predicted)
+    # The same numbers up to each writer's rounding (3D 0.01 / 0.1 mm, confidence 1e-3 / 1e-4).
+    np.testing.assert_allclose(lifted["keypoints_2d"], predicted["keypoints_2d"], atol=0.01)
+    np.testing.assert_allclose(lifted["keypoints_3d"], predicted["keypoints_3d"], atol=0.06)
+    np.testing.assert_allclose(lifted["keypoints_3d_confidence"],
+                               predicted["keypoints_3d_confidence"], atol=1e-3)
+    assert lifted["plausibility"] == pytest.approx(predicted["plausibility"], abs=1e-4)
