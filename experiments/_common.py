@@ -8,12 +8,13 @@ import inspect
 import json
 import math
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 __all__ = ["markdown_table", "fmt", "check_experiment_options", "select_rows", "finished_row",
-           "save_row", "write_results", "json_default", "main"]
+           "save_row", "run_row", "write_results", "json_default", "main"]
 
 
 def markdown_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -63,6 +64,32 @@ def finished_row(eval_path: Path, key: dict[str, Any], resume: bool = True
 def save_row(eval_path: Path, key: dict[str, Any], result: dict[str, Any]) -> None:
     """Store an experiment row's result with the ``key`` it was made with."""
     eval_path.write_text(json.dumps({**key, "result": result}, indent=2))
+
+
+def run_row(label: str, name: str, eval_path: Path, key: dict[str, Any], resume: bool,
+            train: Callable[[], Path], evaluate: Callable[[Path], dict[str, Any]],
+            describe: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+    """One row of an experiment table, resumable.
+
+    A row finished with exactly ``key`` (see :func:`finished_row`) is read back; otherwise
+    ``train()`` writes its model file, ``evaluate(model_file)`` scores it and the result
+    (``row``, ``model``, ``model_file``, training ``minutes`` and the scores) is stored with
+    ``key``.  Prints one line as the row starts (or is found done) and ``describe(result)``
+    after it.
+    """
+    done = finished_row(eval_path, key, resume)
+    if done is not None:
+        print(f"{label}: done already ({eval_path})", flush=True)
+        return done
+    print(f"== {label} ({name})", flush=True)
+    t_row = time.time()
+    path = train()
+    res = {"row": label, "model": name, "model_file": str(path),
+           "minutes": round((time.time() - t_row) / 60, 1)}
+    res.update(evaluate(path))
+    save_row(eval_path, key, res)
+    print(f"{label}: {describe(res)}", flush=True)
+    return res
 
 
 def write_results(out: Path, summary: dict[str, Any], table: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from wildpose.evaluation import evaluate_h36m
 from wildpose.methods.ronchi import RonchiConfig, train_ronchi
 from wildpose.zoo import read_model_info
 
-from ._common import fmt, json_default, main, markdown_table
+from ._common import fmt, json_default, main, markdown_table, select_rows
 
 __all__ = ["EXPERIMENT_ROWS", "SHIPPED", "run_ronchi_experiment"]
 
@@ -80,10 +80,7 @@ def run_ronchi_experiment(data_dir: str | Path, out_dir: str | Path,
     t_all = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rows = tuple(rows or EXPERIMENT_ROWS)
-    unknown = [r for r in rows if r not in EXPERIMENT_ROWS]
-    if unknown:
-        raise ValueError(f"unknown experiment row(s) {unknown}; known: {list(EXPERIMENT_ROWS)}")
+    rows = tuple(r for r, _ in select_rows(list(EXPERIMENT_ROWS.items()), rows or None))
     ev_stride = eval_stride or (_QUICK["eval_stride"] if quick else 1)
     results: dict[str, Any] = {"experiment": "ronchi", "rows": list(rows), "inputs": list(inputs), "quick": quick,
                                "eval_stride": ev_stride, "test_subjects": list(test_subjects),

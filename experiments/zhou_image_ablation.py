@@ -17,9 +17,10 @@ from wildpose.methods.zhou_image.predictor import evaluate_image_model
 from wildpose.methods.zhou_image.train import train_zhou_image
 from wildpose.metrics import bone_symmetry_error
 from wildpose.skeleton import SYMMETRIC_BONES
+from wildpose.zoo import load_model
 
-from ._common import (check_experiment_options, finished_row, fmt, main, markdown_table, save_row,
-                      select_rows, write_results)
+from ._common import (check_experiment_options, fmt, main, markdown_table, run_row, select_rows,
+                      write_results)
 
 __all__ = ["IMAGE_ROWS", "IMAGE_SETTINGS", "IMAGE_QUICK", "run_zhou_image_experiment"]
 
@@ -87,6 +88,12 @@ def _claims(by_row: dict[str, dict]) -> tuple[list[str], dict[str, Any]]:
             f"{geo['bone_symmetry']['mean']:.1f} vs {base['bone_symmetry']['mean']:.1f} mm "
             f"({'better' if out['w_geo_beats_3d_on_symmetry'] else 'NOT better'})"]
     return text, out
+
+
+def _describe(res: dict[str, Any]) -> str:
+    m = res["test"]
+    return (f"PCK@0.1 {m['PCK@0.1']:.3f}, P1 {m['P1']:.1f} mm, P2 {m['P2']:.1f} mm, "
+            f"mean bone symmetry {m['bone_symmetry']['mean']:.1f} mm")
 
 
 def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
@@ -163,27 +170,14 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
         row_dir = out / name
         cfg = ZhouImageTrainConfig.from_dict({**asdict(base_cfg), **spec,
                                               "out_dir": str(row_dir), "name": name})
-        eval_path = row_dir / "eval.json"
         key = {"config": json.loads(json.dumps(asdict(cfg))), "test_samples": n_test}
-        done = finished_row(eval_path, key, resume)
-        if done is not None:
-            print(f"{label}: done already ({eval_path})", flush=True)
-            results.append(done)
-            continue
-        print(f"== {label} ({name})", flush=True)
-        t_row = time.time()
-        path = train_zhou_image(cfg, resume=resume, progress=progress, data=data)
-        from wildpose.zoo import load_model
-
-        model = load_model(path)  # the file as shipped (fp16-rounded matrices)
-        res = {"row": label, "model": name, "model_file": str(path),
-               "minutes": round((time.time() - t_row) / 60, 1),
-               "test": evaluate_image_model(model, test, total_mm, total_norm)}
-        save_row(eval_path, key, res)
-        m = res["test"]
-        print(f"{label}: PCK@0.1 {m['PCK@0.1']:.3f}, P1 {m['P1']:.1f} mm, P2 {m['P2']:.1f} mm,"
-              f" mean bone symmetry {m['bone_symmetry']['mean']:.1f} mm", flush=True)
-        results.append(res)
+        results.append(run_row(
+            label, name, row_dir / "eval.json", key, resume,
+            lambda: train_zhou_image(cfg, resume=resume, progress=progress, data=data),
+            # the file as shipped (fp16-rounded matrices)
+            lambda path: {"test": evaluate_image_model(load_model(path), test, total_mm,
+                                                       total_norm)},
+            _describe))
 
     check_text, checks = _claims({r["row"]: r for r in results})
     shown = json.loads(json.dumps({**{k: v for k, v in asdict(base_cfg).items()

@@ -19,8 +19,8 @@ from wildpose.metrics import bone_symmetry_error
 from wildpose.skeleton import SYMMETRIC_BONES
 from wildpose.zoo import load_model
 
-from ._common import (check_experiment_options, finished_row, fmt, main, markdown_table, save_row,
-                      select_rows, write_results)
+from ._common import (check_experiment_options, fmt, main, markdown_table, run_row, select_rows,
+                      write_results)
 
 __all__ = ["TRANSFER_ROWS", "run_zhou_transfer"]
 
@@ -145,6 +145,18 @@ def _claims(by_row: dict[str, dict]) -> tuple[list[str], dict[str, Any]]:
     return text, out
 
 
+def _evaluate(lifter: ZhouLifter, test: H36MData) -> dict[str, Any]:
+    """The row's scores with ground-truth and stacked-hourglass 2D (the model file as
+    shipped)."""
+    return {inp: _row_metrics(evaluate_h36m(lifter, inputs=inp, data=test))
+            for inp in ("gt", "sh")}
+
+
+def _describe(res: dict[str, Any]) -> str:
+    return (f"P1 {res['gt']['P1']:.1f} / {res['sh']['P1']:.1f} mm (gt / sh), "
+            f"mean bone symmetry {res['gt']['bone_symmetry']['mean']:.1f} mm")
+
+
 def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: int | None = None,
                       quick: bool = False, eval_stride: int | None = None,
                       rows: tuple[str, ...] | None = None,
@@ -216,27 +228,14 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
             base["lab_stride"] = settings["wild_stride"]  # five subjects at the wild rate
         cfg = ZhouConfig.from_dict({**base, "data_dir": str(data_dir), "out_dir": str(row_dir),
                                     "name": name})
-        eval_path = row_dir / "eval.json"
         key = {"config": json.loads(json.dumps(asdict(cfg))), "eval_stride": eval_stride_,
                "test_subjects": list(test_subjects)}
-        done = finished_row(eval_path, key, resume)
-        if done is not None:
-            print(f"{label}: done already ({eval_path})", flush=True)
-            results.append(done)
-            continue
-        print(f"== {label} ({name})", flush=True)
-        t_row = time.time()
-        path = train_zhou(cfg, resume=resume, progress=progress,
-                          data=prepare_zhou_data(cfg, loader))
-        lifter = ZhouLifter(load_model(path), device=cfg.device)  # the file as shipped
-        res = {"row": label, "model": name, "model_file": str(path),
-               "minutes": round((time.time() - t_row) / 60, 1)}
-        for inp in ("gt", "sh"):
-            res[inp] = _row_metrics(evaluate_h36m(lifter, inputs=inp, data=test))
-        save_row(eval_path, key, res)
-        print(f"{label}: P1 {res['gt']['P1']:.1f} / {res['sh']['P1']:.1f} mm (gt / sh), "
-              f"mean bone symmetry {res['gt']['bone_symmetry']['mean']:.1f} mm", flush=True)
-        results.append(res)
+        results.append(run_row(
+            label, name, row_dir / "eval.json", key, resume,
+            lambda: train_zhou(cfg, resume=resume, progress=progress,
+                               data=prepare_zhou_data(cfg, loader)),
+            lambda path: _evaluate(ZhouLifter(load_model(path), device=cfg.device), test),
+            _describe))
 
     by_row = {r["row"]: r for r in results}
     check_text, checks = _claims(by_row)

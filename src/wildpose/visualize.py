@@ -117,6 +117,21 @@ def _check_inputs(keypoints_2d: Any, pose_3d: Any, skel_2d: Skeleton, skel_3d: S
     return kp, p3, ok, img
 
 
+def _plot_skeleton(ax: Any, xy: np.ndarray, ok: np.ndarray, skel: Skeleton,
+                   **marker: Any) -> None:
+    """Bones and joints of one pose on a matplotlib axis, coloured by side.  ``xy``: (J, 2)
+    plot coordinates; ``ok``: (J,) joints to draw; ``marker``: the joints' scatter style."""
+    for (a, b), side in zip(skel.edges, _edge_sides(skel)):
+        if ok[a] and ok[b]:
+            ax.plot(xy[[a, b], 0], xy[[a, b], 1], color=_COLORS[side], lw=2.5,
+                    solid_capstyle="round")
+    sides = _joint_sides(skel)
+    for side in ("center", "left", "right"):
+        idx = [i for i in range(skel.num_joints) if ok[i] and sides[i] == side]
+        if idx:
+            ax.scatter(xy[idx, 0], xy[idx, 1], color=_COLORS[side], zorder=3, **marker)
+
+
 def _draw_2d(ax: Any, kp: np.ndarray, ok: np.ndarray, skel: Skeleton,
              img: np.ndarray | None) -> None:
     xs, ys = [], []
@@ -125,16 +140,7 @@ def _draw_2d(ax: Any, kp: np.ndarray, ok: np.ndarray, skel: Skeleton,
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="bilinear")
         xs += [-0.5, w - 0.5]
         ys += [-0.5, h - 0.5]
-    for (a, b), side in zip(skel.edges, _edge_sides(skel)):
-        if ok[a] and ok[b]:
-            ax.plot(kp[[a, b], 0], kp[[a, b], 1], color=_COLORS[side], lw=2.5,
-                    solid_capstyle="round")
-    sides = _joint_sides(skel)
-    for side in ("center", "left", "right"):
-        idx = [i for i in range(skel.num_joints) if ok[i] and sides[i] == side]
-        if idx:
-            ax.scatter(kp[idx, 0], kp[idx, 1], s=14, color=_COLORS[side], zorder=3,
-                       edgecolors="white", linewidths=0.5)
+    _plot_skeleton(ax, kp, ok, skel, s=14, edgecolors="white", linewidths=0.5)
     if ok.any():
         pts = kp[ok]
         lo, hi = pts.min(0), pts.max(0)
@@ -163,15 +169,7 @@ def _draw_3d(ax: Any, p3: np.ndarray, skel: Skeleton, view: tuple[int, int],
              title: str, limits: tuple[np.ndarray, float]) -> None:
     P = camera_to_plot(p3)[:, list(view)]
     ok = np.isfinite(P).all(-1)
-    for (a, b), side in zip(skel.edges, _edge_sides(skel)):
-        if ok[a] and ok[b]:
-            ax.plot(P[[a, b], 0], P[[a, b], 1], color=_COLORS[side], lw=2.5,
-                    solid_capstyle="round")
-    sides = _joint_sides(skel)
-    for side in ("center", "left", "right"):
-        idx = [i for i in range(skel.num_joints) if ok[i] and sides[i] == side]
-        if idx:
-            ax.scatter(P[idx, 0], P[idx, 1], s=10, color=_COLORS[side], zorder=3)
+    _plot_skeleton(ax, P, ok, skel, s=10)
     centre, half = limits
     ax.set_xlim(centre[view[0]] - half, centre[view[0]] + half)
     ax.set_ylim(centre[view[1]] - half, centre[view[1]] + half)
