@@ -11,9 +11,9 @@ import torch
 
 from .skeleton import H36M17, OCCLUDABLE_LIMBS, Skeleton, flip_pose
 
-__all__ = ["AugmentConfig", "augment_batch", "mirror_samples", "transplant_errors", "random_bone_factors",
+__all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
            "rescale_bones", "DetectorModel", "move_joint_definitions", "detector_errors",
-           "cut_at_border"]
+           "cut_at_border", "mirror_samples"]
 
 
 class AugmentConfig:
