@@ -36,7 +36,7 @@ from .retired import drop_retired
 
 __all__ = ["ConfigBase", "RunConfig", "RunSettings", "OptimConfig", "NetworkConfig",
            "AugmentConfig", "require", "checked_options", "typed_option", "field_defaults",
-           "sections", "flat_keys", "nest_options", "flatten_options"]
+           "sections", "flat_keys", "nest_options", "merge_options", "flatten_options"]
 
 
 def require(cfg: Any, **checks: tuple[bool, str]) -> None:
@@ -226,6 +226,20 @@ def nest_options(cls: type, d: dict[str, Any]) -> dict[str, Any]:
             _put(out, seen, head, tail, value, key)
         else:
             out[key] = value
+    return out
+
+
+def merge_options(cls: type, *layers: dict[str, Any]) -> dict[str, Any]:
+    """The nested options of config class ``cls`` that ``layers`` (dicts in any form of
+    :func:`nest_options`) give, a later layer's field winning over an earlier one's: a
+    config file, then flags, then ``--set``."""
+    out: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in nest_options(cls, layer).items():
+            if isinstance(value, dict) and isinstance(out.get(key), dict):
+                out[key] = {**out[key], **value}
+            else:
+                out[key] = value
     return out
 
 
