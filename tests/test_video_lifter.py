@@ -295,4 +295,4 @@ def test_training_with_speed_steps_exports_a_lifter_reading_its_own_step(h36m_di
     path = train(cfg, progress=False)
     model = load_model(path)
     assert model.config.window == 5 and model.config.window_step == 400
-    assert read_model_info(path)["train_config"]["speed_steps"] == [400, 800, 1200]
+    assert read_model_info(path)["train_config"]["augment"]["speed_steps"] == [400, 800, 1200]
