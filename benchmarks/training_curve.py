@@ -24,6 +24,8 @@ from pathlib import Path
 
 import _common
 
+from wildpose.settings import flatten_options
+
 FIELDS = ("epoch", "minutes", "train_mpjpe_mm", "val_mpjpe_mm")
 
 
@@ -58,7 +60,8 @@ def read_run(run_dir: Path) -> tuple[dict, list[dict], list[str]]:
     """A run folder's config.json, its curve and the log's notes (see :func:`read_log`);
     ValueError if either file is unreadable or no epoch has finished."""
     try:
-        config = json.loads((run_dir / "config.json").read_text())
+        # flat, as runs from before the config sections wrote it (width, not network.width)
+        config = flatten_options(json.loads((run_dir / "config.json").read_text()))
         curve, notes = read_log(run_dir / "log.jsonl")
     except (OSError, ValueError) as e:
         raise ValueError(str(e)) from None

@@ -52,7 +52,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -153,12 +153,12 @@ class TrainStep:
         self.n3 = min(max(int(round(batch * share)), 1), batch - 1)
         self.batch = batch
         (self.images, self.kp, self.depth, self.has3,
-         self.canon) = synthetic_batch(batch, self.n3, cfg.image_size, seed)
+         self.canon) = synthetic_batch(batch, self.n3, cfg.network.image_size, seed)
         torch.manual_seed(cfg.seed)
         self.model = ZhouImageNet(cfg.net_config())
         self.model.train()
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr,
-                                     weight_decay=cfg.weight_decay)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.optim.lr,
+                                     weight_decay=cfg.optim.weight_decay)
         self.count = 0
 
     def __call__(self) -> dict[str, float]:
@@ -173,11 +173,12 @@ class TrainStep:
         gen = torch.Generator().manual_seed(step_seed)
         torch.manual_seed(step_seed)
         for g in self.opt.param_groups:
-            g["lr"] = cfg.lr
-        imgs, kp, dep = augment_crops(_to_tensor(self.images), self.kp, self.depth, gen, cfg)
+            g["lr"] = cfg.optim.lr
+        imgs, kp, dep = augment_crops(_to_tensor(self.images), self.kp, self.depth, gen,
+                                      cfg.augment)
         out = self.model(imgs)
         losses = zhou_image_losses(out, kp, dep, self.has3, self.canon, self.weights,
-                                   cfg.geo_on_3d, cfg.sigma)
+                                   cfg.geo_on_3d, cfg.network.sigma)
         self.opt.zero_grad(set_to_none=True)
         losses["total"].backward()
         self.opt.step()
@@ -306,9 +307,9 @@ def load_config(args):
     cfg = ZhouImageTrainConfig.from_dict(json.loads(Path(args.config).read_text()))
     over = {"image_size": args.image_size, "stacks": args.stacks, "width": args.width,
             "hourglass_depth": args.depth}
-    cfg = replace(cfg, **{k: v for k, v in over.items() if v is not None}, device="cpu")
-    cfg.net_config()        # validates the sizes (ValueError)
-    return cfg
+    # replace() checks the sizes (ValueError)
+    network = replace(cfg.network, **{k: v for k, v in over.items() if v is not None})
+    return replace(cfg, network=network, device="cpu")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -395,14 +396,16 @@ def run(args: argparse.Namespace) -> int:
     step = TrainStep(cfg, batch)
     thr = time_steps(step, args.steps, args.warmup)
     results["throughput"] = thr
-    print(f"{cfg.image_size} px, {cfg.stacks} stack(s) of width {cfg.width}, batch {batch} "
+    net = cfg.network
+    print(f"{net.image_size} px, {net.stacks} stack(s) of width {net.width}, batch {batch} "
           f"({thr['batch_3d_rows']} 3D + {thr['batch_2d_only_rows']} 2D-only), "
           f"{torch.get_num_threads()} thread(s): {thr['images_per_s']:.1f} images/s, "
           f"median step {thr['median_step_s']:.3f} s over {args.steps} steps", flush=True)
 
     # (c) FLOPs
-    paper_cfg = replace(cfg, image_size=args.paper_size, stacks=args.paper_stacks,
-                        width=args.paper_width, hourglass_depth=args.paper_depth)
+    paper_cfg = replace(cfg, network=replace(
+        cfg.network, image_size=args.paper_size, stacks=args.paper_stacks,
+        width=args.paper_width, hourglass_depth=args.paper_depth))
     small = count_flops_meta(cfg.net_config())
     small["train_step_gflops_per_image_real_step"] = count_flops_real_step(step)
     paper = count_flops_meta(paper_cfg.net_config())
@@ -428,8 +431,9 @@ def run(args: argparse.Namespace) -> int:
     nets = {}
     for key, c, f in (("configured", cfg, small), ("paper", paper_cfg, paper)):
         nets[key] = {
-            "image_size": c.image_size, "stacks": c.stacks, "width": c.width,
-            "hourglass_depth": c.hourglass_depth, "depth_blocks": c.depth_blocks,
+            "image_size": c.network.image_size, "stacks": c.network.stacks,
+            "width": c.network.width, "hourglass_depth": c.network.hourglass_depth,
+            "depth_blocks": c.network.depth_blocks,
             **f,
             "gpu_epoch_minutes": _epoch_minutes(images, f["train_step_gflops_per_image"],
                                                 gpu_flops),
@@ -470,7 +474,7 @@ def run(args: argparse.Namespace) -> int:
               f"(at {n['cpu_epoch_basis']})", flush=True)
 
     params = {"config_file": str(Path(args.config).resolve()),
-              "train_config": json.loads(json.dumps(asdict(cfg))),
+              "train_config": cfg.to_dict(),
               "batch": batch, "steps": args.steps, "warmup": args.warmup,
               "memory_batches": args.memory_batches, "memory_steps": args.memory_steps,
               "paper_steps": args.paper_steps, "paper_batch": args.paper_batch,
@@ -482,7 +486,7 @@ def run(args: argparse.Namespace) -> int:
                         "random limb swings and yaw, projected; stage-3 loss weights",
               "excluded": "data loading (drawing the batch from the rendered arrays)"}
     record = _common.make_record("zhou_image_speed", params, results, started)
-    path = _common.write_record(record, args.out, tag=f"{cfg.image_size}px")
+    path = _common.write_record(record, args.out, tag=f"{cfg.network.image_size}px")
     print(f"load average at the end {record['machine']['load_average_1_5_15min']} on "
           f"{record['machine']['cpu_count']} CPUs; commit {record['commit']}")
     print(f"result written to {path}")

@@ -13,6 +13,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from wildpose.settings import flat_keys
+
 __all__ = ["markdown_table", "fmt", "check_experiment_options", "select_rows", "finished_row",
            "save_row", "run_row", "write_results", "json_default", "main"]
 
@@ -34,9 +36,11 @@ def fmt(v: Any, digits: int = 1) -> str:
 
 def check_experiment_options(settings: dict[str, Any], cls: type,
                              own: tuple[str, ...] = ("out_dir", "name")) -> None:
-    """An experiment's settings must all be fields of its training config ``cls``, except
-    those the experiment sets itself (``own``): one-line ValueError naming the others."""
-    unknown = set(settings) - ({f.name for f in fields(cls)} - set(own))
+    """An experiment's settings must all be fields of its training config ``cls`` (or flat
+    names of its sections' fields, :func:`wildpose.settings.flat_keys`), except those the
+    experiment sets itself (``own``): one-line ValueError naming the others."""
+    known = {f.name for f in fields(cls)} | set(flat_keys(cls))
+    unknown = set(settings) - (known - set(own))
     if unknown:
         raise ValueError(f"unknown experiment option(s): {', '.join(sorted(unknown))}")
 

@@ -7,7 +7,6 @@ import math
 import re
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from wildpose.api import Lifter
 from wildpose.datasets.h36m import TEST_SUBJECTS, TRAIN_SUBJECTS, default_data_dir, load_h36m
 from wildpose.evaluation import evaluate_h36m
 from wildpose.methods.ronchi import RonchiConfig, train_ronchi
+from wildpose.settings import flatten_options
 from wildpose.zoo import read_model_info
 
 from ._common import fmt, json_default, main, markdown_table, select_rows
@@ -96,7 +96,7 @@ def run_ronchi_experiment(data_dir: str | Path, out_dir: str | Path,
                 opts["width"] = _QUICK["width"]
             opts.update(overrides or {})
             name = SHIPPED.get(row) if kind == "gt" else None
-            plans[row] = RonchiConfig(**{
+            plans[row] = RonchiConfig.from_dict({
                 "data_dir": str(data_dir), "out_dir": str(out / kind / _slug(row)),
                 "inputs": kind, "subjects": tuple(subjects), "device": device, "seed": seed,
                 "name": name or f"ronchi-{kind}-{_slug(row)}", **opts})
@@ -113,8 +113,9 @@ def run_ronchi_experiment(data_dir: str | Path, out_dir: str | Path,
             run = Path(cfg.out_dir)
             model_file = run / "model.safetensors"
             t_row = time.time()
-            done = model_file.is_file() and (run / "config.json").is_file() and json.loads(
-                (run / "config.json").read_text()) == json.loads(json.dumps(asdict(cfg)))
+            done = model_file.is_file() and (run / "config.json").is_file() and (
+                RonchiConfig.from_dict(json.loads((run / "config.json").read_text())).to_dict()
+                == cfg.to_dict())
             if not done:
                 if model_file.is_file():
                     model_file.unlink()
@@ -137,7 +138,7 @@ def run_ronchi_experiment(data_dir: str | Path, out_dir: str | Path,
             res_kind[row] = {"P2": ev["P2"], "N-MPJPE": ev["N-MPJPE"], "P1": ev["P1"],
                              "per_action_P2": ev["per_action"]["metrics"]["P2"],
                              "num_samples": ev["num_samples"], "train_minutes": info_minutes,
-                             "model": str(model_file), "config": asdict(cfg)}
+                             "model": str(model_file), "config": flatten_options(cfg.to_dict())}
             print(f"[{kind}] {row}: P2 {ev['P2']:.1f} mm, N-MPJPE {ev['N-MPJPE']:.1f} mm "
                   f"({time.time() - t_row:.0f}s)", flush=True)
             if kind == "gt" and row in SHIPPED:

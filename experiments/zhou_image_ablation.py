@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from wildpose.methods.zhou_image.data import _subset, prepare_image_data, render
 from wildpose.methods.zhou_image.predictor import evaluate_image_model
 from wildpose.methods.zhou_image.train import train_zhou_image
 from wildpose.metrics import bone_symmetry_error
+from wildpose.settings import flatten_options
 from wildpose.skeleton import SYMMETRIC_BONES
 from wildpose.zoo import load_model
 
@@ -154,12 +154,12 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
             root = root.parent
         base_cfg.data_root = str(root)
     if splits is None:
-        splits = build_splits(base_cfg.data_root, base_cfg.image_size, base_cfg.seed,
+        splits = build_splits(base_cfg.data_root, base_cfg.network.image_size, base_cfg.seed,
                               base_cfg.mocap_stride, include_cmu=base_cfg.include_cmu)
     cache = out / "renders"
     # Rendered once for all rows: the 3D rows simply leave the wild renders out.
-    data = prepare_image_data(ZhouImageTrainConfig.from_dict({**asdict(base_cfg),
-                                                              "use_2d_only": True}),
+    base = flatten_options(base_cfg.to_dict())
+    data = prepare_image_data(ZhouImageTrainConfig.from_dict({**base, "use_2d_only": True}),
                               splits, cache, progress)
     test = render_image_set(_subset(splits["test"], n_test, "test"), cache, progress)
     gt_sym = {k: float(v.mean()) for k, v in bone_symmetry_error(test.pose_mm).items()}
@@ -168,9 +168,9 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
     results = []
     for label, name, spec in chosen:
         row_dir = out / name
-        cfg = ZhouImageTrainConfig.from_dict({**asdict(base_cfg), **spec,
+        cfg = ZhouImageTrainConfig.from_dict({**base, **spec,
                                               "out_dir": str(row_dir), "name": name})
-        key = {"config": json.loads(json.dumps(asdict(cfg))), "test_samples": n_test}
+        key = {"config": flatten_options(cfg.to_dict()), "test_samples": n_test}
         results.append(run_row(
             label, name, row_dir / "eval.json", key, resume,
             lambda: train_zhou_image(cfg, resume=resume, progress=progress, data=data),
@@ -180,7 +180,7 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
             _describe))
 
     check_text, checks = _claims({r["row"]: r for r in results})
-    shown = json.loads(json.dumps({**{k: v for k, v in asdict(base_cfg).items()
+    shown = json.loads(json.dumps({**{k: v for k, v in base.items()
                                       if k not in ("out_dir", "name")},
                                    "test_samples": n_test}))
     table = _markdown(results, gt_sym, shown, check_text)

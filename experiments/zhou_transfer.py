@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from wildpose.methods.zhou.config import ZhouConfig
 from wildpose.methods.zhou.data import prepare_zhou_data
 from wildpose.methods.zhou.train import ZhouLifter, train_zhou
 from wildpose.metrics import bone_symmetry_error
+from wildpose.settings import flatten_options
 from wildpose.skeleton import SYMMETRIC_BONES
 from wildpose.zoo import load_model
 
@@ -228,7 +228,7 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
             base["lab_stride"] = settings["wild_stride"]  # five subjects at the wild rate
         cfg = ZhouConfig.from_dict({**base, "data_dir": str(data_dir), "out_dir": str(row_dir),
                                     "name": name})
-        key = {"config": json.loads(json.dumps(asdict(cfg))), "eval_stride": eval_stride_,
+        key = {"config": flatten_options(cfg.to_dict()), "eval_stride": eval_stride_,
                "test_subjects": list(test_subjects)}
         results.append(run_row(
             label, name, row_dir / "eval.json", key, resume,
@@ -239,7 +239,7 @@ def run_zhou_transfer(data_dir: str | Path | None, out_dir: str | Path, epochs: 
 
     by_row = {r["row"]: r for r in results}
     check_text, checks = _claims(by_row)
-    defaults = {k: v for k, v in asdict(ZhouConfig()).items()
+    defaults = {k: v for k, v in flatten_options(ZhouConfig().to_dict()).items()
                 if k not in ("data_dir", "out_dir", "name", "lab_subjects", "wild_subjects")}
     shown = json.loads(json.dumps({**defaults, **settings, "eval_stride": eval_stride_,
                                    "test_subjects": list(test_subjects)}))

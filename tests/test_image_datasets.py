@@ -26,6 +26,7 @@ from wildpose.datasets.image_readers import (H36M_FRAME_PATTERN, AnnotatedImage,
 from wildpose.datasets.images import (PersonCrops, crop_sample, crop_to_image, crop_window,
                                       image_to_crop, materialize)
 from wildpose.methods.zhou_image import (
+    ImageAugmentConfig,
     ZhouImageTrainConfig,
     augment_crops,
     group_holdout,
@@ -587,9 +588,9 @@ def test_invisible_joints_get_no_heatmap_target_and_stay_out_of_l_geo():
                              canon, w)
     assert seen["heatmap"].item() != pytest.approx(base["heatmap"].item())
     # A flip carries the NaN to the mirrored joint's slot.
-    cfg = ZhouImageTrainConfig(flip_prob=1.0, rotate_deg=10.0, scale_jitter=0.1)
+    aug = ImageAugmentConfig(flip_prob=1.0, rotate_deg=10.0, scale_jitter=0.1)
     _, a_kp, _ = augment_crops(torch.zeros(2, 3, 32, 32), hidden, torch.zeros(2, J),
-                               torch.Generator().manual_seed(0), cfg)
+                               torch.Generator().manual_seed(0), aug)
     assert torch.isnan(a_kp[1]).any(-1).nonzero().ravel().tolist() == [IDX["RWrist"]]
 
 

@@ -26,7 +26,7 @@ def test_drop_retired_drops_off_values_and_refuses_on_values():
 def test_training_configs_that_name_removed_options_switched_off_load():
     off = {"smooth_2d": 0.0, "turn_deg": 0.0, "reverse_prob": 0.0, "window_targets": 0.0,
            "window_norm": "frame", "width": 64}
-    assert TrainConfig.from_dict(off).width == 64
+    assert TrainConfig.from_dict(off).network.width == 64
     assert RonchiConfig.from_dict({"rank_norm": "pairs"}).rank_multiplier == 2.0
     for on in ({"reverse_prob": 0.5}, {"window_norm": "window"}, {"smooth_2d": 2.0}):
         with pytest.raises(ValueError, match="was removed"):

@@ -17,6 +17,7 @@ from wildpose.methods.ronchi import (RonchiConfig, RonchiNet, RonchiNetConfig, f
                                      limb_statistics, normalize_to_units, train_ronchi)
 from wildpose.methods.ronchi.data import prepare_ronchi_data
 from wildpose.relative_depth import generate_relative_labels, h36m_sample_keys
+from wildpose.settings import flatten_options
 from wildpose.skeleton import H36M17
 
 torch.set_num_threads(1)
@@ -118,8 +119,8 @@ def test_config_checks():
         RonchiConfig(pairs_per_sample="0")
     with pytest.raises(ValueError, match="label_noise"):
         RonchiConfig(label_noise="gauss")
-    with pytest.raises(ValueError, match="width must be >= 1"):
-        RonchiConfig(width=0)
+    with pytest.raises(ValueError, match="network.width must be >= 1"):
+        RonchiConfig.from_dict({"width": 0})
     with pytest.raises(ValueError, match="epochs must be >= 1"):
         RonchiConfig(epochs=0)
     with pytest.raises(ValueError, match="no_such"):
@@ -141,7 +142,7 @@ def tiny(h36m_dir, out_dir, **kw) -> RonchiConfig:
                 width=32, blocks=1, epochs=2, batch_size=64, device="cpu", seed=0,
                 label_noise="crowd", name="tiny-ronchi")
     opts.update(kw)
-    return RonchiConfig(**opts)
+    return RonchiConfig.from_dict(opts)
 
 
 def weights(run: Path) -> dict:
@@ -247,13 +248,11 @@ def test_experiment_smoke(h36m_dir, tmp_path):
 def test_shipped_model_configs_match_the_experiment_rows():
     """`wildpose train --method ronchi --config configs/ronchi-*.json` trains what the
     experiment ships."""
-    from dataclasses import asdict
-
     from experiments.ronchi_table import SHIPPED
 
     root = Path(__file__).resolve().parents[1] / "configs"
     for row, name in SHIPPED.items():
-        cfg = asdict(RonchiConfig.from_file(root / f"{name}.json"))
+        cfg = flatten_options(RonchiConfig.from_file(root / f"{name}.json").to_dict())
         assert cfg["name"] == name and cfg["inputs"] == "gt"
         for k, v in EXPERIMENT_ROWS[row].items():
             assert cfg[k] == (v["gt"] if k == "epochs" else v), (name, k)

@@ -15,6 +15,7 @@ import pytest
 import torch
 from safetensors.numpy import load_file
 
+from wildpose.settings import flatten_options
 from wildpose.training import TrainConfig, train
 from wildpose.zoo import load_model, read_model_info
 
@@ -28,7 +29,7 @@ def tiny_config(h36m_dir: Path, out_dir: Path, **overrides) -> TrainConfig:
                 epochs=2, batch_size=64, subjects=(1, 5), device="cpu", seed=0,
                 noise_max=0.05, drop_prob=0.05, name="tiny")
     opts.update(overrides)
-    return TrainConfig(**opts)
+    return TrainConfig.from_dict(opts)
 
 
 def checkpoint_weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -61,7 +62,7 @@ def test_trains_to_a_model_file_and_log(baseline):
         assert np.isfinite(e["train_mpjpe_mm"]) and np.isfinite(e["val_mpjpe_mm"])
         # A lifter after a few dozen steps is far from perfect but not absurd (mm).
         assert 10 < e["val_mpjpe_mm"] < 2000
-    assert json.loads((run / "config.json").read_text())["width"] == 64
+    assert json.loads((run / "config.json").read_text())["network"]["width"] == 64
     info = read_model_info(path)
     assert info["name"] == "tiny" and info["train_subjects"] == [1, 5]
     assert info["config"]["width"] == 64 and info["config"]["blocks"] == 1
@@ -131,22 +132,24 @@ def test_different_config_refuses_to_resume(h36m_dir, tmp_path):
     with pytest.raises(ValueError) as exc:
         train(tiny_config(h36m_dir, run, lr=5e-4, width=32), progress=False)
     msg = str(exc.value)
-    assert str(run) in msg and "lr" in msg and "width" in msg and "\n" not in msg
+    assert str(run) in msg and "optim.lr" in msg and "network.width" in msg and "\n" not in msg
     # Nothing was overwritten: the saved config is still the original one.
-    assert json.loads((run / "config.json").read_text())["width"] == 64
+    assert json.loads((run / "config.json").read_text())["network"]["width"] == 64
     # Starting afresh is allowed.
     assert train(tiny_config(h36m_dir, run, width=32), resume=False, progress=False,
                  max_steps=1) is None
-    assert json.loads((run / "config.json").read_text())["width"] == 32
+    assert json.loads((run / "config.json").read_text())["network"]["width"] == 32
 
 
 @pytest.mark.slow
 def test_a_run_from_before_a_new_option_resumes_as_its_default(h36m_dir, tmp_path):
     """A run folder written before an option existed (its config.json lacks the field)
-    trained as the option's default does, so it resumes; set otherwise, it refuses."""
+    trained as the option's default does, so it resumes; set otherwise, it refuses.  Its
+    config.json may also be flat, as runs from before the config sections are."""
     run = tmp_path / "run_old"
     assert train(tiny_config(h36m_dir, run), progress=False, max_steps=1) is None
-    saved = json.loads((run / "config.json").read_text())
+    saved = flatten_options(json.loads((run / "config.json").read_text()))
+    assert saved["width"] == 64 and "network" not in saved
     del saved["val_subjects"], saved["speed_steps"]
     (run / "config.json").write_text(json.dumps(saved))
     assert train(tiny_config(h36m_dir, run), progress=False, max_steps=1) is None
@@ -164,7 +167,7 @@ def test_config_from_dict_rejects_unknown_options(tmp_path):
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"width": 64, "subjects": [1, 5]}))
     cfg = TrainConfig.from_file(p)
-    assert cfg.width == 64 and cfg.subjects == (1, 5)
+    assert cfg.network.width == 64 and cfg.subjects == (1, 5)
     p.write_text("{broken")
     with pytest.raises(ValueError, match="c.json"):
         TrainConfig.from_file(p)
@@ -190,11 +193,11 @@ def test_video_lifter_trains_resumes_and_is_scored_on_sequences(h36m_dir, tmp_pa
 
 def test_bone_scale_needs_inputs_made_from_ground_truth(tmp_path):
     with pytest.raises(ValueError, match="error_transplant"):
-        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), inputs="sh",
-                          bone_scale=0.1), progress=False)
+        train(TrainConfig.from_dict(dict(out_dir=str(tmp_path), data_dir=str(tmp_path),
+                                         inputs="sh", bone_scale=0.1)), progress=False)
     with pytest.raises(ValueError, match="bone_scale"):
-        train(TrainConfig(out_dir=str(tmp_path), data_dir=str(tmp_path), bone_scale=1.0),
-              progress=False)
+        train(TrainConfig.from_dict(dict(out_dir=str(tmp_path), data_dir=str(tmp_path),
+                                         bone_scale=1.0)), progress=False)
 
 
 @pytest.mark.parametrize("opts, option", [
@@ -326,8 +329,8 @@ def test_config_values_of_the_wrong_type_or_range_are_one_line_errors(options, m
 
 def test_config_values_are_converted_to_their_field_types():
     cfg = TrainConfig.from_dict({"epochs": 3.0, "lr": 1, "subjects": [1, 5], "val_seed": None})
-    assert (cfg.epochs, cfg.lr, cfg.subjects, cfg.val_seed) == (3, 1.0, (1, 5), None)
-    assert type(cfg.epochs) is int and type(cfg.lr) is float
+    assert (cfg.epochs, cfg.optim.lr, cfg.subjects, cfg.val_seed) == (3, 1.0, (1, 5), None)
+    assert type(cfg.epochs) is int and type(cfg.optim.lr) is float
     with pytest.raises(ValueError, match="must be a JSON object"):
         TrainConfig.from_dict([1])
 

@@ -268,16 +268,19 @@ def test_speed_steps_count_video_frames_and_need_a_video_lifter():
 
     # 3, 4 and 5 frames at 50 fps are 3, 4 and 5 rows at stride 1; 6, 8, 10 frames are
     # 3, 4, 5 rows at stride 2; odd frames cannot be read from every other frame.
-    assert _speed_rows(TrainConfig(window=17, window_step=4, speed_steps=(3, 4, 5))) == (3, 4, 5)
-    assert _speed_rows(TrainConfig(window=17, window_step=8, stride=2,
-                                   speed_steps=(6, 8, 10))) == (3, 4, 5)
-    assert _speed_rows(TrainConfig(window=17, window_step=4)) == ()
+    def cfg(**opts) -> TrainConfig:
+        return TrainConfig.from_dict(opts)
+
+    assert _speed_rows(cfg(window=17, window_step=4, speed_steps=(3, 4, 5))) == (3, 4, 5)
+    assert _speed_rows(cfg(window=17, window_step=8, stride=2, speed_steps=(6, 8, 10))
+                       ) == (3, 4, 5)
+    assert _speed_rows(cfg(window=17, window_step=4)) == ()
     with pytest.raises(ValueError, match="multiples of stride"):
-        _speed_rows(TrainConfig(window=17, window_step=4, stride=2, speed_steps=(3, 4, 5)))
+        _speed_rows(cfg(window=17, window_step=4, stride=2, speed_steps=(3, 4, 5)))
     with pytest.raises(ValueError, match="speed_steps needs a video lifter"):
-        _speed_rows(TrainConfig(speed_steps=(1, 2)))
-    with pytest.raises(ValueError, match="speed_steps must be steps >= 1"):
-        TrainConfig(window=5, speed_steps=(0, 4))
+        _speed_rows(cfg(speed_steps=(1, 2)))
+    with pytest.raises(ValueError, match="augment.speed_steps must be steps >= 1"):
+        cfg(window=5, speed_steps=(0, 4))
 
 
 @pytest.mark.slow
@@ -292,4 +295,4 @@ def test_training_with_speed_steps_exports_a_lifter_reading_its_own_step(h36m_di
     path = train(cfg, progress=False)
     model = load_model(path)
     assert model.config.window == 5 and model.config.window_step == 400
-    assert read_model_info(path)["train_config"]["speed_steps"] == [400, 800, 1200]
+    assert read_model_info(path)["train_config"]["augment"]["speed_steps"] == [400, 800, 1200]

@@ -248,7 +248,7 @@ def tiny_config(h36m_dir: Path, out_dir: Path, **kw) -> ZhouConfig:
                 wild_subjects=(5,), wild_stride=800, width=32, blocks=1, epochs=2,
                 stage1_epochs=1, batch_3d=32, batch_2d=32, device="cpu", name="tiny")
     opts.update(kw)
-    return ZhouConfig(**opts)
+    return ZhouConfig.from_dict(opts)
 
 
 @pytest.mark.slow

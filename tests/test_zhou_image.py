@@ -25,7 +25,8 @@ from wildpose.datasets.synthetic_render import render_pose
 from wildpose.datasets.synthetic_scene import pinhole_camera
 from wildpose.geometry import rotation_from_euler
 from wildpose.heatmaps import render_gaussian_heatmaps
-from wildpose.methods.zhou_image import (ImageSet, ZhouImagePredictor, ZhouImageTrainConfig,
+from wildpose.methods.zhou_image import (ImageAugmentConfig, ImageSet, ZhouImagePredictor,
+                                         ZhouImageTrainConfig,
                                          augment_crops, prepare_image_data, stage_of,
                                          stage_weights, train_zhou_image, zhou_image_losses)
 from wildpose.models.hourglass import ZhouImageNet, ZhouImageOutput
@@ -63,7 +64,7 @@ def tiny_config(out_dir: Path, **overrides) -> ZhouImageTrainConfig:
                 batch_2d=4, stage1_epochs=1, stage2_epochs=1, stage3_epochs=1, device="cpu",
                 seed=0, name="tiny")
     opts.update(overrides)
-    return ZhouImageTrainConfig(**opts)
+    return ZhouImageTrainConfig.from_dict(opts)
 
 
 
@@ -180,8 +181,8 @@ def test_flip_swaps_left_and_right_labels_consistently_with_the_image():
     img = torch.from_numpy(r.image).permute(2, 0, 1)[None].float() / 255
     kp = torch.from_numpy(r.joints_2d)[None]
     dep = torch.arange(17, dtype=torch.float32)[None]
-    cfg = tiny_config(Path("x"), flip_prob=1.0, rotate_deg=0.0, scale_jitter=0.0)
-    a_img, a_kp, a_dep = augment_crops(img, kp, dep, torch.Generator().manual_seed(0), cfg)
+    aug = ImageAugmentConfig(flip_prob=1.0, rotate_deg=0.0, scale_jitter=0.0)
+    a_img, a_kp, a_dep = augment_crops(img, kp, dep, torch.Generator().manual_seed(0), aug)
     assert torch.equal(a_img, img.flip(-1))
     # The flipped labels are where the mirrored 3D scene projects (left <-> right).
     mirrored = flip_pose(r.joints_3d.astype(np.float64))
@@ -198,10 +199,10 @@ def test_rotation_and_scale_move_labels_with_the_image():
     kp = torch.tensor([[[20.0, 30.0], [40.0, 22.0], [31.5, 44.0]]])
     blobs = render_gaussian_heatmaps(kp, size, sigma=1.5)         # one blob per "joint"
     img = blobs.sum(1, keepdim=True).repeat(1, 3, 1, 1)
-    cfg = tiny_config(Path("x"), flip_prob=0.0, rotate_deg=40.0, scale_jitter=0.2)
+    aug = ImageAugmentConfig(flip_prob=0.0, rotate_deg=40.0, scale_jitter=0.2)
     for seed in range(4):
         a_img, a_kp, _ = augment_crops(img, kp, torch.zeros(1, 3),
-                                       torch.Generator().manual_seed(seed), cfg)
+                                       torch.Generator().manual_seed(seed), aug)
         moved = (a_kp - kp).abs().max().item()
         for j in range(3):    # the brightest pixel near each moved label is at the label
             x, y = a_kp[0, j].round().long().tolist()
@@ -235,7 +236,7 @@ def test_same_seed_same_weights_and_exact_resume(data, tmp_path):
 
 def test_config_from_dict(tmp_path):
     cfg = ZhouImageTrainConfig.from_dict({"method": "zhou-image", "width": 32})
-    assert cfg.width == 32 and cfg.lambda_reg == 0.1 and cfg.lambda_geo == 0.01
+    assert cfg.network.width == 32 and cfg.lambda_reg == 0.1 and cfg.lambda_geo == 0.01
     with pytest.raises(ValueError, match="unknown"):
         ZhouImageTrainConfig.from_dict({"widht": 3})
     with pytest.raises(ValueError, match="method"):

@@ -9,32 +9,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .settings import AugmentConfig  # the strengths are a config section; defined there
 from .skeleton import H36M17, OCCLUDABLE_LIMBS, Skeleton, flip_pose
 
 __all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
            "rescale_bones", "DetectorModel", "move_joint_definitions", "detector_errors",
            "cut_at_border", "mirror_samples"]
-
-
-class AugmentConfig:
-    """Augmentation strengths.
-
-    Attributes:
-        flip_prob: probability of a horizontal mirror (x -> -x, left/right swapped).
-        noise_max: 2D noise std is drawn per sample uniformly in [0, noise_max], in units of
-            the normalized pose (1 = the pose's RMS joint distance from the root); detector
-            errors of 8 px on a 100 px pose are 0.08.
-        drop_prob: probability that each joint (other than the root) is marked missing.
-        drop_limb_prob: probability that one group of joints (elbow+wrist, knee+ankle, or
-            nose+head) is marked missing, as when a detector misses an occluded arm.
-    """
-
-    def __init__(self, flip_prob: float = 0.5, noise_max: float = 0.0, drop_prob: float = 0.0,
-                 drop_limb_prob: float = 0.0):
-        self.flip_prob = flip_prob
-        self.noise_max = noise_max
-        self.drop_prob = drop_prob
-        self.drop_limb_prob = drop_limb_prob
 
 
 # Joint groups a detector tends to lose together (H36M17 indices): the lower half of each

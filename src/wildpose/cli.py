@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .lift_files import lift_keypoint_file
+from .settings import flat_keys, merge_options, sections
 
 __all__ = ["main"]
 
@@ -219,6 +220,23 @@ _TUPLE_OPTION_HELP = {
 }
 
 
+def _train_fields(cls: type) -> list[tuple[str, str, Any, Any]]:
+    """(flag name, dotted field name, annotation, default) of each option of config class
+    ``cls``: its own fields and those of its sections (``network.width`` is ``--width``,
+    the :func:`~wildpose.settings.flat_keys` mapping)."""
+    out = []
+    secs, flat = sections(cls), {v: k for k, v in flat_keys(cls).items()}
+    for f in fields(cls):
+        if f.name in secs:
+            for sf in fields(secs[f.name]):
+                path = f"{f.name}.{sf.name}"
+                out.append((flat.get(path, path), path, sf.type, getattr(secs[f.name], sf.name)))
+        else:
+            default = f.default_factory() if f.default is MISSING else f.default
+            out.append((f.name, f.name, f.type, default))
+    return out
+
+
 def _add_train_options(p: argparse.ArgumentParser, method: str) -> None:
     cls, _ = _trainer(method)
     p.add_argument("--method", choices=tuple(TRAINERS), default=None,
@@ -226,24 +244,30 @@ def _add_train_options(p: argparse.ArgumentParser, method: str) -> None:
                         "a config's \"method\" key sets it too; --method X --help: X's options")
     p.add_argument("--config", help="JSON file of training options (flags override it)")
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
-                   help="any option of the method's config as JSON, e.g. lambda_geo=0.3")
+                   help="any option of the method's config as JSON, e.g. lambda_geo=0.3 or "
+                        "network.width=512")
     p.add_argument("--no-resume", action="store_true",
                    help="start afresh even if OUT_DIR holds a checkpoint")
-    options = p.add_argument_group(f"{method} training options")
-    for f in fields(cls):
-        typ = _option_type(str(f.type))
+    groups = {"": p.add_argument_group(f"{method} training options")}
+    for name, path, annotation, default in _train_fields(cls):
+        typ = _option_type(str(annotation))
         if typ is None:
             continue
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default_factory() if f.default is MISSING else f.default
+        section = path.rpartition(".")[0]
+        if section not in groups:
+            groups[section] = p.add_argument_group(
+                f"{method} training options of section {section} (JSON: {section}.NAME)")
+        options, flag = groups[section], "--" + name.replace("_", "-")
         if typ is bool:
-            options.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                 help=f"(default {default})")
+            options.add_argument(flag, dest=path, action=argparse.BooleanOptionalAction,
+                                 default=None, help=f"(default {default})")
         elif isinstance(default, tuple):  # tuple options take several values
-            options.add_argument(flag, type=typ, nargs="+", default=None, help=_TUPLE_OPTION_HELP
-                                 .get(f.name, f"(default {list(default)})"))
+            options.add_argument(flag, dest=path, type=typ, nargs="+", default=None,
+                                 metavar=name.upper(), help=_TUPLE_OPTION_HELP.get(path.rpartition(".")[2],
+                                                             f"(default {list(default)})"))
         else:
-            options.add_argument(flag, type=typ, default=None, help=f"(default {default!r})")
+            options.add_argument(flag, dest=path, type=typ, default=None,
+                                 metavar=name.upper(), help=f"(default {default!r})")
 
 
 def _parse_sets(items: list[str]) -> dict:
@@ -271,9 +295,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 raise ValueError(f"training config {args.config}: not a JSON object")
         base.pop("method", None)  # the parser was built for it (_train_method)
         cls, train = _trainer(args.train_method)
-        flags = {f.name: getattr(args, f.name) for f in fields(cls)
-                 if getattr(args, f.name, None) is not None}
-        cfg = cls.from_dict({**base, **flags, **_parse_sets(args.set)})
+        flags = {path: getattr(args, path) for _, path, _, _ in _train_fields(cls)
+                 if getattr(args, path, None) is not None}
+        cfg = cls.from_dict(merge_options(cls, base, flags, _parse_sets(args.set)))
         train(cfg, resume=not args.no_resume)
         if args.train_method == "zhou-image":
             from .distributed import exit_distributed
@@ -506,10 +530,17 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser(argv).parse_args(argv)
+        parser = build_parser(argv)
+        args, unknown = parser.parse_known_args(argv)
     except ValueError as e:  # a training config naming another method than --method
         _error(str(e))
         return 2
+    if unknown and getattr(args, "command", None) == "train":
+        _error(f"{' '.join(unknown)}: not an option of training method {args.train_method} "
+               f"(wildpose train --method {args.train_method} --help lists its options)")
+        return 2
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     # Restored afterwards: main() is also called in-process (tests, notebooks).
     default_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:

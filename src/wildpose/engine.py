@@ -1,8 +1,7 @@
 """The training engine every wildpose trainer runs on (lifter, Zhou, Ronchi, image network).
 
-* :class:`RunSettings`: the config fields every method shares, checked at construction;
-  :func:`checked_options` / :func:`typed_option` parse a config dict (JSON, ``--set``) into a
-  method's config with one-line errors.
+* the configs (:mod:`wildpose.settings`, whose names are re-exported here): :class:`RunConfig`,
+  the base of every method's config, with its nested sections, typed parsing and checks.
 * :func:`make_optimizer` and :func:`lr_at`: the one optimizer (AdamW) and schedule (linear
   warm-up, cosine decay from ``lr`` to ``lr_final``).
 * :func:`open_run` and :func:`run_training`: the run folder (``config.json``, a resumable
@@ -18,11 +17,12 @@ import math
 import signal
 import sys
 import time
-from dataclasses import MISSING, asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable
 
-from .retired import drop_retired
+from .settings import (OptimConfig, RunConfig, RunSettings, checked_options, field_defaults,
+                       require, typed_option)
 from .zoo import save_model
 
 if TYPE_CHECKING:
@@ -31,144 +31,9 @@ if TYPE_CHECKING:
 # torch (and tqdm) are imported inside the functions that train, so that the CLI and the
 # numpy inference path can build and check configs without paying torch's start-up time.
 
-__all__ = ["RunSettings", "require", "lifter_checks", "checked_options", "typed_option",
+__all__ = ["RunConfig", "RunSettings", "require", "checked_options", "typed_option",
            "report_skipped", "make_optimizer", "lr_at", "mean_joint_error", "open_run",
            "field_defaults", "RunSpec", "EpochStats", "run_training"]
-
-
-@dataclass
-class RunSettings:
-    """The fields every training config shares, whatever the method (one definition).
-
-    The optimizer's schedule (AdamW, ``lr`` decaying to ``lr_final``), mirror augmentation,
-    the seed, where to run, and how often ``last.pt`` is written.  ``precision="auto"``
-    lets each trainer pick its autocast (the keypoint lifters use bf16 on CPUs and GPUs that
-    support it; the image network autocasts on GPUs only); ``"fp32"`` turns it off.
-    """
-
-    lr: float = 1e-3
-    lr_final: float = 1e-5
-    weight_decay: float = 0.0
-    flip_prob: float = 0.5                 # probability of mirroring a sample (left <-> right)
-    seed: int = 0
-    device: str = "auto"                   # "auto": a GPU if there is one, else the CPU
-    precision: str = "auto"
-    checkpoint_minutes: float = 2.0
-
-    #: The method's name: a config file's "method" key must be it (or absent).
-    METHOD: ClassVar[str] = "lifter"
-    #: Rejected options a stored config may still name, with the value that meant off
-    #: (:mod:`wildpose.retired`).
-    RETIRED: ClassVar[dict[str, Any]] = {}
-
-    def __post_init__(self) -> None:
-        require(self, lr=(self.lr > 0, "> 0"), lr_final=(self.lr_final >= 0, ">= 0"),
-                weight_decay=(self.weight_decay >= 0, ">= 0"),
-                flip_prob=(0 <= self.flip_prob <= 1, "in [0, 1]"),
-                checkpoint_minutes=(self.checkpoint_minutes > 0, "> 0"))
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Any:
-        """The config of a JSON object or ``--set`` options (:func:`checked_options`)."""
-        return cls(**checked_options(cls, d, cls.METHOD))
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> Any:
-        """The config of a JSON file; a one-line ValueError naming it if unreadable."""
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"training config {path}: {e}") from None
-
-
-def lifter_checks(cfg: Any) -> dict[str, tuple[bool, str]]:
-    """The :func:`_require` checks of the fields every keypoint lifter's config has (the
-    network, its augmentation and the validation hold-out)."""
-    return dict(width=(cfg.width >= 1, ">= 1"), blocks=(cfg.blocks >= 0, ">= 0"),
-                dropout=(0 <= cfg.dropout < 1, "in [0, 1)"),
-                noise_max=(cfg.noise_max >= 0, ">= 0"),
-                drop_prob=(0 <= cfg.drop_prob <= 1, "in [0, 1]"),
-                drop_limb_prob=(0 <= cfg.drop_limb_prob <= 1, "in [0, 1]"),
-                val_fraction=(0 <= cfg.val_fraction < 1, "in [0, 1)"),
-                val_stride=(cfg.val_stride >= 1, ">= 1"), epochs=(cfg.epochs >= 1, ">= 1"))
-
-
-def require(cfg: Any, **checks: tuple[bool, str]) -> None:
-    """One-line ValueError naming the first option of ``cfg`` whose check fails, the rule
-    and its value (checks are written ``option=(condition, rule)``)."""
-    for name, (ok, rule) in checks.items():
-        if not ok:
-            raise ValueError(f"training option {name} must be {rule}, got "
-                             f"{getattr(cfg, name)!r}")
-
-
-
-def checked_options(cls: type, d: dict[str, Any], method: str) -> dict[str, Any]:
-    """The options of a config dict for dataclass ``cls`` of training method ``method``:
-    a ``"method"`` key must name that method and is dropped, as are options of ``cls.RETIRED``
-    (:mod:`wildpose.retired`) with their off value; any other key must be a field
-    (one-line ValueError naming the unknown ones), holding a value of the field's type
-    (:func:`typed_option`).  Returns a copy."""
-    if not isinstance(d, dict):
-        raise ValueError(f"a {method} training config must be a JSON object, not "
-                         f"{type(d).__name__}")
-    d = drop_retired(d, cls.RETIRED, f"{method} training config")
-    named = d.pop("method", method)  # configs may name their method
-    if named != method:
-        raise ValueError(f"this config is for method {named!r}, not {method!r}")
-    types = {f.name: f.type for f in fields(cls)}
-    unknown = set(d) - set(types)
-    if unknown:
-        raise ValueError(f"unknown {method} training option(s): {', '.join(sorted(unknown))}")
-    return {k: typed_option(f"{method} training option {k}", v, str(types[k]))
-            for k, v in d.items()}
-
-
-def typed_option(name: str, value: Any, annotation: str) -> Any:
-    """``value`` (as JSON or ``--set`` gives it) converted to the field type ``annotation``
-    ("int", "float", "str", "bool", "tuple[int, ...]", "tuple[str, ...]", or one of these
-    "| None"); a one-line ValueError naming ``name`` if it is not one.  Other annotations
-    pass the value through (their config checks it)."""
-    kinds = [k.strip() for k in annotation.split("|")]
-    if value is None and "None" in kinds:
-        return None
-    kind = kinds[0]
-
-    def bad(what: str) -> ValueError:
-        return ValueError(f"{name} must be {what}, got {value!r}")
-
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if kind == "int":
-        if is_int(value):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise bad("an integer")
-    if kind == "float":
-        if is_int(value) or isinstance(value, float):
-            return float(value)
-        raise bad("a number")
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise bad("true or false")
-    if kind == "str":
-        if isinstance(value, str):
-            return value
-        if is_int(value) or isinstance(value, float):  # e.g. --set pairs_per_sample=8
-            return str(value)
-        raise bad("a string")
-    if kind == "tuple[int, ...]":
-        if isinstance(value, (list, tuple)) and all(is_int(v) for v in value):
-            return tuple(value)
-        raise bad("a list of integers")
-    if kind == "tuple[str, ...]":
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise bad("a list of strings")
-    return value
 
 
 def report_skipped(data: H36MData) -> H36MData:
@@ -179,22 +44,30 @@ def report_skipped(data: H36MData) -> H36MData:
     return data
 
 
-def make_optimizer(model: Any, cfg: RunSettings, device: Any) -> Any:
-    """AdamW over ``model``'s parameters with ``cfg.lr`` and ``cfg.weight_decay``, every
-    trainer's optimizer.  Fused on CPUs and CUDA GPUs: the same update in one kernel rather
-    than a pass over memory per operation, which matters for the small networks trained
-    here, where the update is a sizeable part of a step."""
+def _optim(cfg: RunConfig | RunSettings | OptimConfig) -> OptimConfig | RunSettings:
+    """The optimizer options of a config: its ``optim`` section, or the flat fields of a
+    :class:`RunSettings` (``WildConfig``), or ``cfg`` itself if it is an OptimConfig."""
+    return cfg.optim if isinstance(cfg, RunConfig) else cfg
+
+
+def make_optimizer(model: Any, cfg: RunConfig | RunSettings | OptimConfig, device: Any) -> Any:
+    """AdamW over ``model``'s parameters with the config's ``lr`` and ``weight_decay``
+    (``cfg.optim``), every trainer's optimizer.  Fused on CPUs and CUDA GPUs: the same
+    update in one kernel rather than a pass over memory per operation, which matters for
+    the small networks trained here, where the update is a sizeable part of a step."""
     import torch
 
+    opt = _optim(cfg)
     fused = getattr(device, "type", str(device)) in ("cpu", "cuda")
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+    return torch.optim.AdamW(model.parameters(), lr=opt.lr, weight_decay=opt.weight_decay,
                              fused=fused or None)
 
 
-def lr_at(cfg: RunSettings, step: int, total: int) -> float:
+def lr_at(cfg: RunConfig | RunSettings | OptimConfig, step: int, total: int) -> float:
     """The learning rate of optimizer step ``step`` of ``total``: a linear warm-up over the
-    first ``min(500, total / 20)`` steps to ``cfg.lr``, then a cosine decay to
-    ``cfg.lr_final`` at the last step."""
+    first ``min(500, total / 20)`` steps to ``lr``, then a cosine decay to ``lr_final`` at
+    the last step (the config's ``optim`` options)."""
+    cfg = _optim(cfg)
     warm = min(500, total // 20 + 1)
     if step < warm:
         return cfg.lr * (step + 1) / warm
@@ -227,37 +100,39 @@ def open_run(cfg: Any, resume: bool, hint: str) -> tuple[Path, dict[str, Any]]:
     """
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cfg_dict = json.loads(json.dumps(asdict(cfg)))
+    cfg_dict = cfg.to_dict()
     if resume and (out / "last.pt").is_file():
-        # A run started before a field existed trained as that field's default does.
-        saved = {**field_defaults(cfg),
-                 **drop_retired(json.loads((out / "config.json").read_text()),
-                                cfg.RETIRED, str(out / "config.json"))}
+        # Read as the method reads configs: a run from before a field existed trained as
+        # that field's default does, and one from before the sections has flat keys.
+        try:
+            saved = type(cfg).from_dict(json.loads((out / "config.json").read_text())
+                                        ).to_dict()
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{out} holds a run whose config.json cannot be read as a "
+                             f"{cfg.METHOD} config ({e}); choose another {hint}") from None
         if saved != cfg_dict:
-            diff = sorted(k for k in set(saved) | set(cfg_dict)
-                          if saved.get(k) != cfg_dict.get(k))
+            a, b = _leaves(saved), _leaves(cfg_dict)
+            diff = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
             raise ValueError(f"{out} holds a run with another config (differs in "
                              f"{', '.join(diff)}); choose another {hint}")
     (out / "config.json").write_text(json.dumps(cfg_dict, indent=2))
     return out, cfg_dict
 
 
-def field_defaults(cfg: Any) -> dict[str, Any]:
-    """The JSON form of the defaults of dataclass ``cfg``'s fields (those that have one)."""
-    out = {}
-    for f in fields(cfg):
-        if f.default is not MISSING:
-            out[f.name] = f.default
-        elif f.default_factory is not MISSING:
-            out[f.name] = f.default_factory()
-    return json.loads(json.dumps(out))
+def _leaves(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict's values by dotted name (``network.width``)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out
 
 
 @dataclass
 class RunSpec:
     """A run folder (prepared by :func:`open_run`) and what its checkpoints and export hold.
 
-    ``cfg`` needs ``seed``, ``epochs``, ``lr``, ``lr_final`` and ``checkpoint_minutes``;
+    ``cfg`` needs ``seed``, ``epochs``, ``checkpoint_minutes`` and the optimizer options
+    (:func:`lr_at`);
     ``model_info`` is the exported model's description (the checkpoint adds
     ``architecture`` and the model's ``config``).
     """

@@ -18,9 +18,10 @@ import numpy as np
 
 from .datasets.h36m import TRAIN_SUBJECTS, H36MData, default_data_dir, h36m_intrinsics, load_h36m
 # The engine's names are also importable from here, where they were first defined.
-from .engine import (EpochStats, RunSettings, RunSpec, checked_options, lifter_checks,
+from .engine import (EpochStats, RunConfig, RunSettings, RunSpec, checked_options,
                      make_optimizer, mean_joint_error, open_run, report_skipped, require,
                      run_training, typed_option)
+from .settings import AugmentConfig, NetworkConfig
 from .normalization import normalize_2d
 from .skeleton import H36M17, convert_layout
 from .temporal import window_indices
@@ -28,14 +29,50 @@ from .temporal import window_indices
 # torch is imported inside the functions that train, so that the CLI and the numpy
 # inference path can read TrainConfig without paying torch's start-up time.
 
-__all__ = ["RunSettings", "TrainConfig", "train", "prepare_inputs",
+__all__ = ["RunSettings", "TrainConfig", "LifterAugmentConfig", "train", "prepare_inputs",
            "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
            "checked_options", "typed_option", "make_optimizer", "report_skipped"]
 
 
 @dataclass
-class TrainConfig(RunSettings):
-    """Everything a training run depends on (saved as the run's ``config.json``)."""
+class LifterAugmentConfig(AugmentConfig):
+    """The lifter's augmentation: :class:`~wildpose.settings.AugmentConfig`'s mirror, noise
+    and dropped joints, and:
+
+    * ``error_transplant`` (inputs "sh" only): with this probability a training sample's
+      input becomes its ground-truth 2D plus the detection error (detections minus ground
+      truth, normalized units) of another random training sample, so that detector errors
+      are seen on other people and poses than the ones they were made on.
+    * ``bone_scale``: a sample whose input is made from ground truth (every sample with
+      inputs "gt"; a transplanted one with "sh") first gets new bone lengths, each bone (and
+      its mirror image) scaled by a random factor in [1 - b, 1 + b]; its 2D is the new body
+      seen through the sample's own camera.  0 = off.
+    * ``speed_steps`` (video lifters): each training window is read at one of these steps
+      (frames of the 50 fps video, multiples of stride), drawn uniformly, as if the motion
+      were slower or faster; validation and the exported model read at window_step.  It
+      matches the test-time reading of wildpose.Lifter(window_steps=...).  () = off.
+    """
+
+    error_transplant: float = 0.0
+    bone_scale: float = 0.0
+    speed_steps: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.speed_steps = tuple(int(st) for st in self.speed_steps)
+        require(self, error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
+                bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
+                speed_steps=(all(st >= 1 for st in self.speed_steps), "steps >= 1"))
+
+
+@dataclass
+class TrainConfig(RunConfig):
+    """Everything a training run depends on (saved as the run's ``config.json``).
+
+    Sections: ``optim`` (:class:`~wildpose.settings.OptimConfig`), ``network``
+    (:class:`~wildpose.settings.NetworkConfig`) and ``augment``
+    (:class:`LifterAugmentConfig`).
+    """
 
     # The Human3.6M folder: $WILDPOSE_DATA/h36m if that is set, else ../shared/data/h36m.
     data_dir: str = field(default_factory=lambda: str(default_data_dir()))
@@ -54,32 +91,13 @@ class TrainConfig(RunSettings):
     val_subjects: tuple[int, ...] = ()
     epochs: int = 20
     batch_size: int = 256
-    width: int = 1024
-    blocks: int = 2
-    dropout: float = 0.25
-    noise_max: float = 0.0
-    drop_prob: float = 0.0
-    drop_limb_prob: float = 0.0
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    augment: LifterAugmentConfig = field(default_factory=LifterAugmentConfig)
     # Video lifter: the network reads `window` frames, `window_step` frames of the 50 fps
     # video apart (a multiple of `stride`), around the frame it lifts (LifterConfig.window).
     # 1 = a single-image lifter.
     window: int = 1
     window_step: int = 1
-    # Detector-error transplant (inputs "sh" only): with this probability a training
-    # sample's input becomes its ground-truth 2D plus the detection error (detections minus
-    # ground truth, normalized units) of another random training sample, so that detector
-    # errors are seen on other people and poses than the ones they were made on.
-    error_transplant: float = 0.0
-    # Body-proportion augmentation: a sample whose input is made from ground truth (every
-    # sample with inputs "gt"; a transplanted one with "sh") first gets new bone lengths,
-    # each bone (and its mirror image) scaled by a random factor in [1 - b, 1 + b]; its 2D
-    # is the new body seen through the sample's own camera.  0 = off.
-    bone_scale: float = 0.0
-    # Speed augmentation (video lifters): each training window is read at one of these
-    # steps (frames of the 50 fps video, multiples of stride), drawn uniformly, as if the
-    # motion were slower or faster; validation and the exported model read at window_step.
-    # It matches the test-time reading of wildpose.Lifter(window_steps=...).  () = off.
-    speed_steps: tuple[int, ...] = ()
     val_stride: int = 5
     name: str = ""                        # recorded in the exported model's description
 
@@ -91,18 +109,18 @@ class TrainConfig(RunSettings):
         super().__post_init__()
         require(self, subjects=(len(self.subjects) > 0, "at least one subject"),
                 stride=(self.stride >= 1, ">= 1"), batch_size=(self.batch_size >= 1, ">= 1"),
-                **lifter_checks(self),
+                epochs=(self.epochs >= 1, ">= 1"),
+                val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
+                val_stride=(self.val_stride >= 1, ">= 1"),
                 window=(self.window >= 1 and self.window % 2 == 1, "odd and >= 1"),
-                window_step=(self.window_step >= 1, ">= 1"),
-                error_transplant=(0 <= self.error_transplant <= 1, "in [0, 1]"),
-                bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
-                speed_steps=(all(st >= 1 for st in self.speed_steps), "steps >= 1"))
+                window_step=(self.window_step >= 1, ">= 1"))
         if self.inputs not in ("gt", "sh"):
             raise ValueError(f"training option inputs must be 'gt' or 'sh', got {self.inputs!r}")
-        if self.error_transplant > 0 and self.inputs != "sh":
+        aug = self.augment
+        if aug.error_transplant > 0 and self.inputs != "sh":
             raise ValueError("error_transplant needs inputs 'sh' (detections to take errors "
                              "from)")
-        if self.bone_scale > 0 and self.inputs == "sh" and not self.error_transplant > 0:
+        if aug.bone_scale > 0 and self.inputs == "sh" and not aug.error_transplant > 0:
             raise ValueError("bone_scale with inputs 'sh' needs error_transplant > 0: only a "
                              "transplanted sample's input is made from its new body")
         _window_rows(self)
@@ -163,18 +181,20 @@ def _check_val_subjects(subjects: Sequence[int], val_subjects: Sequence[int]) ->
 
 
 def _speed_rows(cfg: TrainConfig) -> tuple[int, ...]:
-    """Rows of the loaded data between a window's frames at each of ``cfg.speed_steps``
-    (checked as :func:`_window_rows` checks ``window_step``); () without speed steps."""
-    if not cfg.speed_steps:
+    """Rows of the loaded data between a window's frames at each of
+    ``cfg.augment.speed_steps`` (checked as :func:`_window_rows` checks ``window_step``); ()
+    without speed steps."""
+    speed_steps = cfg.augment.speed_steps
+    if not speed_steps:
         return ()
     if cfg.window == 1:
         raise ValueError("speed_steps needs a video lifter (window > 1): a single frame "
                          "has no speed to change")
-    bad = [st for st in cfg.speed_steps if st % cfg.stride]
+    bad = [st for st in speed_steps if st % cfg.stride]
     if bad:
         raise ValueError(f"speed_steps {bad} (frames) must be multiples of stride "
                          f"({cfg.stride}), so that the loaded rows hold the windows")
-    return tuple(st // cfg.stride for st in cfg.speed_steps)
+    return tuple(st // cfg.stride for st in speed_steps)
 
 
 def _window_rows(cfg: TrainConfig) -> int:
@@ -206,16 +226,16 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     # torch and the modules built on it load when training starts (see the module top).
     import torch
 
-    from .augment import (AugmentConfig, augment_batch, random_bone_factors, rescale_bones,
-                          transplant_errors)
+    from .augment import augment_batch, random_bone_factors, rescale_bones, transplant_errors
     from .camera import camera_to_pixels
     from .device import autocast_dtype, resolve_device
     from .models.lifter import LifterConfig, ResidualMLPLifter
 
     step_rows, speed_rows = _window_rows(cfg), _speed_rows(cfg)
-    net_config = LifterConfig(width=cfg.width, blocks=cfg.blocks, dropout=cfg.dropout,
-                              window=cfg.window, window_step=cfg.window_step)
-    new_body = cfg.bone_scale > 0
+    net_config = LifterConfig(**asdict(cfg.network), window=cfg.window,
+                              window_step=cfg.window_step)
+    aug = cfg.augment
+    new_body = aug.bone_scale > 0
     out, _ = open_run(cfg, resume, hint="--out-dir or --no-resume")
     device = resolve_device(cfg.device)
     amp = autocast_dtype(cfg.precision, device)
@@ -233,7 +253,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     val_rows &= have
     val_rows &= (data.frame % cfg.val_stride) == 0
     norm, valid = prepare_inputs(kp2d, layout)
-    if cfg.error_transplant > 0:
+    if aug.error_transplant > 0:
         gt_norm, gt_valid = prepare_inputs(data.pose_2d, "h36m17")
         Xg, Vg = torch.from_numpy(gt_norm), torch.from_numpy(gt_valid)
     pose = data.pose_3d - data.pose_3d[:, :1]
@@ -272,7 +292,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
         normalized 2D and validity as :func:`gather` gives them, and the (B, J, 3) mm
         root-relative 3D of the frame each lifts."""
         body = rescale_bones(body_3d[win],                              # (B, W, J, 3)
-                             random_bone_factors(len(win), cfg.bone_scale, gen)[:, None])
+                             random_bone_factors(len(win), aug.bone_scale, gen)[:, None])
         px = camera_to_pixels(body, *(lens[a][win] for a in ("f", "c", "k", "p")))
         ok = torch.ones(px.shape[:-1], dtype=torch.bool)
         if cfg.window == 1:
@@ -283,7 +303,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     def transplant(win: torch.Tensor, kp, ok, target, gen):
         """Swap some samples' inputs for their ground truth (a new body, if bone_scale) plus
         another sample's error; returns inputs, validity and targets."""
-        hit = torch.rand(len(win), generator=gen) < cfg.error_transplant
+        hit = torch.rand(len(win), generator=gen) < aug.error_transplant
         donor = W[torch.randint(len(W), (len(win),), generator=gen)]
         if new_body:
             # Only the transplanted samples' truth is read, and they get new bodies.
@@ -305,10 +325,9 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     model = ResidualMLPLifter(net_config).to(device)
     model.set_output_stats(Y)
     opt = make_optimizer(model, cfg, device)
-    aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)
     model_info = {"name": cfg.name, "inputs": cfg.inputs, "input_layout": "h36m17",
                   "train_subjects": [s for s in cfg.subjects if s not in cfg.val_subjects],
-                  "train_config": asdict(cfg)}
+                  "train_config": cfg.to_dict()}
 
     @functools.lru_cache(maxsize=1)
     def permutation(epoch: int):
@@ -322,7 +341,7 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
             win = Ws[idx, torch.randint(Ws.shape[1], (len(idx),), generator=gen)]
         kp, vb = gather(win)
         yb = Y[idx]
-        if cfg.error_transplant > 0:
+        if aug.error_transplant > 0:
             kp, vb, yb = transplant(win, kp, vb, yb, gen)
         elif new_body:  # ground-truth inputs: every sample gets a new body
             (kp, vb), yb = new_bodies(win, gen)

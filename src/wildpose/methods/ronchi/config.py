@@ -6,16 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ...datasets.h36m import TRAIN_SUBJECTS, default_data_dir
-from ...engine import RunSettings, lifter_checks, require
+from ...settings import AugmentConfig, NetworkConfig, RunConfig, require
 
 __all__ = ["RonchiConfig"]
 
 
 @dataclass
-class RonchiConfig(RunSettings):
+class RonchiConfig(RunConfig):
     """Everything a Ronchi training run depends on (saved as the run's ``config.json``).
 
-    The fields shared with :class:`wildpose.TrainConfig` mean the same; the others:
+    The fields shared with :class:`wildpose.TrainConfig` mean the same (the sections
+    ``optim``, ``network`` and ``augment`` too); the others:
 
     * ``supervision``: ``"relative"`` (relative labels; 3D only for ``fraction_3d`` of the
       samples) or ``"3d"`` (every sample supervised in 3D: the reference).
@@ -59,12 +60,8 @@ class RonchiConfig(RunSettings):
     labels_file: str = ""
     epochs: int = 2
     batch_size: int = 512
-    width: int = 1024
-    blocks: int = 2
-    dropout: float = 0.0
-    noise_max: float = 0.0
-    drop_prob: float = 0.0
-    drop_limb_prob: float = 0.0
+    network: NetworkConfig = field(default_factory=lambda: NetworkConfig(dropout=0.0))
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     w_rank: float = 1.0
     w_reproj: float = 3.0
     w_limb: float = 0.5
@@ -84,8 +81,11 @@ class RonchiConfig(RunSettings):
         weights = ("w_rank", "w_reproj", "w_limb", "w_symmetry", "w_scale", "w_3d")
         require(self, subjects=(len(self.subjects) > 0, "at least one subject"),
                 stride=(self.stride >= 1, ">= 1"), batch_size=(self.batch_size >= 1, ">= 1"),
+                epochs=(self.epochs >= 1, ">= 1"),
+                val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
+                val_stride=(self.val_stride >= 1, ">= 1"),
                 tau_mm=(self.tau_mm >= 0, ">= 0 mm"),
-                rank_multiplier=(self.rank_multiplier > 0, "> 0"), **lifter_checks(self),
+                rank_multiplier=(self.rank_multiplier > 0, "> 0"),
                 **{w: (getattr(self, w) >= 0, ">= 0") for w in weights})
         self.pairs_per_sample = str(self.pairs_per_sample).strip().lower()
         if self.supervision not in ("relative", "3d"):

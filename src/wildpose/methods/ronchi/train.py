@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from ...api import Lifter
-from ...augment import AugmentConfig, augment_batch, mirror_samples
+from ...augment import augment_batch, mirror_samples
 from ...datasets.h36m import H36MData
 from ...device import autocast_dtype, resolve_device
 from ...engine import EpochStats, RunSpec, make_optimizer, open_run, run_training
@@ -108,12 +109,11 @@ def train_ronchi(cfg: RonchiConfig, resume: bool = True, progress: bool = True,
           f"pairs), {len(d.Xv)} validation, {cfg.inputs} inputs, prepared in "
           f"{time.time() - t0:.1f}s; device {device}, precision {amp or 'fp32'}", flush=True)
 
-    model = RonchiNet(RonchiNetConfig(width=cfg.width, blocks=cfg.blocks,
-                                      dropout=cfg.dropout)).to(device)
+    model = RonchiNet(RonchiNetConfig(**asdict(cfg.network))).to(device)
     model.set_mm_per_unit(d.limb["mean_total_bone_mm"])
     mean_ratios = torch.as_tensor(d.limb["mean_ratios"], dtype=torch.float32, device=device)
     opt = make_optimizer(model, cfg, device)
-    aug = AugmentConfig(0.0, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)  # flips below
+    aug = replace(cfg.augment, flip_prob=0.0)  # flips below
     perm_flip = torch.as_tensor(H36M17.flip_permutation())
     reproj_mask = d.reproj_mask.to(device)
     n = len(d.X)
@@ -138,8 +138,8 @@ def train_ronchi(cfg: RonchiConfig, resume: bool = True, progress: bool = True,
         bi, bj, br = d.li[pos], d.lj[pos], d.lr[pos]
         # Horizontal mirror: 2D, validity, 3D and the labels' joint indices together (depth
         # is unchanged by the mirror).
-        if cfg.flip_prob > 0:
-            flip = torch.rand(len(idx), generator=gen) < cfg.flip_prob
+        if cfg.augment.flip_prob > 0:
+            flip = torch.rand(len(idx), generator=gen) < cfg.augment.flip_prob
             kp, vb, yb = mirror_samples(flip, kp, vb, yb)
             fr = flip[row]
             bi = torch.where(fr, perm_flip[bi], bi)

@@ -6,14 +6,17 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ...datasets.h36m import default_data_dir
-from ...engine import RunSettings, lifter_checks, require
+from ...settings import AugmentConfig, NetworkConfig, RunConfig, require
 
 __all__ = ["ZhouConfig"]
 
 
 @dataclass
-class ZhouConfig(RunSettings):
-    """Everything one Zhou-style training run depends on (saved as its ``config.json``)."""
+class ZhouConfig(RunConfig):
+    """Everything one Zhou-style training run depends on (saved as its ``config.json``).
+
+    The sections ``optim``, ``network`` and ``augment`` mean what they mean in
+    :class:`wildpose.TrainConfig`."""
 
     data_dir: str = field(default_factory=lambda: str(default_data_dir()))  # as TrainConfig
     out_dir: str = "runs/zhou"
@@ -34,12 +37,9 @@ class ZhouConfig(RunSettings):
     lambda_geo: float = 0.3                     # see run_zhou_transfer's notes
     lambda_fill: float = 1.0
     geo_on_3d: bool = False                     # also apply L_geo to the 3D-labelled samples
-    width: int = 1024
-    blocks: int = 2
-    dropout: float = 0.25
-    noise_max: float = 0.01
-    drop_prob: float = 0.01
-    drop_limb_prob: float = 0.1
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
+        noise_max=0.01, drop_prob=0.01, drop_limb_prob=0.1))
 
     METHOD: ClassVar[str] = "zhou"
 
@@ -52,7 +52,9 @@ class ZhouConfig(RunSettings):
                 batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
                 lambda_reg=(self.lambda_reg >= 0, ">= 0"),
                 lambda_geo=(self.lambda_geo >= 0, ">= 0"),
-                lambda_fill=(self.lambda_fill >= 0, ">= 0"), **lifter_checks(self))
+                lambda_fill=(self.lambda_fill >= 0, ">= 0"), epochs=(self.epochs >= 1, ">= 1"),
+                val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
+                val_stride=(self.val_stride >= 1, ">= 1"))
         if self.stage1_epochs > self.epochs:
             raise ValueError(f"stage1_epochs ({self.stage1_epochs}) exceeds epochs "
                              f"({self.epochs})")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from ...api import Lifter
-from ...augment import AugmentConfig, augment_batch
+from ...augment import augment_batch
 from ...device import autocast_dtype, resolve_device
 from ...engine import RunSpec, make_optimizer, mean_joint_error, open_run, run_training
 from ...losses import geo_loss
@@ -89,12 +90,11 @@ def train_zhou(cfg: ZhouConfig, resume: bool = True, progress: bool = True,
     for note in data.notes:
         print(note, flush=True)
 
-    model = DepthLifter(LifterConfig(width=cfg.width, blocks=cfg.blocks,
-                                     dropout=cfg.dropout)).to(device)
+    model = DepthLifter(LifterConfig(**asdict(cfg.network))).to(device)
     model.set_training_stats(torch.from_numpy(lab.depth), X3,
                              torch.from_numpy(data.canonical_mm), canon.cpu())
     opt = make_optimizer(model, cfg, device)
-    aug = AugmentConfig(cfg.flip_prob, cfg.noise_max, cfg.drop_prob, cfg.drop_limb_prob)
+    aug = cfg.augment
     model_info = {
         "name": cfg.name, "method": "zhou2017", "inputs": "gt", "input_layout": "h36m17",
         "output": "normalized [x, y, depth]; mm via to_mm (total bone length = canonical)",

@@ -38,13 +38,14 @@ Modules: ``config`` (options and stages), ``data`` (the images of a run), ``trai
 """
 
 from ...datasets.image_set import ImageSet
-from .config import ZhouImageTrainConfig, stage_of, stage_weights
+from .config import (ImageAugmentConfig, ImageNetworkConfig, ZhouImageTrainConfig, stage_of,
+                     stage_weights)
 from .data import ImageData, group_holdout, prepare_image_data, render_image_set
 from .predictor import (ZhouImagePredictor, evaluate_image_model, pose_to_mm, predict_batch,
                         trained_crop_margin)
 from .train import augment_crops, train_zhou_image, zhou_image_losses
 
-__all__ = ["ZhouImageTrainConfig", "ImageSet", "ImageData", "stage_of", "stage_weights",
+__all__ = ["ZhouImageTrainConfig", "ImageNetworkConfig", "ImageAugmentConfig", "ImageSet", "ImageData", "stage_of", "stage_weights",
            "augment_crops", "zhou_image_losses", "prepare_image_data", "group_holdout",
            "render_image_set", "train_zhou_image", "pose_to_mm", "predict_batch",
            "evaluate_image_model", "ZhouImagePredictor", "trained_crop_margin"]

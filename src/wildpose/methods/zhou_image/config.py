@@ -7,18 +7,67 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ...datasets.h36m import default_data_root
-from ...engine import RunSettings, checked_options, require
+from ...settings import RunConfig, checked_options, require
 from ...models.hourglass import ZhouImageConfig
 from ...skeleton import H36M17
 
-__all__ = ["ZhouImageTrainConfig", "stage_of", "stage_weights"]
+__all__ = ["ImageNetworkConfig", "ImageAugmentConfig", "ZhouImageTrainConfig", "stage_of",
+           "stage_weights"]
 
 
 @dataclass
-class ZhouImageTrainConfig(RunSettings):
+class ImageNetworkConfig:
+    """The stacked-hourglass network (:class:`~wildpose.models.hourglass.ZhouImageConfig`)
+    and its heatmap targets."""
+
+    image_size: int = 64                        # S, px (heatmaps S/4)
+    stacks: int = 1
+    width: int = 64
+    hourglass_depth: int = 3
+    depth_blocks: int = 2
+    depth_pool: int = 2
+    sigma: float = 1.0                          # heatmap Gaussian, cells
+
+    SECTION: ClassVar[str] = "network"
+
+    def __post_init__(self) -> None:
+        require(self, sigma=(self.sigma > 0, "> 0 cells"),
+                depth_blocks=(self.depth_blocks >= 0, ">= 0"),
+                depth_pool=(self.depth_pool >= 1, ">= 1"))
+        try:  # the network's own sizes (image_size, stacks, width, hourglass_depth, ...)
+            self.net_config()
+        except ValueError as e:
+            raise ValueError(f"zhou-image network options: {e}") from None
+
+    def net_config(self) -> ZhouImageConfig:
+        """The :class:`~wildpose.models.hourglass.ZhouImageConfig` of these options."""
+        return ZhouImageConfig(num_joints=H36M17.num_joints, stacks=self.stacks,
+                               width=self.width, depth=self.hourglass_depth,
+                               input_size=self.image_size, depth_blocks=self.depth_blocks,
+                               depth_pool=self.depth_pool, root_joint=H36M17.root)
+
+
+@dataclass
+class ImageAugmentConfig:
+    """Augmentation of the training crops: a mirror, a rotation and a scale."""
+
+    flip_prob: float = 0.5
+    rotate_deg: float = 20.0                    # uniform in +- this
+    scale_jitter: float = 0.15                  # scale uniform in 1 +- this
+
+    SECTION: ClassVar[str] = "augment"
+
+    def __post_init__(self) -> None:
+        require(self, flip_prob=(0 <= self.flip_prob <= 1, "in [0, 1]"),
+                rotate_deg=(0 <= self.rotate_deg <= 180, "in [0, 180] degrees"),
+                scale_jitter=(0 <= self.scale_jitter < 1, "in [0, 1)"))
+
+
+@dataclass
+class ZhouImageTrainConfig(RunConfig):
     """Everything one image-network training run depends on (saved as its ``config.json``).
 
-    Network fields become a :class:`~wildpose.models.hourglass.ZhouImageConfig`
+    The ``network`` section becomes a :class:`~wildpose.models.hourglass.ZhouImageConfig`
     (:meth:`net_config`).  Sample counts pick evenly spaced poses of each split of
     :func:`wildpose.datasets.synthetic.build_splits`; ``val_samples`` lab poses are held out
     of training for the validation curve.  ``epochs`` is the sum of the three stages.
@@ -30,14 +79,7 @@ class ZhouImageTrainConfig(RunSettings):
     data_root: str = field(default_factory=lambda: str(default_data_root()))
     out_dir: str = "runs/zhou-image"
     name: str = ""                              # recorded in the exported model
-    # network
-    image_size: int = 64                        # S, px (heatmaps S/4)
-    stacks: int = 1
-    width: int = 64
-    hourglass_depth: int = 3
-    depth_blocks: int = 2
-    depth_pool: int = 2
-    sigma: float = 1.0                          # heatmap Gaussian, cells
+    network: ImageNetworkConfig = field(default_factory=ImageNetworkConfig)
     # data
     mocap_stride: int = 10                      # frames of the mocap read (50 fps -> 5 fps)
     include_cmu: bool = True                    # CMU BVH poses in the wild split
@@ -61,19 +103,14 @@ class ZhouImageTrainConfig(RunSettings):
     lambda_reg: float = 0.1                     # the authors' weights
     lambda_geo: float = 0.01
     geo_on_3d: bool = False                     # also L_geo on 3D samples (row "3D/w geo")
-    # augmentation
-    rotate_deg: float = 20.0                    # uniform in +- this
-    scale_jitter: float = 0.15                  # scale uniform in 1 +- this
+    augment: ImageAugmentConfig = field(default_factory=ImageAugmentConfig)
     num_threads: int = 0                        # CPU threads per process; 0: torch's default
 
     METHOD: ClassVar[str] = "zhou-image"
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self, sigma=(self.sigma > 0, "> 0 cells"),
-                depth_blocks=(self.depth_blocks >= 0, ">= 0"),
-                depth_pool=(self.depth_pool >= 1, ">= 1"),
-                mocap_stride=(self.mocap_stride >= 1, ">= 1"),
+        require(self, mocap_stride=(self.mocap_stride >= 1, ">= 1"),
                 lab_samples=(self.lab_samples >= 1, ">= 1"),
                 val_samples=(self.val_samples >= 0, ">= 0"),
                 wild_samples=(self.wild_samples >= 0, ">= 0"),
@@ -83,28 +120,19 @@ class ZhouImageTrainConfig(RunSettings):
                 batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
                 lambda_reg=(self.lambda_reg >= 0, ">= 0"),
                 lambda_geo=(self.lambda_geo >= 0, ">= 0"),
-                rotate_deg=(0 <= self.rotate_deg <= 180, "in [0, 180] degrees"),
-                scale_jitter=(0 <= self.scale_jitter < 1, "in [0, 1)"),
                 num_threads=(self.num_threads >= 0, ">= 0"))
         if self.epochs < 1:
             raise ValueError("training options stage1_epochs + stage2_epochs + stage3_epochs "
                              "must be >= 1, got 0")
-        try:  # the network's own sizes (image_size, stacks, width, hourglass_depth, ...)
-            self.net_config()
-        except ValueError as e:
-            raise ValueError(f"zhou-image network options: {e}") from None
 
     @property
     def epochs(self) -> int:
         """Total epochs of the three stages (what :func:`run_training` runs)."""
         return self.stage1_epochs + self.stage2_epochs + self.stage3_epochs
 
-    def net_config(self):
+    def net_config(self) -> ZhouImageConfig:
         """The :class:`~wildpose.models.hourglass.ZhouImageConfig` of this run."""
-        return ZhouImageConfig(num_joints=H36M17.num_joints, stacks=self.stacks,
-                               width=self.width, depth=self.hourglass_depth,
-                               input_size=self.image_size, depth_blocks=self.depth_blocks,
-                               depth_pool=self.depth_pool, root_joint=H36M17.root)
+        return self.network.net_config()
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ZhouImageTrainConfig":

@@ -152,15 +152,15 @@ def prepare_image_data(cfg: ZhouImageTrainConfig, splits: dict | None = None,
     Args:
         splits: ``{"lab", "wild"(, "test")}`` datasets; default
             :func:`~wildpose.datasets.synthetic.build_splits` of ``cfg.data_root`` at
-            ``cfg.image_size`` (read only if some renders are needed).
+            ``cfg.network.image_size`` (read only if some renders are needed).
     """
     want_wild = cfg.use_2d_only and (bool(cfg.wild_sources) or cfg.wild_samples > 0)
     if splits is None and (not cfg.lab_sources or (want_wild and not cfg.wild_sources)):
-        splits = build_splits(cfg.data_root, cfg.image_size, cfg.seed, cfg.mocap_stride,
+        splits = build_splits(cfg.data_root, cfg.network.image_size, cfg.seed, cfg.mocap_stride,
                               include_cmu=cfg.include_cmu)
     source_notes: list[str] = []
     if cfg.lab_sources:
-        rendered, source_notes = load_image_sources(cfg.lab_sources, cfg.image_size,
+        rendered, source_notes = load_image_sources(cfg.lab_sources, cfg.network.image_size,
                                                     cache_dir, "lab", True, cfg.data_root,
                                                     progress)
     else:
@@ -183,7 +183,7 @@ def prepare_image_data(cfg: ZhouImageTrainConfig, splits: dict | None = None,
     notes = source_notes + [f"{len(lab)} lab {kind} with 3D, {len(val)} held out for "
                             f"validation{split_note}"]
     if want_wild and cfg.wild_sources:
-        wild, wild_notes = load_image_sources(cfg.wild_sources, cfg.image_size, cache_dir,
+        wild, wild_notes = load_image_sources(cfg.wild_sources, cfg.network.image_size, cache_dir,
                                               "wild", False, cfg.data_root, progress)
         notes += wild_notes + [f"{len(wild)} wild crops, 2D only"]
     elif want_wild:

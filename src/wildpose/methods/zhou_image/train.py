@@ -3,9 +3,7 @@ shared engine (:func:`wildpose.engine.run_training`), distributed-aware."""
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +19,14 @@ from ...heatmaps import (flip_coords, flip_images, flip_joints, heatmap_loss, pi
 from ...losses import geo_loss
 from ...models.hourglass import ZhouImageNet
 from ...normalization import normalize_2d
-from .config import ZhouImageTrainConfig, stage_of, stage_weights
+from .config import ImageAugmentConfig, ZhouImageTrainConfig, stage_of, stage_weights
 from .data import ImageData, prepare_image_data
 from .predictor import _to_tensor, evaluate_image_model
 
 __all__ = ["augment_crops", "zhou_image_losses", "train_zhou_image"]
 
 
-def augment_crops(images, joints_2d, depth, gen, cfg: ZhouImageTrainConfig):
+def augment_crops(images, joints_2d, depth, gen, aug: ImageAugmentConfig):
     """Random flip, rotation and scale of a batch, images and labels alike.
 
     Args:
@@ -36,6 +34,7 @@ def augment_crops(images, joints_2d, depth, gen, cfg: ZhouImageTrainConfig):
         joints_2d: (B, J, 2) pixels (integer = pixel centre).
         depth: (B, J) depth targets (NaN rows for 2D-only samples are fine).
         gen: torch.Generator for every draw (reproducible per step).
+        aug: the strengths (a config's ``augment`` section).
     Returns:
         ``(images, joints_2d, depth)`` augmented.  A flip mirrors the image
         (x -> S - 1 - x) and swaps left/right joints in both labels; rotation by
@@ -44,15 +43,15 @@ def augment_crops(images, joints_2d, depth, gen, cfg: ZhouImageTrainConfig):
         normalized units of the 2D, which rotate and scale with the image).
     """
     b, _, s, _ = images.shape
-    flip = torch.rand(b, generator=gen) < cfg.flip_prob
-    angle = (torch.rand(b, generator=gen) * 2 - 1) * np.deg2rad(cfg.rotate_deg)
-    scale = 1 + (torch.rand(b, generator=gen) * 2 - 1) * cfg.scale_jitter
+    flip = torch.rand(b, generator=gen) < aug.flip_prob
+    angle = (torch.rand(b, generator=gen) * 2 - 1) * np.deg2rad(aug.rotate_deg)
+    scale = 1 + (torch.rand(b, generator=gen) * 2 - 1) * aug.scale_jitter
     if flip.any():
         images, joints_2d, depth = images.clone(), joints_2d.clone(), depth.clone()
         images[flip] = flip_images(images[flip])
         joints_2d[flip] = flip_coords(joints_2d[flip], s)
         depth[flip] = flip_joints(depth[flip])
-    if cfg.rotate_deg == 0 and cfg.scale_jitter == 0:
+    if aug.rotate_deg == 0 and aug.scale_jitter == 0:
         return images, joints_2d, depth
     # M = scale * R maps centred pixel coordinates of the input to those of the output.
     cos, sin = torch.cos(angle), torch.sin(angle)
@@ -142,7 +141,7 @@ def train_zhou_image(cfg: ZhouImageTrainConfig, resume: bool = True, progress: b
         out, cfg_dict = open_run(cfg, resume, hint="out_dir or resume=False")
     barrier(env)
     out = Path(cfg.out_dir)
-    cfg_dict = json.loads(json.dumps(asdict(cfg)))
+    cfg_dict = cfg.to_dict()
     device = env.device
     t0 = time.time()
     if data is None:
@@ -200,11 +199,12 @@ def train_zhou_image(cfg: ZhouImageTrainConfig, resume: bool = True, progress: b
 
     def step_loss(epoch: int, step: int, gen):
         imgs, kp, dep, has3 = batch_of(epoch, step)
-        imgs, kp, dep = augment_crops(imgs, kp, dep, gen, cfg)
+        imgs, kp, dep = augment_crops(imgs, kp, dep, gen, cfg.augment)
         with gpu_autocast(device, cfg.precision):
             out_ = net(imgs.to(device))
         losses = zhou_image_losses(out_, kp.to(device), dep.to(device), has3.to(device),
-                                   canon, stage_weights(cfg, epoch), cfg.geo_on_3d, cfg.sigma)
+                                   canon, stage_weights(cfg, epoch), cfg.geo_on_3d,
+                                   cfg.network.sigma)
         return losses["total"], losses
 
     def validate() -> float:
