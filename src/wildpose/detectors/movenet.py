@@ -51,7 +51,8 @@ from .base import Detection, Detector, check_image, inside_image
 from .merge import merge_people
 
 __all__ = ["MoveNetDetector", "MODEL_FILE", "THUNDER_FILE", "INPUT_SIZE", "SECOND_LOOK_SIZE",
-           "SECOND_LOOK", "MIN_SCORE", "decode_multipose", "letterbox", "resize_bilinear"]
+           "SECOND_LOOK", "MIN_SCORE", "decode_multipose", "letterbox", "resize_bilinear",
+           "thunder_keypoints"]
 
 #: The shipped model (see ``tools/build_movenet.py`` and the NOTICE file).
 MODEL_FILE = Path(__file__).resolve().parent.parent / "weights" / "movenet-multipose.onnx"
@@ -242,18 +243,32 @@ class MoveNetDetector(Detector):
         return dets
 
     def _refine(self, img: np.ndarray, det: Detection) -> Detection:
-        """``det`` with Thunder's keypoints from a square crop around its box (zero outside
-        the image); Thunder's (1, 1, 17, 3) output is (y, x, confidence) in the crop."""
-        x0, y0, x1, y1 = det.box
-        side = REFINE_CROP * max(x1 - x0, y1 - y0, 1.0)
-        # edge coordinates (pixel centres + 0.5) of the crop, centred on the box
-        left, top = (x0 + x1) / 2 + 0.5 - side / 2, (y0 + y1) / 2 + 0.5 - side / 2
-        crop = Image.fromarray(img).transform((THUNDER_SIZE, THUNDER_SIZE), Image.EXTENT,
-                                              (left, top, left + side, top + side),
-                                              Image.BILINEAR, fillcolor=(0, 0, 0))
-        tensor = np.asarray(crop, np.int32)[None]
-        out = self.refiner.run(None, {self.refiner.get_inputs()[0].name: tensor})[0]
-        out = np.asarray(out, np.float64).reshape(17, 3)
-        xy = np.stack([left + out[:, 1] * side, top + out[:, 0] * side], 1) - 0.5
-        conf = _missing_outside(xy, out[:, 2].copy(), *img.shape[:2])
+        """``det`` with Thunder's keypoints from a square crop around its box."""
+        xy, conf = thunder_keypoints(self.refiner, img, det.box)
         return Detection(xy, conf, COCO17, det.box, det.score)
+
+
+def thunder_keypoints(session: Any, img: np.ndarray, box: tuple[float, float, float, float]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """MoveNet SinglePose Thunder (an onnxruntime ``session`` of :data:`THUNDER_FILE`) on the
+    square crop centred on ``box`` (x0, y0, x1, y1 pixels) with side :data:`REFINE_CROP` x the
+    box's longer side (zero outside the image), scaled to 256 x 256.
+
+    Returns:
+        ``(xy, conf)``: (17, 2) COCO-17 pixel positions in the image and (17,) confidences;
+        joints outside the image are NaN with confidence 0.  (Thunder's (1, 1, 17, 3) output
+        is (y, x, confidence) normalized to the crop.)
+    """
+    x0, y0, x1, y1 = box
+    side = REFINE_CROP * max(x1 - x0, y1 - y0, 1.0)
+    # edge coordinates (pixel centres + 0.5) of the crop, centred on the box
+    left, top = (x0 + x1) / 2 + 0.5 - side / 2, (y0 + y1) / 2 + 0.5 - side / 2
+    crop = Image.fromarray(img).transform((THUNDER_SIZE, THUNDER_SIZE), Image.EXTENT,
+                                          (left, top, left + side, top + side),
+                                          Image.BILINEAR, fillcolor=(0, 0, 0))
+    tensor = np.asarray(crop, np.int32)[None]
+    out = session.run(None, {session.get_inputs()[0].name: tensor})[0]
+    out = np.asarray(out, np.float64).reshape(17, 3)
+    xy = np.stack([left + out[:, 1] * side, top + out[:, 0] * side], 1) - 0.5
+    conf = _missing_outside(xy, out[:, 2].copy(), *img.shape[:2])
+    return xy, conf
