@@ -26,8 +26,9 @@ from .mediapipe_pose import BLAZEPOSE33, MediaPipePoseDetector, blazepose_to_h36
 from .movenet import MoveNetDetector
 from .topdown import TopDownDetector
 
-__all__ = ["Detection", "Detector", "check_image", "MoveNetDetector", "TopDownDetector", "MediaPipePoseDetector", "BLAZEPOSE33",
-           "blazepose_to_h36m17", "default_detector", "make_detector", "DETECTORS"]
+__all__ = ["Detection", "Detector", "check_image", "MoveNetDetector", "TopDownDetector",
+           "MediaPipePoseDetector", "BLAZEPOSE33", "blazepose_to_h36m17", "default_detector",
+           "make_detector", "DETECTORS"]
 
 #: The detectors ``make_detector`` (and ``wildpose predict --detector``) knows.
 DETECTORS = ("movenet", "topdown", "blazepose", "yolo")
@@ -41,9 +42,10 @@ def default_detector(**kwargs) -> Detector:
 
 def make_detector(name: str = "movenet", **kwargs) -> Detector:
     """A detector by name: ``"movenet"`` (the default, :class:`MoveNetDetector`),
-    ``"topdown"`` (:class:`TopDownDetector`), ``"blazepose"`` (:class:`MediaPipePoseDetector`, one person, needs the ``blazepose``
-    extra) or ``"yolo"`` (:class:`~wildpose.detectors.yolo_pose.YoloPoseDetector`); ``kwargs``
-    go to its constructor.  An unknown name is a one-line ValueError."""
+    ``"topdown"`` (:class:`TopDownDetector`), ``"blazepose"``
+    (:class:`MediaPipePoseDetector`, one person, needs the ``blazepose`` extra) or ``"yolo"``
+    (:class:`~wildpose.detectors.yolo_pose.YoloPoseDetector`); ``kwargs`` go to its
+    constructor.  An unknown name is a one-line ValueError."""
     if name == "movenet":
         return MoveNetDetector(**kwargs)
     if kwargs.pop("refine", False):

@@ -12,6 +12,7 @@ each value.
   :data:`MEAN_BGR` / :data:`STD_BGR`, NCHW float32.
 * :func:`decode_person_boxes`: the 3 levels' class scores (already through a sigmoid) and box
   distributions -> person boxes in input pixels.
+* :func:`to_image_boxes`: input pixels -> image pixels.
 * :func:`nms`: greedy non-maximum suppression by box overlap (IoU).
 * :class:`NanoDetPersons`: the above around one onnxruntime session.
 """
@@ -26,7 +27,8 @@ from PIL import Image
 
 __all__ = ["NANODET_FILE", "INPUT_SIZE", "STRIDES", "REG_MAX", "MEAN_BGR", "STD_BGR",
            "MIN_BOX_SCORE", "NMS_IOU", "MAX_BOXES", "PERSON_CLASS", "fit_square",
-           "nanodet_input", "decode_person_boxes", "box_iou", "nms", "NanoDetPersons"]
+           "nanodet_input", "decode_person_boxes", "to_image_boxes", "box_iou", "nms",
+           "NanoDetPersons"]
 
 #: The shipped model (see ``tools/build_person_detector.py`` and the NOTICE file).
 NANODET_FILE = Path(__file__).resolve().parent.parent / "weights" / "nanodet-g.onnx"
@@ -181,7 +183,17 @@ class NanoDetPersons:
                                             min_score=self.min_score)
         keep = nms(boxes, scores, self.iou, self.max_boxes)
         boxes, scores = boxes[keep], scores[keep]
-        # input -> image (NanoDet's inverse warp), then COCO-style edges -> pixel centres
-        img_boxes = (boxes - np.array([ox, oy, ox, oy])) / ratio
-        img_boxes = np.clip(img_boxes, 0, [w, h, w, h]) - 0.5
-        return img_boxes.reshape(-1, 4), scores
+        return to_image_boxes(boxes, (ratio, ox, oy), h, w), scores
+
+
+def to_image_boxes(boxes: np.ndarray, fit: tuple[float, float, float], height: int,
+                   width: int) -> np.ndarray:
+    """(K, 4) boxes in input pixels -> the image's pixels (pixel centres at integers).
+
+    NanoDet's inverse warp of :func:`fit_square`'s ``fit``, clipped to the image's edges
+    (0 .. size, COCO box convention), then shifted by half a pixel to wildpose's convention
+    (so a box of the whole image is -0.5 .. size - 0.5).
+    """
+    ratio, ox, oy = fit
+    out = (np.asarray(boxes, np.float64).reshape(-1, 4) - np.array([ox, oy, ox, oy])) / ratio
+    return np.clip(out, 0, [width, height, width, height]) - 0.5
