@@ -1,7 +1,7 @@
 """End-to-end speed of image -> 3D prediction on this CPU (model loaded).
 
     python benchmarks/predict_speed.py [--model NAME|PATH] [--images 50] [--frames 90]
-                                       [--refine] [--second-look never|empty|always]
+                                       [--refine] [--second-look never|empty]
                                        [--topdown nanodet|nanodet+multipose]
                                        [--png-images 3] [--image examples/motorcyclist.jpg]
 
@@ -54,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frames", type=int, default=90, help="frames of the synthetic video "
                    "(default 90; 0 skips the video)")
     p.add_argument("--refine", action="store_true",
-                   help="MoveNet refined by Thunder (the accuracy option)")
-    p.add_argument("--second-look", default=None, choices=("never", "empty", "always"),
+                   help="the accuracy option (make_detector('movenet', refine=True))")
+    p.add_argument("--second-look", default=None, choices=("never", "empty"),
                    help="when MultiPose looks again at 512 px (default: the detector's own)")
     p.add_argument("--topdown", choices=("nanodet", "nanodet+multipose"), default=None,
                    help="the top-down detector (NanoDet-g boxes [+ MultiPose's], Thunder on "
@@ -136,13 +136,13 @@ def run(args: argparse.Namespace) -> int:
     args.image = str(_common.REPO_ROOT / args.image)   # an absolute path stays as it is
     image = test_image(args.image)
     t = time.perf_counter()
-    from wildpose.detectors import MoveNetDetector, TopDownDetector
+    from wildpose.detectors import TopDownDetector, make_detector
 
     options = {"refine": True} if args.refine else {}
     if args.second_look is not None:
         options["second_look"] = args.second_look
     detector = TopDownDetector(multipose_boxes=args.topdown == "nanodet+multipose") \
-        if args.topdown else MoveNetDetector(**options)
+        if args.topdown else make_detector("movenet", **options)
     est = Estimator(detector=detector, lifter=args.model)
     load_s = time.perf_counter() - t
     t = time.perf_counter()

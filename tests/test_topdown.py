@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from wildpose.detectors import TopDownDetector, make_detector
+from wildpose.detectors import MoveNetDetector, TopDownDetector, make_detector
 from wildpose.detectors.movenet import thunder_keypoints
 from wildpose.detectors.nanodet import (INPUT_SIZE, MEAN_BGR, REG_MAX, STD_BGR, STRIDES,
                                         box_iou, decode_person_boxes, fit_square,
@@ -207,3 +207,19 @@ def test_blank_image_and_bad_input(detector):
     with pytest.raises(ValueError, match="refine"):
         make_detector("topdown", refine=True)
     assert isinstance(make_detector("topdown"), TopDownDetector)
+
+
+def test_refine_is_top_down_with_multipose_boxes_and_agrees_with_multipose():
+    image = read_image(EXAMPLE)
+    refined = make_detector("movenet", refine=True)
+    assert isinstance(refined, TopDownDetector) and refined.multipose is not None
+    (m,) = MoveNetDetector().detect(image)
+    people = refined.detect(image)
+    # the rider's best box: the one whose Thunder joints are surest
+    r = max(people, key=lambda p: (p.confidence >= 0.3).sum())
+    sure = (m.confidence >= 0.3) & (r.confidence >= 0.3)
+    assert sure.sum() >= 8
+    size = max(m.box[2] - m.box[0], m.box[3] - m.box[1])
+    dist = np.linalg.norm(r.keypoints[sure] - m.keypoints[sure], axis=1)
+    # two networks, one person: the crop maps Thunder's joints back onto MultiPose's
+    assert np.median(dist) <= 0.03 * size and dist.max() <= 0.2 * size
