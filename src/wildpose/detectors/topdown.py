@@ -1,5 +1,6 @@
-"""A top-down 2D detector: person boxes first (NanoDet-g, :mod:`wildpose.detectors.nanodet`),
-then MoveNet SinglePose Thunder on a square crop around each box
+"""A top-down 2D detector, wildpose's accuracy option (``wildpose predict --refine``): person
+boxes first (NanoDet-g, :mod:`wildpose.detectors.nanodet`, plus MultiPose's), then MoveNet
+SinglePose Thunder on a square crop around each box
 (:func:`wildpose.detectors.movenet.thunder_keypoints`).
 
 A bottom-up detector (MultiPose) must see a person's joints to find the person; a box detector
@@ -7,10 +8,11 @@ finds people from their whole appearance, so small and partly hidden people are 
 often, and each person then gets a single-person network of 256 x 256 pixels to themselves.
 The cost is one Thunder run per person.
 
-``multipose_boxes=True`` also takes MultiPose's people boxes (the default MultiPose pipeline,
+MultiPose's people boxes (the default MultiPose pipeline,
 :class:`~wildpose.detectors.movenet.MoveNetDetector`) that overlap no NanoDet box (IoU below
-the NMS threshold), so that a person only MultiPose finds is kept.  The variants and the rule
-that decides between them are in ``benchmarks/PREDICT_DECISIONS.md`` (round 3).
+the NMS threshold) are added, so that a person only MultiPose finds is kept.  The variants
+measured and the rule that picked this one (NanoDet boxes alone had the lower recall) are in
+``benchmarks/PREDICT_DECISIONS.md`` (round 3).
 """
 
 from __future__ import annotations
@@ -42,21 +44,21 @@ def union_boxes(boxes: np.ndarray, scores: np.ndarray, extra_boxes: np.ndarray,
 
 
 class TopDownDetector(Detector):
-    """NanoDet-g person boxes, then MoveNet Thunder on each: everyone in the image, COCO-17.
+    """NanoDet-g's and MultiPose's person boxes, then MoveNet Thunder on each: everyone in the
+    image, COCO-17.
 
     Args:
         min_confidence: NanoDet's person box score threshold (default 0.2).
         max_people: keep at most this many (the largest boxes); None = all (NanoDet keeps at
             most 10 boxes).
-        multipose_boxes: also take MultiPose's people boxes that overlap no NanoDet box.
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         model: the NanoDet ONNX file (default: the shipped one).
     """
 
-    name = "nanodet-g+movenet-thunder"
+    name = "nanodet-g+multipose+movenet-thunder"
 
     def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
-                 multipose_boxes: bool = False, threads: int | None = None,
+                 threads: int | None = None,
                  model: str | Path | None = None):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
@@ -72,20 +74,18 @@ class TopDownDetector(Detector):
         self.boxes = NanoDetPersons(min_confidence, NMS_IOU, MAX_BOXES, model, options)
         self.thunder = ort.InferenceSession(str(THUNDER_FILE), options,
                                             providers=["CPUExecutionProvider"])
-        self.multipose = MoveNetDetector(threads=threads) if multipose_boxes else None
-        if multipose_boxes:
-            self.name = "nanodet-g+multipose+movenet-thunder"
+        self.multipose = MoveNetDetector(threads=threads)
         self.min_confidence = float(min_confidence)
         self.max_people = None if max_people is None else int(max_people)
 
     def detect(self, image: Any) -> list[Detection]:
         img = check_image(image)
-        return self._people(img, self.multipose.detect(img) if self.multipose else [])
+        return self._people(img, self.multipose.detect(img))
 
     def track(self, image: Any) -> list[Detection]:
-        """:meth:`detect` for a video frame (MultiPose, if used, without its second look)."""
+        """:meth:`detect` for a video frame (MultiPose without its second look)."""
         img = check_image(image)
-        return self._people(img, self.multipose.track(img) if self.multipose else [])
+        return self._people(img, self.multipose.track(img))
 
     def _people(self, img: np.ndarray, multipose: list[Detection]) -> list[Detection]:
         boxes, scores = self.boxes(img)
