@@ -2,7 +2,7 @@
 people-finding figures of issue 26.
 
     python benchmarks/predict_accuracy.py [--detector movenet|blazepose|yolo] [--refine]
-                                          [--second-look never|empty|always]
+                                          [--second-look never|empty]
                                           [--model NAME|PATH]
                                           [--data-dir DIR] [--h36m-dir DIR] [--limit N]
 
@@ -72,8 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the 2D detector (wildpose.detectors.make_detector; default "
                         "%(default)s)")
     p.add_argument("--refine", action="store_true",
-                   help="MoveNet only: refine each person with MoveNet SinglePose Thunder")
-    p.add_argument("--second-look", default=None, choices=("never", "empty", "always"),
+                   help="MoveNet only: the accuracy option (make_detector('movenet', "
+                        "refine=True))")
+    p.add_argument("--second-look", default=None, choices=("never", "empty"),
                    help="MoveNet only: when MultiPose looks again at 512 px (default: the "
                         "detector's own)")
     p.add_argument("--threshold", type=float, default=0.1,

@@ -1,7 +1,7 @@
 """End-to-end speed of image -> 3D prediction on this CPU (model loaded).
 
     python benchmarks/predict_speed.py [--model NAME|PATH] [--images 50] [--frames 90]
-                                       [--refine] [--second-look never|empty|always]
+                                       [--refine] [--second-look never|empty]
                                        [--png-images 3] [--image examples/motorcyclist.jpg]
 
 The test image is --image scaled to 640 px wide and centre-cropped (or padded) to 640x480.
@@ -53,8 +53,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frames", type=int, default=90, help="frames of the synthetic video "
                    "(default 90; 0 skips the video)")
     p.add_argument("--refine", action="store_true",
-                   help="MoveNet refined by Thunder (the accuracy option)")
-    p.add_argument("--second-look", default=None, choices=("never", "empty", "always"),
+                   help="the accuracy option (make_detector('movenet', refine=True))")
+    p.add_argument("--second-look", default=None, choices=("never", "empty"),
                    help="when MultiPose looks again at 512 px (default: the detector's own)")
     p.add_argument("--note", default="", help="a note kept in the record (e.g. the load)")
     p.add_argument("--out", default=None, help="result JSON path (default: "
@@ -132,12 +132,12 @@ def run(args: argparse.Namespace) -> int:
     args.image = str(_common.REPO_ROOT / args.image)   # an absolute path stays as it is
     image = test_image(args.image)
     t = time.perf_counter()
-    from wildpose.detectors import MoveNetDetector
+    from wildpose.detectors import make_detector
 
     options = {"refine": True} if args.refine else {}
     if args.second_look is not None:
         options["second_look"] = args.second_look
-    est = Estimator(detector=MoveNetDetector(**options), lifter=args.model)
+    est = Estimator(detector=make_detector("movenet", **options), lifter=args.model)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     est.predict(image)                      # detector graph start-up and first inference

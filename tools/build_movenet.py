@@ -173,7 +173,9 @@ def graph_def(json_path: Path):
     weights = _weights(doc, json_path.parent)
     for n in gd.node:
         if n.op == "Const":
-            n.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(weights[n.name]))
+            # TFJS stores int64 constants as int32; the node's own dtype is the graph's type
+            value = weights[n.name].astype(tf.as_dtype(n.attr["dtype"].type).as_numpy_dtype)
+            n.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(value))
     nodes = _unfuse(list(gd.node))
     del gd.node[:]
     gd.node.extend(nodes)

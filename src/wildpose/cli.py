@@ -451,8 +451,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--detection-threshold", type=float, default=None,
                    help="person score threshold (default: the detector's own)")
     p.add_argument("--refine", action="store_true",
-                   help="MoveNet: look at 512 px too and each person's joints again by "
-                        "MoveNet Thunder (much slower)")
+                   help="MoveNet: the accuracy option, top-down (NanoDet-g person boxes and "
+                        "MultiPose's, MoveNet Thunder on each; much slower)")
     p.add_argument("--max-people", type=int, default=None, metavar="N",
                    help="at most N people per image, the largest (default: all found)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG figures (faster)")

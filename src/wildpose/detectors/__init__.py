@@ -5,6 +5,10 @@
   MultiPose Lightning (Apache-2.0), everyone in the image, run by onnxruntime from the ONNX
   file shipped in the package (:mod:`wildpose.detectors.movenet`); a second look at twice
   the resolution merged by keypoint NMS (:mod:`wildpose.detectors.merge`).
+* :class:`~wildpose.detectors.topdown.TopDownDetector` -- the accuracy option
+  (``make_detector("movenet", refine=True)``, ``wildpose predict --refine``), top-down:
+  NanoDet-g person boxes (RangiLyu, Apache-2.0; :mod:`wildpose.detectors.nanodet`) and
+  MultiPose's, then MoveNet Thunder on each.
 * :class:`MediaPipePoseDetector` -- optional (``pip install 'wildpose[blazepose]'``): Google's BlazePose (full) through ``mediapipe``, whose
   wheel carries the model files, so it runs offline (:mod:`wildpose.detectors.mediapipe_pose`).
   When the whole photo shows nobody it looks again at overlapping tiles of it (``retry``
@@ -22,9 +26,11 @@ from __future__ import annotations
 from .base import Detection, Detector, check_image
 from .mediapipe_pose import BLAZEPOSE33, MediaPipePoseDetector, blazepose_to_h36m17
 from .movenet import MoveNetDetector
+from .topdown import TopDownDetector
 
-__all__ = ["Detection", "Detector", "check_image", "MoveNetDetector", "MediaPipePoseDetector", "BLAZEPOSE33",
-           "blazepose_to_h36m17", "default_detector", "make_detector", "DETECTORS"]
+__all__ = ["Detection", "Detector", "check_image", "MoveNetDetector", "TopDownDetector",
+           "MediaPipePoseDetector", "BLAZEPOSE33", "blazepose_to_h36m17", "default_detector",
+           "make_detector", "DETECTORS"]
 
 #: The detectors ``make_detector`` (and ``wildpose predict --detector``) knows.
 DETECTORS = ("movenet", "blazepose", "yolo")
@@ -37,14 +43,17 @@ def default_detector(**kwargs) -> Detector:
 
 
 def make_detector(name: str = "movenet", **kwargs) -> Detector:
-    """A detector by name: ``"movenet"`` (the default, :class:`MoveNetDetector`),
-    ``"blazepose"`` (:class:`MediaPipePoseDetector`, one person, needs the ``blazepose``
-    extra) or ``"yolo"`` (:class:`~wildpose.detectors.yolo_pose.YoloPoseDetector`); ``kwargs``
-    go to its constructor.  An unknown name is a one-line ValueError."""
+    """A detector by name: ``"movenet"`` (the default, :class:`MoveNetDetector`; with
+    ``refine=True`` the accuracy option, :class:`TopDownDetector`), ``"blazepose"``
+    (:class:`MediaPipePoseDetector`, one person, needs the ``blazepose`` extra) or ``"yolo"``
+    (:class:`~wildpose.detectors.yolo_pose.YoloPoseDetector`); ``kwargs`` go to its
+    constructor.  An unknown name is a one-line ValueError."""
     if name == "movenet":
+        if kwargs.pop("refine", False):
+            return TopDownDetector(**kwargs)
         return MoveNetDetector(**kwargs)
     if kwargs.pop("refine", False):
-        raise ValueError(f"refine (MoveNet Thunder) works with the movenet detector, not {name!r}")
+        raise ValueError(f"refine works with the movenet detector, not {name!r}")
     if name == "blazepose":
         return MediaPipePoseDetector(**kwargs)
     if name == "yolo":

@@ -8,14 +8,13 @@ loads a graph of standard operators and executes no code from the file.
 MultiPose misses people much smaller than its input (at the published longer side of 256 px a
 person 1/8 of a photo's height is 24 px tall).  So when a photo shows nobody, MultiPose looks
 again with the longer side at :data:`SECOND_LOOK_SIZE` (512 px): ``second_look="empty"``, the
-default for photos; videos (:meth:`MoveNetDetector.track`) skip it.  ``"always"`` runs both
-passes on every image and keeps a person seen twice once (keypoint NMS,
-:mod:`wildpose.detectors.merge`).
+default for photos; videos (:meth:`MoveNetDetector.track`) skip it.
 
-``refine=True`` (off by default) looks ``"always"`` and re-estimates each person's keypoints
-with MoveNet SinglePose Thunder (``weights/movenet-thunder.onnx``) on a square crop 1.25 times
-the person's box: more accurate joints and more people found (see BENCHMARKS.md), at the cost
-of the second pass and one more network run per person.
+:func:`thunder_keypoints` runs MoveNet SinglePose Thunder (``weights/movenet-thunder.onnx``) on
+a square crop 1.25 times a person's box; the accuracy option (``wildpose predict --refine``) is
+the top-down detector built on it (:mod:`wildpose.detectors.topdown`; round 3 of
+``benchmarks/PREDICT_DECISIONS.md``).  The round-2 refinement of MultiPose's own people
+(Thunder on each, both passes on every image) was replaced by it and left the library.
 
 Why ONNX + onnxruntime rather than a torch port of the graph: the ONNX file is the published
 graph converted operator by operator (``tools/build_movenet.py`` rebuilds it from the npm
@@ -51,24 +50,24 @@ from .base import Detection, Detector, check_image, inside_image
 from .merge import merge_people
 
 __all__ = ["MoveNetDetector", "MODEL_FILE", "THUNDER_FILE", "INPUT_SIZE", "SECOND_LOOK_SIZE",
-           "SECOND_LOOK", "MIN_SCORE", "decode_multipose", "letterbox", "resize_bilinear"]
+           "SECOND_LOOK", "MIN_SCORE", "decode_multipose", "letterbox", "resize_bilinear",
+           "thunder_keypoints"]
 
 #: The shipped model (see ``tools/build_movenet.py`` and the NOTICE file).
 MODEL_FILE = Path(__file__).resolve().parent.parent / "weights" / "movenet-multipose.onnx"
-#: MoveNet SinglePose Thunder, for ``refine``.
+#: MoveNet SinglePose Thunder, for :func:`thunder_keypoints`.
 THUNDER_FILE = MODEL_FILE.with_name("movenet-thunder.onnx")
-#: Thunder's input side, pixels.
+#: MoveNet SinglePose Thunder's input side, pixels.
 THUNDER_SIZE = 256
-#: The refinement crop's side over the person box's longer side.
+#: Thunder's square crop side over the person box's longer side.
 REFINE_CROP = 1.25
 #: Longer side of the network input, pixels (MoveNet MultiPose's default).
 INPUT_SIZE = 256
 #: Longer side of the second look's input, pixels: twice MultiPose's default, so that people
 #: half as tall as the smallest found at 256 are seen at that size.
 SECOND_LOOK_SIZE = 512
-#: When the second look runs: "never", "empty" (only when the first pass finds nobody) or
-#: "always" (both passes, people merged by keypoint NMS).
-SECOND_LOOK = ("never", "empty", "always")
+#: When the second look runs: "never" or "empty" (only when the first pass finds nobody).
+SECOND_LOOK = ("never", "empty")
 #: Person score threshold (TFJS pose-detection's ``minPoseScore`` for MultiPose).
 MIN_SCORE = 0.25
 
@@ -166,21 +165,17 @@ class MoveNetDetector(Detector):
         input_size: longer side of the network input in pixels (default 256, MoveNet's).
         model: the ONNX file (default: the shipped one).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
-        refine: re-estimate each person's keypoints with MoveNet SinglePose Thunder on a
-            square crop around their box.
         second_look: when MultiPose runs again with the longer side at
-            :data:`SECOND_LOOK_SIZE`: ``"never"`` (MoveNet's published pipeline),
-            ``"empty"`` (in photos where the first pass finds nobody; the default) or
-            ``"always"`` (people of both passes merged by keypoint NMS,
-            :func:`wildpose.detectors.merge.merge_people`; the default with ``refine``).
+            :data:`SECOND_LOOK_SIZE`: ``"never"`` (MoveNet's published pipeline) or
+            ``"empty"`` (in photos where the first pass finds nobody; the default; its
+            people go through keypoint NMS, :func:`wildpose.detectors.merge.merge_people`).
     """
 
     name = "movenet-multipose-lightning"
 
     def __init__(self, min_confidence: float = MIN_SCORE, max_people: int | None = None,
                  input_size: int = INPUT_SIZE, model: str | Path | None = None,
-                 threads: int | None = None, refine: bool = False,
-                 second_look: str | None = None):
+                 threads: int | None = None, second_look: str = "empty"):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -190,8 +185,6 @@ class MoveNetDetector(Detector):
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if input_size < 32 or input_size % 32:
             raise ValueError(f"input_size must be a positive multiple of 32, got {input_size}")
-        if second_look is None:
-            second_look = "always" if refine else "empty"
         if second_look not in SECOND_LOOK:
             raise ValueError(f"second_look must be one of {', '.join(SECOND_LOOK)}, got "
                              f"{second_look!r}")
@@ -206,11 +199,6 @@ class MoveNetDetector(Detector):
         self.session = ort.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name
-        self.refiner = ort.InferenceSession(str(THUNDER_FILE), options,
-                                            providers=["CPUExecutionProvider"]) \
-            if refine else None
-        if refine:
-            self.name = "movenet-multipose-lightning+thunder"
         self.min_confidence = float(min_confidence)
         self.max_people = None if max_people is None else int(max_people)
         self.input_size = int(input_size)
@@ -229,31 +217,36 @@ class MoveNetDetector(Detector):
     def track(self, image: Any) -> list[Detection]:
         """:meth:`detect` for a video frame, without the ``"empty"`` second look: in a video
         a frame with nobody in it is ordinary (people walk out), not a hint of small people."""
-        return self._detect(check_image(image),
-                            "always" if self.second_look == "always" else "never")
+        return self._detect(check_image(image), "never")
 
     def _detect(self, img: np.ndarray, second_look: str) -> list[Detection]:
         dets = self._multipose(img, self.input_size)
-        if second_look == "always" or (second_look == "empty" and not dets):
-            dets = merge_people(dets + self._multipose(img, SECOND_LOOK_SIZE))
-        dets = dets[:self.max_people]
-        if self.refiner is not None:
-            dets = [self._refine(img, d) for d in dets]
-        return dets
+        if second_look == "empty" and not dets:
+            dets = merge_people(self._multipose(img, SECOND_LOOK_SIZE))
+        return dets[:self.max_people]
 
-    def _refine(self, img: np.ndarray, det: Detection) -> Detection:
-        """``det`` with Thunder's keypoints from a square crop around its box (zero outside
-        the image); Thunder's (1, 1, 17, 3) output is (y, x, confidence) in the crop."""
-        x0, y0, x1, y1 = det.box
-        side = REFINE_CROP * max(x1 - x0, y1 - y0, 1.0)
-        # edge coordinates (pixel centres + 0.5) of the crop, centred on the box
-        left, top = (x0 + x1) / 2 + 0.5 - side / 2, (y0 + y1) / 2 + 0.5 - side / 2
-        crop = Image.fromarray(img).transform((THUNDER_SIZE, THUNDER_SIZE), Image.EXTENT,
-                                              (left, top, left + side, top + side),
-                                              Image.BILINEAR, fillcolor=(0, 0, 0))
-        tensor = np.asarray(crop, np.int32)[None]
-        out = self.refiner.run(None, {self.refiner.get_inputs()[0].name: tensor})[0]
-        out = np.asarray(out, np.float64).reshape(17, 3)
-        xy = np.stack([left + out[:, 1] * side, top + out[:, 0] * side], 1) - 0.5
-        conf = _missing_outside(xy, out[:, 2].copy(), *img.shape[:2])
-        return Detection(xy, conf, COCO17, det.box, det.score)
+
+def thunder_keypoints(session: Any, img: np.ndarray, box: tuple[float, float, float, float]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """MoveNet SinglePose Thunder (an onnxruntime ``session`` of :data:`THUNDER_FILE`) on the
+    square crop centred on ``box`` (x0, y0, x1, y1 pixels) with side :data:`REFINE_CROP` x the
+    box's longer side (zero outside the image), scaled to 256 x 256.
+
+    Returns:
+        ``(xy, conf)``: (17, 2) COCO-17 pixel positions in the image and (17,) confidences;
+        joints outside the image are NaN with confidence 0.  (Thunder's (1, 1, 17, 3) output
+        is (y, x, confidence) normalized to the crop.)
+    """
+    x0, y0, x1, y1 = box
+    side = REFINE_CROP * max(x1 - x0, y1 - y0, 1.0)
+    # edge coordinates (pixel centres + 0.5) of the crop, centred on the box
+    left, top = (x0 + x1) / 2 + 0.5 - side / 2, (y0 + y1) / 2 + 0.5 - side / 2
+    crop = Image.fromarray(img).transform((THUNDER_SIZE, THUNDER_SIZE), Image.EXTENT,
+                                          (left, top, left + side, top + side),
+                                          Image.BILINEAR, fillcolor=(0, 0, 0))
+    tensor = np.asarray(crop, np.int32)[None]
+    out = session.run(None, {session.get_inputs()[0].name: tensor})[0]
+    out = np.asarray(out, np.float64).reshape(17, 3)
+    xy = np.stack([left + out[:, 1] * side, top + out[:, 0] * side], 1) - 0.5
+    conf = _missing_outside(xy, out[:, 2].copy(), *img.shape[:2])
+    return xy, conf

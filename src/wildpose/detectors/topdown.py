@@ -1,0 +1,103 @@
+"""A top-down 2D detector, wildpose's accuracy option (``wildpose predict --refine``): person
+boxes first (NanoDet-g, :mod:`wildpose.detectors.nanodet`, plus MultiPose's), then MoveNet
+SinglePose Thunder on a square crop around each box
+(:func:`wildpose.detectors.movenet.thunder_keypoints`).
+
+A bottom-up detector (MultiPose) must see a person's joints to find the person; a box detector
+finds people from their whole appearance, so small and partly hidden people are found more
+often, and each person then gets a single-person network of 256 x 256 pixels to themselves.
+The cost is one Thunder run per person.
+
+MultiPose's people boxes (the default MultiPose pipeline,
+:class:`~wildpose.detectors.movenet.MoveNetDetector`) that overlap no NanoDet box (IoU below
+the NMS threshold) are added, so that a person only MultiPose finds is kept.  The variants
+measured and the rule that picked this one (NanoDet boxes alone had the lower recall) are in
+``benchmarks/PREDICT_DECISIONS.md`` (round 3).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..skeleton import COCO17
+from .base import Detection, Detector, check_image
+from .movenet import THUNDER_FILE, MoveNetDetector, thunder_keypoints
+from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons, box_iou
+
+__all__ = ["TopDownDetector", "union_boxes"]
+
+
+def union_boxes(boxes: np.ndarray, scores: np.ndarray, extra_boxes: np.ndarray,
+                extra_scores: np.ndarray, iou: float = NMS_IOU
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """``boxes`` plus each of ``extra_boxes`` whose IoU with every one of ``boxes`` is below
+    ``iou`` (a person the first detector did not box).  (K, 4) / (K,) arrays in, the same out."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    add = [i for i, b in enumerate(np.asarray(extra_boxes, np.float64).reshape(-1, 4))
+           if len(boxes) == 0 or box_iou(b, boxes).max() < iou]
+    return (np.concatenate([boxes, np.asarray(extra_boxes, np.float64).reshape(-1, 4)[add]]),
+            np.concatenate([scores, np.asarray(extra_scores, np.float64).reshape(-1)[add]]))
+
+
+class TopDownDetector(Detector):
+    """NanoDet-g's and MultiPose's person boxes, then MoveNet Thunder on each: everyone in the
+    image, COCO-17.
+
+    Args:
+        min_confidence: NanoDet's person box score threshold (default 0.2).
+        max_people: keep at most this many (the largest boxes); None = all (NanoDet keeps at
+            most 10 boxes).
+        threads: onnxruntime intra-op threads (default: onnxruntime's choice).
+        model: the NanoDet ONNX file (default: the shipped one).
+    """
+
+    name = "nanodet-g+multipose+movenet-thunder"
+
+    def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
+                 threads: int | None = None,
+                 model: str | Path | None = None):
+        # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
+        import onnxruntime as ort
+
+        if not 0 <= min_confidence <= 1:
+            raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
+        if max_people is not None and max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {max_people}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+        self.boxes = NanoDetPersons(min_confidence, NMS_IOU, MAX_BOXES, model, options)
+        self.thunder = ort.InferenceSession(str(THUNDER_FILE), options,
+                                            providers=["CPUExecutionProvider"])
+        self.multipose = MoveNetDetector(threads=threads)
+        self.min_confidence = float(min_confidence)
+        self.max_people = None if max_people is None else int(max_people)
+
+    def detect(self, image: Any) -> list[Detection]:
+        img = check_image(image)
+        return self._people(img, self.multipose.detect(img))
+
+    def track(self, image: Any) -> list[Detection]:
+        """:meth:`detect` for a video frame (MultiPose without its second look)."""
+        img = check_image(image)
+        return self._people(img, self.multipose.track(img))
+
+    def _people(self, img: np.ndarray, multipose: list[Detection]) -> list[Detection]:
+        boxes, scores = self.boxes(img)
+        if multipose:
+            boxes, scores = union_boxes(boxes, scores, [d.box for d in multipose],
+                                        [d.score for d in multipose])
+        people = []
+        for box, score in zip(boxes, scores):
+            box = tuple(float(v) for v in box)
+            if box[2] <= box[0] or box[3] <= box[1]:
+                continue
+            xy, conf = thunder_keypoints(self.thunder, img, box)
+            people.append(Detection(xy, conf, COCO17, box, float(score)))
+        people.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
+        return people[:self.max_people]
