@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import torch
 
 from wildpose.camera import (
@@ -211,21 +210,21 @@ def test_one_camera_serves_a_batch_of_poses():
                                                               cam["k"], cam["p"]), atol=1e-9)
 
 
-def test_camera_object_matches_functions():
-    rng = np.random.default_rng(5)
-    d = _random_camera(rng)
-    cam = Camera(name="test", **d)
-    X = _random_pose(rng)
-    Xc = world_to_camera(X, d["R"], d["T"])
-    np.testing.assert_allclose(cam.world_to_camera(X), Xc)
-    np.testing.assert_allclose(cam.world_to_pixels(X),
-                               camera_to_pixels(Xc, d["f"], d["c"], d["k"], d["p"]))
-    np.testing.assert_allclose(cam.world_to_pixels(X, distortion=False),
-                               camera_to_pixels(Xc, d["f"], d["c"]))
-    # The camera sees the person in front of it, near the image centre.
-    uv = cam.world_to_pixels(X)
-    assert (cam.world_to_camera(X)[:, 2] > 2000).all()
-    assert ((uv > 0) & (uv < 1000)).all()
+def test_camera_object_projects_a_known_point_by_hand():
+    # The camera stands at (0, -4000, 1000) looking along world +y (camera x = world x,
+    # camera y = -world z: image y points down); f = 1000 px, c = (500, 500).
+    R = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
+    cam = Camera(R=R, T=np.array([0.0, -4000, 1000]), f=np.array([1000.0, 1000]),
+                 c=np.array([500.0, 500]), k=np.array([0.1, 0, 0]), p=np.zeros(2))
+    X = np.array([[200.0, 0, 500]])                  # 200 mm right of, 500 mm below the camera
+    np.testing.assert_allclose(cam.world_to_camera(X), [[200, 500, 4000]])
+    # normalized (0.05, 0.125): pinhole pixels (550, 625)
+    np.testing.assert_allclose(cam.world_to_pixels(X, distortion=False), [[550, 625]])
+    # with k1 = 0.1 the offsets from c grow by 1 + 0.1 r^2, r^2 = 0.05^2 + 0.125^2 = 0.018125
+    grow = 1 + 0.1 * 0.018125
+    np.testing.assert_allclose(cam.world_to_pixels(X), [[500 + 50 * grow, 500 + 125 * grow]])
+    np.testing.assert_allclose(cam.project(np.array([[200.0, 500, 4000]]), distortion=False),
+                               [[550, 625]])
 
 
 class _ArrayWithDevice(np.ndarray):
