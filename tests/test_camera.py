@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+import pytest
 import torch
 
 from wildpose.camera import (
     Camera,
     camera_to_pixels,
     camera_to_world,
+    default_focal_length,
     distort,
+    fit_root_translation,
     pixels_to_normalized,
     scaled_orthographic_project,
     undistort,
     weak_perspective_project,
     world_to_camera,
 )
+from wildpose.geometry import rotation_matrix
 
 # Realistic lens parameters, of the size of Human3.6M's calibrated cameras.
 K_REAL = np.array([-0.207, 0.248, -0.0031])
@@ -413,3 +419,49 @@ def test_virtual_camera_keeps_bone_lengths_and_batches_in_torch():
                                       torch.full((4,), 900.0, dtype=torch.float64),
                                       offset_mm=torch.from_numpy(off))
     np.testing.assert_allclose(px_t.numpy(), px, atol=1e-9)
+
+
+#: A standing person in camera mm (y down), pelvis at the origin.
+POSE_3D = np.array([
+    [0, 0, 0], [-130, 0, 0], [-130, 450, 20], [-130, 880, 0],
+    [130, 0, 0], [130, 450, 20], [130, 880, 0],
+    [0, -230, 0], [0, -480, 0], [0, -560, -40], [0, -680, 0],
+    [170, -450, 0], [200, -200, 0], [210, 30, -30],
+    [-170, -450, 0], [-200, -200, 0], [-210, 30, -30]], np.float64)
+
+
+# ------------------------------------------------------------------------ root translation
+def test_root_translation_is_recovered_exactly():
+    t_true = np.array([150.0, -80.0, 4200.0])
+    f, c = np.array([1000.0, 1000.0]), np.array([320.0, 240.0])
+    uv = camera_to_pixels(POSE_3D + t_true, f, c)
+    np.testing.assert_allclose(fit_root_translation(POSE_3D, uv, f, c), t_true, atol=1e-6)
+    # rotated pose, non-square pixels, some joints left out
+    pose = POSE_3D @ rotation_matrix(np.array([0.2, 0.7, -0.1])).T
+    f2 = np.array([900.0, 950.0])
+    uv = camera_to_pixels(pose + t_true, f2, c)
+    w = np.ones(17)
+    w[[3, 6, 10]] = 0.0
+    uv[[3, 6, 10]] = 1e6                           # junk where the weight is 0
+    np.testing.assert_allclose(fit_root_translation(pose, uv, f2, c, weights=w), t_true,
+                               atol=1e-6)
+
+
+def test_root_translation_with_noise_and_degenerate_cases():
+    t_true = np.array([-300.0, 200.0, 3000.0])
+    f, c = 800.0, np.array([320.0, 240.0])
+    uv = camera_to_pixels(POSE_3D + t_true, np.array([f, f]), c)
+    noisy = uv + np.random.default_rng(1).normal(0, 2.0, uv.shape)
+    t = fit_root_translation(POSE_3D, noisy, f, c)
+    assert np.abs(t - t_true).max() < 100           # 2 px noise: a few cm at 3 m
+    assert fit_root_translation(POSE_3D[:2], uv[:2], f, c) is None          # < 3 joints
+    assert fit_root_translation(POSE_3D, np.full((17, 2), np.nan), f, c) is None
+
+
+def test_default_focal_length():
+    assert default_focal_length(640, 480) == pytest.approx(320 / math.tan(math.radians(27.5)))
+    assert default_focal_length(480, 640) == default_focal_length(640, 480)   # longer side
+    assert default_focal_length(1000, 500, fov_degrees=90) == pytest.approx(500)
+
+
+

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from wildpose.skeleton import H36M17
-from wildpose.temporal import (constant_bone_lengths, gaussian_kernel, smooth_sequences,
-                               window_indices)
+from wildpose.temporal import (OneEuroFilter, constant_bone_lengths, gaussian_kernel,
+                               smooth_sequences, window_indices)
 
 
 # --------------------------------------------------------------------------- windows
@@ -106,6 +106,20 @@ def test_zero_sigma_is_a_copy_and_mismatched_lengths_are_refused():
     assert out is not x and (out == x).all()
     with pytest.raises(ValueError, match="rows"):
         smooth_sequences(x, np.zeros(3), np.arange(4), 1.0)
+
+
+def test_one_euro_filter():
+    f = OneEuroFilter(fps=30, min_cutoff=1.0, beta=0.0)
+    const = np.array([[5.0, 7.0]])
+    for _ in range(5):
+        np.testing.assert_allclose(f(const), const)
+    rng = np.random.default_rng(0)
+    f.reset()
+    noisy = 100 + rng.normal(0, 1, (300, 2))
+    smoothed = np.array([f(x) for x in noisy])
+    assert smoothed[50:].std() < 0.5 * noisy[50:].std()
+    with pytest.raises(ValueError):
+        OneEuroFilter(fps=0)
 
 
 # ------------------------------------------------------------- constant bone lengths
