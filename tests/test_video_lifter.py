@@ -185,9 +185,20 @@ def test_lift_command_reads_arrays_as_clips_and_coco_people_one_by_one(tmp_path)
 
 
 @pytest.mark.slow
-def test_scoring_every_nth_frame_keeps_the_video_lifters_window_in_frames(h36m_dir, tmp_path):
+def test_scoring_every_nth_frame_keeps_the_video_lifters_window_in_frames(h36m_dir, tmp_path,
+                                                                          monkeypatch):
+    import wildpose.evaluation
     from wildpose.evaluation import evaluate_h36m, load_predictions
 
+    # One take (Eating, camera 1) of S9 instead of all 120: the check is per row, and the
+    # whole subject at every frame took minutes.  The stride evaluate_h36m asks for is kept.
+    load_all = wildpose.evaluation.load_h36m
+
+    def load_one_take(data_dir, subjects, stride, load_sh):
+        return load_all(data_dir, subjects=subjects, actions=("Eating",), cameras=(1,),
+                        stride=stride, load_sh=load_sh)
+
+    monkeypatch.setattr(wildpose.evaluation, "load_h36m", load_one_take)
     _, video = _single_and_reader(offset_slot=2, window=3)
     video.config.window_step = 4                     # reads frame t + 4 (80 ms at 50 fps)
     lifter = Lifter(video, flip_test=False)

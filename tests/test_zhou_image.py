@@ -94,6 +94,7 @@ def test_stage_weights_switch_losses_on_at_the_right_epochs():
     assert all(x["heatmap"] == 1 for x in w)
 
 
+@pytest.mark.slow
 def test_training_log_follows_the_stages_and_stage1_leaves_depth_untouched(data, tmp_path):
     cfg = tiny_config(tmp_path / "run")
     steps = (len(data.lab)) // cfg.batch_3d
