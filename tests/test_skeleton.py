@@ -388,7 +388,7 @@ def test_bones_from_root_place_every_parent_first():
             placed.add(child)
 
 
-def _random_tree(rng) -> np.ndarray:
+def random_tree(rng) -> np.ndarray:
     """A random H36M17 pose: each joint ~100 mm from its parent in a random direction."""
     pose = np.zeros((17, 3))
     for c, p in enumerate(H36M17.parents):
@@ -416,7 +416,7 @@ def test_a_bone_set_to_a_new_length_keeps_its_direction_and_carries_its_subtree(
 
 
 def test_own_lengths_are_a_round_trip_and_doubled_lengths_double_the_pose():
-    pose = _random_tree(np.random.default_rng(0))
+    pose = random_tree(np.random.default_rng(0))
     own = H36M17.bone_lengths(pose)
     assert np.allclose(set_bone_lengths(pose, own), pose)
     assert np.allclose(set_bone_lengths(pose, 2 * own), 2 * pose)  # root at the origin

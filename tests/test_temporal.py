@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_skeleton import random_tree
 
 from wildpose.skeleton import H36M17
 from wildpose.temporal import (OneEuroFilter, constant_bone_lengths, gaussian_kernel,
@@ -123,18 +124,9 @@ def test_one_euro_filter():
 
 
 # ------------------------------------------------------------- constant bone lengths
-def _random_pose(rng):
-    """A random H36M17 tree: each joint ~100 mm from its parent in a random direction."""
-    pose = np.zeros((17, 3))
-    for c, p in enumerate(H36M17.parents):
-        if p >= 0:  # H36M17 numbers parents before children
-            pose[c] = pose[p] + rng.normal(size=3) * 100
-    return pose
-
-
 def test_each_sequence_gets_its_median_bones_whatever_the_row_order():
     rng = np.random.default_rng(1)
-    a, b = _random_pose(rng), _random_pose(rng)
+    a, b = random_tree(rng), random_tree(rng)
     # One person per sequence, each frame seen at a wrong size; the median size is 1.
     frames = [a * 0.9, a * 1.0, a * 1.3, b * 0.8, b * 1.0, b * 1.1, b * 2.0 * np.nan]
     seq = np.array(["a", "a", "a", "b", "b", "b", "b"])
@@ -148,7 +140,7 @@ def test_each_sequence_gets_its_median_bones_whatever_the_row_order():
 
 def test_symmetric_bones_give_both_sides_the_mean_of_their_medians():
     rng = np.random.default_rng(2)
-    pose = _random_pose(rng)
+    pose = random_tree(rng)
     names = list(H36M17.bone_names)
     own = H36M17.bone_lengths(pose)
     # Every frame the same pose, so the medians are the pose's own lengths: then each
@@ -174,7 +166,7 @@ def test_symmetric_bones_give_both_sides_the_mean_of_their_medians():
 
 
 def test_a_side_never_seen_takes_the_other_sides_length():
-    pose = _random_pose(np.random.default_rng(3))
+    pose = random_tree(np.random.default_rng(3))
     names = list(H36M17.bone_names)
     wrist = H36M17.edges[names.index("left lower arm")][1]
     frames = np.stack([pose] * 4)
