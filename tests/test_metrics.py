@@ -268,6 +268,7 @@ def test_one_leg_doubled_scores_lower_and_nan_stays_nan():
     assert score[0] == pytest.approx(1.0) and score[1] < 0.6 and np.isnan(score[2])
 
 
+@pytest.mark.slow
 def test_human36m_training_poses_are_plausible_and_the_reference_is_their_mean(h36m_dir):
     data = load_h36m(h36m_dir, subjects=(1, 5, 6, 7, 8), cameras=(1,), stride=5, load_sh=False)
     lengths = H36M17.bone_lengths(data.pose_3d.astype(np.float64))
