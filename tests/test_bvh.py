@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import find_data_root
 
 from wildpose.mocap.bvh import (CMU_APPROXIMATE_JOINTS, CMU_TO_H36M17, CMU_UNIT_MM, BVHError,
                                 bvh_to_h36m17, parse_bvh, read_bvh)
@@ -123,7 +124,7 @@ def test_mapping_covers_every_h36m_joint_and_documents_approximations():
     assert CMU_UNIT_MM == pytest.approx(56.444, abs=1e-3)
 
 
-CMU_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cmu-mocap"
+CMU_DIR = find_data_root() / "cmu-mocap"
 
 
 def _cmu_file() -> Path:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,13 +12,16 @@ from wildpose.camera import (
     Camera,
     camera_to_pixels,
     camera_to_world,
+    default_focal_length,
     distort,
+    fit_root_translation,
     pixels_to_normalized,
     scaled_orthographic_project,
     undistort,
     weak_perspective_project,
     world_to_camera,
 )
+from wildpose.geometry import rotation_matrix
 
 # Realistic lens parameters, of the size of Human3.6M's calibrated cameras.
 K_REAL = np.array([-0.207, 0.248, -0.0031])
@@ -211,21 +216,21 @@ def test_one_camera_serves_a_batch_of_poses():
                                                               cam["k"], cam["p"]), atol=1e-9)
 
 
-def test_camera_object_matches_functions():
-    rng = np.random.default_rng(5)
-    d = _random_camera(rng)
-    cam = Camera(name="test", **d)
-    X = _random_pose(rng)
-    Xc = world_to_camera(X, d["R"], d["T"])
-    np.testing.assert_allclose(cam.world_to_camera(X), Xc)
-    np.testing.assert_allclose(cam.world_to_pixels(X),
-                               camera_to_pixels(Xc, d["f"], d["c"], d["k"], d["p"]))
-    np.testing.assert_allclose(cam.world_to_pixels(X, distortion=False),
-                               camera_to_pixels(Xc, d["f"], d["c"]))
-    # The camera sees the person in front of it, near the image centre.
-    uv = cam.world_to_pixels(X)
-    assert (cam.world_to_camera(X)[:, 2] > 2000).all()
-    assert ((uv > 0) & (uv < 1000)).all()
+def test_camera_object_projects_a_known_point_by_hand():
+    # The camera stands at (0, -4000, 1000) looking along world +y (camera x = world x,
+    # camera y = -world z: image y points down); f = 1000 px, c = (500, 500).
+    R = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
+    cam = Camera(R=R, T=np.array([0.0, -4000, 1000]), f=np.array([1000.0, 1000]),
+                 c=np.array([500.0, 500]), k=np.array([0.1, 0, 0]), p=np.zeros(2))
+    X = np.array([[200.0, 0, 500]])                  # 200 mm right of, 500 mm below the camera
+    np.testing.assert_allclose(cam.world_to_camera(X), [[200, 500, 4000]])
+    # normalized (0.05, 0.125): pinhole pixels (550, 625)
+    np.testing.assert_allclose(cam.world_to_pixels(X, distortion=False), [[550, 625]])
+    # with k1 = 0.1 the offsets from c grow by 1 + 0.1 r^2, r^2 = 0.05^2 + 0.125^2 = 0.018125
+    grow = 1 + 0.1 * 0.018125
+    np.testing.assert_allclose(cam.world_to_pixels(X), [[500 + 50 * grow, 500 + 125 * grow]])
+    np.testing.assert_allclose(cam.project(np.array([[200.0, 500, 4000]]), distortion=False),
+                               [[550, 625]])
 
 
 class _ArrayWithDevice(np.ndarray):
@@ -414,3 +419,49 @@ def test_virtual_camera_keeps_bone_lengths_and_batches_in_torch():
                                       torch.full((4,), 900.0, dtype=torch.float64),
                                       offset_mm=torch.from_numpy(off))
     np.testing.assert_allclose(px_t.numpy(), px, atol=1e-9)
+
+
+#: A standing person in camera mm (y down), pelvis at the origin.
+POSE_3D = np.array([
+    [0, 0, 0], [-130, 0, 0], [-130, 450, 20], [-130, 880, 0],
+    [130, 0, 0], [130, 450, 20], [130, 880, 0],
+    [0, -230, 0], [0, -480, 0], [0, -560, -40], [0, -680, 0],
+    [170, -450, 0], [200, -200, 0], [210, 30, -30],
+    [-170, -450, 0], [-200, -200, 0], [-210, 30, -30]], np.float64)
+
+
+# ------------------------------------------------------------------------ root translation
+def test_root_translation_is_recovered_exactly():
+    t_true = np.array([150.0, -80.0, 4200.0])
+    f, c = np.array([1000.0, 1000.0]), np.array([320.0, 240.0])
+    uv = camera_to_pixels(POSE_3D + t_true, f, c)
+    np.testing.assert_allclose(fit_root_translation(POSE_3D, uv, f, c), t_true, atol=1e-6)
+    # rotated pose, non-square pixels, some joints left out
+    pose = POSE_3D @ rotation_matrix(np.array([0.2, 0.7, -0.1])).T
+    f2 = np.array([900.0, 950.0])
+    uv = camera_to_pixels(pose + t_true, f2, c)
+    w = np.ones(17)
+    w[[3, 6, 10]] = 0.0
+    uv[[3, 6, 10]] = 1e6                           # junk where the weight is 0
+    np.testing.assert_allclose(fit_root_translation(pose, uv, f2, c, weights=w), t_true,
+                               atol=1e-6)
+
+
+def test_root_translation_with_noise_and_degenerate_cases():
+    t_true = np.array([-300.0, 200.0, 3000.0])
+    f, c = 800.0, np.array([320.0, 240.0])
+    uv = camera_to_pixels(POSE_3D + t_true, np.array([f, f]), c)
+    noisy = uv + np.random.default_rng(1).normal(0, 2.0, uv.shape)
+    t = fit_root_translation(POSE_3D, noisy, f, c)
+    assert np.abs(t - t_true).max() < 100           # 2 px noise: a few cm at 3 m
+    assert fit_root_translation(POSE_3D[:2], uv[:2], f, c) is None          # < 3 joints
+    assert fit_root_translation(POSE_3D, np.full((17, 2), np.nan), f, c) is None
+
+
+def test_default_focal_length():
+    assert default_focal_length(640, 480) == pytest.approx(320 / math.tan(math.radians(27.5)))
+    assert default_focal_length(480, 640) == default_focal_length(640, 480)   # longer side
+    assert default_focal_length(1000, 500, fov_degrees=90) == pytest.approx(500)
+
+
+

@@ -222,18 +222,6 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path, model_file, capsys):
     assert taken.read_text() == "not a folder"
 
 
-def test_unique_stems_name_each_output_once():
-    from wildpose.predict import unique_stems
-
-    assert unique_stems(["a/p.npy", "b/p.npy"]) == ["p", "p_2"]
-    assert unique_stems(["good.npy", "good.npz"]) == ["good_npy", "good_npz"]
-    assert unique_stems(["x/a.jpg", "x/a.png", "y/a.jpg"]) == ["a", "a_png", "a_2"]
-    taken: set[str] = set()      # names used by an earlier input of the same run
-    assert unique_stems(["f1/x.jpg"], taken) == ["x"]
-    assert unique_stems(["f2/x.jpg", "f2/y.jpg"], taken) == ["x_2", "y"]
-    assert taken == {"x", "x_2", "y"}
-
-
 def test_window_steps_are_refused_where_no_window_is_read(tmp_path, model_file, capsys):
     src = tmp_path / "pose.npy"
     np.save(src, a_pose().astype(np.float32))

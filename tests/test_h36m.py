@@ -23,9 +23,10 @@ from wildpose.datasets.h36m import (
     normalize_action,
 )
 from wildpose.skeleton import H36M17, MPII16, convert_layout
+from wildpose.temporal import smooth_sequences
 
-# Every test here needs the data: the session fixture skips them all, with its reason.
-pytestmark = pytest.mark.usefixtures("h36m_dir")
+# Tests that need the data request h36m_dir (directly or through s9), which skips them with its
+# reason when the data is absent.
 
 STRIDE = 50
 
@@ -234,6 +235,25 @@ def test_select_and_inputs(s9: H36MData):
     assert layout == "mpii16" and x.shape == (len(sub), MPII16.num_joints, 2)
     with pytest.raises(ValueError):
         sub.inputs("openpose")
+
+
+def test_h36m_inputs_are_smoothed_per_camera_sequence():
+    """Two cameras of one take, rows interleaved: each camera's track is smoothed alone."""
+    n = 20
+    frame = np.repeat(np.arange(n), 2)
+    camera = np.tile([1, 2], n)
+    rng = np.random.default_rng(1)
+    pose_2d = rng.normal(size=(2 * n, 17, 2)).astype(np.float32) + camera[:, None, None] * 500
+    data = H36MData(pose_3d=np.zeros((2 * n, 17, 3), np.float32), pose_2d=pose_2d,
+                    pose_2d_sh=None, subject=np.full(2 * n, 9), action=np.full(2 * n, "Walk"),
+                    camera=camera, frame=frame, cameras={})
+    kp, layout = data.inputs("gt", smooth_2d=2.0)
+    assert layout == "h36m17"
+    for c in (1, 2):
+        rows = camera == c
+        np.testing.assert_allclose(kp[rows], smooth_sequences(pose_2d[rows], np.zeros(n),
+                                                              np.arange(n), 2.0), rtol=1e-5)
+    assert data.inputs("gt")[0] is pose_2d              # no smoothing: the array itself
 
 
 # ----------------------------------------------------------------------------- absent data

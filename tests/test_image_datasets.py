@@ -594,6 +594,7 @@ def test_invisible_joints_get_no_heatmap_target_and_stay_out_of_l_geo():
     assert torch.isnan(a_kp[1]).any(-1).nonzero().ravel().tolist() == [IDX["RWrist"]]
 
 
+@pytest.mark.slow
 def test_a_run_on_real_sources_trains_a_few_steps(tmp_path):
     lab, wild = training_fixture(tmp_path)
     cfg = real_config(tmp_path, lab, wild, stage1_epochs=0, stage2_epochs=0,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import find_data_root
 
 from wildpose.datasets.keypoint_files import KeypointSet, read_keypoints
 from wildpose.skeleton import COCO17, H36M17, MPII16
 
-DATA = Path(os.environ.get("WILDPOSE_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+DATA = find_data_root()
 
 
 def _poses(n: int, j: int, seed: int = 0) -> np.ndarray:

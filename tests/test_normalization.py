@@ -1,4 +1,5 @@
-"""Per-pose 2D normalization, the horizontal mirror and training augmentation.
+"""Per-pose 2D normalization (wildpose.normalization); the mirror is tested in test_skeleton,
+training augmentation in test_augment.
 
 Expected values are computed by hand (small poses) or follow from properties the operations
 must have (invariance to translation / uniform scale, involution, rigid-body facts), never from
@@ -117,8 +118,3 @@ def test_numpy_and_torch_agree():
     np.testing.assert_allclose(s_t.numpy(), s_np, rtol=1e-5)
     assert n_np.dtype == np.float32
 
-
-# ------------------------------------------------------------------------------ flip_pose
-
-
-# -------------------------------------------------------------------------- augment_batch

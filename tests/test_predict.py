@@ -1,10 +1,10 @@
-"""wildpose.predict (Estimator, root translation, file/folder/video outputs, bad input); the
-BVH writer itself is tested in test_export.py."""
+"""wildpose.predict (Estimator, file/folder/video outputs, bad input); the BVH writer itself
+is tested in test_export.py, root fitting and the default focal length in test_camera, the
+One-Euro filter in test_temporal."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -12,28 +12,19 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT
-from wildpose.camera import camera_to_pixels, default_focal_length, fit_root_translation
+from test_camera import POSE_3D
+
+from wildpose.camera import camera_to_pixels, fit_root_translation
 from wildpose.detectors import Detection, Detector
-from wildpose.geometry import rotation_matrix
 from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
 from wildpose.media import Mp4Writer, VideoReader, video_codec
 from wildpose.predict import Estimator, PredictionResult, predict_path, predict_video, \
     read_image
 from wildpose.skeleton import H36M17
-from wildpose.temporal import OneEuroFilter
 from wildpose.zoo import save_model
 
 EXAMPLE = REPO_ROOT / "examples" / "motorcyclist.jpg"
 
-
-
-#: A standing person in camera mm (y down), pelvis at the origin.
-POSE_3D = np.array([
-    [0, 0, 0], [-130, 0, 0], [-130, 450, 20], [-130, 880, 0],
-    [130, 0, 0], [130, 450, 20], [130, 880, 0],
-    [0, -230, 0], [0, -480, 0], [0, -560, -40], [0, -680, 0],
-    [170, -450, 0], [200, -200, 0], [210, 30, -30],
-    [-170, -450, 0], [-200, -200, 0], [-210, 30, -30]], np.float64)
 
 
 @pytest.fixture(scope="module")
@@ -77,40 +68,6 @@ def _photo(path: Path, w: int = 320, h: int = 240) -> Path:
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(path)
     return path
-
-
-# ------------------------------------------------------------------------ root translation
-def test_root_translation_is_recovered_exactly():
-    t_true = np.array([150.0, -80.0, 4200.0])
-    f, c = np.array([1000.0, 1000.0]), np.array([320.0, 240.0])
-    uv = camera_to_pixels(POSE_3D + t_true, f, c)
-    np.testing.assert_allclose(fit_root_translation(POSE_3D, uv, f, c), t_true, atol=1e-6)
-    # rotated pose, non-square pixels, some joints left out
-    pose = POSE_3D @ rotation_matrix(np.array([0.2, 0.7, -0.1])).T
-    f2 = np.array([900.0, 950.0])
-    uv = camera_to_pixels(pose + t_true, f2, c)
-    w = np.ones(17)
-    w[[3, 6, 10]] = 0.0
-    uv[[3, 6, 10]] = 1e6                           # junk where the weight is 0
-    np.testing.assert_allclose(fit_root_translation(pose, uv, f2, c, weights=w), t_true,
-                               atol=1e-6)
-
-
-def test_root_translation_with_noise_and_degenerate_cases():
-    t_true = np.array([-300.0, 200.0, 3000.0])
-    f, c = 800.0, np.array([320.0, 240.0])
-    uv = camera_to_pixels(POSE_3D + t_true, np.array([f, f]), c)
-    noisy = uv + np.random.default_rng(1).normal(0, 2.0, uv.shape)
-    t = fit_root_translation(POSE_3D, noisy, f, c)
-    assert np.abs(t - t_true).max() < 100           # 2 px noise: a few cm at 3 m
-    assert fit_root_translation(POSE_3D[:2], uv[:2], f, c) is None          # < 3 joints
-    assert fit_root_translation(POSE_3D, np.full((17, 2), np.nan), f, c) is None
-
-
-def test_default_focal_length():
-    assert default_focal_length(640, 480) == pytest.approx(320 / math.tan(math.radians(27.5)))
-    assert default_focal_length(480, 640) == default_focal_length(640, 480)   # longer side
-    assert default_focal_length(1000, 500, fov_degrees=90) == pytest.approx(500)
 
 
 # ------------------------------------------------------------------------------ estimator
@@ -278,20 +235,6 @@ def test_read_image_errors(tmp_path):
     (tmp_path / "t.png").write_text("text")
     with pytest.raises(ValueError, match="not an image"):
         read_image(tmp_path / "t.png")
-
-
-def test_one_euro_filter():
-    f = OneEuroFilter(fps=30, min_cutoff=1.0, beta=0.0)
-    const = np.array([[5.0, 7.0]])
-    for _ in range(5):
-        np.testing.assert_allclose(f(const), const)
-    rng = np.random.default_rng(0)
-    f.reset()
-    noisy = 100 + rng.normal(0, 1, (300, 2))
-    smoothed = np.array([f(x) for x in noisy])
-    assert smoothed[50:].std() < 0.5 * noisy[50:].std()
-    with pytest.raises(ValueError):
-        OneEuroFilter(fps=0)
 
 
 # ----------------------------------------------------------------------------------- video

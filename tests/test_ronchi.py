@@ -15,6 +15,7 @@ from test_losses import pose_with_bone_lengths, t
 from experiments.ronchi_table import EXPERIMENT_ROWS, run_ronchi_experiment
 from wildpose.methods.ronchi import (RonchiConfig, RonchiNet, RonchiNetConfig, feasible_scale,
                                      limb_statistics, normalize_to_units, train_ronchi)
+from wildpose.api import Lifter
 from wildpose.methods.ronchi.data import prepare_ronchi_data
 from wildpose.relative_depth import generate_relative_labels, h36m_sample_keys
 from wildpose.settings import flatten_options
@@ -90,7 +91,6 @@ def test_normalize_to_units():
 
 
 def test_model_file_round_trip_and_lifter(tmp_path):
-    from wildpose.api import Lifter
     from wildpose.zoo import load_model, read_model_info, save_model
 
     torch.manual_seed(0)
@@ -200,11 +200,18 @@ def test_training_is_deterministic_and_resumes_exactly(h36m_dir, tiny_data, tmp_
 
 
 @pytest.mark.slow
-def test_mixed_and_supervised_training_run(h36m_dir, tiny_data, tmp_path):
+def test_mixed_and_supervised_models_lift_at_the_training_subjects_size(h36m_dir, tiny_data,
+                                                                         tmp_path):
+    """Whatever the supervision, the exported model's poses have the training subjects' mean
+    total bone length: each subject's skeleton is rigid, so it lies between theirs."""
+    totals = [H36M17.bone_lengths(tiny_data.pose_3d[tiny_data.subject == s].astype(np.float64)
+                                  ).sum(-1).mean() for s in (1, 5)]
     for kw in (dict(fraction_3d=0.2, inputs="sh"), dict(supervision="3d", w_limb=0.0)):
         path = train_ronchi(tiny(h36m_dir, tmp_path / kw.get("supervision", "mixed"), epochs=1,
                                  **kw), progress=False, data=tiny_data)
-        assert path.is_file()
+        out = Lifter(str(path), device="cpu", flip_test=False).lift(tiny_data.pose_2d[:6])
+        total = H36M17.bone_lengths(out.astype(np.float64)).sum(-1)
+        assert min(totals) - 5 < total.min() and total.max() < max(totals) + 5, (kw, total)
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
 """The config base: nested sections, the flat-key mapping, checks at construction, JSON round
-trips, resuming runs whose config.json is flat, and the CLI offering each method its own
-options."""
+trips, and the CLI offering each method its own options (resuming a run folder whose
+config.json is flat: test_engine)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import json
 import pytest
 
 from wildpose.cli import build_parser, main
-from wildpose.engine import lr_at, open_run
 from wildpose.methods.ronchi import RonchiConfig
 from wildpose.methods.wild import WildConfig
 from wildpose.methods.zhou import ZhouConfig
@@ -115,28 +114,6 @@ def test_to_dict_writes_nested_json_that_reads_back_to_the_same_config(tmp_path)
 def test_bad_values_are_refused_at_construction_naming_the_field(build, message):
     with pytest.raises(ValueError, match=message) as exc:
         build()
-    assert "\n" not in str(exc.value)
-
-
-def test_the_schedule_reads_the_optim_section():
-    # warm-up over min(500, 100 // 20 + 1) = 6 steps, then a cosine to lr_final at the end
-    cfg = TrainConfig.from_dict({"lr": 0.6, "lr_final": 0.1})
-    assert lr_at(cfg, 0, 100) == pytest.approx(0.1)
-    assert lr_at(cfg, 100, 100) == pytest.approx(0.1)
-    assert lr_at(cfg.optim, 6, 100) == pytest.approx(0.6)
-
-
-def test_a_run_folder_with_a_flat_config_resumes_and_a_different_one_is_named(tmp_path):
-    """Runs from before the sections wrote flat config.json files; they resume as the same
-    config, and a difference is named by its dotted field."""
-    cfg = TrainConfig.from_dict({"out_dir": str(tmp_path), "width": 64, "noise_max": 0.05})
-    (tmp_path / "last.pt").write_bytes(b"")
-    (tmp_path / "config.json").write_text(json.dumps(flatten_options(cfg.to_dict())))
-    open_run(cfg, resume=True, hint="another folder")              # the same run: resumes
-    assert json.loads((tmp_path / "config.json").read_text())["network"]["width"] == 64
-    other = TrainConfig.from_dict({"out_dir": str(tmp_path), "width": 32, "noise_max": 0.05})
-    with pytest.raises(ValueError, match=r"differs in network.width\)") as exc:
-        open_run(other, resume=True, hint="another folder")
     assert "\n" not in str(exc.value)
 
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from wildpose.skeleton import (COCO17, H36M17, MPII16, SYMMETRIC_BONES, ZHOU_BONE_GROUPS, Skeleton,
-                               convert_layout, flip_pose, get_layout, layout_conversion)
+                               convert_layout, flip_pose, get_layout, layout_conversion,
+                               set_bone_lengths)
 
 ALL_LAYOUTS = (H36M17, MPII16, COCO17)
 TREE_LAYOUTS = (H36M17, MPII16)
@@ -385,6 +386,51 @@ def test_bones_from_root_place_every_parent_first():
         for k, parent, child in order:
             assert (parent, child) == sk.edges[k] and parent in placed
             placed.add(child)
+
+
+def random_tree(rng) -> np.ndarray:
+    """A random H36M17 pose: each joint ~100 mm from its parent in a random direction."""
+    pose = np.zeros((17, 3))
+    for c, p in enumerate(H36M17.parents):
+        if p >= 0:  # H36M17 numbers parents before children
+            pose[c] = pose[p] + rng.normal(size=3) * 100
+    return pose
+
+
+def test_a_bone_set_to_a_new_length_keeps_its_direction_and_carries_its_subtree():
+    pose = np.zeros((17, 3))
+    for c, p in enumerate(H36M17.parents):
+        if p >= 0:
+            pose[c] = pose[p] + [0.0, 10.0, 0.0]
+    knee = H36M17.joints.index("RKnee")
+    pose[knee] = pose[H36M17.parents[knee]] + [3.0, 4.0, 0.0]     # thigh: length 5
+    lengths = H36M17.bone_lengths(pose).copy()
+    thigh = [c for _, c in H36M17.edges].index(knee)
+    lengths[thigh] = 10.0
+    out = set_bone_lengths(pose, lengths)
+    assert np.allclose(out[knee] - out[H36M17.parents[knee]], [6.0, 8.0, 0.0])
+    ankle = H36M17.parents.index(knee)
+    assert np.allclose(out[ankle] - out[knee], pose[ankle] - pose[knee])  # shin moved along
+    others = [j for j in range(17) if j not in (knee, ankle)]
+    assert np.allclose(out[others], pose[others])
+
+
+def test_own_lengths_are_a_round_trip_and_doubled_lengths_double_the_pose():
+    pose = random_tree(np.random.default_rng(0))
+    own = H36M17.bone_lengths(pose)
+    assert np.allclose(set_bone_lengths(pose, own), pose)
+    assert np.allclose(set_bone_lengths(pose, 2 * own), 2 * pose)  # root at the origin
+
+
+def test_mirror_bones_of_h36m17_by_name():
+    names = H36M17.bone_names
+    mirror = {names[k]: names[m] for k, m in enumerate(H36M17.mirror_bones())}
+    assert mirror["left upper arm"] == "right upper arm"
+    assert mirror["right lower leg"] == "left lower leg"
+    assert mirror["left hip"] == "right hip" and mirror["right shoulder"] == "left shoulder"
+    for midline in ("lower spine", "upper spine", "neck", "head"):
+        assert mirror[midline] == midline
+    assert sorted(H36M17.mirror_bones().tolist()) == list(range(len(names)))
 
 
 LW, RW = H36M17.index("LWrist"), H36M17.index("RWrist")

@@ -1,13 +1,48 @@
-"""Offline temporal smoothing of keypoint sequences (wildpose.temporal)."""
+"""wildpose.temporal: temporal windows, offline smoothing of keypoint sequences and constant
+bone lengths per sequence."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_skeleton import random_tree
 
-from wildpose.temporal import gaussian_kernel, smooth_sequences
+from wildpose.skeleton import H36M17
+from wildpose.temporal import (OneEuroFilter, constant_bone_lengths, gaussian_kernel,
+                               smooth_sequences, window_indices)
 
 
+# --------------------------------------------------------------------------- windows
+def test_window_indices_by_hand():
+    # Two interleaved, shuffled sequences. "a" in time order is rows 2, 4, 1;
+    # "b" is rows 3, 0, 6, 5.
+    seq = np.array(["b", "a", "a", "b", "a", "b", "b"])
+    frame = np.array([1, 2, 0, 0, 1, 3, 2])
+    np.testing.assert_array_equal(window_indices(seq, frame, 3, 1), [
+        [3, 0, 6], [4, 1, 1], [2, 2, 4], [3, 3, 0], [2, 4, 1], [6, 5, 5], [0, 6, 5]])
+    # Offsets -4, -2, 0, 2, 4 rows, clamped at each sequence's first and last frame.
+    np.testing.assert_array_equal(window_indices(seq, frame, 5, 2)[0], [3, 3, 0, 5, 5])
+    np.testing.assert_array_equal(window_indices(seq, frame, 1)[:, 0], np.arange(7))
+
+
+def test_window_never_leaves_its_sequence_and_centres_on_the_row():
+    rng = np.random.default_rng(0)
+    seq = rng.integers(0, 5, 300)
+    frame = rng.permutation(300)
+    idx = window_indices(seq, frame, 9, 3)
+    assert idx.shape == (300, 9)
+    np.testing.assert_array_equal(idx[:, 4], np.arange(300))
+    assert (seq[idx] == seq[:, None]).all()
+    assert (np.diff(frame[idx], axis=1) >= 0).all()    # time order within each window
+
+
+@pytest.mark.parametrize("window, step", [(2, 1), (0, 1), (3, 0)])
+def test_bad_windows_are_refused(window, step):
+    with pytest.raises(ValueError, match="window"):
+        window_indices(np.zeros(4), np.arange(4), window, step)
+
+
+# --------------------------------------------------------------------------- smoothing
 def test_kernel_is_a_normalized_symmetric_gaussian():
     k = gaussian_kernel(2.0)
     assert len(k) == 13                       # r = ceil(3 * 2) = 6
@@ -74,72 +109,24 @@ def test_zero_sigma_is_a_copy_and_mismatched_lengths_are_refused():
         smooth_sequences(x, np.zeros(3), np.arange(4), 1.0)
 
 
-def test_h36m_inputs_are_smoothed_per_camera_sequence():
-    """Two cameras of one take, rows interleaved: each camera's track is smoothed alone."""
-    from wildpose.datasets.h36m import H36MData
-
-    n = 20
-    frame = np.repeat(np.arange(n), 2)
-    camera = np.tile([1, 2], n)
-    rng = np.random.default_rng(1)
-    pose_2d = rng.normal(size=(2 * n, 17, 2)).astype(np.float32) + camera[:, None, None] * 500
-    data = H36MData(pose_3d=np.zeros((2 * n, 17, 3), np.float32), pose_2d=pose_2d,
-                    pose_2d_sh=None, subject=np.full(2 * n, 9), action=np.full(2 * n, "Walk"),
-                    camera=camera, frame=frame, cameras={})
-    kp, layout = data.inputs("gt", smooth_2d=2.0)
-    assert layout == "h36m17"
-    for c in (1, 2):
-        rows = camera == c
-        np.testing.assert_allclose(kp[rows], smooth_sequences(pose_2d[rows], np.zeros(n),
-                                                              np.arange(n), 2.0), rtol=1e-5)
-    assert data.inputs("gt")[0] is pose_2d              # no smoothing: the array itself
+def test_one_euro_filter():
+    f = OneEuroFilter(fps=30, min_cutoff=1.0, beta=0.0)
+    const = np.array([[5.0, 7.0]])
+    for _ in range(5):
+        np.testing.assert_allclose(f(const), const)
+    rng = np.random.default_rng(0)
+    f.reset()
+    noisy = 100 + rng.normal(0, 1, (300, 2))
+    smoothed = np.array([f(x) for x in noisy])
+    assert smoothed[50:].std() < 0.5 * noisy[50:].std()
+    with pytest.raises(ValueError):
+        OneEuroFilter(fps=0)
 
 
 # ------------------------------------------------------------- constant bone lengths
-def _random_pose(rng):
-    from wildpose.skeleton import H36M17
-
-    pose = np.zeros((17, 3))
-    for c, p in enumerate(H36M17.parents):
-        if p >= 0:  # H36M17 numbers parents before children
-            pose[c] = pose[p] + rng.normal(size=3) * 100
-    return pose
-
-
-def test_a_bone_set_to_a_new_length_keeps_its_direction_and_carries_its_subtree():
-    from wildpose.skeleton import H36M17, set_bone_lengths
-
-    pose = np.zeros((17, 3))
-    for c, p in enumerate(H36M17.parents):
-        if p >= 0:
-            pose[c] = pose[p] + [0.0, 10.0, 0.0]
-    knee = H36M17.joints.index("RKnee")
-    pose[knee] = pose[H36M17.parents[knee]] + [3.0, 4.0, 0.0]     # thigh: length 5
-    lengths = H36M17.bone_lengths(pose).copy()
-    thigh = [c for _, c in H36M17.edges].index(knee)
-    lengths[thigh] = 10.0
-    out = set_bone_lengths(pose, lengths)
-    assert np.allclose(out[knee] - out[H36M17.parents[knee]], [6.0, 8.0, 0.0])
-    ankle = H36M17.parents.index(knee)
-    assert np.allclose(out[ankle] - out[knee], pose[ankle] - pose[knee])  # shin moved along
-    others = [j for j in range(17) if j not in (knee, ankle)]
-    assert np.allclose(out[others], pose[others])
-
-
-def test_own_lengths_are_a_round_trip_and_doubled_lengths_double_the_pose():
-    from wildpose.skeleton import H36M17, set_bone_lengths
-
-    pose = _random_pose(np.random.default_rng(0))
-    own = H36M17.bone_lengths(pose)
-    assert np.allclose(set_bone_lengths(pose, own), pose)
-    assert np.allclose(set_bone_lengths(pose, 2 * own), 2 * pose)  # root at the origin
-
-
 def test_each_sequence_gets_its_median_bones_whatever_the_row_order():
-    from wildpose.temporal import constant_bone_lengths
-
     rng = np.random.default_rng(1)
-    a, b = _random_pose(rng), _random_pose(rng)
+    a, b = random_tree(rng), random_tree(rng)
     # One person per sequence, each frame seen at a wrong size; the median size is 1.
     frames = [a * 0.9, a * 1.0, a * 1.3, b * 0.8, b * 1.0, b * 1.1, b * 2.0 * np.nan]
     seq = np.array(["a", "a", "a", "b", "b", "b", "b"])
@@ -151,25 +138,9 @@ def test_each_sequence_gets_its_median_bones_whatever_the_row_order():
     assert np.isnan(back[6]).all()  # a missing frame stays missing and counts for nothing
 
 
-def test_mirror_bones_of_h36m17_by_name():
-    from wildpose.skeleton import H36M17
-
-    names = H36M17.bone_names
-    mirror = {names[k]: names[m] for k, m in enumerate(H36M17.mirror_bones())}
-    assert mirror["left upper arm"] == "right upper arm"
-    assert mirror["right lower leg"] == "left lower leg"
-    assert mirror["left hip"] == "right hip" and mirror["right shoulder"] == "left shoulder"
-    for midline in ("lower spine", "upper spine", "neck", "head"):
-        assert mirror[midline] == midline
-    assert sorted(H36M17.mirror_bones().tolist()) == list(range(len(names)))
-
-
 def test_symmetric_bones_give_both_sides_the_mean_of_their_medians():
-    from wildpose.skeleton import H36M17
-    from wildpose.temporal import constant_bone_lengths
-
     rng = np.random.default_rng(2)
-    pose = _random_pose(rng)
+    pose = random_tree(rng)
     names = list(H36M17.bone_names)
     own = H36M17.bone_lengths(pose)
     # Every frame the same pose, so the medians are the pose's own lengths: then each
@@ -195,10 +166,7 @@ def test_symmetric_bones_give_both_sides_the_mean_of_their_medians():
 
 
 def test_a_side_never_seen_takes_the_other_sides_length():
-    from wildpose.skeleton import H36M17
-    from wildpose.temporal import constant_bone_lengths
-
-    pose = _random_pose(np.random.default_rng(3))
+    pose = random_tree(np.random.default_rng(3))
     names = list(H36M17.bone_names)
     wrist = H36M17.edges[names.index("left lower arm")][1]
     frames = np.stack([pose] * 4)

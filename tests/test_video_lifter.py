@@ -1,5 +1,5 @@
-"""Video lifters: temporal windows (wildpose.temporal.window_indices), the windowed residual
-MLP, its augmentation, and Lifter.lift on sequences."""
+"""Video lifters: the windowed residual MLP, its augmentation, and Lifter.lift on sequences
+(the windows themselves, wildpose.temporal.window_indices, are tested in test_temporal)."""
 
 from __future__ import annotations
 
@@ -10,40 +10,13 @@ import torch
 from wildpose.api import Lifter
 from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
 from wildpose.skeleton import COCO17, H36M17, convert_layout
-from wildpose.temporal import window_indices
 from wildpose.zoo import load_numpy_model, save_model
 
 J = 17
 
 
-# --------------------------------------------------------------------------- windows
-def test_window_indices_by_hand():
-    # Two interleaved, shuffled sequences. "a" in time order is rows 2, 4, 1;
-    # "b" is rows 3, 0, 6, 5.
-    seq = np.array(["b", "a", "a", "b", "a", "b", "b"])
-    frame = np.array([1, 2, 0, 0, 1, 3, 2])
-    np.testing.assert_array_equal(window_indices(seq, frame, 3, 1), [
-        [3, 0, 6], [4, 1, 1], [2, 2, 4], [3, 3, 0], [2, 4, 1], [6, 5, 5], [0, 6, 5]])
-    # Offsets -4, -2, 0, 2, 4 rows, clamped at each sequence's first and last frame.
-    np.testing.assert_array_equal(window_indices(seq, frame, 5, 2)[0], [3, 3, 0, 5, 5])
-    np.testing.assert_array_equal(window_indices(seq, frame, 1)[:, 0], np.arange(7))
-
-
-def test_window_never_leaves_its_sequence_and_centres_on_the_row():
-    rng = np.random.default_rng(0)
-    seq = rng.integers(0, 5, 300)
-    frame = rng.permutation(300)
-    idx = window_indices(seq, frame, 9, 3)
-    assert idx.shape == (300, 9)
-    np.testing.assert_array_equal(idx[:, 4], np.arange(300))
-    assert (seq[idx] == seq[:, None]).all()
-    assert (np.diff(frame[idx], axis=1) >= 0).all()    # time order within each window
-
-
 @pytest.mark.parametrize("window, step", [(2, 1), (0, 1), (3, 0)])
 def test_bad_windows_are_refused(window, step):
-    with pytest.raises(ValueError, match="window"):
-        window_indices(np.zeros(4), np.arange(4), window, step)
     with pytest.raises(ValueError, match="window"):
         LifterConfig(window=window, window_step=step)
 
@@ -212,9 +185,20 @@ def test_lift_command_reads_arrays_as_clips_and_coco_people_one_by_one(tmp_path)
 
 
 @pytest.mark.slow
-def test_scoring_every_nth_frame_keeps_the_video_lifters_window_in_frames(h36m_dir, tmp_path):
+def test_scoring_every_nth_frame_keeps_the_video_lifters_window_in_frames(h36m_dir, tmp_path,
+                                                                          monkeypatch):
+    import wildpose.evaluation
     from wildpose.evaluation import evaluate_h36m, load_predictions
 
+    # One take (Eating, camera 1) of S9 instead of all 120: the check is per row, and the
+    # whole subject at every frame took minutes.  The stride evaluate_h36m asks for is kept.
+    load_all = wildpose.evaluation.load_h36m
+
+    def load_one_take(data_dir, subjects, stride, load_sh):
+        return load_all(data_dir, subjects=subjects, actions=("Eating",), cameras=(1,),
+                        stride=stride, load_sh=load_sh)
+
+    monkeypatch.setattr(wildpose.evaluation, "load_h36m", load_one_take)
     _, video = _single_and_reader(offset_slot=2, window=3)
     video.config.window_step = 4                     # reads frame t + 4 (80 ms at 50 fps)
     lifter = Lifter(video, flip_test=False)

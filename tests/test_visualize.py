@@ -60,11 +60,20 @@ def test_save_png_with_image(tmp_path):
     assert (w, h) == (960, 320)
 
 
-def test_coco_input_with_invalid_joints(tmp_path):
+def test_coco_input_draws_only_the_bones_and_joints_it_was_given(tmp_path):
     kp = np.random.default_rng(1).uniform(100, 400, size=(17, 2))
     valid = np.ones(17, bool)
     valid[[1, 2, 10]] = False
-    kp[5] = np.nan
+    kp[5] = np.nan                                   # a NaN joint is as missing as an invalid one
+    missing = {1, 2, 5, 10}
+    fig = draw_pose_figure(kp, _pose_3d(), COCO17, valid_2d=valid)
+    ax2d = fig.axes[0]
+    kept = [(a, b) for a, b in COCO17.edges if a not in missing and b not in missing]
+    assert len(kept) < len(COCO17.edges)
+    assert len(ax2d.get_lines()) == len(kept)         # one line per bone with both ends seen
+    drawn = {tuple(np.round(line.get_xydata(), 6).ravel()) for line in ax2d.get_lines()}
+    assert drawn == {tuple(np.round(kp[[a, b]], 6).ravel()) for a, b in kept}
+    assert sum(len(c.get_offsets()) for c in ax2d.collections) == 17 - len(missing)
     out = save_pose_png(tmp_path / "coco.png", kp, _pose_3d(), COCO17, valid_2d=valid)
     assert out.read_bytes()[:8] == PNG_MAGIC
 

@@ -25,7 +25,7 @@ from wildpose.datasets.synthetic_render import render_pose
 from wildpose.datasets.synthetic_scene import pinhole_camera
 from wildpose.geometry import rotation_from_euler
 from wildpose.heatmaps import render_gaussian_heatmaps
-from wildpose.methods.zhou_image import (ImageAugmentConfig, ImageSet, ZhouImagePredictor,
+from wildpose.methods.zhou_image import (ImageAugmentConfig, ZhouImagePredictor,
                                          ZhouImageTrainConfig,
                                          augment_crops, prepare_image_data, stage_of,
                                          stage_weights, train_zhou_image, zhou_image_losses)
@@ -94,6 +94,7 @@ def test_stage_weights_switch_losses_on_at_the_right_epochs():
     assert all(x["heatmap"] == 1 for x in w)
 
 
+@pytest.mark.slow
 def test_training_log_follows_the_stages_and_stage1_leaves_depth_untouched(data, tmp_path):
     cfg = tiny_config(tmp_path / "run")
     steps = (len(data.lab)) // cfg.batch_3d
@@ -234,16 +235,14 @@ def test_same_seed_same_weights_and_exact_resume(data, tmp_path):
     assert strip(log_a) == strip(log_c)
 
 
-def test_config_from_dict(tmp_path):
+def test_config_from_dict_refuses_misspelt_options_and_other_methods():
+    # (that configs/zhou-image.json is the shipped model's recipe: test_configs)
     cfg = ZhouImageTrainConfig.from_dict({"method": "zhou-image", "width": 32})
-    assert cfg.network.width == 32 and cfg.lambda_reg == 0.1 and cfg.lambda_geo == 0.01
+    assert cfg.network.width == 32                   # a flat key lands in its section
     with pytest.raises(ValueError, match="unknown"):
         ZhouImageTrainConfig.from_dict({"widht": 3})
     with pytest.raises(ValueError, match="method"):
         ZhouImageTrainConfig.from_dict({"method": "zhou"})
-    on_disk = json.loads((Path(__file__).parents[1] / "configs" / "zhou-image.json")
-                         .read_text())
-    assert ZhouImageTrainConfig.from_dict(on_disk).epochs == 12
 
 
 # --------------------------------------------------------------------------- experiment

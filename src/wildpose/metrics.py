@@ -193,7 +193,7 @@ def bone_symmetry_error(pose: Any, skeleton: Skeleton | str = H36M17) -> dict[st
 
 #: Mean length of each H36M17 bone (``H36M17.bone_names`` order), mm, over the frames of
 #: Human3.6M's training subjects S1, S5, S6, S7, S8 (every 5th frame; its mocap skeleton is
-#: left/right symmetric).  tests/test_plausibility.py re-measures it from the data.
+#: left/right symmetric).  tests/test_metrics.py re-measures it from the data.
 H36M_BONE_LENGTHS_MM = (134.5, 449.9, 445.9, 134.5, 449.9, 445.9, 239.3, 255.4, 116.3, 115.0,
                         149.3, 280.4, 249.6, 149.3, 280.4, 249.6)
 
