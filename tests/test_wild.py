@@ -17,7 +17,8 @@ import torch
 from wildpose.augment import (DetectorModel, cut_at_border, detector_errors,
                               move_joint_definitions)
 from wildpose.methods.wild import WildConfig
-from wildpose.methods.wild.sampling import face_points, synthesize, two_d_batch
+from wildpose.methods.wild.sampling import (face_points, real_camera_batch, synthesize,
+                                           two_d_batch)
 from wildpose.methods.wild.train import consistency_loss
 from wildpose.normalization import normalize_2d
 from wildpose.skeleton import H36M17
@@ -134,7 +135,28 @@ def test_two_d_samples_are_normalized_and_keep_missing_joints_missing():
     assert torch.allclose(rms, torch.ones(16), atol=1e-4)
 
 
+def test_real_camera_views_keep_their_layout_and_target_and_noise_stays_light():
+    gen = torch.Generator().manual_seed(5)
+    pose = standing_pose()
+    # A camera 4 m in front of the body, focal 1000 px, principal point (500, 500).
+    px = (1000 * pose[:, :2] / (pose[:, 2:] + 4000) + 500)[None].repeat(32, 1, 1)
+    target = (pose - pose[:1])[None].repeat(32, 1, 1)
+    kp, ok, t = real_camera_batch(px, target, cfg(h36m_noise_max=0.0, flip_prob=0.0), gen)
+    assert ok.all() and torch.equal(t, target)
+    assert torch.allclose(kp[:, H36M17.root], torch.zeros(32, 2), atol=1e-5)
+    # Normalization takes away the pixel offset and scale only: bone directions are kept.
+    bone = kp[:, J["LWrist"]] - kp[:, J["LElbow"]]
+    bone_px = px[:, J["LWrist"]] - px[:, J["LElbow"]]
+    cos = (bone * bone_px).sum(-1) / (bone.norm(dim=-1) * bone_px.norm(dim=-1))
+    assert torch.allclose(cos, torch.ones(32), atol=1e-5)
+    noisy, _, _ = real_camera_batch(px, target, cfg(h36m_noise_max=0.01, flip_prob=0.0), gen)
+    moved = (noisy - kp).norm(dim=-1)
+    assert moved.max() > 0 and moved.mean() < 0.05     # 1 % of the size at most, per sample
+
+
 def test_bad_options_are_one_line_errors():
+    with pytest.raises(ValueError, match="h36m_share"):
+        cfg(h36m_share=1.5)
     with pytest.raises(ValueError, match="coco_style"):
         cfg(mpii_style=0.7, coco_style=0.5)
     with pytest.raises(ValueError, match="val_subjects"):
@@ -158,8 +180,9 @@ def test_a_short_run_writes_a_model_lifter_loads(h36m_dir, tmp_path):
 
     c = cfg(data_root=str(h36m_dir.parent), out_dir=str(tmp_path / "run"), h36m_subjects=(1,),
             width=64, blocks=1, batch_size=64, steps_per_epoch=5, epochs=1, tolerance_mm=200,
-            precision="fp32", device="cpu")
+            precision="fp32", device="cpu", h36m_share=0.5, h36m_stride=50)
     path = train_wild(c, resume=False, progress=False)
     lifter = Lifter(str(path), device="cpu")
+    assert "h36m_views" in lifter.info["training_data"]
     out = lifter.lift(np.random.default_rng(0).random((3, 17, 2)) * 300, layout="h36m17")
     assert out.shape == (3, 17, 3) and np.isfinite(out).all()

@@ -39,6 +39,12 @@ class WildConfig(RunSettings):
     # validation through virtual cameras; 0 = none.
     val_clip_every: int = 8
     tolerance_mm: float = 20.0             # near-duplicate tolerance of the pool
+    # Share of each 3D batch drawn from the Human3.6M training subjects' own frames, seen
+    # by their real cameras, in Human3.6M's joint definitions, with light 2D noise (up to
+    # h36m_noise_max of the person's size); every h36m_stride-th frame is loaded.
+    h36m_share: float = 0.0
+    h36m_noise_max: float = 0.01
+    h36m_stride: int = 5
     # --- bodies and virtual cameras
     bone_scale: float = 0.2
     elevation_min: float = -30.0
@@ -86,6 +92,9 @@ class WildConfig(RunSettings):
                                       "a source of 3D poses"),
                  val_clip_every=(self.val_clip_every >= 0, ">= 0"),
                  tolerance_mm=(self.tolerance_mm >= 0, ">= 0"),
+                 h36m_share=(0 <= self.h36m_share <= 1, "in [0, 1]"),
+                 h36m_noise_max=(self.h36m_noise_max >= 0, ">= 0"),
+                 h36m_stride=(self.h36m_stride >= 1, ">= 1"),
                  bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
                  elevation_max=(-90 < self.elevation_min <= self.elevation_max < 90,
                                 "within (-90, 90) and >= elevation_min"),

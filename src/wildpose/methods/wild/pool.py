@@ -18,6 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ...datasets.h36m import load_h36m
 from ...datasets.keypoint_files import read_keypoints
 from ...datasets.lsp import load_lsp_2d
 from ...datasets.mpii import load_mpii_2d
@@ -26,11 +27,14 @@ from ...mocap.sources import (MocapPoses, concatenate, load_bvh_mocap, load_h36m
 from ...skeleton import H36M17, convert_layout
 from .config import WildConfig
 
-__all__ = ["PosePool", "TwoDPool", "load_pose_pool", "load_2d_pool", "TRAINING_DATA"]
+__all__ = ["PosePool", "TwoDPool", "CameraViews", "load_pose_pool", "load_2d_pool",
+           "load_h36m_views", "TRAINING_DATA"]
 
 #: Each training source, and its licence, as the model's description names them.
 TRAINING_DATA = {
     "h36m": "Human3.6M training subjects' 3D (research use only)",
+    "h36m_views": "Human3.6M training subjects' frames through their own four cameras "
+                  "(3D and its exact 2D projection; research use only)",
     "cmu": "CMU Graphics Lab motion capture, training clips (research and commercial use, "
            "no resale)",
     "bandai": "Bandai-Namco-Research-Motiondataset-1, training clips (CC BY-NC 4.0, "
@@ -69,6 +73,31 @@ class TwoDPool:
 
     def __len__(self) -> int:
         return len(self.keypoints)
+
+
+@dataclass
+class CameraViews:
+    """Human3.6M training frames as its real cameras saw them: (N, 17, 2) float32 exact
+    H36M17 pixels and (N, 17, 3) float32 root-relative camera-frame 3D, mm."""
+
+    pixels: np.ndarray
+    target: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.pixels)
+
+
+def load_h36m_views(cfg: WildConfig) -> CameraViews:
+    """The training subjects' frames (``h36m_subjects`` minus ``val_subjects``, every
+    ``h36m_stride``-th frame, all four cameras) for ``cfg.h36m_share``."""
+    subjects = tuple(s for s in cfg.h36m_subjects if s not in cfg.val_subjects)
+    if not subjects:
+        raise ValueError(f"h36m_share {cfg.h36m_share} needs a Human3.6M training subject "
+                         f"outside val_subjects {list(cfg.val_subjects)}")
+    data = load_h36m(Path(cfg.data_root) / "h36m", subjects=subjects,
+                     stride=cfg.h36m_stride, load_sh=False)
+    target = data.pose_3d - data.pose_3d[:, :1]
+    return CameraViews(data.pose_2d.astype(np.float32), target.astype(np.float32))
 
 
 def _split_clips(paths: Sequence[Path], every: int) -> tuple[list[Path], list[Path]]:

@@ -21,8 +21,8 @@ from ...normalization import normalize_2d
 from ...skeleton import COCO17, H36M17, MPII16, convert_layout
 from .config import WildConfig
 
-__all__ = ["detector_model", "face_points", "synthesize", "two_d_batch", "CameraDraw",
-           "draw_cameras"]
+__all__ = ["detector_model", "face_points", "synthesize", "real_camera_batch", "two_d_batch",
+           "CameraDraw", "draw_cameras"]
 
 _J = {name: i for i, name in enumerate(H36M17.joints)}
 _FACE = tuple(COCO17.joints.index(n) for n in ("left_eye", "right_eye", "left_ear",
@@ -142,6 +142,24 @@ def synthesize(poses: torch.Tensor, cfg: WildConfig, gen: torch.Generator,
     aug = AugmentConfig(cfg.flip_prob if flip_prob is None else flip_prob)
     norm, valid, target = augment_batch(norm, valid, target, aug, gen)
     return norm, valid, target
+
+
+def real_camera_batch(pixels: torch.Tensor, target: torch.Tensor, cfg: WildConfig,
+                      gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """3D-labelled samples of real camera views (``cfg.h36m_share``): Human3.6M's joint
+    definitions and layout, 2D noise up to ``cfg.h36m_noise_max`` of the person's size,
+    mirrored as every sample.
+
+    Args:
+        pixels: (B, 17, 2) exact H36M17 pixels; target: (B, 17, 3) root-relative mm.
+    Returns:
+        ``(keypoints, valid, target)`` as :func:`synthesize` returns them.
+    """
+    light = DetectorModel(0, 0, cfg.h36m_noise_max, 0, 0, 0, 0, 0)
+    kp, valid = detector_errors(pixels, torch.ones(pixels.shape[:2], dtype=torch.bool),
+                                light, gen)
+    norm, _, _ = normalize_2d(kp, valid, root=H36M17.root)
+    return augment_batch(norm, valid, target, AugmentConfig(cfg.flip_prob), gen)
 
 
 def two_d_batch(keypoints: torch.Tensor, valid: torch.Tensor, cfg: WildConfig,

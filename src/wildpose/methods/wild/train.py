@@ -33,8 +33,8 @@ from ...engine import (EpochStats, RunSpec, make_optimizer, mean_joint_error, op
                        run_training)
 from ...training import prepare_inputs
 from .config import WildConfig
-from .pool import TRAINING_DATA, load_2d_pool, load_pose_pool
-from .sampling import synthesize, two_d_batch
+from .pool import TRAINING_DATA, load_2d_pool, load_h36m_views, load_pose_pool
+from .sampling import real_camera_batch, synthesize, two_d_batch
 
 __all__ = ["train_wild", "consistency_loss", "CONSISTENCY_JOINTS"]
 
@@ -116,11 +116,15 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
     kp2, ok2 = ((torch.from_numpy(two_d.keypoints), torch.from_numpy(two_d.valid))
                 if two_d is not None and len(two_d) else (None, None))
     canon = canonical_bone_lengths(pool.train.poses)
+    views = load_h36m_views(cfg) if cfg.h36m_share > 0 else None
+    n_real = 0 if views is None else round(cfg.h36m_share * cfg.batch_size)
+    view_px, view_3d = ((torch.from_numpy(views.pixels), torch.from_numpy(views.target))
+                        if views is not None else (None, None))
     vals = _h36m_validation(cfg)
     if pool.val is not None:
         vals["clips"] = _clip_validation(pool.val.poses, cfg)
     print(f"pool: {pool.train.describe()}; 2D-only: {0 if kp2 is None else len(kp2)} "
-          f"people; validation: {', '.join(f'{k} {len(v[0])}' for k, v in vals.items())}"
+          f"people; real camera views: {0 if views is None else len(views)}; validation: {', '.join(f'{k} {len(v[0])}' for k, v in vals.items())}"
           f"; loaded in {time.time() - t0:.1f}s; device {device}, precision "
           f"{amp or 'fp32'}", flush=True)
 
@@ -130,7 +134,8 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
     rows = torch.randint(len(poses), (20000,), generator=stats_gen)
     model.set_output_stats(synthesize(poses[rows], cfg, stats_gen)[2])
     opt = make_optimizer(model, cfg, device)
-    sources = pool.sources + ([] if two_d is None else two_d.sources)
+    sources = (pool.sources + ([] if views is None else ["h36m_views"])
+               + ([] if two_d is None else two_d.sources))
     model_info = {"name": cfg.name, "method": "wild", "inputs": "any detector (trained on simulated ones)",
                   "input_layout": "h36m17",
                   "train_subjects": [s for s in cfg.h36m_subjects
@@ -145,9 +150,14 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
         return next(iter(extra.values()), float("nan"))
 
     def step_loss(epoch: int, step: int, gen):
-        rows = torch.randint(len(poses), (cfg.batch_size,), generator=gen)
+        rows = torch.randint(len(poses), (cfg.batch_size - n_real,), generator=gen)
         kp, ok, target = synthesize(poses[rows], cfg, gen)
         scored = measured[rows]
+        if n_real:
+            real = torch.randint(len(view_px), (n_real,), generator=gen)
+            k_r, o_r, t_r = real_camera_batch(view_px[real], view_3d[real], cfg, gen)
+            kp, ok, target = torch.cat([kp, k_r]), torch.cat([ok, o_r]), torch.cat([target, t_r])
+            scored = torch.cat([scored, torch.ones(n_real, 17)])
         n3 = len(kp)
         if kp2 is not None:
             rows2 = torch.randint(len(kp2), (cfg.batch_2d,), generator=gen)
