@@ -41,7 +41,7 @@ def standing_pose() -> torch.Tensor:
 
 def cfg(**kw) -> WildConfig:
     base = dict(data_root=".", cmu=False, bandai=False, mpii=False, lsp=False)
-    return WildConfig(**{**base, **kw})
+    return WildConfig.from_dict({**base, **kw})
 
 
 def test_definitions_off_leave_the_pose_and_on_move_slots_along_the_body():

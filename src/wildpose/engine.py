@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .settings import (OptimConfig, RunConfig, RunSettings, checked_options, field_defaults,
+from .settings import (OptimConfig, RunConfig, checked_options, field_defaults,
                        require, typed_option)
 from .zoo import save_model
 
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 # torch (and tqdm) are imported inside the functions that train, so that the CLI and the
 # numpy inference path can build and check configs without paying torch's start-up time.
 
-__all__ = ["RunConfig", "RunSettings", "require", "checked_options", "typed_option",
+__all__ = ["RunConfig", "require", "checked_options", "typed_option",
            "report_skipped", "make_optimizer", "lr_at", "mean_joint_error", "open_run",
            "field_defaults", "RunSpec", "EpochStats", "run_training"]
 
@@ -44,13 +44,13 @@ def report_skipped(data: H36MData) -> H36MData:
     return data
 
 
-def _optim(cfg: RunConfig | RunSettings | OptimConfig) -> OptimConfig | RunSettings:
-    """The optimizer options of a config: its ``optim`` section, or the flat fields of a
-    :class:`RunSettings` (``WildConfig``), or ``cfg`` itself if it is an OptimConfig."""
+def _optim(cfg: RunConfig | OptimConfig) -> OptimConfig:
+    """The optimizer options of a config: its ``optim`` section, or ``cfg`` itself if it
+    is an OptimConfig."""
     return cfg.optim if isinstance(cfg, RunConfig) else cfg
 
 
-def make_optimizer(model: Any, cfg: RunConfig | RunSettings | OptimConfig, device: Any) -> Any:
+def make_optimizer(model: Any, cfg: RunConfig | OptimConfig, device: Any) -> Any:
     """AdamW over ``model``'s parameters with the config's ``lr`` and ``weight_decay``
     (``cfg.optim``), every trainer's optimizer.  Fused on CPUs and CUDA GPUs: the same
     update in one kernel rather than a pass over memory per operation, which matters for
@@ -63,7 +63,7 @@ def make_optimizer(model: Any, cfg: RunConfig | RunSettings | OptimConfig, devic
                              fused=fused or None)
 
 
-def lr_at(cfg: RunConfig | RunSettings | OptimConfig, step: int, total: int) -> float:
+def lr_at(cfg: RunConfig | OptimConfig, step: int, total: int) -> float:
     """The learning rate of optimizer step ``step`` of ``total``: a linear warm-up over the
     first ``min(500, total / 20)`` steps to ``lr``, then a cosine decay to ``lr_final`` at
     the last step (the config's ``optim`` options)."""

@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 from .retired import drop_retired
 
-__all__ = ["ConfigBase", "RunConfig", "RunSettings", "OptimConfig", "NetworkConfig",
+__all__ = ["ConfigBase", "RunConfig", "OptimConfig", "NetworkConfig",
            "AugmentConfig", "require", "checked_options", "typed_option", "field_defaults",
            "sections", "flat_keys", "nest_options", "merge_options", "flatten_options"]
 
@@ -161,27 +161,6 @@ class RunConfig(ConfigBase):
                 raise ValueError(f"training option {name} must be a {type(default).__name__}"
                                  f", got {getattr(self, name)!r}")
         require(self, checkpoint_minutes=(self.checkpoint_minutes > 0, "> 0"))
-
-
-@dataclass
-class RunSettings(ConfigBase):
-    """The flat form of :class:`RunConfig` (optimizer and mirror options at the top level),
-    kept for the configs that do not compose the sections yet (``WildConfig``)."""
-
-    lr: float = 1e-3
-    lr_final: float = 1e-5
-    weight_decay: float = 0.0
-    flip_prob: float = 0.5                 # probability of mirroring a sample (left <-> right)
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    checkpoint_minutes: float = 2.0
-
-    def __post_init__(self) -> None:
-        require(self, lr=(self.lr > 0, "> 0"), lr_final=(self.lr_final >= 0, ">= 0"),
-                weight_decay=(self.weight_decay >= 0, ">= 0"),
-                flip_prob=(0 <= self.flip_prob <= 1, "in [0, 1]"),
-                checkpoint_minutes=(self.checkpoint_minutes > 0, "> 0"))
 
 
 # ----------------------------------------------------------------------------- parsing

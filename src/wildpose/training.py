@@ -18,7 +18,7 @@ import numpy as np
 
 from .datasets.h36m import TRAIN_SUBJECTS, H36MData, default_data_dir, h36m_intrinsics, load_h36m
 # The engine's names are also importable from here, where they were first defined.
-from .engine import (EpochStats, RunConfig, RunSettings, RunSpec, checked_options,
+from .engine import (EpochStats, RunConfig, RunSpec, checked_options,
                      make_optimizer, mean_joint_error, open_run, report_skipped, require,
                      run_training, typed_option)
 from .settings import AugmentConfig, NetworkConfig
@@ -29,7 +29,7 @@ from .temporal import window_indices
 # torch is imported inside the functions that train, so that the CLI and the numpy
 # inference path can read TrainConfig without paying torch's start-up time.
 
-__all__ = ["RunSettings", "TrainConfig", "LifterAugmentConfig", "train", "prepare_inputs",
+__all__ = ["TrainConfig", "LifterAugmentConfig", "train", "prepare_inputs",
            "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
            "checked_options", "typed_option", "make_optimizer", "report_skipped"]
 

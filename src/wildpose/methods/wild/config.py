@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from ...datasets.h36m import TRAIN_SUBJECTS, default_data_root
-from ...engine import RunSettings, require
+from ...settings import AugmentConfig, NetworkConfig, RunConfig, require
 
 __all__ = ["WildConfig"]
 
 
 @dataclass
-class WildConfig(RunSettings):
+class WildConfig(RunConfig):
     """Everything a ``wild`` run depends on.
 
     Units: angles in degrees, distances in mm, focal lengths in pixels; detector noise as a
@@ -58,12 +57,12 @@ class WildConfig(RunSettings):
     # --- the simulated detector (wildpose.augment.DetectorModel)
     definitions: float = 1.0
     jitter_mm: float = 15.0
-    noise_max: float = 0.02
     outlier_prob: float = 0.01
     swap_prob: float = 0.03
-    drop_prob: float = 0.02
-    drop_limb_prob: float = 0.1
     cut_prob: float = 0.1
+    # the mirror, and the detector's noise and missed joints and limbs
+    augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
+        noise_max=0.02, drop_prob=0.02, drop_limb_prob=0.1))
     mpii_style: float = 0.3                # share of samples read through mpii16 -> h36m17
     coco_style: float = 0.3                # share read through coco17 -> h36m17
     # --- 2D-only in-the-wild poses (Zhou et al.'s weak supervision)
@@ -77,9 +76,7 @@ class WildConfig(RunSettings):
     # "3D/w geo", when batch_2d is 0).
     geo_on_3d: bool = False
     # --- network and schedule
-    width: int = 1024
-    blocks: int = 2
-    dropout: float = 0.1
+    network: NetworkConfig = field(default_factory=lambda: NetworkConfig(dropout=0.1))
     batch_size: int = 512                  # 3D-labelled samples per step
     steps_per_epoch: int = 1000
     epochs: int = 30
@@ -111,8 +108,6 @@ class WildConfig(RunSettings):
                  lambda_2d=(self.lambda_2d >= 0, ">= 0"),
                  batch_size=(self.batch_size >= 1, ">= 1"),
                  steps_per_epoch=(self.steps_per_epoch >= 1, ">= 1"),
-                 width=(self.width >= 1, ">= 1"), blocks=(self.blocks >= 0, ">= 0"),
-                 dropout=(0 <= self.dropout < 1, "in [0, 1)"),
                  epochs=(self.epochs >= 1, ">= 1"), val_stride=(self.val_stride >= 1, ">= 1"))
         outside = sorted(set(self.val_subjects) - set(self.h36m_subjects))
         if outside:

@@ -11,6 +11,8 @@ and given other limb proportions.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from ...augment import (AugmentConfig, DetectorModel, augment_batch, cut_at_border,
@@ -36,8 +38,9 @@ _LIMB_JOINTS = [j for j in range(17) if H36M17.joints[j] not in
 
 
 def detector_model(cfg: WildConfig) -> DetectorModel:
-    return DetectorModel(cfg.definitions, cfg.jitter_mm, cfg.noise_max, cfg.outlier_prob,
-                         cfg.swap_prob, cfg.drop_prob, cfg.drop_limb_prob, cfg.cut_prob)
+    aug = cfg.augment
+    return DetectorModel(cfg.definitions, cfg.jitter_mm, aug.noise_max, cfg.outlier_prob,
+                         cfg.swap_prob, aug.drop_prob, aug.drop_limb_prob, cfg.cut_prob)
 
 
 def face_points(pose: torch.Tensor) -> torch.Tensor:
@@ -139,7 +142,7 @@ def synthesize(poses: torch.Tensor, cfg: WildConfig, gen: torch.Generator,
     valid = cut_at_border(kp, valid, detector.cut_prob, gen)
     kp, valid = detector_errors(kp, valid, detector, gen)
     norm, _, _ = normalize_2d(kp, valid, root=H36M17.root)
-    aug = AugmentConfig(cfg.flip_prob if flip_prob is None else flip_prob)
+    aug = AugmentConfig(cfg.augment.flip_prob if flip_prob is None else flip_prob)
     norm, valid, target = augment_batch(norm, valid, target, aug, gen)
     return norm, valid, target
 
@@ -159,7 +162,7 @@ def real_camera_batch(pixels: torch.Tensor, target: torch.Tensor, cfg: WildConfi
     kp, valid = detector_errors(pixels, torch.ones(pixels.shape[:2], dtype=torch.bool),
                                 light, gen)
     norm, _, _ = normalize_2d(kp, valid, root=H36M17.root)
-    return augment_batch(norm, valid, target, AugmentConfig(cfg.flip_prob), gen)
+    return augment_batch(norm, valid, target, AugmentConfig(cfg.augment.flip_prob), gen)
 
 
 def two_d_batch(keypoints: torch.Tensor, valid: torch.Tensor, cfg: WildConfig,
@@ -179,6 +182,6 @@ def two_d_batch(keypoints: torch.Tensor, valid: torch.Tensor, cfg: WildConfig,
         factors = torch.where(_LIMB_BONES & whole, factors, torch.ones_like(factors))
         keypoints = rescale_bones(keypoints, factors)
     norm, _, _ = normalize_2d(keypoints, valid, root=H36M17.root)
-    aug = AugmentConfig(cfg.flip_prob, 0.0, cfg.drop_prob, cfg.drop_limb_prob)
+    aug = replace(cfg.augment, noise_max=0.0)
     norm, valid, _ = augment_batch(norm, valid, None, aug, gen)
     return norm, valid

@@ -16,9 +16,8 @@ first of these that exists.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -95,8 +94,7 @@ def _clip_validation(poses: np.ndarray, cfg: WildConfig, n: int = 4096
     gen = torch.Generator().manual_seed(12345)
     rows = torch.randint(len(poses), (min(n, 4 * len(poses)),), generator=gen)
     exact = DetectorModel(0, 0, 0, 0, 0, 0, 0, 0)
-    clean = WildConfig(**{**asdict(cfg), "mpii_style": 0.0, "coco_style": 0.0,
-                          "bone_scale": 0.0})
+    clean = replace(cfg, mpii_style=0.0, coco_style=0.0, bone_scale=0.0)
     return synthesize(torch.from_numpy(poses)[rows], clean, gen, exact, flip_prob=0.0)
 
 
@@ -128,8 +126,7 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
           f"; loaded in {time.time() - t0:.1f}s; device {device}, precision "
           f"{amp or 'fp32'}", flush=True)
 
-    model = ResidualMLPLifter(LifterConfig(width=cfg.width, blocks=cfg.blocks,
-                                           dropout=cfg.dropout)).to(device)
+    model = ResidualMLPLifter(LifterConfig(**asdict(cfg.network))).to(device)
     stats_gen = torch.Generator().manual_seed(cfg.seed)
     rows = torch.randint(len(poses), (20000,), generator=stats_gen)
     model.set_output_stats(synthesize(poses[rows], cfg, stats_gen)[2])
@@ -141,7 +138,7 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
                   "train_subjects": [s for s in cfg.h36m_subjects
                                      if s not in cfg.val_subjects],
                   "training_data": {k: TRAINING_DATA[k] for k in sources},
-                  "pool": pool.train.describe(), "train_config": asdict(cfg)}
+                  "pool": pool.train.describe(), "train_config": cfg.to_dict()}
     extra: dict[str, float] = {}
 
     def validate() -> float:
