@@ -227,17 +227,14 @@ class MoveNetDetector(Detector):
 
 
 def thunder_keypoints(session: Any, image: np.ndarray | Image.Image,
-                      box: tuple[float, float, float, float], flip_test: bool = False
+                      box: tuple[float, float, float, float]
                       ) -> tuple[np.ndarray, np.ndarray]:
     """MoveNet SinglePose Thunder (an onnxruntime ``session`` of :data:`THUNDER_FILE`) on the
     square crop centred on ``box`` (x0, y0, x1, y1 pixels) with side :data:`REFINE_CROP` x the
     box's longer side (zero outside the image), scaled to 256 x 256.
 
     ``image`` is the (H, W, 3) uint8 RGB image, or the same as a PIL image (a caller cropping
-    several people of one image converts it once).  With ``flip_test``, Thunder also runs on
-    the crop mirrored left-right; that output is mirrored back (normalized x -> 1 - x, left
-    and right joints swapped) and each joint's position and confidence are the means of the
-    two runs.
+    several people of one image converts it once).
 
     Returns:
         ``(xy, conf)``: (17, 2) COCO-17 pixel positions in the image and (17,) confidences;
@@ -253,13 +250,8 @@ def thunder_keypoints(session: Any, image: np.ndarray | Image.Image,
                          (left, top, left + side, top + side), Image.BILINEAR,
                          fillcolor=(0, 0, 0))
     tensor = np.asarray(crop, np.int32)[None]
-    name = session.get_inputs()[0].name
-    out = np.asarray(session.run(None, {name: tensor})[0], np.float64).reshape(17, 3)
-    if flip_test:
-        mirrored = np.ascontiguousarray(tensor[:, :, ::-1])
-        back = np.asarray(session.run(None, {name: mirrored})[0], np.float64).reshape(17, 3)
-        back[:, 1] = 1.0 - back[:, 1]
-        out = (out + back[COCO17.flip_permutation()]) / 2
+    out = session.run(None, {session.get_inputs()[0].name: tensor})[0]
+    out = np.asarray(out, np.float64).reshape(17, 3)
     xy = np.stack([left + out[:, 1] * side, top + out[:, 0] * side], 1) - 0.5
     conf = _missing_outside(xy, out[:, 2].copy(), pil.height, pil.width)
     return xy, conf

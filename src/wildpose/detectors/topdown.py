@@ -25,7 +25,6 @@ from PIL import Image
 
 from ..skeleton import COCO17
 from .base import Detection, Detector, check_image
-from .merge import merge_people
 from .movenet import THUNDER_FILE, MoveNetDetector, thunder_keypoints
 from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons, box_iou
 
@@ -55,18 +54,13 @@ class TopDownDetector(Detector):
             most 10 boxes).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         model: the NanoDet ONNX file (default: the shipped one).
-        merge: after Thunder, one person seen twice (e.g. NanoDet boxing a person and their
-            torso) is kept once (keypoint NMS, :func:`wildpose.detectors.merge.merge_people`).
-        flip_test: Thunder also on each crop mirrored, averaged
-            (:func:`~wildpose.detectors.movenet.thunder_keypoints`).
     """
 
     name = "nanodet-g+multipose+movenet-thunder"
 
     def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
                  threads: int | None = None,
-                 model: str | Path | None = None, merge: bool = False,
-                 flip_test: bool = False):
+                 model: str | Path | None = None):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -84,7 +78,6 @@ class TopDownDetector(Detector):
         self.multipose = MoveNetDetector(threads=threads)
         self.min_confidence = float(min_confidence)
         self.max_people = None if max_people is None else int(max_people)
-        self.merge, self.flip_test = bool(merge), bool(flip_test)
 
     def detect(self, image: Any) -> list[Detection]:
         img = check_image(image)
@@ -106,9 +99,7 @@ class TopDownDetector(Detector):
             box = tuple(float(v) for v in box)
             if box[2] <= box[0] or box[3] <= box[1]:
                 continue
-            xy, conf = thunder_keypoints(self.thunder, pil, box, self.flip_test)
+            xy, conf = thunder_keypoints(self.thunder, pil, box)
             people.append(Detection(xy, conf, COCO17, box, float(score)))
-        if self.merge:
-            people = merge_people(people)
         people.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return people[:self.max_people]
