@@ -46,7 +46,7 @@ import numpy as np
 from PIL import Image
 
 from ..skeleton import COCO17
-from .base import Detection, Detector, check_image, inside_image
+from .base import Detection, Detector, check_image, inside_image, onnx_options
 from .merge import merge_people
 
 __all__ = ["MoveNetDetector", "MODEL_FILE", "THUNDER_FILE", "INPUT_SIZE", "SECOND_LOOK_SIZE",
@@ -165,6 +165,8 @@ class MoveNetDetector(Detector):
         input_size: longer side of the network input in pixels (default 256, MoveNet's).
         model: the ONNX file (default: the shipped one).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
+        options: onnxruntime ``SessionOptions`` (default: :func:`~wildpose.detectors.base.
+            onnx_options` with ``threads``).
         second_look: when MultiPose runs again with the longer side at
             :data:`SECOND_LOOK_SIZE`: ``"never"`` (MoveNet's published pipeline) or
             ``"empty"`` (in photos where the first pass finds nobody; the default; its
@@ -175,7 +177,8 @@ class MoveNetDetector(Detector):
 
     def __init__(self, min_confidence: float = MIN_SCORE, max_people: int | None = None,
                  input_size: int = INPUT_SIZE, model: str | Path | None = None,
-                 threads: int | None = None, second_look: str = "empty"):
+                 threads: int | None = None, second_look: str = "empty",
+                 options: Any = None):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -192,10 +195,8 @@ class MoveNetDetector(Detector):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: MoveNet model file missing (reinstall wildpose "
                                     f"or run tools/build_movenet.py)")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads is not None:
-            options.intra_op_num_threads = int(threads)
+        if options is None:
+            options = onnx_options(threads)
         self.session = ort.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name
