@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="MoveNet only: the accuracy option (make_detector('movenet', "
                         "refine=True))")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a further keyword of make_detector, VALUE as JSON (e.g. merge=true); "
+                   help="a further keyword of make_detector, VALUE as JSON (e.g. threads=1); "
                         "repeatable")
     p.add_argument("--second-look", default=None, choices=("never", "empty"),
                    help="MoveNet only: when MultiPose looks again at 512 px (default: the "

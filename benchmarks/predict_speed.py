@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refine", action="store_true",
                    help="the accuracy option (make_detector('movenet', refine=True))")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a further keyword of make_detector, VALUE as JSON (e.g. merge=true); "
+                   help="a further keyword of make_detector, VALUE as JSON (e.g. threads=1); "
                         "repeatable")
     p.add_argument("--second-look", default=None, choices=("never", "empty"),
                    help="when MultiPose looks again at 512 px (default: the detector's own)")
