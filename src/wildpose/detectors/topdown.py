@@ -31,8 +31,9 @@ from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons, box_iou
 __all__ = ["TopDownDetector", "union_boxes"]
 
 #: Whether the three graphs' idle onnxruntime threads busy-wait
-#: (:func:`~wildpose.detectors.base.onnx_options`).
-SPINNING = True
+#: (:func:`~wildpose.detectors.base.onnx_options`): off, or one graph's idle threads spin on
+#: the cores the next graph needs (round 4 of ``benchmarks/PREDICT_DECISIONS.md``).
+SPINNING = False
 
 
 def union_boxes(boxes: np.ndarray, scores: np.ndarray, extra_boxes: np.ndarray,
