@@ -216,6 +216,18 @@ def write_record(record: dict[str, Any], out: str | Path | None = None,
     return path
 
 
+def detector_option(text: str) -> tuple[str, Any]:
+    """``--detector-option KEY=VALUE`` -> ``(KEY, VALUE)``, VALUE read as JSON (``true``,
+    ``0.5``) or else kept as a string; passed to ``wildpose.detectors.make_detector``."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise ValueError(f"--detector-option {text!r}: expected KEY=VALUE")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
 def model_identity(model: str) -> dict[str, Any]:
     """What a ``--model`` argument resolved to: the file, its size and SHA-256 (so a result
     names the exact weights even when the file is later replaced) and its description name."""

@@ -3,6 +3,7 @@ people-finding figures of issue 26.
 
     python benchmarks/predict_accuracy.py [--detector movenet|blazepose|yolo] [--refine]
                                           [--second-look never|empty]
+                                          [--detector-option KEY=VALUE ...]
                                           [--model NAME|PATH]
                                           [--data-dir DIR] [--h36m-dir DIR] [--limit N]
 
@@ -74,6 +75,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--refine", action="store_true",
                    help="MoveNet only: the accuracy option (make_detector('movenet', "
                         "refine=True))")
+    p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a further keyword of make_detector, VALUE as JSON (e.g. threads=1); "
+                        "repeatable")
     p.add_argument("--second-look", default=None, choices=("never", "empty"),
                    help="MoveNet only: when MultiPose looks again at 512 px (default: the "
                         "detector's own)")
@@ -162,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         {"min_confidence": args.detection_threshold}
     if args.refine:
         options["refine"] = True
+    options.update(dict(_common.detector_option(o) for o in args.detector_option))
     if args.second_look is not None:
         options["second_look"] = args.second_look
     est = Estimator(detector=make_detector(args.detector, **options), lifter=args.model,
@@ -234,6 +239,8 @@ def run(args: argparse.Namespace) -> int:
               "limit": args.limit, "detector": est.detector.name,
               "detection_threshold": getattr(est.detector, "min_confidence", None),
               "joints": [h for _, h in SHARED], "refine": args.refine,
+              "detector_options": dict(_common.detector_option(o)
+                                       for o in args.detector_option),
               "second_look": getattr(est.detector, "second_look", None),
               "focal_length": "55 deg across the longer side"}
     record = _common.make_record("predict_accuracy", params, results, started)

@@ -2,6 +2,7 @@
 
     python benchmarks/predict_speed.py [--model NAME|PATH] [--images 50] [--frames 90]
                                        [--refine] [--second-look never|empty]
+                                       [--detector-option KEY=VALUE ...]
                                        [--png-images 3] [--image examples/motorcyclist.jpg]
 
 The test image is --image scaled to 640 px wide and centre-cropped (or padded) to 640x480.
@@ -54,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "(default 90; 0 skips the video)")
     p.add_argument("--refine", action="store_true",
                    help="the accuracy option (make_detector('movenet', refine=True))")
+    p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a further keyword of make_detector, VALUE as JSON (e.g. threads=1); "
+                        "repeatable")
     p.add_argument("--second-look", default=None, choices=("never", "empty"),
                    help="when MultiPose looks again at 512 px (default: the detector's own)")
     p.add_argument("--note", default="", help="a note kept in the record (e.g. the load)")
@@ -135,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from wildpose.detectors import make_detector
 
     options = {"refine": True} if args.refine else {}
+    options.update(dict(_common.detector_option(o) for o in args.detector_option))
     if args.second_look is not None:
         options["second_look"] = args.second_look
     est = Estimator(detector=make_detector("movenet", **options), lifter=args.model)
@@ -209,6 +214,8 @@ def run(args: argparse.Namespace) -> int:
               "image": os.path.relpath(args.image, _common.REPO_ROOT), "size": [640, 480],
               "images": args.images, "png_images": args.png_images, "frames": args.frames,
               "detector": est.detector.name, "refine": args.refine,
+              "detector_options": dict(_common.detector_option(o)
+                                       for o in args.detector_option),
               "second_look": getattr(est.detector, "second_look", None),
               "lifter_backend": getattr(est.lifter, "backend", None),
               "flip_test": getattr(est.lifter, "flip_test", None)}

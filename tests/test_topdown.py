@@ -8,9 +8,11 @@ import importlib.util
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import REPO_ROOT
 from wildpose.detectors import MoveNetDetector, TopDownDetector, make_detector
+from wildpose.detectors.base import onnx_options
 from wildpose.detectors.movenet import thunder_keypoints
 from wildpose.detectors.nanodet import (INPUT_SIZE, MEAN_BGR, REG_MAX, STD_BGR, STRIDES,
                                         box_iou, decode_person_boxes, fit_square,
@@ -224,3 +226,25 @@ def test_refine_is_top_down_with_multipose_boxes_and_agrees_with_multipose():
     dist = np.linalg.norm(r.keypoints[sure] - m.keypoints[sure], axis=1)
     # two networks, one person: the crop maps Thunder's joints back onto MultiPose's
     assert np.median(dist) <= 0.03 * size and dist.max() <= 0.2 * size
+
+
+def test_thunder_crop_from_a_pil_image_is_the_crop_from_the_array():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    box = (10.0, 20.0, 70.0, 110.0)
+    fake_a, fake_b = FakeThunder([(0.5, 0.5), (0.1, 0.9)]), FakeThunder([(0.5, 0.5), (0.1, 0.9)])
+    xy_a, conf_a = thunder_keypoints(fake_a, img, box)
+    xy_b, conf_b = thunder_keypoints(fake_b, Image.fromarray(img), box)
+    np.testing.assert_array_equal(fake_a.crop, fake_b.crop)
+    np.testing.assert_array_equal(xy_a, xy_b)
+    np.testing.assert_array_equal(conf_a, conf_b)
+
+
+def test_onnx_options_say_what_was_asked():
+    options = onnx_options(2, spinning=False)
+    assert options.intra_op_num_threads == 2
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    default = onnx_options()
+    assert default.intra_op_num_threads == 0              # onnxruntime's own choice
+    with pytest.raises(RuntimeError):                     # not set: onnxruntime spins
+        default.get_session_config_entry("session.intra_op.allow_spinning")

@@ -28,7 +28,8 @@ import numpy as np
 
 from ..skeleton import Skeleton, get_layout
 
-__all__ = ["Detection", "Detector", "check_image", "quiet_stderr", "inside_image"]
+__all__ = ["Detection", "Detector", "check_image", "quiet_stderr", "inside_image",
+           "onnx_options"]
 
 
 @dataclass
@@ -73,6 +74,27 @@ def inside_image(xy: Any, height: int, width: int) -> np.ndarray:
     xy = np.asarray(xy, np.float64)
     return (xy[:, 0] >= -0.5) & (xy[:, 0] <= width - 0.5) & (xy[:, 1] >= -0.5) \
         & (xy[:, 1] <= height - 0.5)
+
+
+def onnx_options(threads: int | None = None, spinning: bool = True) -> Any:
+    """onnxruntime ``SessionOptions`` for a detector's graph: all graph optimizations, quiet
+    logging, ``threads`` intra-op threads (None: onnxruntime's choice, the physical cores).
+
+    ``spinning=False`` makes idle intra-op threads sleep instead of busy-waiting for work: a
+    detector running several graphs one after another then does not have one graph's idle
+    threads spinning on the cores the next graph needs.  It does not change any output.
+    """
+    # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def check_image(image: Any) -> np.ndarray:

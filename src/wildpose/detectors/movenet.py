@@ -46,7 +46,7 @@ import numpy as np
 from PIL import Image
 
 from ..skeleton import COCO17
-from .base import Detection, Detector, check_image, inside_image
+from .base import Detection, Detector, check_image, inside_image, onnx_options
 from .merge import merge_people
 
 __all__ = ["MoveNetDetector", "MODEL_FILE", "THUNDER_FILE", "INPUT_SIZE", "SECOND_LOOK_SIZE",
@@ -165,6 +165,8 @@ class MoveNetDetector(Detector):
         input_size: longer side of the network input in pixels (default 256, MoveNet's).
         model: the ONNX file (default: the shipped one).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
+        options: onnxruntime ``SessionOptions`` (default: :func:`~wildpose.detectors.base.
+            onnx_options` with ``threads``).
         second_look: when MultiPose runs again with the longer side at
             :data:`SECOND_LOOK_SIZE`: ``"never"`` (MoveNet's published pipeline) or
             ``"empty"`` (in photos where the first pass finds nobody; the default; its
@@ -175,7 +177,8 @@ class MoveNetDetector(Detector):
 
     def __init__(self, min_confidence: float = MIN_SCORE, max_people: int | None = None,
                  input_size: int = INPUT_SIZE, model: str | Path | None = None,
-                 threads: int | None = None, second_look: str = "empty"):
+                 threads: int | None = None, second_look: str = "empty",
+                 options: Any = None):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -192,10 +195,8 @@ class MoveNetDetector(Detector):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: MoveNet model file missing (reinstall wildpose "
                                     f"or run tools/build_movenet.py)")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads is not None:
-            options.intra_op_num_threads = int(threads)
+        if options is None:
+            options = onnx_options(threads)
         self.session = ort.InferenceSession(str(path), options,
                                             providers=["CPUExecutionProvider"])
         self._input = self.session.get_inputs()[0].name
@@ -226,27 +227,32 @@ class MoveNetDetector(Detector):
         return dets[:self.max_people]
 
 
-def thunder_keypoints(session: Any, img: np.ndarray, box: tuple[float, float, float, float]
+def thunder_keypoints(session: Any, image: np.ndarray | Image.Image,
+                      box: tuple[float, float, float, float]
                       ) -> tuple[np.ndarray, np.ndarray]:
     """MoveNet SinglePose Thunder (an onnxruntime ``session`` of :data:`THUNDER_FILE`) on the
     square crop centred on ``box`` (x0, y0, x1, y1 pixels) with side :data:`REFINE_CROP` x the
     box's longer side (zero outside the image), scaled to 256 x 256.
+
+    ``image`` is the (H, W, 3) uint8 RGB image, or the same as a PIL image (a caller cropping
+    several people of one image converts it once).
 
     Returns:
         ``(xy, conf)``: (17, 2) COCO-17 pixel positions in the image and (17,) confidences;
         joints outside the image are NaN with confidence 0.  (Thunder's (1, 1, 17, 3) output
         is (y, x, confidence) normalized to the crop.)
     """
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
     x0, y0, x1, y1 = box
     side = REFINE_CROP * max(x1 - x0, y1 - y0, 1.0)
     # edge coordinates (pixel centres + 0.5) of the crop, centred on the box
     left, top = (x0 + x1) / 2 + 0.5 - side / 2, (y0 + y1) / 2 + 0.5 - side / 2
-    crop = Image.fromarray(img).transform((THUNDER_SIZE, THUNDER_SIZE), Image.EXTENT,
-                                          (left, top, left + side, top + side),
-                                          Image.BILINEAR, fillcolor=(0, 0, 0))
+    crop = pil.transform((THUNDER_SIZE, THUNDER_SIZE), Image.EXTENT,
+                         (left, top, left + side, top + side), Image.BILINEAR,
+                         fillcolor=(0, 0, 0))
     tensor = np.asarray(crop, np.int32)[None]
     out = session.run(None, {session.get_inputs()[0].name: tensor})[0]
     out = np.asarray(out, np.float64).reshape(17, 3)
     xy = np.stack([left + out[:, 1] * side, top + out[:, 0] * side], 1) - 0.5
-    conf = _missing_outside(xy, out[:, 2].copy(), *img.shape[:2])
+    conf = _missing_outside(xy, out[:, 2].copy(), pil.height, pil.width)
     return xy, conf

@@ -72,9 +72,11 @@ def nanodet_input(image: np.ndarray, size: int = INPUT_SIZE
     data = (a, 0.0, 0.5 - (0.5 + ox) * a, 0.0, a, 0.5 - (0.5 + oy) * a)
     warped = Image.fromarray(image).transform((size, size), Image.AFFINE, data,
                                               Image.BILINEAR, fillcolor=(0, 0, 0))
-    bgr = np.asarray(warped, np.float32)[..., ::-1]
-    x = (bgr - np.asarray(MEAN_BGR, np.float32)) / np.asarray(STD_BGR, np.float32)
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), (ratio, ox, oy)
+    # one float copy, already in NCHW BGR order, normalized in place
+    x = np.asarray(warped)[..., ::-1].transpose(2, 0, 1).astype(np.float32, order="C")
+    x -= np.asarray(MEAN_BGR, np.float32)[:, None, None]
+    x /= np.asarray(STD_BGR, np.float32)[:, None, None]
+    return x[None], (ratio, ox, oy)
 
 
 def decode_person_boxes(scores: list[np.ndarray], distributions: list[np.ndarray],

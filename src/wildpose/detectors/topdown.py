@@ -21,13 +21,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..skeleton import COCO17
-from .base import Detection, Detector, check_image
+from .base import Detection, Detector, check_image, onnx_options
 from .movenet import THUNDER_FILE, MoveNetDetector, thunder_keypoints
 from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons, box_iou
 
 __all__ = ["TopDownDetector", "union_boxes"]
+
+#: Whether the three graphs' idle onnxruntime threads busy-wait
+#: (:func:`~wildpose.detectors.base.onnx_options`): off, or one graph's idle threads spin on
+#: the cores the next graph needs (round 4 of ``benchmarks/PREDICT_DECISIONS.md``).
+SPINNING = False
 
 
 def union_boxes(boxes: np.ndarray, scores: np.ndarray, extra_boxes: np.ndarray,
@@ -67,14 +73,11 @@ class TopDownDetector(Detector):
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
         if max_people is not None and max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads is not None:
-            options.intra_op_num_threads = int(threads)
+        options = onnx_options(threads, spinning=SPINNING)
         self.boxes = NanoDetPersons(min_confidence, NMS_IOU, MAX_BOXES, model, options)
         self.thunder = ort.InferenceSession(str(THUNDER_FILE), options,
                                             providers=["CPUExecutionProvider"])
-        self.multipose = MoveNetDetector(threads=threads)
+        self.multipose = MoveNetDetector(options=options)
         self.min_confidence = float(min_confidence)
         self.max_people = None if max_people is None else int(max_people)
 
@@ -92,12 +95,13 @@ class TopDownDetector(Detector):
         if multipose:
             boxes, scores = union_boxes(boxes, scores, [d.box for d in multipose],
                                         [d.score for d in multipose])
+        pil = Image.fromarray(img)              # once per image, not once per crop
         people = []
         for box, score in zip(boxes, scores):
             box = tuple(float(v) for v in box)
             if box[2] <= box[0] or box[3] <= box[1]:
                 continue
-            xy, conf = thunder_keypoints(self.thunder, img, box)
+            xy, conf = thunder_keypoints(self.thunder, pil, box)
             people.append(Detection(xy, conf, COCO17, box, float(score)))
         people.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return people[:self.max_people]
