@@ -57,6 +57,8 @@ class TopDownDetector(Detector):
         min_confidence: NanoDet's person box score threshold (default 0.2).
         max_people: keep at most this many (the largest boxes); None = all (NanoDet keeps at
             most 10 boxes).
+        multipose_boxes: also take MultiPose's people boxes that overlap no NanoDet box (TD+MP,
+            the default); False = NanoDet's boxes alone (TD, no MultiPose run).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         model: the NanoDet ONNX file (default: the shipped one).
     """
@@ -64,7 +66,7 @@ class TopDownDetector(Detector):
     name = "nanodet-g+multipose+movenet-thunder"
 
     def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
-                 threads: int | None = None,
+                 multipose_boxes: bool = True, threads: int | None = None,
                  model: str | Path | None = None):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
@@ -77,18 +79,20 @@ class TopDownDetector(Detector):
         self.boxes = NanoDetPersons(min_confidence, NMS_IOU, MAX_BOXES, model, options)
         self.thunder = ort.InferenceSession(str(THUNDER_FILE), options,
                                             providers=["CPUExecutionProvider"])
-        self.multipose = MoveNetDetector(options=options)
+        self.multipose = MoveNetDetector(options=options) if multipose_boxes else None
+        if not multipose_boxes:
+            self.name = "nanodet-g+movenet-thunder"
         self.min_confidence = float(min_confidence)
         self.max_people = None if max_people is None else int(max_people)
 
     def detect(self, image: Any) -> list[Detection]:
         img = check_image(image)
-        return self._people(img, self.multipose.detect(img))
+        return self._people(img, self.multipose.detect(img) if self.multipose else [])
 
     def track(self, image: Any) -> list[Detection]:
-        """:meth:`detect` for a video frame (MultiPose without its second look)."""
+        """:meth:`detect` for a video frame (MultiPose, if used, without its second look)."""
         img = check_image(image)
-        return self._people(img, self.multipose.track(img))
+        return self._people(img, self.multipose.track(img) if self.multipose else [])
 
     def _people(self, img: np.ndarray, multipose: list[Detection]) -> list[Detection]:
         boxes, scores = self.boxes(img)
