@@ -208,8 +208,8 @@ def test_blank_image_and_bad_input(detector):
         TopDownDetector(min_confidence=2)
     with pytest.raises(ValueError, match="refine"):
         make_detector("yolo", refine=True)
-    with pytest.raises(ValueError, match="unknown detector"):
-        make_detector("topdown")             # round 3's boxes-only variant was not kept
+    assert make_detector("topdown").multipose is None          # NanoDet's boxes alone
+    assert make_detector("topdown", refine=True).multipose is not None
 
 
 def test_refine_is_top_down_with_multipose_boxes_and_agrees_with_multipose():

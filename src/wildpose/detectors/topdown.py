@@ -1,6 +1,6 @@
-"""A top-down 2D detector, wildpose's accuracy option (``wildpose predict --refine``): person
-boxes first (NanoDet-g, :mod:`wildpose.detectors.nanodet`, plus MultiPose's), then MoveNet
-SinglePose Thunder on a square crop around each box
+"""A top-down 2D detector, wildpose's default (``wildpose predict``): person boxes first
+(NanoDet-g, :mod:`wildpose.detectors.nanodet`), then MoveNet SinglePose Thunder on a square
+crop around each box
 (:func:`wildpose.detectors.movenet.thunder_keypoints`).
 
 A bottom-up detector (MultiPose) must see a person's joints to find the person; a box detector
@@ -8,11 +8,11 @@ finds people from their whole appearance, so small and partly hidden people are 
 often, and each person then gets a single-person network of 256 x 256 pixels to themselves.
 The cost is one Thunder run per person.
 
-MultiPose's people boxes (the default MultiPose pipeline,
-:class:`~wildpose.detectors.movenet.MoveNetDetector`) that overlap no NanoDet box (IoU below
-the NMS threshold) are added, so that a person only MultiPose finds is kept.  The variants
-measured and the rule that picked this one (NanoDet boxes alone had the lower recall) are in
-``benchmarks/PREDICT_DECISIONS.md`` (round 3).
+With ``multipose_boxes=True`` (``wildpose predict --refine``), MultiPose's people boxes
+(:class:`~wildpose.detectors.movenet.MoveNetDetector`) that overlap no NanoDet box (IoU below
+the NMS threshold) are added, so that a person only MultiPose finds is kept: one more person
+found on the benchmark photos, at the cost of a MultiPose run per image.  The variants and the
+rules that picked them are in ``benchmarks/PREDICT_DECISIONS.md`` (rounds 3-5).
 """
 
 from __future__ import annotations
