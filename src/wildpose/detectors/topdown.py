@@ -58,7 +58,8 @@ class TopDownDetector(Detector):
         max_people: keep at most this many (the largest boxes); None = all (NanoDet keeps at
             most 10 boxes).
         multipose_boxes: also take MultiPose's people boxes that overlap no NanoDet box (TD+MP,
-            the default); False = NanoDet's boxes alone (TD, no MultiPose run).
+            ``--refine``); False = NanoDet's boxes alone (TD, no MultiPose run; wildpose's
+            default detector, :func:`~wildpose.detectors.default_detector`).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         model: the NanoDet ONNX file (default: the shipped one).
     """
