@@ -1,7 +1,8 @@
 """Accuracy of `wildpose predict`'s 2D on real photos (COCO val2017 subset, coco-mini), with the
 people-finding figures of issue 26.
 
-    python benchmarks/predict_accuracy.py [--detector movenet|blazepose|yolo] [--refine]
+    python benchmarks/predict_accuracy.py [--detector topdown|movenet|blazepose|yolo]
+                                          [--refine]
                                           [--second-look never|empty]
                                           [--detector-option KEY=VALUE ...]
                                           [--model NAME|PATH]
@@ -69,11 +70,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="joints below it are missing for the lifter (default 0.3)")
     p.add_argument("--detection-threshold", type=float, default=None,
                    help="the detector's person threshold (default: the detector's own)")
-    p.add_argument("--detector", choices=("movenet", "blazepose", "yolo"), default="movenet",
+    p.add_argument("--detector", choices=("topdown", "movenet", "blazepose", "yolo"),
+                   default="topdown",
                    help="the 2D detector (wildpose.detectors.make_detector; default "
                         "%(default)s)")
     p.add_argument("--refine", action="store_true",
-                   help="MoveNet only: the accuracy option (make_detector('movenet', "
+                   help="topdown/movenet: also MultiPose's person boxes (make_detector(..., "
                         "refine=True))")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a further keyword of make_detector, VALUE as JSON (e.g. threads=1); "

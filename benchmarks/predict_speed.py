@@ -1,7 +1,8 @@
 """End-to-end speed of image -> 3D prediction on this CPU (model loaded).
 
     python benchmarks/predict_speed.py [--model NAME|PATH] [--images 50] [--frames 90]
-                                       [--refine] [--second-look never|empty]
+                                       [--detector topdown|movenet] [--refine]
+                                       [--second-look never|empty]
                                        [--detector-option KEY=VALUE ...]
                                        [--png-images 3] [--image examples/motorcyclist.jpg]
 
@@ -53,8 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "each (default 50; 0 skips)")
     p.add_argument("--frames", type=int, default=90, help="frames of the synthetic video "
                    "(default 90; 0 skips the video)")
+    p.add_argument("--detector", choices=("topdown", "movenet"), default="topdown",
+                   help="the 2D detector (wildpose.detectors.make_detector; default "
+                        "%(default)s)")
     p.add_argument("--refine", action="store_true",
-                   help="the accuracy option (make_detector('movenet', refine=True))")
+                   help="also MultiPose's person boxes (make_detector(..., refine=True))")
     p.add_argument("--detector-option", action="append", default=[], metavar="KEY=VALUE",
                    help="a further keyword of make_detector, VALUE as JSON (e.g. threads=1); "
                         "repeatable")
@@ -142,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     options.update(dict(_common.detector_option(o) for o in args.detector_option))
     if args.second_look is not None:
         options["second_look"] = args.second_look
-    est = Estimator(detector=make_detector("movenet", **options), lifter=args.model)
+    est = Estimator(detector=make_detector(args.detector, **options), lifter=args.model)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     est.predict(image)                      # detector graph start-up and first inference

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT, find_data_root
-from wildpose.detectors import MoveNetDetector, default_detector, make_detector
+from wildpose.detectors import MoveNetDetector, TopDownDetector, default_detector, make_detector
 from wildpose.detectors.movenet import MODEL_FILE, decode_multipose, letterbox
 from wildpose.predict import read_image
 from wildpose.skeleton import COCO17
@@ -52,15 +52,16 @@ def test_shipped_files_match_the_manifest_and_the_notice():
     assert MODEL_FILE.name in script.OUTPUT_SHA256
 
 
-def test_default_detector_is_movenet_and_loads_without_network(monkeypatch, example_image):
+def test_default_detector_is_top_down_and_loads_without_network(monkeypatch, example_image):
     def no_network(*args, **kwargs):
         raise AssertionError("network access attempted")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
     det = default_detector()
-    assert isinstance(det, MoveNetDetector) and isinstance(make_detector("movenet"),
-                                                           MoveNetDetector)
-    assert len(det.detect(example_image)) == 1
+    assert isinstance(det, TopDownDetector) and det.multipose is None   # round 5's rule 10
+    assert isinstance(make_detector(), TopDownDetector)
+    assert isinstance(make_detector("movenet"), MoveNetDetector)
+    assert len(det.detect(example_image)) >= 1
     with pytest.raises(ValueError, match="unknown detector"):
         make_detector("openpose")
 

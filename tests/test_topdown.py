@@ -208,8 +208,8 @@ def test_blank_image_and_bad_input(detector):
         TopDownDetector(min_confidence=2)
     with pytest.raises(ValueError, match="refine"):
         make_detector("yolo", refine=True)
-    with pytest.raises(ValueError, match="unknown detector"):
-        make_detector("topdown")             # round 3's boxes-only variant was not kept
+    assert make_detector("topdown").multipose is None          # NanoDet's boxes alone
+    assert make_detector("topdown", refine=True).multipose is not None
 
 
 def test_refine_is_top_down_with_multipose_boxes_and_agrees_with_multipose():
@@ -248,3 +248,19 @@ def test_onnx_options_say_what_was_asked():
     assert default.intra_op_num_threads == 0              # onnxruntime's own choice
     with pytest.raises(RuntimeError):                     # not set: onnxruntime spins
         default.get_session_config_entry("session.intra_op.allow_spinning")
+
+
+def test_nanodet_boxes_alone_are_a_subset_of_the_union(detector):
+    """TD (``multipose_boxes=False``) runs no MultiPose; TD+MP only adds boxes, so every TD
+    person is in TD+MP, the same box and the same Thunder joints."""
+    alone = TopDownDetector(multipose_boxes=False)
+    assert alone.multipose is None and alone.name != detector.name
+    image = read_image(EXAMPLE)
+    td, both = alone.detect(image), detector.detect(image)
+    assert 1 <= len(td) <= len(both)
+    for p in td:
+        (q,) = [q for q in both if q.box == p.box]
+        np.testing.assert_array_equal(p.keypoints, q.keypoints)
+        np.testing.assert_array_equal(p.confidence, q.confidence)
+    assert alone.detect(np.full((480, 640, 3), 128, np.uint8)) == []
+    assert len(alone.track(image)) == len(td)

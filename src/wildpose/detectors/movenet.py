@@ -1,4 +1,4 @@
-"""Google's MoveNet MultiPose Lightning as wildpose's default 2D detector (ONNX, onnxruntime).
+"""Google's MoveNet MultiPose Lightning, wildpose's fastest 2D detector (ONNX, onnxruntime).
 
 MoveNet (Apache-2.0, Google) finds up to 6 people in one pass and gives each a box, a score and
 17 COCO keypoints with confidences.  The model file ``weights/movenet-multipose.onnx`` ships

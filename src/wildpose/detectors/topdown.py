@@ -1,6 +1,6 @@
-"""A top-down 2D detector, wildpose's accuracy option (``wildpose predict --refine``): person
-boxes first (NanoDet-g, :mod:`wildpose.detectors.nanodet`, plus MultiPose's), then MoveNet
-SinglePose Thunder on a square crop around each box
+"""A top-down 2D detector, wildpose's default (``wildpose predict``): person boxes first
+(NanoDet-g, :mod:`wildpose.detectors.nanodet`), then MoveNet SinglePose Thunder on a square
+crop around each box
 (:func:`wildpose.detectors.movenet.thunder_keypoints`).
 
 A bottom-up detector (MultiPose) must see a person's joints to find the person; a box detector
@@ -8,11 +8,11 @@ finds people from their whole appearance, so small and partly hidden people are 
 often, and each person then gets a single-person network of 256 x 256 pixels to themselves.
 The cost is one Thunder run per person.
 
-MultiPose's people boxes (the default MultiPose pipeline,
-:class:`~wildpose.detectors.movenet.MoveNetDetector`) that overlap no NanoDet box (IoU below
-the NMS threshold) are added, so that a person only MultiPose finds is kept.  The variants
-measured and the rule that picked this one (NanoDet boxes alone had the lower recall) are in
-``benchmarks/PREDICT_DECISIONS.md`` (round 3).
+With ``multipose_boxes=True`` (``wildpose predict --refine``), MultiPose's people boxes
+(:class:`~wildpose.detectors.movenet.MoveNetDetector`) that overlap no NanoDet box (IoU below
+the NMS threshold) are added, so that a person only MultiPose finds is kept: one more person
+found on the benchmark photos, at the cost of a MultiPose run per image.  The variants and the
+rules that picked them are in ``benchmarks/PREDICT_DECISIONS.md`` (rounds 3-5).
 """
 
 from __future__ import annotations
@@ -57,6 +57,9 @@ class TopDownDetector(Detector):
         min_confidence: NanoDet's person box score threshold (default 0.2).
         max_people: keep at most this many (the largest boxes); None = all (NanoDet keeps at
             most 10 boxes).
+        multipose_boxes: also take MultiPose's people boxes that overlap no NanoDet box (TD+MP,
+            ``--refine``); False = NanoDet's boxes alone (TD, no MultiPose run; wildpose's
+            default detector, :func:`~wildpose.detectors.default_detector`).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         model: the NanoDet ONNX file (default: the shipped one).
     """
@@ -64,7 +67,7 @@ class TopDownDetector(Detector):
     name = "nanodet-g+multipose+movenet-thunder"
 
     def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
-                 threads: int | None = None,
+                 multipose_boxes: bool = True, threads: int | None = None,
                  model: str | Path | None = None):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
@@ -77,18 +80,20 @@ class TopDownDetector(Detector):
         self.boxes = NanoDetPersons(min_confidence, NMS_IOU, MAX_BOXES, model, options)
         self.thunder = ort.InferenceSession(str(THUNDER_FILE), options,
                                             providers=["CPUExecutionProvider"])
-        self.multipose = MoveNetDetector(options=options)
+        self.multipose = MoveNetDetector(options=options) if multipose_boxes else None
+        if not multipose_boxes:
+            self.name = "nanodet-g+movenet-thunder"
         self.min_confidence = float(min_confidence)
         self.max_people = None if max_people is None else int(max_people)
 
     def detect(self, image: Any) -> list[Detection]:
         img = check_image(image)
-        return self._people(img, self.multipose.detect(img))
+        return self._people(img, self.multipose.detect(img) if self.multipose else [])
 
     def track(self, image: Any) -> list[Detection]:
-        """:meth:`detect` for a video frame (MultiPose without its second look)."""
+        """:meth:`detect` for a video frame (MultiPose, if used, without its second look)."""
         img = check_image(image)
-        return self._people(img, self.multipose.track(img))
+        return self._people(img, self.multipose.track(img) if self.multipose else [])
 
     def _people(self, img: np.ndarray, multipose: list[Detection]) -> list[Detection]:
         boxes, scores = self.boxes(img)
