@@ -15,8 +15,7 @@ from wildpose.detectors import MoveNetDetector, TopDownDetector, make_detector
 from wildpose.detectors.base import onnx_options
 from wildpose.detectors.movenet import thunder_keypoints
 from wildpose.detectors.nanodet import (INPUT_SIZE, MEAN_BGR, REG_MAX, STD_BGR, STRIDES,
-                                        box_iou, decode_person_boxes, drop_contained,
-                                        fit_square,
+                                        box_iou, decode_person_boxes, fit_square,
                                         nanodet_input, nms, to_image_boxes)
 from wildpose.detectors.topdown import union_boxes
 from wildpose.predict import read_image
@@ -118,18 +117,6 @@ def test_iou_and_nms_by_hand():
     assert nms(boxes, scores, iou=0.5).tolist() == [1, 3, 2]
     assert nms(boxes, scores, iou=0.5, max_boxes=2).tolist() == [1, 3]
     assert nms(np.zeros((0, 4)), np.zeros(0)).tolist() == []
-
-
-def test_drop_contained_by_hand():
-    boxes = np.array([[0, 0, 10, 20],    # area 200, kept first
-                      [1, 0, 9, 8],      # area 64, all inside box 0 (IoU 0.32): dropped
-                      [5, 0, 15, 10],    # 50 of its 100 inside box 0: kept
-                      [20, 0, 30, 10],   # apart: kept
-                      [0, 0, 10, 25],    # contains box 0 (200 of the smaller 200): dropped
-                      [2, 0, 12, 10.0]])  # 80 of 100 inside box 0, 70 inside box 2
-    assert drop_contained(boxes, 0.8).tolist() == [0, 2, 3]
-    assert drop_contained(boxes, 0.81).tolist() == [0, 2, 3, 5]
-    assert drop_contained(np.zeros((0, 4))).tolist() == []
 
 
 def test_boxes_map_back_to_the_image():
