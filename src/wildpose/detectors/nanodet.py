@@ -14,9 +14,6 @@ each value.
   distributions -> person boxes in input pixels.
 * :func:`to_image_boxes`: input pixels -> image pixels.
 * :func:`nms`: greedy non-maximum suppression by box overlap (IoU).
-* :func:`drop_contained`: then, largest box first, a box mostly inside a larger kept one (a
-  part of one person boxed again, e.g. the upper body inside the whole body) is dropped
-  (round 7).
 * :class:`NanoDetPersons`: the above around one onnxruntime session.
 """
 
@@ -31,7 +28,7 @@ from PIL import Image
 __all__ = ["NANODET_FILE", "INPUT_SIZE", "STRIDES", "REG_MAX", "MEAN_BGR", "STD_BGR",
            "MIN_BOX_SCORE", "NMS_IOU", "MAX_BOXES", "PERSON_CLASS", "fit_square",
            "nanodet_input", "decode_person_boxes", "to_image_boxes", "box_iou", "nms",
-           "MIN_INSIDE", "drop_contained", "NanoDetPersons"]
+           "NanoDetPersons"]
 
 #: The shipped model (see ``tools/build_person_detector.py`` and the NOTICE file).
 NANODET_FILE = Path(__file__).resolve().parent.parent / "weights" / "nanodet-g.onnx"
@@ -48,9 +45,6 @@ STD_BGR = (57.375, 57.12, 58.395)
 MIN_BOX_SCORE = 0.2
 NMS_IOU = 0.4
 MAX_BOXES = 10
-#: A box with at least this fraction of its area inside a larger kept box is dropped (rounds
-#: 6-7 of ``benchmarks/PREDICT_DECISIONS.md``: for two different people only heavy occlusion).
-MIN_INSIDE = 0.8
 #: COCO's "person" in NanoDet's 80 classes.
 PERSON_CLASS = 0
 
@@ -149,29 +143,6 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU,
     return np.asarray(kept, int)
 
 
-def drop_contained(boxes: np.ndarray, min_inside: float = MIN_INSIDE) -> np.ndarray:
-    """Indices (ascending, so the input's score order is kept) of the (K, 4) x0, y0, x1, y1
-    boxes kept when, visiting them from the largest area to the smallest (ties in input
-    order), a box is dropped if intersection / area of the smaller of it and a kept box is
-    >= ``min_inside``: of a contained pair the larger box stays, since Thunder on its crop
-    sees the part too."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    area = (np.clip(boxes[:, 2] - boxes[:, 0], 0, None)
-            * np.clip(boxes[:, 3] - boxes[:, 1], 0, None))
-    kept: list[int] = []
-    for i in np.argsort(-area, kind="stable"):
-        b = boxes[i]
-        if kept:
-            k = boxes[kept]
-            iw = np.clip(np.minimum(b[2], k[:, 2]) - np.maximum(b[0], k[:, 0]), 0, None)
-            ih = np.clip(np.minimum(b[3], k[:, 3]) - np.maximum(b[1], k[:, 1]), 0, None)
-            smaller = np.minimum(area[i], area[kept])
-            if (iw * ih >= min_inside * smaller).any() and area[i] > 0:
-                continue
-        kept.append(int(i))
-    return np.asarray(sorted(kept), int)
-
-
 class NanoDetPersons:
     """Person boxes of an image with NanoDet-g (an onnxruntime session of ``model``).
 
@@ -213,7 +184,6 @@ class NanoDetPersons:
                                             [v["dist"] for v in by_stride],
                                             min_score=self.min_score)
         keep = nms(boxes, scores, self.iou, self.max_boxes)
-        keep = keep[drop_contained(boxes[keep])]
         boxes, scores = boxes[keep], scores[keep]
         return to_image_boxes(boxes, (ratio, ox, oy), h, w), scores
 
