@@ -15,8 +15,8 @@ import numpy as np
 
 from .normalization import normalize_2d
 from .skeleton import H36M17, Skeleton, convert_layout, flip_pose, get_layout, has_torso
-from .temporal import check_window_steps
-from .zoo import NUMPY_ARCHITECTURES, model_path, read_model_info
+from .temporal import check_window_steps, window_indices
+from .zoo import NUMPY_ARCHITECTURES, load_model, load_numpy_model, model_path, read_model_info
 
 __all__ = ["Lifter", "load_lifter", "lift", "PRECISIONS"]
 
@@ -66,17 +66,15 @@ class Lifter:
             raise ValueError(f"the numpy backend computes in float32 only, not {precision!r}: "
                              f"use backend 'torch'")
         if backend == "numpy":
-            from .zoo import load_numpy_model
-
             if device not in ("auto", "cpu"):
                 raise ValueError(f"the numpy backend runs on the CPU only, not {device!r}")
             self.device = None
             self.model = load_numpy_model(model)
         elif backend == "torch":
+            # torch is optional at start-up: the numpy backend and --help do not need it
             import torch
 
-            from .device import autocast_dtype, resolve_device
-            from .zoo import load_model
+            from .device import autocast_dtype, resolve_device  # imports torch
 
             self.device = resolve_device(device)
             self._autocast = autocast_dtype(precision, self.device)
@@ -168,8 +166,6 @@ class Lifter:
         windows: list[np.ndarray | None] = [None]
         frames = self.window[0]
         if frames > 1:
-            from .temporal import window_indices
-
             n = len(kp17)
             seq = np.zeros(n, np.int64) if sequence is None else np.asarray(sequence)
             order = np.arange(n) if frame is None else np.asarray(frame)
@@ -212,7 +208,7 @@ class Lifter:
     def _lift(self, keypoints: np.ndarray, valid: np.ndarray, window: np.ndarray | None
               ) -> np.ndarray:
         if self.backend == "torch":
-            import torch
+            import torch  # only the torch backend gets here: see __init__
 
             amp = self._autocast
             with torch.no_grad(), torch.autocast(self.device.type, dtype=amp or torch.float32,

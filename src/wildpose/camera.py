@@ -106,7 +106,7 @@ class Camera:
 def _like(a: np.ndarray, ref: Array) -> Array:
     """``a`` as the same kind (numpy or torch, dtype, device) as ``ref``."""
     if _is_torch(ref):
-        import torch
+        import torch  # only with torch input: numpy callers never import torch
 
         return torch.as_tensor(np.asarray(a), dtype=ref.dtype, device=ref.device)
     return np.asarray(a, dtype=ref.dtype if np.issubdtype(ref.dtype, np.floating) else None)
@@ -151,7 +151,7 @@ def distort(xy: Array, k: Array, p: Array) -> Array:
 
 def _stack_last(a: Array, b: Array, ref: Array) -> Array:
     if _is_torch(ref):
-        import torch
+        import torch  # only with torch input: numpy callers never import torch
 
         return torch.stack(torch.broadcast_tensors(a, b), -1)
     return np.stack(np.broadcast_arrays(a, b), -1)

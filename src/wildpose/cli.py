@@ -18,8 +18,15 @@ from importlib import import_module
 from pathlib import Path
 from typing import Any
 
+from .api import PRECISIONS, Lifter
+from .detectors import make_detector
+from .evaluation import evaluate_h36m, write_json
 from .lift_files import lift_keypoint_file
+from .methods.dual_source import (DEFAULT_AZIMUTHS, DEFAULT_ELEVATIONS, DualSourceLifter,
+                                  build_index)
+from .predict import Estimator, predict_path, unique_stems
 from .settings import flat_keys, merge_options, sections
+from .zoo import DEFAULT_MODEL, available_models, read_model_info, save_ensemble
 
 __all__ = ["main"]
 
@@ -33,8 +40,6 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
     """The lifter a command asked for: a learned model, or Iqbal et al.'s dual-source
     retrieval over a pose library built by ``wildpose index build``."""
     if args.method == "dual-source":
-        from .methods.dual_source import DualSourceLifter
-
         if getattr(args, "window_steps", None):
             raise ValueError("--window-steps reads a video lifter's window; --method "
                              "dual-source lifts each pose alone")
@@ -43,15 +48,11 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
                              "(build one with: wildpose index build --mocap SOURCE -o INDEX)")
         init = None
         if getattr(args, "init_model", None):
-            from .api import Lifter
-
             init = Lifter(args.init_model, device=args.device,
                           flip_test=not args.no_flip_test, backend=backend,
                           precision=args.precision)
         return DualSourceLifter(args.index, init=init,
                                 perspective=getattr(args, "perspective", False))
-    from .api import Lifter
-
     return Lifter(args.model, device=args.device, flip_test=not args.no_flip_test,
                   backend=backend, precision=args.precision, window_steps=args.window_steps)
 
@@ -66,8 +67,6 @@ def cmd_lift(args: argparse.Namespace) -> int:
     if outdir.exists() and not outdir.is_dir():
         _error(f"-o {outdir}: is a file, not an output folder")
         return 2
-    from .predict import unique_stems
-
     failed = []
     # Inputs of one name (a/p.npy, b/p.npy; p.npy, p.json) get distinct output names.
     for inp, stem in zip(args.inputs, unique_stems(args.inputs)):
@@ -92,11 +91,7 @@ def cmd_lift(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- predict
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .predict import Estimator, predict_path
-
     try:
-        from .detectors import make_detector
-
         options = {} if args.detection_threshold is None else \
             {"min_confidence": args.detection_threshold}
         options.update({"refine": True} if args.refine else {})
@@ -127,8 +122,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------- evaluate
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate_h36m, write_json
-
     # Output paths are checked first: a long evaluation must not end unable to write.
     for flag, target in (("--json", args.json), ("--save-predictions", args.save_predictions)):
         if target and Path(target).is_dir():
@@ -300,7 +293,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = cls.from_dict(merge_options(cls, base, flags, _parse_sets(args.set)))
         train(cfg, resume=not args.no_resume)
         if args.train_method == "zhou-image":
-            from .distributed import exit_distributed
+            from .distributed import exit_distributed  # imports torch: only training needs it
 
             exit_distributed(0)  # under torchrun: leave the group and end here (see there)
     except (ValueError, FileNotFoundError) as e:
@@ -312,8 +305,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    from .methods.dual_source import DEFAULT_AZIMUTHS, DEFAULT_ELEVATIONS, build_index
-
     try:
         path = build_index(args.mocap, args.output,
                            azimuths=args.azimuths or DEFAULT_AZIMUTHS,
@@ -331,8 +322,6 @@ def cmd_index_build(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .zoo import DEFAULT_MODEL, available_models, read_model_info
-
     for name in available_models():
         info = read_model_info(name)
         star = " (default)" if name == DEFAULT_MODEL else ""
@@ -354,8 +343,6 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    from .zoo import read_model_info, save_ensemble
-
     try:
         path = save_ensemble(args.output, args.members, name=args.name,
                              description=args.description,
@@ -389,8 +376,6 @@ def _add_window_steps_option(p: argparse.ArgumentParser) -> None:
 
 
 def _add_precision_option(p: argparse.ArgumentParser) -> None:
-    from .api import PRECISIONS
-
     p.add_argument("--precision", choices=PRECISIONS, default="fp32",
                    help="fp32 (default) or bf16: bfloat16 matrix products, about twice the "
                         "poses/s on CPUs with AVX-512 BF16 (torch backend; BENCHMARKS.md "

@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from .device import autocast_dtype, resolve_device
 
@@ -83,8 +86,6 @@ def init_distributed(device: str | torch.device = "auto") -> DistEnv:
     Returns:
         this process's :class:`DistEnv`.  Calling it again returns the same description.
     """
-    import torch.distributed as dist
-
     world = _env_int("WORLD_SIZE", 1)
     rank, local = _env_int("RANK", 0), _env_int("LOCAL_RANK", 0)
     dev = resolve_device(device)
@@ -102,8 +103,6 @@ def init_distributed(device: str | torch.device = "auto") -> DistEnv:
 
 def cleanup() -> None:
     """Leave the process group (no-op when there is none)."""
-    import torch.distributed as dist
-
     if dist.is_available() and dist.is_initialized():
         # Every rank reaches this point before any tears its connections down: a rank that
         # left early made gloo abort the other one at exit ("terminate called without an
@@ -121,10 +120,6 @@ def exit_distributed(code: int = 0) -> None:
     written.  ``os._exit`` skips that finalization.  Outside a process group it returns
     and the caller exits normally.
     """
-    import sys
-
-    import torch.distributed as dist
-
     if not (dist.is_available() and dist.is_initialized()):
         return
     cleanup()
@@ -147,8 +142,6 @@ def wrap_model(model: torch.nn.Module, env: DistEnv, find_unused_parameters: boo
     """
     if not env.distributed:
         return model
-    from torch.nn.parallel import DistributedDataParallel
-
     if sync_batchnorm:
         if env.device.type != "cuda":
             raise ValueError("sync_batchnorm needs CUDA devices")
@@ -204,8 +197,6 @@ def average_metrics(metrics: Mapping[str, float | torch.Tensor], env: DistEnv | 
     values = torch.tensor([float(metrics[k]) for k in names] + [1.0], dtype=torch.float64)
     values = values * weight
     if env.distributed:
-        import torch.distributed as dist
-
         # nccl reduces only CUDA tensors; gloo takes CPU tensors.
         t = values.to(env.device)
         dist.all_reduce(t)
@@ -218,8 +209,6 @@ def barrier(env: DistEnv | None = None) -> None:
     """Wait for every rank (no-op on a single process), e.g. before reading a file that
     rank 0 wrote."""
     if env is not None and env.distributed:
-        import torch.distributed as dist
-
         if env.device.type == "cuda":
             dist.barrier(device_ids=[env.device.index])
         else:

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from tqdm import tqdm
+
 from .settings import (OptimConfig, RunConfig, checked_options, field_defaults,
                        require, typed_option)
 from .zoo import save_model
@@ -55,7 +57,7 @@ def make_optimizer(model: Any, cfg: RunConfig | OptimConfig, device: Any) -> Any
     (``cfg.optim``), every trainer's optimizer.  Fused on CPUs and CUDA GPUs: the same
     update in one kernel rather than a pass over memory per operation, which matters for
     the small networks trained here, where the update is a sizeable part of a step."""
-    import torch
+    import torch  # optional at start-up: `import wildpose` and the CLI's --help skip it
 
     opt = _optim(cfg)
     fused = getattr(device, "type", str(device)) in ("cpu", "cuda")
@@ -78,7 +80,7 @@ def lr_at(cfg: RunConfig | OptimConfig, step: int, total: int) -> float:
 def mean_joint_error(model, kp, valid, target, device, batch=8192, predict=None) -> float:
     """Mean per-joint error (mm) of ``predict`` (default: ``model``) against ``target``;
     ``model`` is put in eval mode for it."""
-    import torch
+    import torch  # optional at start-up: see make_optimizer
 
     predict = model if predict is None else predict
     model.eval()
@@ -202,8 +204,7 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
     (returning None) and on Ctrl-C/SIGTERM (then KeyboardInterrupt is raised).  At the end
     the model is exported to ``model.safetensors`` with its validation curve.
     """
-    import torch
-    from tqdm import tqdm
+    import torch  # torch is imported in the functions that train: see make_optimizer
 
     cfg, out, model_info = run.cfg, run.out, run.model_info
     ckpt_path = out / "last.pt"

@@ -47,11 +47,14 @@ from threadpoolctl import ThreadpoolController
 
 from .camera import DEFAULT_FOV_DEGREES, default_focal_length, fit_root_translation, \
     image_center
+from .api import load_lifter
+from .detectors import default_detector
 from .detectors.base import check_image, inside_image
 from .media import read_image
 from .metrics import plausibility
 from .skeleton import H36M17, convert_layout, layout_conversion
 from .tracking import PoseTracker
+from .zoo import model_path, read_model_info
 
 __all__ = ["Person", "PredictionResult", "Estimator"]
 
@@ -187,11 +190,10 @@ class Estimator:
     def __init__(self, detector: Any = None, lifter: Any = None, min_confidence: float = 0.3,
                  focal_length: float | None = None,
                  fov_degrees: float = DEFAULT_FOV_DEGREES, max_people: int | None = None):
-        from .api import load_lifter
-
         self.image_model = None
         if lifter is not None and isinstance(lifter, (str, os.PathLike)) \
                 and _is_image_network(lifter):
+            # imports torch, which photos lifted by the numpy backend do not need
             from .methods.zhou_image import ZhouImagePredictor
 
             self.image_model = lifter = ZhouImagePredictor(lifter)
@@ -208,8 +210,6 @@ class Estimator:
         if max_people is not None and max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         if detector is None:
-            from .detectors import default_detector
-
             detector = default_detector()
         self.detector = detector
         self.min_confidence = float(min_confidence)
@@ -391,14 +391,12 @@ def _one_blas_thread() -> Any:
 def _is_image_network(model: str | os.PathLike) -> bool:
     """Whether a model name or file holds Zhou et al.'s image network (architecture
     ``"zhou_image"``); read from the file's description, without building the model."""
-    from .zoo import model_path, read_model_info
-
     try:
         path = model_path(model)
     except (ValueError, FileNotFoundError):
         return False  # Lifter reports the bad name as it always has
     if path.suffix == ".pt":
-        import torch
+        import torch  # only a .pt checkpoint needs torch to be read
 
         try:
             ck = torch.load(path, map_location="cpu", weights_only=True)

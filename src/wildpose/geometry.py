@@ -48,7 +48,7 @@ def _prepare(pred: Array, target: Array, mask: Array | None):
     ``weights`` is 1.0 for joints used in a fit and 0.0 otherwise, shape (..., J).
     """
     if _is_torch(pred) or _is_torch(target):
-        import torch
+        import torch  # only with torch input: numpy callers never import torch
 
         ref = pred if _is_torch(pred) else target
         dtype = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
@@ -227,7 +227,7 @@ def rotation_from_euler(azimuth: Array | float, elevation: Array | float = 0.0,
     angles = (azimuth, elevation, roll)
     ref = next((a for a in angles if _is_torch(a)), None)
     if ref is not None:
-        import torch
+        import torch  # only with torch input: numpy callers never import torch
 
         dtype = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
         angles = [torch.as_tensor(a, dtype=dtype, device=ref.device) for a in angles]

@@ -13,6 +13,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: single-process use only
+    fcntl = None
+
 __all__ = ["exclusive"]
 
 
@@ -25,9 +30,7 @@ def exclusive(lock_path: str | Path) -> Iterator[None]:
     timeout, unlike a collective barrier, so a long build never aborts the waiters.  Each
     ``open`` is its own lock holder, so threads of one process exclude each other too.
     """
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: single-process use only
+    if fcntl is None:
         yield
         return
     lock_path = Path(lock_path)

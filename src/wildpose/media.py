@@ -15,11 +15,13 @@ Every error is a ValueError whose message is one line naming the file.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "read_image", "VideoReader", "Mp4Writer",
            "one_line", "video_codec"]
@@ -41,8 +43,6 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     Raises ValueError with a one-line reason for a missing, unreadable, truncated or
     non-image file.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
     try:
         with Image.open(path) as im:
@@ -74,7 +74,7 @@ class VideoReader:
     """
 
     def __init__(self, path: str | os.PathLike):
-        import imageio_ffmpeg
+        import imageio_ffmpeg  # video only: see video_codec
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -176,7 +176,7 @@ class Mp4Writer:
         if h % 2 or w % 2:
             frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         if self._gen is None:
-            import imageio_ffmpeg
+            import imageio_ffmpeg  # video only: see video_codec
 
             self._size = (frame.shape[1], frame.shape[0])
             self._gen = imageio_ffmpeg.write_frames(
@@ -206,10 +206,7 @@ class Mp4Writer:
 def video_codec(path: str | os.PathLike) -> str | None:
     """The codec name of a video file's first video stream (e.g. ``"h264"``), read from
     ffmpeg's description of the file; None if ffmpeg finds no video stream."""
-    import re
-    import subprocess
-
-    import imageio_ffmpeg
+    import imageio_ffmpeg  # only for video: photos and keypoint files do not need ffmpeg
 
     out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
                          capture_output=True, text=True).stderr

@@ -34,7 +34,7 @@ def normalize_2d(keypoints: Any, valid: Any, root: int = 0, eps: float = 1e-6):
         ``keypoints = normalized * scale + center`` on valid joints.
     """
     if _is_torch(keypoints):
-        import torch
+        import torch  # only with torch input: numpy callers never import torch
 
         w = valid.to(keypoints.dtype)[..., None]
         kp = torch.where(valid[..., None], keypoints, torch.zeros_like(keypoints))

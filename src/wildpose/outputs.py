@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
+from tqdm import tqdm
 
 from .datasets.keypoint_files import KeypointSet
 from .estimator import PredictionResult
@@ -63,12 +64,7 @@ class PredictSummary:
 
 def report_stderr(msg: str) -> None:
     """Print a one-line message on stderr without breaking a progress bar."""
-    try:
-        from tqdm import tqdm
-
-        tqdm.write(msg, file=sys.stderr)
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        print(msg, file=sys.stderr)
+    tqdm.write(msg, file=sys.stderr)
 
 
 def fail(summary: PredictSummary, report: Callable[[str], None], source: str,

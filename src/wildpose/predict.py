@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from tqdm import tqdm
 
 from .estimator import Estimator, Person, PredictionResult
+from .export import write_bvh
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Mp4Writer, VideoReader, one_line, \
     read_image
 from .outputs import PredictSummary, fail, not_onto, report_stderr, save_npz, unique_stems, \
@@ -51,8 +53,6 @@ _KEYPOINT_EXTENSIONS = (".npy", ".npz", ".json")
 
 def _write_bvh(path: Path, poses: np.ndarray, fps: float, roots: np.ndarray | None,
                summary: PredictSummary, report: Callable[[str], None]) -> None:
-    from .export import write_bvh
-
     try:
         summary.outputs.append(write_bvh(path, poses, fps=fps, root_translation=roots))
     except (OSError, ValueError) as e:
@@ -68,9 +68,7 @@ def predict_images(files: list[Path], outdir: str | os.PathLike, estimator: Esti
     stem, or "predictions").  A file that fails is reported and skipped; a photo with nobody
     in it is reported (its JSON, with no people, is still written).  ``taken``: output names
     already used in this run, which these files' names avoid (:func:`unique_stems`)."""
-    from tqdm import tqdm
-
-    from .visualize import save_people_png
+    from .visualize import save_people_png  # matplotlib is slow to import: not at start-up
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -139,9 +137,7 @@ def predict_video(path: str | os.PathLike, outdir: str | os.PathLike, estimator:
     per second) over each track's 2D keypoints before lifting, so the 3D poses and root
     translations are smoothed with them.
     """
-    from tqdm import tqdm
-
-    from .visualize import draw_people
+    from .visualize import draw_people  # matplotlib is slow to import: not at start-up
 
     path, outdir = Path(path), Path(outdir)
     summary = PredictSummary()

@@ -374,7 +374,7 @@ def convert_layout(keypoints: Any, src: str | Skeleton, dst: str | Skeleton,
                          f"{conv.src.name} has {conv.src.num_joints}")
     is_torch = type(keypoints).__module__.startswith("torch")
     if is_torch:
-        import torch
+        import torch  # only with torch input: numpy callers never import torch
 
         w = torch.as_tensor(conv.weights, dtype=keypoints.dtype, device=keypoints.device)
         finite = torch.isfinite(keypoints).all(-1)
@@ -418,7 +418,7 @@ def flip_pose(pose: Any, skeleton: str | Skeleton = "h36m17") -> Any:
     """
     perm = get_layout(skeleton).flip_permutation()
     if type(pose).__module__.startswith("torch"):
-        import torch
+        import torch  # only with torch input: numpy callers never import torch
 
         perm = torch.as_tensor(perm, device=pose.device)
     out = pose[..., perm, :]  # advanced indexing copies, so the in-place negation is safe

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
+from .camera import camera_to_pixels
 from .datasets.h36m import TRAIN_SUBJECTS, H36MData, default_data_dir, h36m_intrinsics, load_h36m
 # The engine's names are also importable from here, where they were first defined.
 from .engine import (EpochStats, RunConfig, RunSpec, checked_options,
@@ -227,7 +228,6 @@ def train(cfg: TrainConfig, resume: bool = True, progress: bool = True,
     import torch
 
     from .augment import augment_batch, random_bone_factors, rescale_bones, transplant_errors
-    from .camera import camera_to_pixels
     from .device import autocast_dtype, resolve_device
     from .models.lifter import LifterConfig, ResidualMLPLifter
 

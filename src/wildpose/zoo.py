@@ -13,7 +13,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import load_file as load_numpy_file
+
+from .models.ensemble_input import EnsembleConfig, member_frames, shared_input_config
+from .models.lifter_numpy import fold_batchnorm, numpy_forward
 from .retired import MODEL_OPTIONS, drop_retired
+from .temporal import check_window_steps
+
+# torch and safetensors.torch (which imports torch) are imported inside the functions that
+# build torch modules: numpy inference, `import wildpose` and the CLI's --help never need it.
 
 __all__ = ["DEFAULT_MODEL", "NUMPY_ARCHITECTURES", "available_models", "model_path",
            "save_model", "save_ensemble", "load_model", "load_numpy_model", "read_model_info",
@@ -33,7 +43,6 @@ def _architectures() -> dict:
 
     from .models.depth_lifter import DepthLifter
     from .models.ensemble import LifterEnsemble
-    from .models.ensemble_input import EnsembleConfig
 
     from .models.ronchi_net import RonchiNet, RonchiNetConfig  # Ronchi et al. 2018
     from .models.hourglass import ZhouImageConfig, ZhouImageNet  # Zhou et al.'s image network
@@ -83,7 +92,7 @@ def save_model(path: str | Path, model: Any, info: dict[str, Any],
         half: store matrices as float16 (halves the file; lifting accuracy changes by
             far less than 0.1 mm); vectors (biases, normalization statistics) stay float32.
     """
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # torch only here: see the note at the top
 
     arch = next(k for k, (cls, _) in _architectures().items() if isinstance(model, cls))
     tensors = {}
@@ -125,7 +134,7 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
         ``train_minutes`` (training the ensemble from scratch trains every member) and
         copies the description fields the members agree on (inputs, training subjects, ...).
     """
-    from .models.ensemble import LifterEnsemble
+    from .models.ensemble import LifterEnsemble  # imports torch: see the note at the top
 
     models = [load_model(m) for m in members]
     for m, src in zip(models, members):
@@ -134,8 +143,6 @@ def save_ensemble(path: str | Path, members: list[str | Path], name: str | None 
                              f"averaged, not {m.info.get('architecture')!r}")
     ensemble = LifterEnsemble(models)
     if test_window_steps is not None:
-        from .temporal import check_window_steps
-
         if ensemble.config.window == 1:
             raise ValueError("test_window_steps needs video lifters; these members read one "
                              "frame each")
@@ -185,8 +192,6 @@ def validation_split(info: dict[str, Any]) -> ValidationSplit:
 
 def read_model_info(path: str | Path) -> dict[str, Any]:
     """The JSON description stored in a model file."""
-    from safetensors import safe_open
-
     path = model_path(path)
     try:
         with safe_open(str(path), framework="np") as f:
@@ -221,8 +226,6 @@ def _without_retired(info: dict[str, Any], source: Path) -> dict[str, Any]:
 def _member_states(info: dict[str, Any], state: dict[str, Any], source: Path) -> list:
     """An ensemble file's (member info, member weights) pairs, checked to be complete: every
     member a residual-MLP lifter, all reading the same input, every weight some member's."""
-    from .models.ensemble_input import shared_input_config
-
     members = info.get("members")
     if not isinstance(members, list) or not members or \
             not all(isinstance(m, dict) for m in members):
@@ -285,7 +288,7 @@ def load_model(name_or_path: str | Path | None = None, device: Any = "cpu") -> A
     Returns:
         the model in eval mode, with its description as ``model.info``.
     """
-    import torch
+    import torch  # optional at start-up: see the note at the top
 
     path = model_path(name_or_path)
     if path.suffix == ".pt":
@@ -300,7 +303,7 @@ def load_model(name_or_path: str | Path | None = None, device: Any = "cpu") -> A
                              ) from None
         return _build(_without_retired(info, path), _require_finite(state, path),
                       path).to(device)
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file  # imports torch: see the note at the top
 
     info = read_model_info(path)
     try:
@@ -313,8 +316,6 @@ def load_model(name_or_path: str | Path | None = None, device: Any = "cpu") -> A
 def _require_finite(state: dict, path: Path) -> dict:
     """``state`` if every floating-point tensor (torch or numpy) is finite; else a one-line
     ValueError naming the file and the tensors (NaN weights would pass for bad input)."""
-    import numpy as np
-
     def finite(v: Any) -> bool:
         if not isinstance(v, np.ndarray):  # a torch tensor
             return not v.is_floating_point() or bool(v.isfinite().all())
@@ -342,8 +343,6 @@ class NumpyModel:
         self.info = info
 
     def __call__(self, keypoints: Any, valid: Any) -> Any:
-        from .models.lifter_numpy import numpy_forward
-
         return numpy_forward(self.layers, keypoints, valid)
 
 
@@ -352,8 +351,6 @@ class NumpyEnsemble:
     :class:`~wildpose.models.ensemble.LifterEnsemble`)."""
 
     def __init__(self, members: list[NumpyModel], info: dict[str, Any]):
-        from .models.ensemble_input import EnsembleConfig, member_frames
-
         self.members = members
         self.info = info
         shared = EnsembleConfig(**info["config"])
@@ -367,8 +364,6 @@ class NumpyEnsemble:
 def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel | NumpyEnsemble:
     """Load a ``.safetensors`` residual-MLP model (or an ensemble of them) for numpy
     inference."""
-    from safetensors.numpy import load_file
-
     path = model_path(name_or_path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: numpy inference needs a .safetensors model file")
@@ -377,7 +372,7 @@ def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel | Num
         raise ValueError(f"model file {path}: numpy inference supports "
                          f"{', '.join(NUMPY_ARCHITECTURES)}, not {info.get('architecture')!r}")
     try:
-        state = load_file(str(path))
+        state = load_numpy_file(str(path))
     except Exception as e:
         raise ValueError(f"model file {path} is corrupt ({e})") from None
     _require_finite(state, path)
@@ -388,8 +383,6 @@ def load_numpy_model(name_or_path: str | Path | None = None) -> NumpyModel | Num
 
 
 def _numpy_lifter(info: dict[str, Any], state: dict, path: Path) -> NumpyModel:
-    from .models.lifter_numpy import fold_batchnorm
-
     try:
         cfg = info["config"]
         unknown = set(cfg) - _NUMPY_CONFIG_KEYS  # options numpy_forward would ignore

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..camera import Camera
 from ..skeleton import H36M32_TO_17
+from ..temporal import smooth_sequences
 
 __all__ = [
     "TRAIN_SUBJECTS",
@@ -105,7 +106,7 @@ def load_cameras(data_dir: str | os.PathLike | None = None) -> dict[tuple[int, i
         {(subject, camera index 1..4): Camera}, R converted to world-to-camera (the file
         stores it transposed) and T the camera centre in world mm.
     """
-    import h5py
+    import h5py  # slow to import: only reading the Human3.6M files needs it
 
     path = _h36m_root(data_dir) / "cameras.h5"
     cams: dict[tuple[int, int], Camera] = {}
@@ -199,8 +200,6 @@ class H36MData:
         else:
             raise ValueError(f"unknown input kind {kind!r}: use 'gt' or 'sh'")
         if smooth_2d > 0:
-            from ..temporal import smooth_sequences
-
             kp = smooth_sequences(kp, self.sequence, self.frame, smooth_2d)
         return kp, layout
 
@@ -229,7 +228,7 @@ def load_h36m(data_dir: str | os.PathLike | None = None,
     Returns:
         :class:`H36MData`.  Raises FileNotFoundError if a subject has no sequences at all.
     """
-    import h5py
+    import h5py  # slow to import: only reading the Human3.6M files needs it
 
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
@@ -294,7 +293,7 @@ def load_h36m(data_dir: str | os.PathLike | None = None,
 def _read_sh(root: Path, subject: int, seq: str, cam_name: str, n_frames: int, stride: int,
              skipped: list[str]) -> np.ndarray:
     """Stacked-hourglass detections of one sequence and camera, NaN if absent or misaligned."""
-    import h5py
+    import h5py  # slow to import: only reading the Human3.6M files needs it
 
     out = np.full((len(range(0, n_frames, stride)), 16, 2), np.nan, np.float32)
     path = root / f"S{subject}" / "StackedHourglass" / f"{seq.replace(' ', '_')}.{cam_name}.h5"

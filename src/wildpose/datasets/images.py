@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from PIL import Image
 
 from ..chunked import write_chunks
 from ..locking import exclusive
@@ -129,8 +130,6 @@ def crop_image(image: Any, origin: np.ndarray, side: float, size: int) -> np.nda
         (S, S, 3) uint8.  Antialiased bilinear (PIL's resize, so a large window is averaged
         rather than point-sampled); the window's parts outside the image are black.
     """
-    from PIL import Image
-
     ox, oy = float(origin[0]), float(origin[1])
     # PIL's resize takes a fractional source box but only inside the image, and its crop
     # pads outside with zeros: crop an integer region one pixel wider than the window (so
@@ -145,8 +144,6 @@ def crop_image(image: Any, origin: np.ndarray, side: float, size: int) -> np.nda
 
 def _open_rgb(path: str) -> Any:
     """Decode an image file fully, as RGB; a missing or unreadable file raises SkipSample."""
-    from PIL import Image
-
     try:
         with Image.open(path) as im:
             im.load()  # decode now: a truncated or corrupt file fails here, not mid-batch

@@ -56,7 +56,7 @@ def _default_search_params(kind: str, nlist: int) -> dict[str, int]:
 
 
 def _make_index(kind: str, dim: int, n: int):
-    import faiss
+    import faiss  # slow to import: only building or reading an index needs it
 
     if kind == "flat":
         return faiss.IndexFlatL2(dim), {}
@@ -119,7 +119,7 @@ def build_index(sources: Any, out_path: str | os.PathLike,
     Returns:
         the library folder.
     """
-    import faiss
+    import faiss  # slow to import: see _make_index
 
     started = time.perf_counter()
     final = Path(out_path)
@@ -182,8 +182,6 @@ def build_index(sources: Any, out_path: str | os.PathLike,
         n_train = int(min(n, max(40 * index_params["nlist"], 100_000), 1_000_000))
         rows = np.sort(rng.choice(n, n_train, replace=False))
         if progress:
-            from tqdm.auto import tqdm
-
             tqdm.write(f"training the {kind} index ({index_params['nlist']} lists) on "
                        f"{n_train} of {n} entries", file=sys.stderr)
         index.train(np.ascontiguousarray(feats[rows]))

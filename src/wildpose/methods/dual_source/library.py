@@ -15,7 +15,7 @@ __all__ = ["PoseLibrary"]
 
 
 def _apply_search_params(index, params: dict[str, int]) -> None:
-    import faiss
+    import faiss  # slow to import: only a library's search needs it
 
     if "nprobe" in params:
         faiss.extract_index_ivf(index).nprobe = int(params["nprobe"])
@@ -25,7 +25,7 @@ def _apply_search_params(index, params: dict[str, int]) -> None:
 
 def _read_faiss(path: Path, mmap: bool):
     """Read an index memory-mapped where this FAISS supports it; returns (index, mmapped)."""
-    import faiss
+    import faiss  # slow to import: see _apply_search_params
 
     if mmap:
         flags = []

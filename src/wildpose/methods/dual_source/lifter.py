@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ...camera import pixels_to_normalized
 from ...skeleton import Skeleton, convert_layout, get_layout
 from .features import LayoutMismatchError
 from .index import load_index
@@ -187,8 +188,6 @@ class DualSourceLifter:
         n = len(q)
         uv = None
         if intrinsics is not None:
-            from ...camera import pixels_to_normalized
-
             intr = _intrinsics_arrays(intrinsics, n)
             skel = get_layout(layout)
             ok = np.isfinite(kp).all(-1)
