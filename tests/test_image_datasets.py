@@ -20,11 +20,11 @@ import torch
 from PIL import Image
 
 import wildpose.datasets.images as images_mod
-from wildpose.datasets.image_readers import (H36M_FRAME_PATTERN, AnnotatedImage, SkipSample,
+from wildpose.datasets.image_readers import (H36M_FRAME_PATTERN, AnnotatedImage,
                                              read_coco_keypoints, read_h36m_frames, read_mpii,
                                              read_source)
-from wildpose.datasets.images import (PersonCrops, crop_sample, crop_to_image, crop_window,
-                                      image_to_crop, materialize)
+from wildpose.crop import crop_to_image, crop_window, image_to_crop
+from wildpose.datasets.images import PersonCrops, crop_sample, materialize
 from wildpose.methods.zhou_image import (
     ImageAugmentConfig,
     ZhouImageTrainConfig,
@@ -113,7 +113,7 @@ def test_crop_window_maps_image_points_to_the_crop_and_back():
     np.testing.assert_allclose(crop_to_image(image_to_crop(pts, origin, side / 64), origin,
                                              side / 64), pts, atol=1e-9)
     # A point-like box has no window, unless a minimum side is given.
-    with pytest.raises(SkipSample):
+    with pytest.raises(ValueError):
         crop_window((5, 5, 5, 5), 2.0)
     origin, side = crop_window((5, 5, 5, 5), 2.0, min_side=1.0)
     assert side == 2.0 and origin.tolist() == [4.5, 4.5]

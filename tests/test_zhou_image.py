@@ -19,7 +19,7 @@ import torch
 from conftest import run_two_ranks
 
 from wildpose.camera import camera_to_pixels
-from wildpose.datasets.images import crop_to_image, crop_window
+from wildpose.crop import crop_to_image, crop_window
 from wildpose.datasets.synthetic import SyntheticPoseDataset
 from wildpose.datasets.synthetic_render import render_pose
 from wildpose.datasets.synthetic_scene import pinhole_camera

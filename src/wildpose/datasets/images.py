@@ -21,9 +21,9 @@ Coordinates: pixels with integer values at pixel centres (pixel ``(0, 0)`` spans
 ``[-0.5, 0.5)``), x right, y down, in the image and in the crop alike.  A crop of side
 ``side`` image pixels centred on the box centre maps crop pixel ``k`` to image pixel
 ``origin + step * (k + 0.5) - 0.5`` per axis (``step = side / S``, ``origin`` the crop's
-top-left edge in image edge coordinates; :func:`crop_window`, :func:`image_to_crop`,
-:func:`crop_to_image`), which :meth:`wildpose.methods.zhou_image.ZhouImagePredictor.crop`
-uses too (with ``box_scale`` as the margin).
+top-left edge in image edge coordinates; :mod:`wildpose.crop`, the one crop geometry, which
+:meth:`wildpose.methods.zhou_image.ZhouImagePredictor.crop` uses too, with ``box_scale`` as
+the margin).
 
 Bad input never stops a run: a missing or unreadable image, an annotation entry that is
 malformed, a box that is empty and a person with no labelled joint inside the image are
@@ -50,14 +50,14 @@ import numpy as np
 from PIL import Image
 
 from ..chunked import write_chunks
+from ..crop import crop_window, image_to_crop
 from ..locking import exclusive
 from ..skeleton import H36M17
 from .image_readers import (_IMAGE_ERRORS, DEFAULT_CROP_MARGIN, AnnotatedImage, SkipSample,
                             _one_line, _skip, _summary, read_source)
 from .image_set import ImageSet, image_set_from_renders
 
-__all__ = ["Crop", "PersonCrops", "DEFAULT_CROP_MARGIN", "crop_window", "image_to_crop",
-           "crop_to_image", "crop_image", "crop_sample", "materialize", "load_image_sources"]
+__all__ = ["Crop", "PersonCrops", "DEFAULT_CROP_MARGIN", "crop_image", "crop_sample", "materialize", "load_image_sources"]
 
 
 @dataclass(eq=False)
@@ -79,43 +79,6 @@ class Crop:
     pose_mm: np.ndarray | None
     origin: np.ndarray
     step: float
-
-
-def crop_window(box: Sequence[float], margin: float, min_side: float = 0.0
-                ) -> tuple[np.ndarray, float]:
-    """The square crop window of a person box.
-
-    Args:
-        box: (x0, y0, x1, y1) image pixels (integer = pixel centre).
-        margin: the window's side is this times the box's longer side.
-        min_side: the box's longer side counts as at least this many pixels (a point-like
-            box from a single keypoint still gets a window).
-    Returns:
-        ``(origin, side)``: (2,) top-left corner in image *edge* coordinates (pixel ``u``
-        spans ``[u, u + 1)`` there) and the side in image pixels; the window is centred on
-        the box centre.  Raises :class:`SkipSample` (``bad_box``) for an unusable box.
-    """
-    if len(box) != 4 or not margin > 0 or not np.isfinite(np.asarray(box, float)).all():
-        raise SkipSample("bad_box", f"box {tuple(float(v) for v in box)}, margin {margin}")
-    x0, y0, x1, y1 = (float(v) for v in box)
-    longer = max(x1 - x0, y1 - y0, float(min_side))
-    if not longer > 0:
-        raise SkipSample("bad_box", f"box {(x0, y0, x1, y1)}, margin {margin}")
-    side = longer * float(margin)
-    # +0.5: from pixel-centre to edge coordinates.
-    centre = np.array([(x0 + x1) / 2 + 0.5, (y0 + y1) / 2 + 0.5])
-    return centre - side / 2, side
-
-
-def image_to_crop(points: np.ndarray, origin: np.ndarray, step: float) -> np.ndarray:
-    """(..., 2) image pixels -> crop pixels: ``(p + 0.5 - origin) / step - 0.5``."""
-    return (np.asarray(points, np.float64) + 0.5 - origin) / step - 0.5
-
-
-def crop_to_image(points: np.ndarray, origin: np.ndarray, step: float) -> np.ndarray:
-    """(..., 2) crop pixels -> image pixels, the inverse of :func:`image_to_crop`:
-    ``origin + step * (k + 0.5) - 0.5``."""
-    return origin + step * (np.asarray(points, np.float64) + 0.5) - 0.5
 
 
 def crop_image(image: Any, origin: np.ndarray, side: float, size: int) -> np.ndarray:
@@ -166,14 +129,17 @@ def crop_sample(sample: AnnotatedImage, size: int, margin: float = DEFAULT_CROP_
     Joints outside the image (``[-0.5, W - 0.5) x [-0.5, H - 0.5)``) are made invisible.
 
     Args:
-        sample: the record; size: S, crop side in pixels; margin: see :func:`crop_window`.
+        sample: the record; size: S, crop side in pixels; margin: see :func:`wildpose.crop.crop_window`.
     Returns:
         :class:`Crop`.
     Raises:
         SkipSample: missing or unreadable image, unusable box, or no visible joint inside the
             image (``reason`` says which).
     """
-    origin, side = crop_window(sample.box, margin)
+    try:
+        origin, side = crop_window(sample.box, margin)
+    except ValueError as e:
+        raise SkipSample("bad_box", str(e)) from None
     img = _open_rgb(sample.image)
     w, h = img.size
     kp = np.asarray(sample.joints_2d, np.float64)

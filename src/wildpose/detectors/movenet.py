@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from ..crop import crop_window
 from ..skeleton import COCO17
 from .base import Detection, Detector, check_image, inside_image, onnx_options
 from .merge import merge_people
@@ -243,10 +244,7 @@ def thunder_keypoints(session: Any, image: np.ndarray | Image.Image,
         is (y, x, confidence) normalized to the crop.)
     """
     pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    x0, y0, x1, y1 = box
-    side = REFINE_CROP * max(x1 - x0, y1 - y0, 1.0)
-    # edge coordinates (pixel centres + 0.5) of the crop, centred on the box
-    left, top = (x0 + x1) / 2 + 0.5 - side / 2, (y0 + y1) / 2 + 0.5 - side / 2
+    (left, top), side = crop_window(box, REFINE_CROP, min_side=1.0)
     crop = pil.transform((THUNDER_SIZE, THUNDER_SIZE), Image.EXTENT,
                          (left, top, left + side, top + side), Image.BILINEAR,
                          fillcolor=(0, 0, 0))

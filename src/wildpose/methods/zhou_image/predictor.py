@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 
 from ...datasets.image_set import ImageSet
-from ...datasets.images import DEFAULT_CROP_MARGIN, crop_to_image, crop_window
+from ...crop import crop_to_image, crop_window
+from ...datasets.images import DEFAULT_CROP_MARGIN
 from ...heatmaps import cells_to_pixels, decode_argmax
 from ...metrics import bone_symmetry_error, mpjpe, p_mpjpe
 from ...models.depth_lifter import DepthLifter
@@ -148,7 +149,7 @@ class ZhouImagePredictor:
 
     def crop(self, image: np.ndarray, box: tuple | None):
         """The square crop of a box, resized to the input size: the window of
-        :func:`~wildpose.datasets.images.crop_window` (margin :attr:`box_scale`), sampled
+        :func:`~wildpose.crop.crop_window` (margin :attr:`box_scale`), sampled
         bilinearly without antialiasing.
 
         Args:
