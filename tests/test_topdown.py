@@ -12,10 +12,10 @@ from PIL import Image
 
 from conftest import REPO_ROOT
 from wildpose.detectors import MoveNetDetector, TopDownDetector, make_detector
-from wildpose.detectors.base import onnx_options
+from wildpose.detectors.base import box_iou, onnx_options
 from wildpose.detectors.movenet import thunder_keypoints
 from wildpose.detectors.nanodet import (INPUT_SIZE, MEAN_BGR, REG_MAX, STD_BGR, STRIDES,
-                                        box_iou, decode_person_boxes, fit_square,
+                                        decode_person_boxes, fit_square,
                                         nanodet_input, nms, to_image_boxes)
 from wildpose.detectors.topdown import union_boxes
 from wildpose.predict import read_image

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wildpose.tracking import PoseTracker, box_iou, keypoint_similarity
+from wildpose.detectors.base import box_iou
+from wildpose.tracking import PoseTracker, keypoint_similarity
 
 #: A stick figure's 17 joints around its centre, pixels (a 100 px tall person).
 FIGURE = np.stack([np.linspace(-15, 15, 17), np.linspace(-50, 50, 17)], 1)

@@ -26,20 +26,10 @@ from typing import Any
 
 import numpy as np
 
+from .detectors.base import box_iou
 from .temporal import OneEuroFilter
 
-__all__ = ["PoseTracker", "box_iou", "keypoint_similarity"]
-
-
-def box_iou(a: Any, b: Any) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes (0 for empty ones)."""
-    ax0, ay0, ax1, ay1 = (float(v) for v in a)
-    bx0, by0, bx1, by1 = (float(v) for v in b)
-    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
-    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
-    inter = iw * ih
-    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    return inter / union if union > 0 else 0.0
+__all__ = ["PoseTracker", "keypoint_similarity"]
 
 
 def keypoint_similarity(a: np.ndarray, b: np.ndarray, scale: float) -> float:
@@ -112,8 +102,8 @@ class PoseTracker:
             pbox, pkp = t.predicted(self.frame)
             scale = 0.1 * max(pbox[2] - pbox[0], pbox[3] - pbox[1])
             for pi in range(len(boxes)):
-                s = 0.5 * box_iou(pbox, boxes[pi]) + 0.5 * keypoint_similarity(pkp, kps[pi],
-                                                                                scale)
+                iou = float(box_iou(pbox, boxes[pi])[0])
+                s = 0.5 * iou + 0.5 * keypoint_similarity(pkp, kps[pi], scale)
                 if s >= self.min_similarity:
                     pairs.append((s, ti, pi))
         ids = [-1] * len(boxes)

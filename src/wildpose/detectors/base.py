@@ -28,7 +28,7 @@ import numpy as np
 
 from ..skeleton import Skeleton, get_layout
 
-__all__ = ["Detection", "Detector", "check_image", "quiet_stderr", "inside_image",
+__all__ = ["Detection", "Detector", "check_image", "quiet_stderr", "inside_image", "box_iou",
            "onnx_options"]
 
 
@@ -66,6 +66,20 @@ class Detection:
         if len(self.box) != 4:
             raise ValueError(f"Detection box must be (x0, y0, x1, y1), got {self.box}")
         self.score = float(self.score)
+
+
+def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """IoU of one (4,) x0, y0, x1, y1 box (pixels) with each of (K, 4) boxes -> (K,); 0 where
+    the union is empty.  The one box overlap of wildpose (NMS, box unions, the video tracker)."""
+    box = np.asarray(box, np.float64)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
+    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
+    inter = iw * ih
+    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * \
+        np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa: E731
+    union = area(box) + area(boxes) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def inside_image(xy: Any, height: int, width: int) -> np.ndarray:

@@ -25,9 +25,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .base import box_iou
+
 __all__ = ["NANODET_FILE", "INPUT_SIZE", "STRIDES", "REG_MAX", "MEAN_BGR", "STD_BGR",
            "MIN_BOX_SCORE", "NMS_IOU", "MAX_BOXES", "PERSON_CLASS", "fit_square",
-           "nanodet_input", "decode_person_boxes", "to_image_boxes", "box_iou", "nms",
+           "nanodet_input", "decode_person_boxes", "to_image_boxes", "nms",
            "NanoDetPersons"]
 
 #: The shipped model (see ``tools/build_person_detector.py`` and the NOTICE file).
@@ -114,18 +116,6 @@ def decode_person_boxes(scores: list[np.ndarray], distributions: list[np.ndarray
     if not boxes:
         return np.zeros((0, 4)), np.zeros(0)
     return np.concatenate(boxes), np.concatenate(kept)
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (4,) x0, y0, x1, y1 box with each of (K, 4) boxes -> (K,)."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    iw = np.clip(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0, None)
-    ih = np.clip(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0, None)
-    inter = iw * ih
-    area = lambda b: np.clip(b[..., 2] - b[..., 0], 0, None) * \
-        np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa: E731
-    union = area(np.asarray(box, np.float64)) + area(boxes) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU,

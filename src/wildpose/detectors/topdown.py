@@ -24,9 +24,9 @@ import numpy as np
 from PIL import Image
 
 from ..skeleton import COCO17
-from .base import Detection, Detector, check_image, onnx_options
+from .base import Detection, Detector, box_iou, check_image, onnx_options
 from .movenet import THUNDER_FILE, MoveNetDetector, thunder_keypoints
-from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons, box_iou
+from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons
 
 __all__ = ["TopDownDetector", "union_boxes"]
 
@@ -43,9 +43,10 @@ def union_boxes(boxes: np.ndarray, scores: np.ndarray, extra_boxes: np.ndarray,
     ``iou`` (a person the first detector did not box).  (K, 4) / (K,) arrays in, the same out."""
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     scores = np.asarray(scores, np.float64).reshape(-1)
-    add = [i for i, b in enumerate(np.asarray(extra_boxes, np.float64).reshape(-1, 4))
+    extra_boxes = np.asarray(extra_boxes, np.float64).reshape(-1, 4)
+    add = [i for i, b in enumerate(extra_boxes)
            if len(boxes) == 0 or box_iou(b, boxes).max() < iou]
-    return (np.concatenate([boxes, np.asarray(extra_boxes, np.float64).reshape(-1, 4)[add]]),
+    return (np.concatenate([boxes, extra_boxes[add]]),
             np.concatenate([scores, np.asarray(extra_scores, np.float64).reshape(-1)[add]]))
 
 
