@@ -18,7 +18,6 @@ from wildpose.camera import (
     pixels_to_normalized,
     scaled_orthographic_project,
     undistort,
-    weak_perspective_project,
     world_to_camera,
 )
 from wildpose.geometry import rotation_matrix
@@ -302,14 +301,10 @@ def test_torch_projection_gradcheck():
     assert torch.autograd.gradcheck(project, (Xw, f, k, p))
 
 
-def test_torch_undistort_and_weak_perspective_gradcheck():
+def test_torch_undistort_gradcheck():
     xy_d = torch.tensor([[0.3, -0.2], [0.1, 0.25]], dtype=torch.float64, requires_grad=True)
     k, p = torch.from_numpy(K_REAL), torch.from_numpy(P_REAL)
     assert torch.autograd.gradcheck(lambda a: undistort(a, k, p), (xy_d,))
-    X = torch.tensor([[100.0, 50, 3000], [-200, 10, 3500]], dtype=torch.float64,
-                     requires_grad=True)
-    f, c = torch.tensor([1000.0, 1000.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda a: weak_perspective_project(a, f, c), (X,))
 
 
 def test_torch_gradient_matches_finite_difference():
@@ -321,23 +316,6 @@ def test_torch_gradient_matches_finite_difference():
 
 
 # ----------------------------------------------------------------------------- simplified models
-
-def test_weak_perspective_equals_perspective_at_one_depth():
-    rng = np.random.default_rng(9)
-    X = np.concatenate([rng.uniform(-500, 500, (2, 17, 2)), np.full((2, 17, 1), 2500.0)], -1)
-    X[1, :, 2] = 4000.0
-    persp = camera_to_pixels(X, F, C)
-    np.testing.assert_allclose(weak_perspective_project(X, F, C), persp, atol=1e-9)
-    np.testing.assert_allclose(weak_perspective_project(X, F, C, depth=np.array([2500.0, 4000])),
-                               persp, atol=1e-9)
-
-
-def test_weak_perspective_uses_mean_depth_hand_computed():
-    # Depths 2000 and 4000: mean 3000; u = 1000 * 300 / 3000 + 500 = 600,
-    # v = 1000 * -600 / 3000 + 500 = 300 (for the point at depth 4000 too).
-    X = np.array([[300.0, -600.0, 2000.0], [300.0, -600.0, 4000.0]])
-    np.testing.assert_allclose(weak_perspective_project(X, F, C), [[600, 300], [600, 300]])
-
 
 def test_scaled_orthographic_hand_example():
     # Rotation by 90 degrees about z maps (1, 2, 3) to (-2, 1, 3); scale 2 gives (-4, 2);

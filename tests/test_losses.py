@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from wildpose.losses import (canonical_bone_lengths, geo_loss, left_right_bone_pairs,
-                             limb_prior_loss, ranking_loss, reprojection_loss, root_loss)
+                             limb_prior_loss, ranking_loss, reprojection_loss)
 from wildpose.skeleton import H36M17
 
 torch.set_num_threads(1)
@@ -284,12 +284,6 @@ def test_reprojection_loss_only_sees_the_projection():
     r3 = t([[c, -s_, 0], [s_, c, 0], [0, 0, 1]])
     assert reprojection_loss(pose @ r3.T, scale, kp @ r3[:2, :2].T).item() == \
         pytest.approx(ref, rel=1e-5)
-
-
-def test_root_loss_hand_value():
-    pose = torch.zeros(2, 17, 3)
-    pose[0, 0] = t([3.0, 4.0, 0.0])
-    assert root_loss(pose, reduction="none").tolist() == pytest.approx([5.0, 0.0], abs=1e-5)
 
 
 def test_left_right_bone_pairs_of_h36m17():

@@ -194,17 +194,6 @@ class Lifter:
                               stacklevel=2)
         return out[0] if single else out
 
-    def lift_normalized(self, keypoints: np.ndarray, valid: np.ndarray,
-                        window: np.ndarray | None = None) -> np.ndarray:
-        """Lift already normalized H36M17 keypoints: (N, 17, 2), (N, 17) -> (N, 17, 3) mm.
-
-        A video lifter takes windows: either already gathered, (N, W, 17, 2) and (N, W, 17),
-        or frames plus ``window``, (M, W) row indices into them (one window per output row,
-        :func:`wildpose.temporal.window_indices`), gathered a batch at a time so that the
-        W-times larger array is never built whole.
-        """
-        return self._lift(keypoints, valid, window)
-
     def _lift(self, keypoints: np.ndarray, valid: np.ndarray, window: np.ndarray | None
               ) -> np.ndarray:
         if self.backend == "torch":

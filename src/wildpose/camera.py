@@ -35,7 +35,6 @@ __all__ = [
     "undistort",
     "camera_to_pixels",
     "pixels_to_normalized",
-    "weak_perspective_project",
     "scaled_orthographic_project",
     "virtual_camera_view",
     "DEFAULT_FOV_DEGREES",
@@ -138,15 +137,19 @@ def distort(xy: Array, k: Array, p: Array) -> Array:
     Returns:
         (..., J, 2) distorted normalized coordinates.
     """
+    factor, shift = _distortion_terms(xy, k, p)
+    return xy * factor + shift
+
+
+def _distortion_terms(xy: Array, k: Array, p: Array) -> tuple[Array, Array]:
+    """``(factor, shift)`` of :func:`distort` at ``xy``: distorted = xy * factor + shift."""
     k, p = _unsq(k), _unsq(p)
     x, y = xy[..., 0], xy[..., 1]
     r2 = x * x + y * y
     radial = 1 + k[..., 0] * r2 + k[..., 1] * r2 ** 2 + k[..., 2] * r2 ** 3
     # Human3.6M's ProjectPointRadial folds the tangential term into a common factor.
     tan = p[..., 0] * y + p[..., 1] * x
-    factor = (radial + tan)[..., None]
-    shift = r2[..., None] * _stack_last(p[..., 1], p[..., 0], ref=xy)
-    return xy * factor + shift
+    return (radial + tan)[..., None], r2[..., None] * _stack_last(p[..., 1], p[..., 0], ref=xy)
 
 
 def _stack_last(a: Array, b: Array, ref: Array) -> Array:
@@ -169,12 +172,7 @@ def undistort(xy_d: Array, k: Array, p: Array, iterations: int = 20) -> Array:
     xy = xy_d
     for _ in range(iterations):
         # distort(xy) = xy * factor + shift  =>  xy = (xy_d - shift) / factor
-        kk, pp = _unsq(k), _unsq(p)
-        x, y = xy[..., 0], xy[..., 1]
-        r2 = x * x + y * y
-        radial = 1 + kk[..., 0] * r2 + kk[..., 1] * r2 ** 2 + kk[..., 2] * r2 ** 3
-        factor = (radial + pp[..., 0] * y + pp[..., 1] * x)[..., None]
-        shift = r2[..., None] * _stack_last(pp[..., 1], pp[..., 0], ref=xy)
+        factor, shift = _distortion_terms(xy, k, p)
         xy = (xy_d - shift) / factor
     return xy
 
@@ -204,24 +202,6 @@ def pixels_to_normalized(pixels: Array, f: Array, c: Array, k: Array | None = No
     if distortion and k is not None and p is not None:
         xy = undistort(xy, k, p)
     return xy
-
-
-def weak_perspective_project(points: Array, f: Array, c: Array,
-                             depth: Array | None = None) -> Array:
-    """Weak-perspective projection: every point is divided by one reference depth.
-
-    u = f * X / Z_ref + c, with Z_ref the per-pose depth (default: the mean Z of the pose).
-
-    Args:
-        points: (..., J, 3) camera coordinates, mm.
-        f, c: (..., 2) focal length and principal point, pixels.
-        depth: (...,) reference depth in mm, or None for the pose's mean depth.
-    Returns:
-        (..., J, 2) pixels.
-    """
-    if depth is None:
-        depth = points[..., 2].mean(-1)
-    return points[..., :2] / depth[..., None, None] * _unsq(f) + _unsq(c)
 
 
 def scaled_orthographic_project(points: Array, scale: Array,

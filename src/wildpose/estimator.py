@@ -115,12 +115,6 @@ class Person:
         """Whether the person has a 3D pose (else only 2D keypoints)."""
         return bool(np.isfinite(self.keypoints_3d).all())
 
-    def camera_pose(self) -> np.ndarray | None:
-        """(17, 3) absolute camera-frame positions (3D + root translation), or None."""
-        if self.root_translation is None or not self.lifted:
-            return None
-        return self.keypoints_3d + self.root_translation
-
 
 @dataclass
 class PredictionResult:

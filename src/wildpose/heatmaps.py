@@ -1,4 +1,4 @@
-"""Joint heatmaps: Gaussian targets, decoding, coordinate conversions, loss and flip-test.
+"""Joint heatmaps: Gaussian targets, decoding, coordinate conversions, loss and flips.
 
 Coordinate convention (both for input-image pixels and for heatmap cells): a coordinate is
 continuous and **integer values are the centres** of pixels (cells); pixel ``i`` covers
@@ -8,8 +8,8 @@ continuous and **integer values are the centres** of pixels (cells); pixel ``i``
     pixel + 0.5 = s * (cell + 0.5)
 
 (with ``s = 4``: the centre of cell 0 is pixel 1.5).  Horizontal mirroring maps ``x`` to
-``W - 1 - x`` in pixels and ``c`` to ``w - 1 - c`` in cells, which are the same mirror, so a
-flip-test needs no one-pixel shift.
+``W - 1 - x`` in pixels and ``c`` to ``w - 1 - c`` in cells, which are the same mirror, so
+mirrored training images need no one-pixel shift.
 
 Coordinates are ``(x, y)`` in the last dimension; heatmaps are ``(B, J, H, W)`` with rows
 along y.  Everything is batched torch, device-agnostic and differentiable where a gradient
@@ -18,15 +18,15 @@ makes sense (rendering, soft-argmax, loss).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import torch
 
 from .skeleton import H36M17, Skeleton
 
 __all__ = ["pixels_to_cells", "cells_to_pixels", "render_gaussian_heatmaps",
-           "decode_argmax", "soft_argmax", "heatmap_loss", "flip_images", "flip_heatmaps",
-           "flip_joints", "flip_coords", "flip_test_heatmaps"]
+           "decode_argmax", "soft_argmax", "heatmap_loss", "flip_images", "flip_joints",
+           "flip_coords"]
 
 
 # ------------------------------------------------------------------ coordinate conversion
@@ -91,15 +91,13 @@ def decode_argmax(heatmaps: torch.Tensor, refine: str | None = "quarter"
     Args:
         heatmaps: (B, J, H, W).
         refine: ``"quarter"`` moves the integer peak a quarter cell towards the higher
-            neighbour along each axis (error at most ~0.25 cell); ``"quadratic"`` fits a
-            parabola per axis to the log of the peak and its two neighbours (exact for a
-            Gaussian peak, offset clamped to half a cell); None keeps the integer cell.
-            Peaks on the border are not refined along that axis.
+            neighbour along each axis (error at most ~0.25 cell; peaks on the border are not
+            moved along that axis); None keeps the integer cell.
     Returns:
         ``(coords, score)``: (B, J, 2) cells ``(x, y)`` and (B, J) peak values.
     """
-    if refine not in (None, "quarter", "quadratic"):
-        raise ValueError(f"unknown refine {refine!r}: use None, 'quarter' or 'quadratic'")
+    if refine not in (None, "quarter"):
+        raise ValueError(f"unknown refine {refine!r}: use None or 'quarter'")
     b, j, h, w = heatmaps.shape
     hm = heatmaps.detach().float()
     score, idx = hm.reshape(b, j, -1).max(-1)
@@ -113,19 +111,10 @@ def decode_argmax(heatmaps: torch.Tensor, refine: str | None = "quarter"
         flat = pad.reshape(b, j, -1)
         return flat.gather(-1, ((py + 1 + dy) * (w + 2) + px + 1 + dx)[..., None])[..., 0]
 
-    centre = at(0, 0)
     offsets = []
     for (lo, hi), pos, n in (((at(-1, 0), at(1, 0)), px, w), ((at(0, -1), at(0, 1)), py, h)):
-        inside = (pos > 0) & (pos < n - 1)
-        if refine == "quarter":
-            d = 0.25 * torch.sign(hi - lo)
-        else:
-            l0, c0, h0 = (v.clamp_min(1e-10).log() for v in (lo, centre, hi))
-            curv = l0 - 2 * c0 + h0
-            # A flat or non-concave neighbourhood has no parabola peak: keep the cell.
-            d = torch.where(curv < -1e-12, 0.5 * (l0 - h0) / curv.clamp(max=-1e-12),
-                            torch.zeros_like(curv)).clamp(-0.5, 0.5)
-        offsets.append(torch.where(inside, d, torch.zeros_like(d)))
+        d = 0.25 * torch.sign(hi - lo)
+        offsets.append(torch.where((pos > 0) & (pos < n - 1), d, torch.zeros_like(d)))
     return coords + torch.stack(offsets, -1), score
 
 
@@ -207,13 +196,6 @@ def flip_joints(values: torch.Tensor, skeleton: Skeleton | Sequence[int] | None 
     return values.index_select(1, _perm(skeleton, values.device))
 
 
-def flip_heatmaps(heatmaps: torch.Tensor, skeleton: Skeleton | Sequence[int] | None = None
-                  ) -> torch.Tensor:
-    """(B, J, H, W) heatmaps of an image -> those of the mirrored image: each map mirrored
-    left-right and moved to its mirror joint's channel.  Its own inverse."""
-    return flip_joints(heatmaps.flip(-1), skeleton)
-
-
 def flip_coords(xy: torch.Tensor, width: float,
                 skeleton: Skeleton | Sequence[int] | None = None) -> torch.Tensor:
     """(B, J, 2) joint positions -> those in the mirrored image: ``x -> width - 1 - x`` and
@@ -221,18 +203,3 @@ def flip_coords(xy: torch.Tensor, width: float,
     out = torch.stack([width - 1 - xy[..., 0], xy[..., 1]], -1)
     return flip_joints(out, skeleton)
 
-
-def flip_test_heatmaps(predict: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
-                       skeleton: Skeleton | Sequence[int] | None = None) -> torch.Tensor:
-    """Flip-test: the mean of ``predict(images)`` and the un-mirrored prediction on the
-    mirrored images.
-
-    Args:
-        predict: (B, C, H, W) images -> (B, J, h, w) heatmaps.
-        images: (B, C, H, W).
-    Returns:
-        (B, J, h, w) averaged heatmaps.
-    """
-    both = predict(torch.cat([images, flip_images(images)], 0))
-    n = len(images)
-    return 0.5 * (both[:n] + flip_heatmaps(both[n:], skeleton))

@@ -10,7 +10,7 @@ from .camera import scaled_orthographic_project
 from .skeleton import H36M17, ZHOU_BONE_GROUPS, Skeleton
 
 __all__ = ["geo_loss", "canonical_bone_lengths", "ranking_loss", "reprojection_loss",
-           "root_loss", "limb_prior_loss", "left_right_bone_pairs"]
+           "limb_prior_loss", "left_right_bone_pairs"]
 
 
 # ------------------------------------------------------------------ Zhou et al. 2017
@@ -210,13 +210,6 @@ def reprojection_loss(pose_3d: torch.Tensor, scale: torch.Tensor, keypoints_2d: 
         w = valid.to(dist.dtype)
         per_sample = (dist * w).sum(-1) / w.sum(-1).clamp_min(1.0)
     return _reduce(per_sample, reduction)
-
-
-def root_loss(pose_3d: torch.Tensor, root: int = 0, eps: float = 1e-6,
-              reduction: str = "mean") -> torch.Tensor:
-    """Distance of the root joint from the origin, ``sqrt(|root|^2 + eps^2)`` (needed only by
-    networks that can move the root; the Ronchi lifter pins it at 0).  (B, J, 3) -> mean or (B,)."""
-    return _reduce(((_wide(pose_3d[:, root]) ** 2).sum(-1) + eps * eps).sqrt(), reduction)
 
 
 def left_right_bone_pairs(skeleton: Skeleton = H36M17) -> list[tuple[int, int]]:

@@ -54,13 +54,6 @@ class PredictSummary:
         """True when nothing failed."""
         return not self.failed
 
-    def merge(self, other: "PredictSummary") -> "PredictSummary":
-        self.written += other.written
-        self.failed += other.failed
-        self.people += other.people
-        self.outputs += other.outputs
-        return self
-
 
 def report_stderr(msg: str) -> None:
     """Print a one-line message on stderr without breaking a progress bar."""

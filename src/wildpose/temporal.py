@@ -21,7 +21,7 @@ import numpy as np
 from .skeleton import get_layout, set_bone_lengths
 
 __all__ = ["gaussian_kernel", "smooth_sequences", "window_indices", "check_window_steps",
-           "sequence_bone_lengths", "constant_bone_lengths", "OneEuroFilter"]
+           "constant_bone_lengths", "OneEuroFilter"]
 
 
 def gaussian_kernel(sigma: float) -> np.ndarray:
@@ -159,23 +159,6 @@ def _median_per_sequence(values: np.ndarray, sequence: np.ndarray) -> np.ndarray
             warnings.simplefilter("ignore", RuntimeWarning)
             out[rows] = np.nanmedian(values[rows], axis=0)
     return out
-
-
-def sequence_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
-                          skeleton: str = "h36m17") -> np.ndarray:
-    """The median length of each bone over each sequence, given to every row.
-
-    Args:
-        poses: (N, J, 3) poses (e.g. mm); rows with NaN are left out of the medians.
-        sequence: (N,) sequence label of each row: one person in one video.
-    Returns:
-        (N, B) float64 lengths in ``skeleton.bone_names`` order (NaN for a sequence whose
-        every row is NaN in that bone).
-    """
-    poses, sequence = np.asarray(poses, np.float64), np.asarray(sequence)
-    if len(sequence) != len(poses):
-        raise ValueError(f"{len(poses)} poses but {len(sequence)} sequence labels")
-    return _median_per_sequence(get_layout(skeleton).bone_lengths(poses), sequence)
 
 
 def constant_bone_lengths(poses: np.ndarray, sequence: np.ndarray,
