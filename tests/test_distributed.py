@@ -23,11 +23,8 @@ from wildpose.distributed import (
     cleanup,
     exit_distributed,
     gpu_autocast,
-    grad_scaler,
     init_distributed,
-    main_only,
     shard_indices,
-    unwrap,
     wrap_model,
 )
 
@@ -63,9 +60,8 @@ def _worker(out_dir: Path) -> None:
     idx = shard_indices(N_SAMPLES, epoch=0, seed=SEED, env=env)
     loss = _sgd_step(model, x[idx], y[idx])
     metrics = average_metrics({"loss": loss, "rank": float(env.rank)}, env)
-    torch.save({"state": unwrap(model).state_dict(), "idx": torch.as_tensor(idx),
+    torch.save({"state": model.module.state_dict(), "idx": torch.as_tensor(idx),
                 "loss": loss.item(), "metrics": metrics}, out_dir / f"rank{env.rank}.pt")
-    main_only(env)(lambda: (out_dir / "main.txt").write_text(str(env.rank)))()
     # Leave the group and end here: gloo can abort a process while the interpreter
     # finalizes, which torchrun reports as a failed run (see exit_distributed).
     exit_distributed(0)
@@ -102,7 +98,6 @@ def test_two_process_ddp_step_equals_single_process_union_step(tmp_path):
     assert ranks[0]["metrics"]["loss"] == pytest.approx(
         (ranks[0]["loss"] + ranks[1]["loss"]) / 2, abs=1e-9)
     assert ranks[0]["metrics"]["loss"] == pytest.approx(full_loss.item(), abs=1e-6)
-    assert (tmp_path / "main.txt").read_text() == "0"   # only rank 0 wrote it
 
 
 def test_single_process_is_a_no_op(monkeypatch):
@@ -111,13 +106,11 @@ def test_single_process_is_a_no_op(monkeypatch):
     env = init_distributed("cpu")
     assert (env.rank, env.world_size, env.is_main, env.distributed) == (0, 1, True, False)
     model = _model()
-    assert wrap_model(model, env) is model and unwrap(model) is model
+    assert wrap_model(model, env) is model
     exit_distributed(0)                 # no process group: returns, nothing ends
     idx = shard_indices(10, epoch=2, seed=SEED, env=env)
     assert sorted(idx.tolist()) == list(range(10))
     assert average_metrics({"a": 2.0, "b": torch.tensor(3.0)}, env) == {"a": 2.0, "b": 3.0}
-    assert main_only(env)(lambda: 7)() == 7
-    assert main_only(DistEnv(rank=1, world_size=2))(lambda: 7)() is None
     cleanup()
 
 
@@ -128,10 +121,6 @@ def test_shards_are_deterministic_disjoint_and_equal_length():
     shards = [shard_indices(10, 1, SEED, DistEnv(rank=r, world_size=3)) for r in range(3)]
     assert {len(s) for s in shards} == {4}                    # 10 padded to 12
     assert set(np.concatenate(shards).tolist()) == set(range(10))
-    cut = [shard_indices(10, 1, SEED, DistEnv(rank=r, world_size=3), drop_last=True)
-           for r in range(3)]
-    flat = np.concatenate(cut).tolist()
-    assert {len(s) for s in cut} == {3} and len(set(flat)) == 9
     # The same global permutation whatever the number of processes.
     one = shard_indices(10, 1, SEED)
     assert np.array_equal(np.stack(shards, 1).ravel()[:10], one)
@@ -142,7 +131,6 @@ def test_mixed_precision_helpers_are_plain_fp32_on_cpu():
     with gpu_autocast(dev, "bf16"):
         out = torch.randn(4, 4, device=dev) @ torch.randn(4, 4, device=dev)
     assert out.dtype == torch.float32
-    assert not grad_scaler(dev, "fp16").is_enabled()
 
 
 if __name__ == "__main__":

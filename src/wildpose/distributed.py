@@ -10,7 +10,7 @@ or several CPU processes); torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`
         idx = shard_indices(n, epoch, seed, env)   # this rank's share of a global shuffle
         ...
         logged = average_metrics({"loss": loss}, env)      # the same numbers on every rank
-        if env.is_main: write the checkpoint / log, from unwrap(model)
+        if env.is_main: write the checkpoint / log, from the unwrapped model
     cleanup()
 
 Without torchrun (no ``WORLD_SIZE`` or ``WORLD_SIZE=1``) every function is a no-op: one
@@ -18,7 +18,7 @@ process, the whole data, the model unwrapped.
 
 DDP averages gradients over ranks, so a step on N shards of b samples equals a single-process
 step on the union batch of N b samples with a mean loss (``tests/test_distributed.py`` checks
-this).  BatchNorm statistics stay per rank unless ``sync_batchnorm`` is asked for (GPU only).
+this).  BatchNorm statistics stay per rank.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import contextlib
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Mapping, TypeVar
+from typing import Iterator, Mapping
 
 import numpy as np
 import torch
@@ -36,11 +36,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from .device import autocast_dtype, resolve_device
 
-__all__ = ["DistEnv", "init_distributed", "cleanup", "wrap_model", "unwrap", "shard_indices",
-           "average_metrics", "barrier", "main_only", "gpu_autocast", "grad_scaler",
-           "exit_distributed"]
-
-T = TypeVar("T")
+__all__ = ["DistEnv", "init_distributed", "cleanup", "wrap_model", "shard_indices",
+           "average_metrics", "barrier", "gpu_autocast", "exit_distributed"]
 
 
 @dataclass(frozen=True)
@@ -128,81 +125,48 @@ def exit_distributed(code: int = 0) -> None:
     os._exit(code)
 
 
-def wrap_model(model: torch.nn.Module, env: DistEnv, find_unused_parameters: bool = False,
-               sync_batchnorm: bool = False) -> torch.nn.Module:
-    """Wrap a model (already on ``env.device``) in DistributedDataParallel when distributed.
-
-    Args:
-        find_unused_parameters: needed when some parameters get no gradient in a step, e.g.
-            the depth module during 2D-only training (stage 1 of Zhou et al.); it costs an
-            extra graph traversal per step, so it is off by default.
-        sync_batchnorm: share BatchNorm statistics across ranks (CUDA only).
-    Returns:
-        the DDP-wrapped model, or ``model`` itself on a single process.
-    """
+def wrap_model(model: torch.nn.Module, env: DistEnv) -> torch.nn.Module:
+    """The model (already on ``env.device``) wrapped in DistributedDataParallel when
+    distributed; ``model`` itself on a single process."""
     if not env.distributed:
         return model
-    if sync_batchnorm:
-        if env.device.type != "cuda":
-            raise ValueError("sync_batchnorm needs CUDA devices")
-        model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [env.device.index] if env.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids,
-                                   find_unused_parameters=find_unused_parameters)
+    return DistributedDataParallel(model, device_ids=ids)
 
 
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The model inside a DDP wrapper (what to save: its state-dict keys have no prefix)."""
-    return getattr(model, "module", model)
-
-
-def shard_indices(n: int, epoch: int, seed: int, env: DistEnv | None = None,
-                  shuffle: bool = True, drop_last: bool = False) -> np.ndarray:
+def shard_indices(n: int, epoch: int, seed: int, env: DistEnv | None = None) -> np.ndarray:
     """This rank's sample indices for one epoch.
 
     Every rank draws the same permutation of ``range(n)`` from (seed, epoch) and takes every
     ``world_size``-th entry from position ``rank``, so the shards are disjoint, cover the
     data, and are reproducible for any number of processes.  Ranks must run equally many
     steps (DDP would wait forever otherwise), so shards have equal length: the permutation
-    is padded by wrapping around (a few samples seen twice per epoch), or with
-    ``drop_last`` cut to a multiple of ``world_size``.
+    is padded by wrapping around (a few samples seen twice per epoch).
 
     Returns:
-        (ceil(n / world) or floor(n / world),) int64 indices.
+        (ceil(n / world),) int64 indices.
     """
     env = env or DistEnv()
-    idx = (np.random.default_rng([seed, epoch]).permutation(n) if shuffle
-           else np.arange(n))
+    idx = np.random.default_rng([seed, epoch]).permutation(n)
     world = env.world_size
-    if drop_last:
-        idx = idx[: n - n % world]
-    elif n % world:
+    if n % world:
         idx = np.concatenate([idx, np.resize(idx, world - n % world)])
     return idx[env.rank::world].astype(np.int64)
 
 
-def average_metrics(metrics: Mapping[str, float | torch.Tensor], env: DistEnv | None = None,
-                    weight: float = 1.0) -> dict[str, float]:
-    """Average scalar metrics over ranks (one all-reduce for all of them).
-
-    Args:
-        metrics: {name: scalar} of this rank.
-        weight: this rank's weight, e.g. its number of samples, for a validation error
-            over shards of unequal size; equal weights give the plain mean.
-    Returns:
-        {name: weighted mean over ranks} as floats, identical on every rank.
-    """
+def average_metrics(metrics: Mapping[str, float | torch.Tensor], env: DistEnv | None = None
+                    ) -> dict[str, float]:
+    """Average scalar metrics over ranks (one all-reduce for all of them): {name: scalar} of
+    this rank -> {name: mean over ranks} as floats, identical on every rank."""
     env = env or DistEnv()
     names = sorted(metrics)
-    values = torch.tensor([float(metrics[k]) for k in names] + [1.0], dtype=torch.float64)
-    values = values * weight
+    values = torch.tensor([float(metrics[k]) for k in names], dtype=torch.float64)
     if env.distributed:
         # nccl reduces only CUDA tensors; gloo takes CPU tensors.
         t = values.to(env.device)
         dist.all_reduce(t)
         values = t.cpu()
-    total = values[-1].item()
-    return {k: values[i].item() / total for i, k in enumerate(names)}
+    return {k: values[i].item() / env.world_size for i, k in enumerate(names)}
 
 
 def barrier(env: DistEnv | None = None) -> None:
@@ -213,21 +177,6 @@ def barrier(env: DistEnv | None = None) -> None:
             dist.barrier(device_ids=[env.device.index])
         else:
             dist.barrier()
-
-
-def main_only(env: DistEnv) -> Callable[[Callable[..., T]], Callable[..., T | None]]:
-    """Decorator: the function runs on rank 0 only and returns None on other ranks (for
-    checkpoints, logs, progress output)."""
-
-    def wrap(fn: Callable[..., T]) -> Callable[..., T | None]:
-        def inner(*args: Any, **kwargs: Any) -> T | None:
-            return fn(*args, **kwargs) if env.is_main else None
-
-        inner.__name__ = getattr(fn, "__name__", "main_only")
-        inner.__doc__ = fn.__doc__
-        return inner
-
-    return wrap
 
 
 # ---------------------------------------------------------------------- mixed precision
@@ -246,11 +195,3 @@ def gpu_autocast(device: torch.device, precision: str = "auto") -> Iterator[None
     with torch.autocast("cuda", dtype=dtype):
         yield
 
-
-def grad_scaler(device: torch.device, precision: str = "auto") -> Any:
-    """A ``torch.amp.GradScaler`` enabled exactly when :func:`gpu_autocast` uses float16
-    (bf16 and fp32 need no loss scaling); a disabled scaler passes losses and steps
-    through unchanged, so the training loop needs no branch."""
-    dtype = autocast_dtype(precision, device)
-    return torch.amp.GradScaler(device.type,
-                                enabled=device.type == "cuda" and dtype == torch.float16)

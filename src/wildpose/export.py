@@ -46,8 +46,7 @@ import numpy as np
 from .geometry import procrustes_transform
 from .skeleton import H36M17
 
-__all__ = ["BVH_JOINTS", "BVHMotion", "poses_to_bvh", "bvh_text", "write_bvh", "euler_zxy",
-           "rotation_zxy"]
+__all__ = ["BVH_JOINTS", "BVHMotion", "poses_to_bvh", "bvh_text", "write_bvh", "euler_zxy"]
 
 _UNITS = {"mm": 1.0, "cm": 0.1, "m": 0.001}
 
@@ -168,17 +167,6 @@ def euler_zxy(R: np.ndarray) -> np.ndarray:
     z = np.where(lock, np.arctan2(R[..., 1, 0], R[..., 0, 0]), z)
     y = np.where(lock, 0.0, y)
     return np.degrees(np.stack([z, x, y], -1))
-
-
-def rotation_zxy(angles: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`euler_zxy`: (..., 3) (z, x, y) degrees -> (..., 3, 3) Rz Rx Ry."""
-    z, x, y = np.moveaxis(np.radians(np.asarray(angles, np.float64)), -1, 0)
-    o, i = np.zeros_like(z), np.ones_like(z)
-    Rz = np.stack([np.cos(z), -np.sin(z), o, np.sin(z), np.cos(z), o, o, o, i], -1)
-    Rx = np.stack([i, o, o, o, np.cos(x), -np.sin(x), o, np.sin(x), np.cos(x)], -1)
-    Ry = np.stack([np.cos(y), o, np.sin(y), o, i, o, -np.sin(y), o, np.cos(y)], -1)
-    shape = z.shape + (3, 3)
-    return Rz.reshape(shape) @ Rx.reshape(shape) @ Ry.reshape(shape)
 
 
 def poses_to_bvh(poses: Any, root_translation: Any = None) -> BVHMotion:

@@ -30,7 +30,6 @@ __all__ = [
     "depth_targets",
     "procrustes_transform",
     "procrustes_align",
-    "optimal_scale",
     "scale_align",
     "rotation_matrix",
     "rotation_from_euler",
@@ -141,37 +140,20 @@ def procrustes_align(pred: Array, target: Array, scale: bool = True,
     return _cast(s[..., None, None] * (p @ xp.swapaxes(rot, -1, -2)) + trans[..., None, :], out)
 
 
-def optimal_scale(pred: Array, target: Array, mask: Array | None = None) -> Array:
-    """The scale s minimizing ``sum_j mask_j * |s pred_j - target_j|^2`` (no rotation, no
-    translation: the poses are expected root-relative already), as used by N-MPJPE.
-
-    Args:
-        pred, target: (..., J, 3) points, mm.
-        mask: optional (..., J) boolean of joints to fit on.
-    Returns:
-        (...,) unitless scale (0 if ``pred`` is all zeros on the mask).
-    """
-    p, t, w, xp, out = _prepare(pred, target, mask)
-    return _cast(_scale(p, t, w, xp), out)
-
-
-def _scale(p: Array, t: Array, w: Array, xp: Any) -> Array:
-    num = (w * (p * t).sum(-1)).sum(-1)
-    den = (w * (p * p).sum(-1)).sum(-1)
-    return num / _safe(den, xp)
-
-
 def scale_align(pred: Array, target: Array, mask: Array | None = None) -> Array:
-    """``pred`` multiplied by its :func:`optimal_scale` towards ``target``.
+    """``pred`` multiplied by the scale s minimizing ``sum_j mask_j * |s pred_j - target_j|^2``
+    (no rotation, no translation: the poses are expected root-relative already), as used by
+    N-MPJPE.
 
     Args:
         pred, target: (..., J, 3) root-relative points, mm.
         mask: optional (..., J) boolean of joints to fit on; the scale is applied to all.
     Returns:
-        (..., J, 3) scaled ``pred``, mm.
+        (..., J, 3) scaled ``pred``, mm (0 where ``pred`` is all zeros on the mask).
     """
     p, t, w, xp, out = _prepare(pred, target, mask)
-    return _cast(_scale(p, t, w, xp)[..., None, None] * p, out)
+    scale = (w * (p * t).sum(-1)).sum(-1) / _safe((w * (p * p).sum(-1)).sum(-1), xp)
+    return _cast(scale[..., None, None] * p, out)
 
 
 def rotation_matrix(axis_angle: Array) -> Array:
