@@ -355,31 +355,30 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_method_options(p: argparse.ArgumentParser) -> None:
+def _add_lifter_options(p: argparse.ArgumentParser, consistent_help: str) -> None:
+    """The options of ``lift`` and ``evaluate``: the lifter (or method) and how it reads."""
+    p.add_argument("--model", default=None, help="shipped model name or model file")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--no-flip-test", action="store_true",
+                   help="do not average with the mirrored pose")
+    p.add_argument("--window-steps", type=int, nargs="+", default=None, metavar="FRAMES",
+                   help="a video lifter reads its window at each of these steps (frames "
+                        "apart) and averages, e.g. 3 4 5 (default: the model file's choice, "
+                        "else its own step)")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                   help="fp32 (default) or bf16: bfloat16 matrix products, about twice the "
+                        "poses/s on CPUs with AVX-512 BF16 (torch backend; BENCHMARKS.md "
+                        "gives its accuracy cost)")
+    p.add_argument("--consistent-bones", action="store_true", help=consistent_help)
+    p.add_argument("--symmetric-bones", action="store_true",
+                   help="as --consistent-bones, and each left/right pair of bones (upper "
+                        "arms, ...) takes the mean of its two median lengths")
     p.add_argument("--method", choices=("lifter", "dual-source"), default="lifter",
                    help="lifter: a learned model (--model); dual-source: retrieval from a "
                         "pose library (--index)")
     p.add_argument("--index", default=None, help="pose library for --method dual-source")
     p.add_argument("--init-model", default=None, metavar="NAME|PATH",
                    help="dual-source: start the reconstruction from this learned lifter's pose")
-
-
-_SYMMETRIC_HELP = ("as --consistent-bones, and each left/right pair of bones (upper arms, ...) "
-                   "takes the mean of its two median lengths")
-
-
-def _add_window_steps_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--window-steps", type=int, nargs="+", default=None, metavar="FRAMES",
-                   help="a video lifter reads its window at each of these steps (frames "
-                        "apart) and averages, e.g. 3 4 5 (default: the model file's choice, "
-                        "else its own step)")
-
-
-def _add_precision_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32",
-                   help="fp32 (default) or bf16: bfloat16 matrix products, about twice the "
-                        "poses/s on CPUs with AVX-512 BF16 (torch backend; BENCHMARKS.md "
-                        "gives its accuracy cost)")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -395,23 +394,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("lift", help="lift 2D keypoint files (.npy/.npz/.json) to 3D")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("-o", "--output", default="out", help="output folder (default: out)")
-    p.add_argument("--model", default=None, help="shipped model name or model file")
     p.add_argument("--layout", default=None,
                    help="joint layout of array inputs: h36m17 (default for 17 joints), "
                         "coco17, mpii16")
     p.add_argument("--max-png", type=int, default=20, help="PNGs per input file at most")
-    p.add_argument("--consistent-bones", action="store_true",
-                   help="an array file is one person's clip: give every frame the clip's "
-                        "median bone lengths")
-    p.add_argument("--symmetric-bones", action="store_true", help=_SYMMETRIC_HELP)
-    p.add_argument("--device", default="auto")
     p.add_argument("--backend", choices=("auto", "numpy", "torch"), default="auto",
                    help="auto: numpy on the CPU for shipped models (fast start-up), else torch")
-    _add_precision_option(p)
-    _add_method_options(p)
-    p.add_argument("--no-flip-test", action="store_true",
-                   help="do not average with the mirrored pose")
-    _add_window_steps_option(p)
+    _add_lifter_options(p, "an array file is one person's clip: give every frame the clip's "
+                           "median bone lengths")
     p.set_defaults(func=cmd_lift)
 
     p = sub.add_parser("predict", help="photos, folders of photos or videos -> 2D and 3D poses")
@@ -447,7 +437,6 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="evaluate on Human3.6M (per-action P1/P2)")
-    p.add_argument("--model", default=None, help="shipped model name or model file")
     p.add_argument("--data-dir", default=None, help="Human3.6M folder (default: "
                    "$WILDPOSE_DATA or ../shared/data/h36m)")
     p.add_argument("--inputs", choices=("gt", "sh"), default="gt")
@@ -455,21 +444,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p.add_argument("--stride", type=int, default=1, help="score every N-th frame")
     p.add_argument("--save-predictions", default=None, metavar="FILE.npz")
     p.add_argument("--json", default=None, help="results JSON path")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--no-flip-test", action="store_true")
-    _add_window_steps_option(p)
-    _add_precision_option(p)
     p.add_argument("--smooth-2d", type=float, default=0.0, metavar="SIGMA",
                    help="video protocol: smooth each sequence's 2D along time with a "
                         "Gaussian of SIGMA frames before lifting (default 0: single images)")
-    p.add_argument("--consistent-bones", action="store_true",
-                   help="video protocol: set each frame's bones to the median lengths of its "
-                        "sequence's predictions")
-    p.add_argument("--symmetric-bones", action="store_true", help=_SYMMETRIC_HELP)
     p.add_argument("--perspective", action="store_true",
                    help="dual-source: fit a full-perspective camera with each sample's "
                         "Human3.6M intrinsics (default: weak perspective)")
-    _add_method_options(p)
+    _add_lifter_options(p, "video protocol: set each frame's bones to the median lengths of "
+                           "its sequence's predictions")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a lifter (supervised, Zhou et al. or Ronchi et al.) "

@@ -1,7 +1,7 @@
 """The training engine every wildpose trainer runs on (lifter, Zhou, Ronchi, image network).
 
-* the configs (:mod:`wildpose.settings`, whose names are re-exported here): :class:`RunConfig`,
-  the base of every method's config, with its nested sections, typed parsing and checks.
+* the configs live in :mod:`wildpose.settings`: :class:`~wildpose.settings.RunConfig`, the base
+  of every method's config, with its nested sections, typed parsing and checks.
 * :func:`make_optimizer` and :func:`lr_at`: the one optimizer (AdamW) and schedule (linear
   warm-up, cosine decay from ``lr`` to ``lr_final``).
 * :func:`open_run` and :func:`run_training`: the run folder (``config.json``, a resumable
@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from tqdm import tqdm
 
-from .settings import (OptimConfig, RunConfig, checked_options, field_defaults,
-                       require, typed_option)
+from .settings import OptimConfig, RunConfig
 from .zoo import save_model
 
 if TYPE_CHECKING:
@@ -33,9 +32,8 @@ if TYPE_CHECKING:
 # torch (and tqdm) are imported inside the functions that train, so that the CLI and the
 # numpy inference path can build and check configs without paying torch's start-up time.
 
-__all__ = ["RunConfig", "require", "checked_options", "typed_option",
-           "report_skipped", "make_optimizer", "lr_at", "mean_joint_error", "open_run",
-           "field_defaults", "RunSpec", "EpochStats", "run_training"]
+__all__ = ["report_skipped", "make_optimizer", "lr_at", "mean_joint_error", "open_run",
+           "RunSpec", "EpochStats", "run_training"]
 
 
 def report_skipped(data: H36MData) -> H36MData:

@@ -295,43 +295,34 @@ def typed_option(name: str, value: Any, annotation: str) -> Any:
     kinds = [k.strip() for k in annotation.split("|")]
     if value is None and "None" in kinds:
         return None
-    kind = kinds[0]
+    if kinds[0] not in _KINDS:
+        return value
+    accepts, convert, what = _KINDS[kinds[0]]
+    if not accepts(value):
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return convert(value)
 
-    def bad(what: str) -> ValueError:
-        return ValueError(f"{name} must be {what}, got {value!r}")
 
-    def is_int(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
-    if kind == "int":
-        if is_int(value):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise bad("an integer")
-    if kind == "float":
-        if is_int(value) or isinstance(value, float):
-            return float(value)
-        raise bad("a number")
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise bad("true or false")
-    if kind == "str":
-        if isinstance(value, str):
-            return value
-        if is_int(value) or isinstance(value, float):  # e.g. --set pairs_per_sample=8
-            return str(value)
-        raise bad("a string")
-    if kind == "tuple[int, ...]":
-        if isinstance(value, (list, tuple)) and all(is_int(v) for v in value):
-            return tuple(value)
-        raise bad("a list of integers")
-    if kind == "tuple[str, ...]":
-        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-            return tuple(value)
-        raise bad("a list of strings")
-    return value
+
+def _is_number(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, float)
+
+
+#: typed_option's field types: annotation -> (accepted values, conversion, what is expected).
+#: A string field also takes a number (e.g. ``--set pairs_per_sample=8``).
+_KINDS: dict[str, tuple[Any, Any, str]] = {
+    "int": (lambda v: _is_int(v) or isinstance(v, float) and v.is_integer(), int, "an integer"),
+    "float": (_is_number, float, "a number"),
+    "bool": (lambda v: isinstance(v, bool), bool, "true or false"),
+    "str": (lambda v: isinstance(v, str) or _is_number(v), str, "a string"),
+    "tuple[int, ...]": (lambda v: isinstance(v, (list, tuple)) and all(map(_is_int, v)), tuple,
+                        "a list of integers"),
+    "tuple[str, ...]": (lambda v: isinstance(v, (list, tuple))
+                        and all(isinstance(x, str) for x in v), tuple, "a list of strings"),
+}
 
 
 def field_defaults(cfg: Any) -> dict[str, Any]:

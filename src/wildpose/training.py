@@ -18,11 +18,9 @@ import numpy as np
 
 from .camera import camera_to_pixels
 from .datasets.h36m import TRAIN_SUBJECTS, H36MData, default_data_dir, h36m_intrinsics, load_h36m
-# The engine's names are also importable from here, where they were first defined.
-from .engine import (EpochStats, RunConfig, RunSpec, checked_options,
-                     make_optimizer, mean_joint_error, open_run, report_skipped, require,
-                     run_training, typed_option)
-from .settings import AugmentConfig, NetworkConfig
+from .engine import (EpochStats, RunSpec, make_optimizer, mean_joint_error, open_run,
+                     report_skipped, run_training)
+from .settings import AugmentConfig, NetworkConfig, RunConfig, require
 from .normalization import normalize_2d
 from .skeleton import H36M17, convert_layout
 from .temporal import window_indices
@@ -31,8 +29,7 @@ from .temporal import window_indices
 # inference path can read TrainConfig without paying torch's start-up time.
 
 __all__ = ["TrainConfig", "LifterAugmentConfig", "train", "prepare_inputs",
-           "split_validation", "open_run", "RunSpec", "EpochStats", "run_training",
-           "checked_options", "typed_option", "make_optimizer", "report_skipped"]
+           "split_validation"]
 
 
 @dataclass
