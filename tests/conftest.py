@@ -12,6 +12,8 @@ fresh clone without the data.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -85,3 +87,14 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def video_codec(path: str | os.PathLike) -> str | None:
+    """The codec name of a video file's first video stream (e.g. ``"h264"``), read from
+    ffmpeg's description of the file; None if ffmpeg finds no video stream."""
+    import imageio_ffmpeg  # only the video tests need it
+
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                         capture_output=True, text=True).stderr
+    m = re.search(r"Stream #\S+.*?: Video: (\w+)", out)
+    return m.group(1) if m else None

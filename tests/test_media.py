@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import video_codec
 
-from wildpose.media import Mp4Writer, VideoReader, video_codec
+from wildpose.media import Mp4Writer, VideoReader
 
 
 def test_odd_sized_frames_are_padded_not_scaled(tmp_path):

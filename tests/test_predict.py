@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, video_codec
 from test_camera import POSE_3D
 
 from wildpose.camera import camera_to_pixels, fit_root_translation
 from wildpose.detectors import Detection, Detector
 from wildpose.models.lifter import LifterConfig, ResidualMLPLifter
-from wildpose.media import Mp4Writer, VideoReader, video_codec
+from wildpose.media import Mp4Writer, VideoReader
 from wildpose.predict import Estimator, PredictionResult, predict_path, predict_video, \
     read_image
 from wildpose.skeleton import H36M17

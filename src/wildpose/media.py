@@ -15,7 +15,6 @@ Every error is a ValueError whose message is one line naming the file.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "read_image", "VideoReader", "Mp4Writer",
-           "one_line", "video_codec"]
+           "one_line"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv",
@@ -74,7 +73,7 @@ class VideoReader:
     """
 
     def __init__(self, path: str | os.PathLike):
-        import imageio_ffmpeg  # video only: see video_codec
+        import imageio_ffmpeg  # only for video: photos and keypoint files do not need ffmpeg
 
         self.path = Path(path)
         if not self.path.is_file():
@@ -176,7 +175,7 @@ class Mp4Writer:
         if h % 2 or w % 2:
             frame = np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
         if self._gen is None:
-            import imageio_ffmpeg  # video only: see video_codec
+            import imageio_ffmpeg  # only for video, as in VideoReader
 
             self._size = (frame.shape[1], frame.shape[0])
             self._gen = imageio_ffmpeg.write_frames(
@@ -202,13 +201,3 @@ class Mp4Writer:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-
-def video_codec(path: str | os.PathLike) -> str | None:
-    """The codec name of a video file's first video stream (e.g. ``"h264"``), read from
-    ffmpeg's description of the file; None if ffmpeg finds no video stream."""
-    import imageio_ffmpeg  # only for video: photos and keypoint files do not need ffmpeg
-
-    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
-                         capture_output=True, text=True).stderr
-    m = re.search(r"Stream #\S+.*?: Video: (\w+)", out)
-    return m.group(1) if m else None

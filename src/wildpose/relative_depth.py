@@ -306,13 +306,10 @@ class RelativeDepthLabels:
             if not kept:
                 skipped["empty_samples"] = skipped.get("empty_samples", 0) + 1
                 continue
-            n = len(keys)
+            s_idx += [len(keys)] * len(kept)
             keys.append(str(key))
-            for x, y, r in kept:
-                s_idx.append(n)
-                ii.append(x)
-                jj.append(y)
-                ll.append(r)
+            for column, values in zip((ii, jj, ll), zip(*kept)):
+                column.extend(values)
         return cls(np.array(keys, dtype=str), np.array(s_idx, np.int64), np.array(ii, np.int16),
                    np.array(jj, np.int16), np.array(ll, np.int8), skel.name, skipped)
 

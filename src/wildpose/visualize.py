@@ -66,20 +66,9 @@ def _joint_sides(skel: Skeleton) -> list[str]:
 
 
 def _edge_sides(skel: Skeleton) -> list[str]:
-    """'left' / 'right' / 'center' per edge, from bone names (else from its joints)."""
-    joint_sides = _joint_sides(skel)
-    out = []
-    for k, (a, b) in enumerate(skel.edges):
-        name = skel.bone_names[k].lower() if k < len(skel.bone_names) else ""
-        if name.startswith("left"):
-            out.append("left")
-        elif name.startswith("right"):
-            out.append("right")
-        elif joint_sides[a] == joint_sides[b] != "center":
-            out.append(joint_sides[a])
-        else:
-            out.append("center")
-    return out
+    """'left' / 'right' / 'center' per edge, from its bone name ("left upper arm", ...)."""
+    return [next((s for s in ("left", "right") if n.lower().startswith(s)), "center")
+            for n in skel.bone_names]
 
 
 _COLORS = {"left": LEFT_COLOR, "right": RIGHT_COLOR, "center": CENTER_COLOR}
