@@ -17,13 +17,12 @@ Conventions (those of Human3.6M and 3d-pose-baseline):
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .geometry import rotation_from_euler
+from .geometry import _is_torch, rotation_from_euler
 
 Array = Any  # numpy.ndarray or torch.Tensor
 
@@ -42,13 +41,6 @@ __all__ = [
     "image_center",
     "fit_root_translation",
 ]
-
-
-def _is_torch(a: Any) -> bool:
-    """True for a torch tensor.  (Not ``hasattr(a, "device")``: numpy >= 2 arrays have a
-    ``device`` attribute too.)"""
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(a, torch.Tensor)
 
 
 def _swap(a: Array) -> Array:

@@ -173,8 +173,7 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
                  resume: bool = True, progress: bool = True, max_steps: int | None = None,
                  epoch_desc: Callable[[int], str] | None = None,
                  postfix: Callable[[EpochStats], dict[str, str]] | None = None,
-                 is_main: bool = True, export: Callable[[], Any] | None = None
-                 ) -> Path | None:
+                 is_main: bool = True) -> Path | None:
     """The resumable training loop shared by every trainer; returns the exported model.
 
     Args:
@@ -191,7 +190,6 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
             ``log.jsonl`` entry between "minutes" and "val_mpjpe_mm", and the start of its
             printed summary.
         epoch_desc: suffix of an epoch's progress-bar label; postfix: the bar's postfix.
-        export: the model to write at the end, if not ``model`` itself.
         is_main: False on the non-zero ranks of a distributed run: they train, resume from
             ``last.pt`` and run ``summarize`` (which may average across ranks) like rank 0,
             but write nothing (no checkpoint, log, printout or model file), skip
@@ -304,8 +302,7 @@ def run_training(run: RunSpec, model, optimizer, steps_per_epoch: int,
     if not is_main:
         return None
     model_info.update({"validation_curve": log, "train_minutes": round(minutes(), 1)})
-    path = save_model(out / "model.safetensors", (export() if export else model).cpu(),
-                      model_info)
+    path = save_model(out / "model.safetensors", model.cpu(), model_info)
     print(f"model written to {path}", flush=True)
     return path
 

@@ -37,6 +37,8 @@ __all__ = [
 
 
 def _is_torch(a: Any) -> bool:
+    """True for a torch tensor, without importing torch.  (Not ``hasattr(a, "device")``:
+    numpy >= 2 arrays have a ``device`` attribute too.)"""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(a, torch.Tensor)
 
