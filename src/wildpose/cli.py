@@ -58,11 +58,7 @@ def _make_lifter(args: argparse.Namespace, backend: str = "torch"):
 
 
 def cmd_lift(args: argparse.Namespace) -> int:
-    try:
-        lifter = _make_lifter(args, backend=args.backend)
-    except (ValueError, FileNotFoundError) as e:
-        _error(str(e))
-        return 2
+    lifter = _make_lifter(args, backend=args.backend)
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         _error(f"-o {outdir}: is a file, not an output folder")
@@ -91,16 +87,12 @@ def cmd_lift(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------- predict
 def cmd_predict(args: argparse.Namespace) -> int:
-    try:
-        options = {} if args.detection_threshold is None else \
-            {"min_confidence": args.detection_threshold}
-        options.update({"refine": True} if args.refine else {})
-        estimator = Estimator(detector=make_detector(args.detector, **options),
-                              lifter=args.model, min_confidence=args.min_confidence,
-                              focal_length=args.focal_length, max_people=args.max_people)
-    except (ImportError, ValueError, FileNotFoundError) as e:
-        _error(str(e))
-        return 2
+    options = {} if args.detection_threshold is None else \
+        {"min_confidence": args.detection_threshold}
+    options.update({"refine": True} if args.refine else {})
+    estimator = Estimator(detector=make_detector(args.detector, **options), lifter=args.model,
+                          min_confidence=args.min_confidence, focal_length=args.focal_length,
+                          max_people=args.max_people)
     if Path(args.output).exists() and not Path(args.output).is_dir():
         _error(f"-o {args.output}: is a file, not an output folder")
         return 2
@@ -127,16 +119,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if target and Path(target).is_dir():
             _error(f"{flag} {target}: is a folder, not a file to write")
             return 2
-    try:
-        res = evaluate_h36m(_make_lifter(args), args.data_dir, inputs=args.inputs,
-                            subjects=tuple(args.subjects), stride=args.stride,
-                            save_predictions_to=args.save_predictions,
-                            flip_test=not args.no_flip_test, device=args.device,
-                            smooth_2d=args.smooth_2d, consistent_bones=args.consistent_bones,
-                            symmetric_bones=args.symmetric_bones)
-    except (ValueError, FileNotFoundError) as e:
-        _error(str(e))
-        return 2
+    res = evaluate_h36m(_make_lifter(args), args.data_dir, inputs=args.inputs,
+                        subjects=tuple(args.subjects), stride=args.stride,
+                        save_predictions_to=args.save_predictions,
+                        flip_test=not args.no_flip_test, device=args.device,
+                        smooth_2d=args.smooth_2d, consistent_bones=args.consistent_bones,
+                        symmetric_bones=args.symmetric_bones)
     print(f"model {res['model']}, inputs {res['inputs']}, subjects {res['subjects']}, "
           f"{res['num_samples']} samples (stride {res['stride']})"
           + (f", 2D smoothed over time (sigma {args.smooth_2d:g} frames)"
@@ -277,46 +265,34 @@ def _parse_sets(items: list[str]) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    try:
-        base = {}
-        if args.config:
-            try:
-                base = json.loads(Path(args.config).read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise ValueError(f"training config {args.config}: {e}") from None
-            if not isinstance(base, dict):
-                raise ValueError(f"training config {args.config}: not a JSON object")
-        base.pop("method", None)  # the parser was built for it (_train_method)
-        cls, train = _trainer(args.train_method)
-        flags = {path: getattr(args, path) for _, path, _, _ in _train_fields(cls)
-                 if getattr(args, path, None) is not None}
-        cfg = cls.from_dict(merge_options(cls, base, flags, _parse_sets(args.set)))
-        train(cfg, resume=not args.no_resume)
-        if args.train_method == "zhou-image":
-            from .distributed import exit_distributed  # imports torch: only training needs it
+    base = {}
+    if args.config:
+        try:
+            base = json.loads(Path(args.config).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ValueError(f"training config {args.config}: {e}") from None
+        if not isinstance(base, dict):
+            raise ValueError(f"training config {args.config}: not a JSON object")
+    base.pop("method", None)  # the parser was built for it (_train_method)
+    cls, train = _trainer(args.train_method)
+    flags = {path: getattr(args, path) for _, path, _, _ in _train_fields(cls)
+             if getattr(args, path, None) is not None}
+    cfg = cls.from_dict(merge_options(cls, base, flags, _parse_sets(args.set)))
+    train(cfg, resume=not args.no_resume)  # Ctrl-C: a checkpoint is saved, then main exits
+    if args.train_method == "zhou-image":
+        from .distributed import exit_distributed  # imports torch: only training needs it
 
-            exit_distributed(0)  # under torchrun: leave the group and end here (see there)
-    except (ValueError, FileNotFoundError) as e:
-        _error(str(e))
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        exit_distributed(0)  # under torchrun: leave the group and end here (see there)
     return 0
 
 
 def cmd_index_build(args: argparse.Namespace) -> int:
-    try:
-        path = build_index(args.mocap, args.output,
-                           azimuths=args.azimuths or DEFAULT_AZIMUTHS,
-                           elevations=args.elevations or DEFAULT_ELEVATIONS,
-                           subjects=args.subjects, tolerance_mm=args.tolerance,
-                           stride=args.stride, index_type=args.index_type,
-                           overwrite=args.overwrite, progress=True)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        _error(str(e))
-        return 2
-    except KeyboardInterrupt:  # the build writes to a hidden folder: nothing half-written
-        return 130
+    # Ctrl-C: the build writes to a hidden folder, so nothing is left half-written.
+    path = build_index(args.mocap, args.output, azimuths=args.azimuths or DEFAULT_AZIMUTHS,
+                       elevations=args.elevations or DEFAULT_ELEVATIONS,
+                       subjects=args.subjects, tolerance_mm=args.tolerance,
+                       stride=args.stride, index_type=args.index_type,
+                       overwrite=args.overwrite, progress=True)
     print(f"pose library written to {path}")
     return 0
 
@@ -343,13 +319,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_ensemble(args: argparse.Namespace) -> int:
-    try:
-        path = save_ensemble(args.output, args.members, name=args.name,
-                             description=args.description,
-                             test_window_steps=args.window_steps)
-    except (ValueError, FileNotFoundError) as e:
-        _error(str(e))
-        return 2
+    path = save_ensemble(args.output, args.members, name=args.name,
+                         description=args.description, test_window_steps=args.window_steps)
     info = read_model_info(path)
     print(f"wrote {path}: {info['description']}, {info.get('train_minutes')} min of training")
     return 0
@@ -514,6 +485,12 @@ def main(argv: list[str] | None = None) -> int:
     default_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         return args.func(args)
+    # Bad input (a missing file, a wrong option value, an extra not installed): one line.
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as e:
+        _error(str(e))
+        return 2
+    except KeyboardInterrupt:
+        return 130
     finally:
         warnings.formatwarning = default_format
 
