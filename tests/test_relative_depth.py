@@ -177,20 +177,7 @@ def test_contradictory_duplicates_are_errors_but_consistent_ones_merge():
     assert lab.skipped == {"duplicate_pairs": 1}
 
 
-def test_skip_mode_drops_and_counts():
-    lab = RelativeDepthLabels.from_dict(doc({
-        "empty": [],
-        "a": [["Hip", "Head", 1], ["Nose", "Hip", 1], ["Hip", "Hip", 0],
-              ["LWrist", "RWrist", 1], ["RWrist", "LWrist", 1]],
-        "only_bad": [["Hip", "Hip", 1]],
-    }), on_invalid="skip")
-    assert list(lab.keys) == ["a"]
-    assert lab.pairs_of("a") == [("Hip", "Head", 1)]
-    assert lab.skipped == {"unknown_joint": 1, "self_pair": 2, "contradictory": 1,
-                           "empty_samples": 2}
-
-
-def test_empty_samples_are_skipped_even_in_error_mode():
+def test_empty_samples_are_skipped():
     lab = RelativeDepthLabels.from_dict(doc({"a": [], "b": [["Hip", "Head", -1]]}))
     assert list(lab.keys) == ["b"] and lab.skipped == {"empty_samples": 1}
 

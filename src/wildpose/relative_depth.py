@@ -212,40 +212,29 @@ class RelativeDepthLabels:
         return path
 
     @classmethod
-    def load(cls, path: str | Path, on_invalid: str = "error") -> "RelativeDepthLabels":
+    def load(cls, path: str | Path) -> "RelativeDepthLabels":
         """Read labels from JSON (see :meth:`from_dict` for the checks)."""
         path = Path(path)
         try:
             doc = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise ValueError(f"relative depth labels {path}: {e}") from None
-        return cls.from_dict(doc, on_invalid=on_invalid, source=str(path))
+        return cls.from_dict(doc, source=str(path))
 
     @classmethod
-    def from_dict(cls, doc: Any, on_invalid: str = "error",
-                  source: str = "labels") -> "RelativeDepthLabels":
+    def from_dict(cls, doc: Any, source: str = "labels") -> "RelativeDepthLabels":
         """Build labels from a JSON document, checking every pair.
 
         Pairs are stored as given, except that (i, j) is put in layout order (i < j), negating
         the label when the two joints swap -- so ``["LFoot", "Hip", 1]`` and
         ``["Hip", "LFoot", -1]`` are the same pair.
 
-        Problems, with ``on_invalid="error"`` (default) a one-line ValueError naming the file,
-        the sample and the pair; with ``on_invalid="skip"`` the offending pairs are dropped and
-        counted in ``skipped``:
-
-        * ``unknown_joint``: a joint name that is not in the layout;
-        * ``self_pair``: a joint paired with itself;
-        * ``bad_label``: a label other than 1, -1 or 0, or a malformed entry;
-        * ``contradictory``: the same pair with two different labels (all of its entries are
-          dropped when skipping).
-
-        Always, whatever ``on_invalid`` says: exact duplicates of a pair are kept once
-        (counted as ``duplicate_pairs``), and samples with no pairs (an empty list, or nothing
-        left after skipping) are left out (counted as ``empty_samples``).
+        A one-line ValueError naming the file, the sample and the pair for a joint name that
+        is not in the layout, a joint paired with itself, a label other than 1, -1 or 0, a
+        malformed entry, or the same pair with two different labels.  Exact duplicates of a
+        pair are kept once (counted in ``skipped`` as ``duplicate_pairs``), and samples with
+        no pairs are left out (counted as ``empty_samples``).
         """
-        if on_invalid not in ("error", "skip"):
-            raise ValueError(f"on_invalid must be 'error' or 'skip', not {on_invalid!r}")
         if not isinstance(doc, dict) or not isinstance(doc.get("samples"), dict):
             raise ValueError(f"{source}: not a relative depth label file (expected a JSON "
                              f"object with a 'samples' object)")
@@ -258,51 +247,39 @@ class RelativeDepthLabels:
         index = {n: k for k, n in enumerate(skel.joints)}
         skipped: dict[str, int] = {}
 
-        def problem(kind: str, msg: str) -> None:
-            if on_invalid == "error":
-                raise ValueError(f"{source}: {msg}")
-            skipped[kind] = skipped.get(kind, 0) + 1
+        def problem(key: str, msg: str) -> ValueError:
+            return ValueError(f"{source}: sample {key!r}: {msg}")
 
         keys, s_idx, ii, jj, ll = [], [], [], [], []
         for key, pairs in doc["samples"].items():
             if not isinstance(pairs, list):
-                problem("bad_label", f"sample {key!r}: expected a list of [joint_i, joint_j, "
-                                     f"label] entries, got {type(pairs).__name__}")
-                pairs = []
+                raise problem(key, f"expected a list of [joint_i, joint_j, label] entries, got "
+                                   f"{type(pairs).__name__}")
             seen: dict[tuple[int, int], int] = {}
-            bad_pairs: set[tuple[int, int]] = set()
             for entry in pairs:
                 if (not isinstance(entry, (list, tuple)) or len(entry) != 3
                         or not all(isinstance(n, str) for n in entry[:2])):
-                    problem("bad_label", f"sample {key!r}: entry {entry!r} is not "
-                                         f"[joint_i, joint_j, label]")
-                    continue
+                    raise problem(key, f"entry {entry!r} is not [joint_i, joint_j, label]")
                 a, b, r = entry
                 unknown = [n for n in (a, b) if n not in index]
                 if unknown:
-                    problem("unknown_joint", f"sample {key!r}: unknown joint {unknown[0]!r} "
-                                             f"(layout {skel.name} has {', '.join(skel.joints)})")
-                    continue
+                    raise problem(key, f"unknown joint {unknown[0]!r} (layout {skel.name} has "
+                                       f"{', '.join(skel.joints)})")
                 if a == b:
-                    problem("self_pair", f"sample {key!r}: joint {a!r} is paired with itself")
-                    continue
+                    raise problem(key, f"joint {a!r} is paired with itself")
                 if isinstance(r, bool) or r not in (1, -1, 0):
-                    problem("bad_label", f"sample {key!r}: pair ({a}, {b}) has label {r!r}; "
-                                         f"use 1 ({a} closer), -1 ({b} closer) or 0 (same)")
-                    continue
+                    raise problem(key, f"pair ({a}, {b}) has label {r!r}; use 1 ({a} closer), "
+                                       f"-1 ({b} closer) or 0 (same)")
                 x, y, r = index[a], index[b], int(r)
                 if x > y:
                     x, y, r = y, x, -r
+                if seen.get((x, y), r) != r:
+                    raise problem(key, f"pair ({skel.joints[x]}, {skel.joints[y]}) has "
+                                       f"contradictory labels")
                 if (x, y) in seen:
-                    if seen[(x, y)] != r:
-                        problem("contradictory", f"sample {key!r}: pair ({skel.joints[x]}, "
-                                                 f"{skel.joints[y]}) has contradictory labels")
-                        bad_pairs.add((x, y))
-                    else:
-                        skipped["duplicate_pairs"] = skipped.get("duplicate_pairs", 0) + 1
-                    continue
+                    skipped["duplicate_pairs"] = skipped.get("duplicate_pairs", 0) + 1
                 seen[(x, y)] = r
-            kept = [(x, y, r) for (x, y), r in seen.items() if (x, y) not in bad_pairs]
+            kept = [(x, y, r) for (x, y), r in seen.items()]
             if not kept:
                 skipped["empty_samples"] = skipped.get("empty_samples", 0) + 1
                 continue
