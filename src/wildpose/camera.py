@@ -144,12 +144,13 @@ def _distortion_terms(xy: Array, k: Array, p: Array) -> tuple[Array, Array]:
     return (radial + tan)[..., None], r2[..., None] * _stack_last(p[..., 1], p[..., 0], ref=xy)
 
 
-def _stack_last(a: Array, b: Array, ref: Array) -> Array:
+def _stack_last(*arrays: Array, ref: Array) -> Array:
+    """``arrays`` broadcast against each other and stacked along a new last axis."""
     if _is_torch(ref):
         import torch  # only with torch input: numpy callers never import torch
 
-        return torch.stack(torch.broadcast_tensors(a, b), -1)
-    return np.stack(np.broadcast_arrays(a, b), -1)
+        return torch.stack(torch.broadcast_tensors(*arrays), -1)
+    return np.stack(np.broadcast_arrays(*arrays), -1)
 
 
 def undistort(xy_d: Array, k: Array, p: Array, iterations: int = 20) -> Array:
@@ -240,8 +241,7 @@ def virtual_camera_view(poses: Array, azimuth_deg: Array | float, elevation_deg:
         ``(points_cam, pixels)``: (..., J, 3) camera-frame mm (z > 0 in front of the camera;
         the root at (offset, distance)) and (..., J, 2) pixels.
     """
-    torch_in = _is_torch(poses)
-    if torch_in:
+    if _is_torch(poses):
         import torch  # only reached with torch inputs
 
         def arr(v: Any) -> Any:
@@ -256,15 +256,9 @@ def virtual_camera_view(poses: Array, azimuth_deg: Array | float, elevation_deg:
     rot = rotation_from_euler(deg2rad(arr(azimuth_deg)), deg2rad(arr(elevation_deg)),
                               deg2rad(arr(roll_deg)))
     cam = (poses - poses[..., :1, :]) @ _swap(rot)
-    depth = arr(distance_mm)[..., None]
-    shift = arr(0.0 if offset_mm is None else offset_mm)
-    if shift.ndim == 0:
-        shift = shift + arr(np.zeros(2))
-    if torch_in:
-        shift3 = torch.cat([shift.expand(*depth.shape[:-1], 2), depth], -1)
-    else:
-        shift3 = np.concatenate([np.broadcast_to(shift, depth.shape[:-1] + (2,)), depth], -1)
-    cam = cam + shift3[..., None, :]
+    off = arr(0.0 if offset_mm is None else offset_mm)
+    sx, sy = (off, off) if off.ndim == 0 else (off[..., 0], off[..., 1])
+    cam = cam + _stack_last(sx, sy, arr(distance_mm), ref=cam)[..., None, :]
     f = arr(focal_px)[..., None, None]
     c = arr(0.0 if center_px is None else center_px)
     pixels = cam[..., :2] / cam[..., 2:3] * f + (c if c.ndim == 0 else c[..., None, :])
