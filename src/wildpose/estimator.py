@@ -52,7 +52,7 @@ from .detectors import default_detector
 from .detectors.base import check_image, inside_image
 from .media import read_image
 from .metrics import plausibility
-from .skeleton import H36M17, convert_layout, layout_conversion
+from .skeleton import H36M17, convert_layout, joint_confidence
 from .tracking import PoseTracker
 from .zoo import model_path, read_model_info
 
@@ -296,7 +296,7 @@ class Estimator:
             src = np.where(inside_image(src, height, width)[:, None], src, np.nan)
             kp, ok = convert_layout(src, det.layout, H36M17)
             # A synthesized joint is as confident as the least confident joint it is made of.
-            conf = _min_confidence_of_sources(det)
+            conf = joint_confidence(det.confidence, det.layout, H36M17)
             ok = ok & np.isfinite(kp).all(-1)
             kps.append(np.where(ok[:, None], kp, np.nan))
             confs.append(np.where(ok, conf, 0.0))
@@ -401,15 +401,6 @@ def _is_image_network(model: str | os.PathLike) -> bool:
         return read_model_info(path).get("architecture") == "zhou_image"
     except ValueError:
         return False
-
-
-def _min_confidence_of_sources(det: Any) -> np.ndarray:
-    """Per H36M17 joint, the lowest confidence among the detection's joints it is made of
-    (0 for a joint the detection's layout cannot make)."""
-    conf = np.asarray(det.confidence, np.float64)
-    used = layout_conversion(det.layout, H36M17).weights != 0
-    out = np.where(used, conf[None, :], np.inf).min(1)
-    return np.where(np.isfinite(out), out, 0.0)
 
 
 def _box_of(kp2: np.ndarray, valid: np.ndarray) -> tuple[float, float, float, float]:
