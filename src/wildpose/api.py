@@ -213,23 +213,16 @@ class Lifter:
         for i in range(0, n, self.batch_size):
             rows = slice(i, i + self.batch_size) if window is None \
                 else window[i:i + self.batch_size]
-            kp = to_backend(keypoints[rows])
-            vb = to_backend(valid[rows])
-            pred = self._forward(kp, vb, perm)
+            kp, vb = to_backend(keypoints[rows]), to_backend(valid[rows])
+            pred = self.model(kp, vb)
+            if self.flip_test:  # averaged with the reading of the mirror image
+                pred = 0.5 * (pred + flip_pose(self.model(flip_pose(kp), vb[..., perm])))
             if hasattr(self.model, "to_mm"):  # depth lifters output normalized [x, y, depth]
                 pred = self.model.to_mm(pred)
             outs.append(to_numpy(pred))
         if not outs:
             return np.zeros((0, 17, 3), np.float32)
         return np.concatenate(outs).astype(np.float32)
-
-    def _forward(self, kp, vb, perm):
-        """One reading of a batch, averaged with its mirror image if ``flip_test``."""
-        pred = self.model(kp, vb)
-        if self.flip_test:
-            mirrored = self.model(flip_pose(kp), vb[..., perm])
-            pred = 0.5 * (pred + flip_pose(mirrored))
-        return pred
 
 
 def _torso_text(layout: Skeleton) -> str:

@@ -290,15 +290,12 @@ def per_action_table(errors: dict[str, Any], actions: Any,
                              f"{', '.join(order)})")
     present = tuple(a for a in (order if order is not None else labels)
                     if (names == a).any())
-    vals = {}
+    metrics: dict[str, dict[str, float]] = {}
     for metric, v in errors.items():
         v = np.asarray(v, np.float64)
         if v.shape != names.shape:
             raise ValueError(f"metric {metric!r} has shape {v.shape} but there are "
                              f"{len(names)} action labels")
-        vals[metric] = v
-    metrics: dict[str, dict[str, float]] = {}
-    for metric, v in vals.items():
         row = {a: float(v[names == a].mean()) for a in present}
         row["Average"] = float(np.mean([row[a] for a in present])) if present else float("nan")
         metrics[metric] = row
