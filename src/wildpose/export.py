@@ -261,14 +261,13 @@ def bvh_text(motion: BVHMotion, fps: float = 30.0, units: str = "cm") -> str:
         raise ValueError(f"fps must be positive, got {fps}")
     k = _UNITS[units]
     lines = ["HIERARCHY"]
+    order: list[int] = []             # the joints in file order: their motion channels' order
 
     def emit(j: int, depth: int) -> None:
-        ind = "\t" * depth
-        kind = "ROOT" if motion.parents[j] < 0 else "JOINT"
-        lines.append(f"{ind}{kind} {motion.names[j]}")
-        lines.append(f"{ind}{{")
-        off = motion.offsets[j] * k
-        lines.append(f"{ind}\tOFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}")
+        ind, off = "\t" * depth, motion.offsets[j] * k
+        order.append(j)
+        lines.extend([f"{ind}{'ROOT' if motion.parents[j] < 0 else 'JOINT'} {motion.names[j]}",
+                      f"{ind}{{", f"{ind}\tOFFSET {off[0]:.6f} {off[1]:.6f} {off[2]:.6f}"])
         if motion.parents[j] < 0:
             lines.append(f"{ind}\tCHANNELS 6 Xposition Yposition Zposition "
                          f"Zrotation Xrotation Yrotation")
@@ -279,21 +278,13 @@ def bvh_text(motion: BVHMotion, fps: float = 30.0, units: str = "cm") -> str:
             emit(c, depth + 1)
         if not kids:
             e = motion.end_sites.get(j, np.zeros(3)) * k
-            lines.append(f"{ind}\tEnd Site")
-            lines.append(f"{ind}\t{{")
-            lines.append(f"{ind}\t\tOFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}")
-            lines.append(f"{ind}\t}}")
+            lines.extend([f"{ind}\tEnd Site", f"{ind}\t{{",
+                          f"{ind}\t\tOFFSET {e[0]:.6f} {e[1]:.6f} {e[2]:.6f}", f"{ind}\t}}"])
         lines.append(f"{ind}}}")
 
     emit(0, 0)
     n = len(motion.root_position)
     lines += ["MOTION", f"Frames: {n}", f"Frame Time: {1.0 / fps:.8f}"]
-    order = []
-    stack = [0]
-    while stack:                      # depth-first, children in index order: file order
-        j = stack.pop()
-        order.append(j)
-        stack.extend(reversed([c for c, p in enumerate(motion.parents) if p == j]))
     root = motion.root_position * k
     for f in range(n):
         vals = [*root[f]]

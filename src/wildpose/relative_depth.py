@@ -27,6 +27,7 @@ The JSON file format (joint NAMES, so people can write it by hand)::
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,10 +73,7 @@ def h36m_sample_keys(data: Any) -> np.ndarray:
     parts = [np.char.add("S", np.asarray(data.subject).astype(str)),
              np.asarray(data.action).astype(str), np.asarray(data.camera).astype(str),
              np.asarray(data.frame).astype(str)]
-    out = parts[0]
-    for p in parts[1:]:
-        out = np.char.add(np.char.add(out, "/"), p)
-    return out
+    return functools.reduce(lambda a, b: np.char.add(np.char.add(a, "/"), b), parts)
 
 
 @dataclass
