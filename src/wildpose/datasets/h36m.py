@@ -23,17 +23,8 @@ from ..camera import Camera
 from ..skeleton import H36M32_TO_17
 from ..temporal import smooth_sequences
 
-__all__ = [
-    "TRAIN_SUBJECTS",
-    "TEST_SUBJECTS",
-    "ACTIONS",
-    "h36m_intrinsics",
-    "normalize_action",
-    "H36MData",
-    "load_cameras",
-    "load_h36m",
-    "default_data_dir",
-]
+__all__ = ["TRAIN_SUBJECTS", "TEST_SUBJECTS", "ACTIONS", "h36m_intrinsics", "normalize_action",
+           "H36MData", "load_cameras", "load_h36m", "default_data_dir"]
 
 TRAIN_SUBJECTS = (1, 5, 6, 7, 8)
 TEST_SUBJECTS = (9, 11)

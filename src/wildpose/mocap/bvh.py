@@ -43,23 +43,10 @@ import numpy as np
 from ..geometry import rotation_matrix
 from ..skeleton import H36M17
 
-__all__ = [
-    "BVHError",
-    "BVH",
-    "parse_bvh",
-    "read_bvh",
-    "CMU_UNIT_MM",
-    "CMU_TO_H36M17",
-    "CMU_APPROXIMATE_JOINTS",
-    "bvh_to_h36m17",
-    "BANDAI_UNIT_MM",
-    "BANDAI_TO_H36M17",
-    "BANDAI_APPROXIMATE_JOINTS",
-    "BANDAI_END_SITES",
-    "BVHSkeleton",
-    "BVH_SKELETONS",
-    "detect_skeleton",
-]
+__all__ = ["BVHError", "BVH", "parse_bvh", "read_bvh", "CMU_UNIT_MM", "CMU_TO_H36M17",
+           "CMU_APPROXIMATE_JOINTS", "bvh_to_h36m17", "BANDAI_UNIT_MM", "BANDAI_TO_H36M17",
+           "BANDAI_APPROXIMATE_JOINTS", "BANDAI_END_SITES", "BVHSkeleton", "BVH_SKELETONS",
+           "detect_skeleton"]
 
 #: CMU's ASF length unit in millimetres: 1 unit = 1/0.45 inch.
 CMU_UNIT_MM = 25.4 / 0.45
@@ -317,10 +304,8 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
     n = len(out["names"])
     offsets = np.array([out["by_index"][j][0] for j in range(n)], np.float64)
     channels = [out["by_index"][j][1] for j in range(n)]
-    first, total = [], 0
-    for chans in channels:
-        first.append(total)
-        total += len(chans)
+    first = [sum(len(c) for c in channels[:j]) for j in range(n)]
+    total = sum(len(c) for c in channels)
 
     # MOTION: "Frames: F", "Frame Time: dt", then F lines of `total` numbers.
     i = motion_line + 1
@@ -367,8 +352,7 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
     try:
         motion = np.array(rows, dtype=np.float64).reshape(frames, total)
     except ValueError:
-        r = next(k for k, parts in enumerate(rows) if not _all_float(parts))
-        bad = next(v for v in rows[r] if not _is_float(v))
+        r, bad = next((k, v) for k, parts in enumerate(rows) for v in parts if not _is_float(v))
         raise BVHError(f"{source}:{row_lines[r]}: frame {r + 1} has a value that is not a "
                        f"number: {bad!r}") from None
     if not np.isfinite(motion).all():
@@ -384,10 +368,6 @@ def _is_float(v: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _all_float(parts: list[str]) -> bool:
-    return all(_is_float(v) for v in parts)
 
 
 def read_bvh(path: str | os.PathLike) -> BVH:

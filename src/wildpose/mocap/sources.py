@@ -51,25 +51,10 @@ from ..geometry import rotation_from_euler
 from ..skeleton import H36M17, get_layout
 from .bvh import BVHError, bvh_to_h36m17, detect_skeleton, read_bvh
 
-__all__ = [
-    "MocapPoses",
-    "REFERENCE_BONE_SUM_MM",
-    "DEFAULT_TOLERANCE_MM",
-    "UP_AXES",
-    "to_canonical",
-    "remove_heading",
-    "normalize_scale",
-    "remove_near_duplicates",
-    "prepare_poses",
-    "load_h36m_mocap",
-    "load_bvh_mocap",
-    "load_array_mocap",
-    "load_mocap",
-    "concatenate",
-    "wild_mocap_split",
-    "BANDAI_TEST_CONTENTS",
-    "CMU_TEST_SUBJECT_EVERY",
-]
+__all__ = ["MocapPoses", "REFERENCE_BONE_SUM_MM", "DEFAULT_TOLERANCE_MM", "UP_AXES",
+           "to_canonical", "remove_heading", "normalize_scale", "remove_near_duplicates",
+           "prepare_poses", "load_h36m_mocap", "load_bvh_mocap", "load_array_mocap", "load_mocap",
+           "concatenate", "wild_mocap_split", "BANDAI_TEST_CONTENTS", "CMU_TEST_SUBJECT_EVERY"]
 
 #: Mean over all frames of Human3.6M's training subjects S1,5,6,7,8 of the sum of the 16 H36M17
 #: bone lengths, mm (per subject 4003-4355).

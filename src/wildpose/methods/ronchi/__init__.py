@@ -42,7 +42,7 @@ Human3.6M training mean of the total bone length divided by 16.  Every pose ther
 out with the mean skeleton's total bone length (a relative-only model's scale is arbitrary);
 P2 and N-MPJPE, which fit the scale, do not depend on this choice.  Because ``forward`` takes
 normalized 2D and returns mm like every wildpose lifter, :class:`wildpose.Lifter` (and so
-:func:`wildpose.evaluate_h36m` and ``wildpose evaluate --model``) serves these models as they
+:func:`wildpose.evaluate_h36m` and ``wildpose evaluate --model``) serves these models as they are.
 
 This package: ``config`` (:class:`RonchiConfig`), ``data`` (labels, limb prior and the
 training arrays), ``train`` (the scale prior, the loss and the run on
@@ -52,7 +52,7 @@ training arrays), ``train`` (the scale prior, the loss and the run on
 from ...models.ronchi_net import RonchiNet, RonchiNetConfig, normalize_to_units
 from .config import RonchiConfig
 from .data import REPROJECTION_EXCLUDED, limb_statistics
-from .train import feasible_scale, load_ronchi_lifter, train_ronchi
+from .train import feasible_scale, train_ronchi
 
 __all__ = ["RonchiNetConfig", "RonchiNet", "RonchiConfig", "feasible_scale", "limb_statistics",
-           "normalize_to_units", "train_ronchi", "load_ronchi_lifter", "REPROJECTION_EXCLUDED"]
+           "normalize_to_units", "train_ronchi", "REPROJECTION_EXCLUDED"]
