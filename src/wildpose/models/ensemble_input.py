@@ -66,10 +66,7 @@ def shared_input_config(member_configs: list[dict[str, Any]], names: list[str]) 
     windows = [(c["window"], c["window_step"] if c["window"] > 1 else 1) for c in configs]
     if len(set(windows)) == 1:
         return EnsembleConfig(**first)
-    step = 0
-    for c in configs:
-        if c["window"] > 1:
-            step = gcd(step, c["window_step"])
+    step = gcd(*(c["window_step"] for c in configs if c["window"] > 1))
     half = max(_half_span(c) for c in configs)
     return EnsembleConfig(**{**first, "window": 2 * (half // step) + 1, "window_step": step})
 
