@@ -138,12 +138,6 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
-def _require_file(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
-    return path
-
-
 def _require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"{what} {path} does not exist or is not a folder")
@@ -151,7 +145,8 @@ def _require_dir(path: Path, what: str) -> Path:
 
 
 def _read_json(path: Path, what: str) -> Any:
-    _require_file(path, what)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)

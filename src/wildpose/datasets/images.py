@@ -57,7 +57,8 @@ from .image_readers import (_IMAGE_ERRORS, DEFAULT_CROP_MARGIN, AnnotatedImage, 
                             _one_line, _skip, _summary, read_source)
 from .image_set import ImageSet, image_set_from_renders
 
-__all__ = ["Crop", "PersonCrops", "DEFAULT_CROP_MARGIN", "crop_image", "crop_sample", "materialize", "load_image_sources"]
+__all__ = ["Crop", "PersonCrops", "DEFAULT_CROP_MARGIN", "crop_image", "crop_sample",
+           "materialize", "load_image_sources"]
 
 
 @dataclass(eq=False)
@@ -205,11 +206,8 @@ class PersonCrops:
     def fingerprint(self, size: int | None = None) -> str:
         """sha1 of everything a crop depends on: paths, labels, boxes, size and margin."""
         size = self.size if size is None else int(size)
-        if size not in self._fingerprints:
-            self._fingerprints[size] = self._hash(size)
-        return self._fingerprints[size]
-
-    def _hash(self, size: int) -> str:
+        if size in self._fingerprints:
+            return self._fingerprints[size]
         h = hashlib.sha1()
         h.update(json.dumps([1, size, self.margin, len(self)]).encode())
         for s in self.samples:
@@ -219,7 +217,8 @@ class PersonCrops:
             for a in (np.asarray(s.joints_2d, np.float32), np.asarray(s.visible, bool),
                       pose, np.asarray(s.box, np.float64)):
                 h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()
+        self._fingerprints[size] = h.hexdigest()
+        return self._fingerprints[size]
 
 
 _CHUNK_KEYS = ("image", "joints_2d", "visible", "pose_mm", "has_3d", "index")
@@ -348,8 +347,9 @@ def materialize(dataset: PersonCrops, cache_path: str | os.PathLike | None = Non
         why = ", ".join(f"{k} {v}" for k, v in sorted(dataset.skipped.items())) or "no samples"
         raise ValueError(f"{dataset.name}: no usable sample ({why})")
     if bool(arrays["has_3d"].all()):
-        out_set = image_set_from_renders({"image": arrays["image"], "joints_2d": arrays["joints_2d"],
-                              "joints_3d": arrays["pose_mm"]}, True)
+        out_set = image_set_from_renders({"image": arrays["image"], "joints_2d":
+                                          arrays["joints_2d"], "joints_3d": arrays["pose_mm"]},
+                                         True)
     else:
         out_set = ImageSet(np.asarray(arrays["image"]),
                            np.asarray(arrays["joints_2d"], np.float32))

@@ -138,9 +138,7 @@ class ZhouImagePredictor:
             raise ValueError("this zhou_image model has no canonical bone lengths in its "
                              "description: it was not trained by wildpose")
         if box_scale is None:
-            box_scale = trained_crop_margin(info)
-        if box_scale is None:
-            box_scale = DEFAULT_CROP_MARGIN
+            box_scale = trained_crop_margin(info) or DEFAULT_CROP_MARGIN
         self.model, self.device, self.box_scale = model.eval(), device, float(box_scale)
         self.info = info
         self.total_mm = float(np.sum(info["canonical_bone_lengths_mm"]))
