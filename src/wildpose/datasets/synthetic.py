@@ -51,12 +51,9 @@ __all__ = ["SyntheticPoseDataset", "prerender", "build_splits", "LAB_SUBJECTS", 
            "TEST_SUBJECTS"]
 
 
+#: Human3.6M subjects whose poses make the lab, wild and test renders (:func:`build_splits`).
 LAB_SUBJECTS = (1, 5, 6)
-
-
 WILD_SUBJECTS = (7, 8)
-
-
 TEST_SUBJECTS = (9, 11)
 
 
@@ -116,6 +113,12 @@ class SyntheticPoseDataset:
                 "c": r.camera.c.astype(np.float32), "R": r.camera.R.astype(np.float32),
                 "t": r.t.astype(np.float32), "has_3d": np.bool_(self.keep_3d)}
 
+    def arrays(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Samples ``start..stop-1`` stacked: the arrays of :meth:`__getitem__` but
+        ``has_3d``, each with a leading sample axis."""
+        rows = [self[i] for i in range(start, stop)]
+        return {k: np.stack([r[k] for r in rows]) for k in _ARRAY_KEYS}
+
 
 _ARRAY_KEYS = ("image", "joints_2d", "joints_3d", "visible", "f", "c", "R", "t")
 
@@ -145,12 +148,7 @@ def prerender(dataset: SyntheticPoseDataset, path: str | os.PathLike, n: int | N
                 "keep_3d": dataset.keep_3d, "n": n, "chunk": chunk,
                 "poses": len(dataset._poses),
                 "pose_sum": float(np.float64(dataset._poses.sum()).round(3))}
-
-    def render_rows(start: int, stop: int) -> dict[str, np.ndarray]:
-        rows = [dataset[i] for i in range(start, stop)]
-        return {k: np.stack([r[k] for r in rows]) for k in _ARRAY_KEYS}
-
-    files = write_chunks(parts, settings, n, chunk, render_rows, f"render {dataset.name}",
+    files = write_chunks(parts, settings, n, chunk, dataset.arrays, f"render {dataset.name}",
                          progress)
     arrays = {k: [] for k in _ARRAY_KEYS}
     for part in files:

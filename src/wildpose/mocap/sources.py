@@ -166,17 +166,11 @@ def remove_near_duplicates(poses: np.ndarray, tolerance_mm: float,
     if tolerance_mm <= 0 or n == 0:
         return np.arange(n)
     seq = np.zeros(n, np.int64) if sequence is None else np.asarray(sequence)
-    keep = []
-    last = None
-    last_seq = None
-    for i in range(n):
-        if seq[i] != last_seq or last is None:
+    keep, last, last_seq = [], None, None
+    for i in range(n):  # a new sequence (never None) short-cuts the distance to None
+        if seq[i] != last_seq or np.sqrt(((p[i] - last) ** 2).sum(-1)).mean() >= tolerance_mm:
             keep.append(i)
             last, last_seq = p[i], seq[i]
-            continue
-        if np.sqrt(((p[i] - last) ** 2).sum(-1)).mean() >= tolerance_mm:
-            keep.append(i)
-            last = p[i]
     return np.asarray(keep, np.int64)
 
 

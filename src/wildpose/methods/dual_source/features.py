@@ -16,17 +16,13 @@ __all__ = ["FORMAT", "DEFAULT_AZIMUTHS", "DEFAULT_ELEVATIONS", "LayoutMismatchEr
            "virtual_cameras", "library_features"]
 
 
+#: What a library's ``meta.json`` says it is, and the newest version this code reads.
 FORMAT = "wildpose-dual-source-index"
-
-
 FORMAT_VERSION = 1
-
 
 #: Default virtual camera grid, degrees: every 30 degrees around the subject, and from level
 #: to 30 degrees above (Human3.6M's cameras look down by 10-16 degrees).
 DEFAULT_AZIMUTHS = tuple(float(a) for a in range(0, 360, 30))
-
-
 DEFAULT_ELEVATIONS = (0.0, 15.0, 30.0)
 
 

@@ -27,8 +27,6 @@ __all__ = ["choose_index_type", "build_index", "load_index"]
 #: Libraries up to this many entries get an exact index (IndexFlatL2); up to
 #: ``_IVF_FLAT_MAX`` an IVF index with exact vectors; beyond, IVF with product quantization.
 EXACT_MAX_ENTRIES = 200_000
-
-
 _IVF_FLAT_MAX = 4_000_000
 
 
@@ -76,12 +74,9 @@ def _make_index(kind: str, dim: int, n: int):
     raise ValueError(f"unknown index type {kind!r}: use auto, flat, ivf, ivfpq or hnsw")
 
 
-
 def _progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-
-    return tqdm(iterable, total=total, desc=desc, unit="chunk", leave=False)
+    return tqdm(iterable, total=total, desc=desc, unit="chunk", leave=False) if enabled \
+        else iterable
 
 
 def build_index(sources: Any, out_path: str | os.PathLike,
@@ -217,7 +212,6 @@ def build_index(sources: Any, out_path: str | os.PathLike,
         shutil.rmtree(final) if final.is_dir() else final.unlink()
     out.rename(final)
     return final
-
 
 
 def load_index(path: str | os.PathLike, layout: str | Skeleton | None = None,
