@@ -253,34 +253,23 @@ def render_camera_frame(joints: np.ndarray, f: np.ndarray, c: np.ndarray,
                    + j[_J["LHip"]] - j[_J["RHip"]])
     fwd = torso[:, 2]
 
-    a, b, r, colors = [], [], [], []
-    for name, ja, jb, rad, part in _LIMBS:
-        a.append(j[_J[ja]])
-        b.append(j[_J[jb]])
-        r.append(rad * sc[name])
-        colors.append(col[part])
-    # Neck: from the thorax most of the way to the nose joint.
-    a.append(j[_J["Thorax"]])
-    b.append(j[_J["Thorax"]] + 0.6 * (j[_J["Neck/Nose"]] - j[_J["Thorax"]]))
-    r.append(45.0 * sc["neck"])
-    colors.append(col["skin"])
+    # (end a, end b, radius, colour) of every capsule; the neck runs from the thorax most of
+    # the way to the nose joint.
+    caps = [(j[_J[ja]], j[_J[jb]], rad * sc[name], col[part])
+            for name, ja, jb, rad, part in _LIMBS]
+    caps.append((j[_J["Thorax"]], j[_J["Thorax"]] + 0.6 * (j[_J["Neck/Nose"]] - j[_J["Thorax"]]),
+                 45.0 * sc["neck"], col["skin"]))
     for side in ("L", "R"):
         wrist, elbow = j[_J[f"{side}Wrist"]], j[_J[f"{side}Elbow"]]
         hand_dir = _unit(wrist - elbow)
-        a.append(wrist + 20 * hand_dir)
-        b.append(wrist + 80 * hand_dir)
-        r.append(33.0 * sc["hands"])
-        colors.append(col["skin"])
+        caps.append((wrist + 20 * hand_dir, wrist + 80 * hand_dir, 33.0 * sc["hands"],
+                     col["skin"]))
         ankle, knee = j[_J[f"{side}Foot"]], j[_J[f"{side}Knee"]]
         shin = _unit(ankle - knee)
         toe = _unit(fwd - (fwd @ shin) * shin)      # the foot points forward, across the shin
         heel = ankle + 45 * shin - 30 * toe
-        a.append(heel)
-        b.append(heel + 160 * toe)
-        r.append(38.0 * sc["feet"])
-        colors.append(col["shoes"])
-    draw_capsules(img, depth, np.array(a), np.array(b), np.array(r), np.array(colors), f, c,
-                  light, amb)
+        caps.append((heel, heel + 160 * toe, 38.0 * sc["feet"], col["shoes"]))
+    draw_capsules(img, depth, *map(np.array, zip(*caps)), f, c, light, amb)
 
     # Torso: an abdomen/pelvis and a chest ellipsoid, each turned with its own body part.
     ts = sc["torso"]
