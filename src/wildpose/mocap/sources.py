@@ -328,9 +328,6 @@ def load_array_mocap(source: str | os.PathLike | np.ndarray, up: str = "-y",
                              f"(N, 17, 3) mm")
         arr = np.load(path, allow_pickle=False)
         label = str(path)
-    if arr.ndim != 3 or arr.shape[1:] != (17, 3):
-        raise ValueError(f"{label}: expected shape (N, 17, 3) (H36M17 joints, mm), got "
-                         f"{arr.shape}")
     return prepare_poses(arr, up, None, None, [label], None, tolerance_mm, label=label)
 
 

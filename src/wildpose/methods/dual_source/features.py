@@ -3,7 +3,7 @@ projections normalized as images' 2D are (the library's features)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,6 +28,15 @@ DEFAULT_ELEVATIONS = (0.0, 15.0, 30.0)
 
 class LayoutMismatchError(ValueError):
     """An index built for one joint layout used where another is required."""
+
+
+def check_index_layout(root: Any, built: str, layout: str | Skeleton | None) -> None:
+    """Raise :class:`LayoutMismatchError` unless ``layout`` (None: any) is ``built``, the
+    layout the index at ``root`` was built for."""
+    if layout is not None and get_layout(layout).name != built:
+        name = get_layout(layout).name
+        raise LayoutMismatchError(f"{root}: this index was built for joint layout {built} but "
+                                  f"{name} is required; rebuild it with layout={name!r}")
 
 
 def virtual_cameras(azimuths: Sequence[float] = DEFAULT_AZIMUTHS,
