@@ -36,6 +36,7 @@ shared data folder.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -140,9 +141,7 @@ def prerender(dataset: SyntheticPoseDataset, path: str | os.PathLike, n: int | N
         the path of the ``.npz``.
     """
     n = len(dataset) if n is None else int(n)
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_suffix(".npz")
+    path = Path(path).with_suffix(".npz")
     parts = path.with_name(path.name + ".parts")
     settings = {"style": dataset.style, "size": dataset.size, "seed": dataset.seed,
                 "keep_3d": dataset.keep_3d, "n": n, "chunk": chunk,
@@ -161,9 +160,7 @@ def prerender(dataset: SyntheticPoseDataset, path: str | os.PathLike, n: int | N
              has_3d=np.full(n, dataset.keep_3d), style=dataset.style, size=dataset.size,
              seed=dataset.seed)
     os.replace(tmp, path)
-    for p in parts.iterdir():
-        p.unlink()
-    parts.rmdir()
+    shutil.rmtree(parts)
     return path
 
 

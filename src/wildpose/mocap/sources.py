@@ -375,13 +375,11 @@ def concatenate(parts: Sequence[MocapPoses]) -> MocapPoses:
     """One :class:`MocapPoses` from several; a joint is shared only if shared in all."""
     if len(parts) == 1:
         return parts[0]
-    offset, seqs, names = 0, [], []
-    for m in parts:
-        seqs.append(m.sequence + offset)
-        names.extend(m.sequence_names)
-        offset += len(m.sequence_names)
+    offsets = np.cumsum([0] + [len(m.sequence_names) for m in parts])
+    seqs = [m.sequence + int(offset) for m, offset in zip(parts, offsets)]
     return MocapPoses(np.concatenate([m.poses for m in parts]), np.concatenate(seqs),
-                      np.concatenate([m.frame for m in parts]), names,
+                      np.concatenate([m.frame for m in parts]),
+                      [name for m in parts for name in m.sequence_names],
                       np.logical_and.reduce([m.shared_joints for m in parts]),
                       [n for m in parts for n in m.notes])
 

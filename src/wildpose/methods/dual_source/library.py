@@ -27,14 +27,11 @@ def _read_faiss(path: Path, mmap: bool):
     """Read an index memory-mapped where this FAISS supports it; returns (index, mmapped)."""
     import faiss  # slow to import: see _apply_search_params
 
-    if mmap:
-        flags = []
-        for names in (("IO_FLAG_MMAP_IFC", "IO_FLAG_MMAP", "IO_FLAG_READ_ONLY"),
-                      ("IO_FLAG_MMAP", "IO_FLAG_READ_ONLY"), ("IO_FLAG_MMAP",)):
-            if all(hasattr(faiss, n) for n in names):
-                flags.append(int(np.bitwise_or.reduce([getattr(faiss, n) for n in names])))
-        for flag in flags:
+    for names in (("IO_FLAG_MMAP_IFC", "IO_FLAG_MMAP", "IO_FLAG_READ_ONLY"),
+                  ("IO_FLAG_MMAP", "IO_FLAG_READ_ONLY"), ("IO_FLAG_MMAP",)) if mmap else ():
+        if all(hasattr(faiss, n) for n in names):
             try:
+                flag = int(np.bitwise_or.reduce([getattr(faiss, n) for n in names]))
                 return faiss.read_index(str(path), flag), True
             except RuntimeError:
                 continue

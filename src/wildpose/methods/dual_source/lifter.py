@@ -167,8 +167,7 @@ class DualSourceLifter:
         if single and valid is not None:
             valid = np.asarray(valid)[None]
         res = self.lift_detailed(keypoints, layout, valid, intrinsics)
-        out = res.pose if self.mode == "reconstruct" else res.nearest
-        out = out.astype(np.float32)
+        out = (res.pose if self.mode == "reconstruct" else res.nearest).astype(np.float32)
         return out[0] if single else out
 
     def lift_detailed(self, keypoints: Any, layout: str | Skeleton = "h36m17",

@@ -61,13 +61,10 @@ def _validate(model: RonchiNet, d: TrainData, device, batch: int = 8192) -> dict
     if not len(d.Xv):
         return {"val_p1_mm": float("nan"), "val_p2_mm": float("nan")}
     model.eval()
-    preds = []
     with torch.no_grad():
-        for i in range(0, len(d.Xv), batch):
-            preds.append(model(d.Xv[i:i + batch].to(device),
-                               d.Vv[i:i + batch].to(device)).float().cpu().numpy())
+        pred = np.concatenate([model(d.Xv[i:i + batch].to(device), d.Vv[i:i + batch].to(device))
+                               .float().cpu().numpy() for i in range(0, len(d.Xv), batch)])
     model.train()
-    pred = np.concatenate(preds)
     return {"val_p1_mm": round(float(mpjpe(pred, d.Yv_mm).mean()), 2),
             "val_p2_mm": round(float(p_mpjpe(pred, d.Yv_mm).mean()), 2)}
 
