@@ -98,13 +98,6 @@ class BVH:
     def frame_rate(self) -> float:
         return 1.0 / self.frame_time if self.frame_time > 0 else float("nan")
 
-    def index(self, name: str) -> int:
-        try:
-            return self.names.index(name)
-        except ValueError:
-            raise BVHError(f"{self.source}: no joint named {name!r} (joints: "
-                           f"{', '.join(self.names)})") from None
-
     def local_transforms(self, frames: slice | np.ndarray | None = None):
         """Per-joint local rotations (F, J, 3, 3) and translations (F, J, 3), file units."""
         motion = self.motion if frames is None else self.motion[frames]
@@ -112,10 +105,9 @@ class BVH:
         rots = np.broadcast_to(np.eye(3), (n, self.num_joints, 3, 3)).copy()
         trans = np.broadcast_to(self.offsets, (n, self.num_joints, 3)).copy()
         for j, chans in enumerate(self.channels):
-            start = self._first_channel[j]
             for i, ch in enumerate(chans):
                 axis = _AXES[ch[0].lower()]
-                values = motion[:, start + i]
+                values = motion[:, self._first_channel[j] + i]
                 if ch.lower().endswith("position"):
                     trans[:, j, axis] = values
                 else:
