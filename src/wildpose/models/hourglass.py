@@ -218,8 +218,7 @@ class DepthRegressor(nn.Module):
 
     def __init__(self, config: ZhouImageConfig):
         super().__init__()
-        self.config = config
-        c = config
+        self.config = c = config
         w = c.width
         self.project = nn.ModuleList(nn.Conv2d(c.num_joints, w, 1) for _ in range(c.stacks))
         self.blocks = nn.Sequential(*(nn.Sequential(Residual(w, w), nn.MaxPool2d(2))

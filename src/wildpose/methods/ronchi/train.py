@@ -24,11 +24,8 @@ from .data import TrainData, batch_pairs, prepare_ronchi_data
 
 __all__ = ["feasible_scale", "train_ronchi"]
 
-_PARENT = [e[0] for e in H36M17.edges]
-_CHILD = [e[1] for e in H36M17.edges]
 _LIMBS = [b for b, n in enumerate(H36M17.bone_names) if n.endswith(("arm", "leg"))]  # 8 bones
-_LIMB_PARENT = [_PARENT[b] for b in _LIMBS]
-_LIMB_CHILD = [_CHILD[b] for b in _LIMBS]
+_LIMB_PARENT, _LIMB_CHILD = ([H36M17.edges[b][end] for b in _LIMBS] for end in (0, 1))
 
 
 def feasible_scale(keypoints: torch.Tensor, valid: torch.Tensor,
