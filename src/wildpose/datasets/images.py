@@ -54,8 +54,9 @@ from ..crop import crop_window, image_to_crop
 from ..locking import exclusive
 from ..skeleton import H36M17
 from .image_readers import (_IMAGE_ERRORS, DEFAULT_CROP_MARGIN, AnnotatedImage, SkipSample,
-                            _one_line, _skip, _summary, read_source)
+                            _skip, _summary, read_source)
 from .image_set import ImageSet, image_set_from_renders
+from .keypoint_files import _one_line
 
 __all__ = ["Crop", "PersonCrops", "DEFAULT_CROP_MARGIN", "crop_image", "crop_sample",
            "materialize", "load_image_sources"]
@@ -346,13 +347,8 @@ def materialize(dataset: PersonCrops, cache_path: str | os.PathLike | None = Non
     if not len(arrays["index"]):
         why = ", ".join(f"{k} {v}" for k, v in sorted(dataset.skipped.items())) or "no samples"
         raise ValueError(f"{dataset.name}: no usable sample ({why})")
-    if bool(arrays["has_3d"].all()):
-        out_set = image_set_from_renders({"image": arrays["image"], "joints_2d":
-                                          arrays["joints_2d"], "joints_3d": arrays["pose_mm"]},
-                                         True)
-    else:
-        out_set = ImageSet(np.asarray(arrays["image"]),
-                           np.asarray(arrays["joints_2d"], np.float32))
+    out_set = image_set_from_renders({"image": arrays["image"], "joints_2d": arrays["joints_2d"],
+                                      "joints_3d": arrays["pose_mm"]}, bool(arrays["has_3d"].all()))
     out_set.visible = np.asarray(arrays["visible"], bool)
     out_set.group = np.array([dataset.samples[i].split_group for i in arrays["index"]], str)
     return out_set

@@ -389,15 +389,21 @@ def _read_wildpose_json(path: Path, doc: dict, layout: Skeleton | None) -> Keypo
     return _finish(path, xy, conf, lay, _ids(path, doc.get("ids"), xy.shape[0]))
 
 
-def _read_json(path: Path, layout: Skeleton | None) -> KeypointSet:
+def _load_json(path: Path, what: str = "as JSON text") -> Any:
+    """A JSON file's document; a one-line ValueError naming the file (and the line of a
+    syntax error) when it cannot be read or parsed."""
     try:
         with open(path, "r", encoding="utf-8") as f:
-            doc = json.load(f)
+            return json.load(f)
     except json.JSONDecodeError as e:
         raise _fail(path, f"not valid JSON (line {e.lineno} column {e.colno}: {e.msg})") \
             from None
     except (UnicodeDecodeError, OSError) as e:
-        raise _fail(path, f"cannot read as JSON text ({_one_line(e)})") from None
+        raise _fail(path, f"cannot read {what} ({_one_line(e)})") from None
+
+
+def _read_json(path: Path, layout: Skeleton | None) -> KeypointSet:
+    doc = _load_json(path)
     if isinstance(doc, list):
         return _read_coco(path, doc, layout)
     if isinstance(doc, dict):
