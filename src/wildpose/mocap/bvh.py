@@ -144,10 +144,9 @@ class _Tokens:
     """Whitespace tokens with their 1-based line numbers."""
 
     def __init__(self, lines: list[str], source: str, start: int = 0, stop: int | None = None):
-        self.items: list[tuple[str, int]] = []
-        for ln in range(start, len(lines) if stop is None else stop):
-            for tok in lines[ln].replace("{", " { ").replace("}", " } ").split():
-                self.items.append((tok, ln + 1))
+        self.items: list[tuple[str, int]] = [
+            (tok, ln + 1) for ln in range(start, len(lines) if stop is None else stop)
+            for tok in lines[ln].replace("{", " { ").replace("}", " } ").split()]
         self.pos = 0
         self.source = source
         self.last_line = (stop if stop is not None else len(lines)) or 1

@@ -52,18 +52,16 @@ def predict_batch(model, images, batch: int = 64, device: Any = "cpu"):
         last stack's heatmaps), (N, J) heatmap peak values and (N, J) normalized depth; numpy.
     """
     model.eval()
-    xs, scores, depths = [], [], []
-    c = model.config
+    c, outputs = model.config, []
     with torch.no_grad():
         for i in range(0, len(images), batch):
             chunk = images[i:i + batch]
             t = _to_tensor(chunk) if isinstance(chunk, np.ndarray) else chunk.float()
             out = model(t.to(device))
             cells, score = decode_argmax(out.heatmaps[-1])
-            xs.append(cells_to_pixels(cells, c.input_size, c.heatmap_size).cpu())
-            scores.append(score.cpu())
-            depths.append(out.depth.float().cpu())
-    return (torch.cat(xs).numpy(), torch.cat(scores).numpy(), torch.cat(depths).numpy())
+            outputs.append((cells_to_pixels(cells, c.input_size, c.heatmap_size).cpu(),
+                            score.cpu(), out.depth.float().cpu()))
+    return tuple(torch.cat(a).numpy() for a in zip(*outputs))
 
 
 def evaluate_image_model(model, test: ImageSet, total_bone_mm: float,
