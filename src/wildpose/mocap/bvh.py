@@ -267,11 +267,8 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
         :class:`BVH`.  Raises :class:`BVHError` naming ``source`` and the line.
     """
     lines = text.splitlines()
-    try:
-        motion_line = next(i for i, ln in enumerate(lines) if ln.strip().upper() == "MOTION"
-                           or ln.strip().upper().startswith("MOTION "))
-    except StopIteration:
-        motion_line = None
+    motion_line = next((i for i, ln in enumerate(lines) if ln.strip().upper() == "MOTION"
+                        or ln.strip().upper().startswith("MOTION ")), None)
     tk = _Tokens(lines, source, 0, motion_line)
     tok = tk.peek()
     if tok is None or tok.upper() != "HIERARCHY":
@@ -309,8 +306,7 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
                            f"'{key.title()}:'")
         head, _, value = lines[i].partition(":")
         if head.strip().lower() != key:
-            label = "Frames" if key == "frames" else "Frame Time"
-            raise BVHError(f"{source}:{i + 1}: expected '{label}: ...', found "
+            raise BVHError(f"{source}:{i + 1}: expected '{key.title()}: ...', found "
                            f"{lines[i].strip()!r}")
         try:
             header[key] = int(value) if key == "frames" else float(value)
