@@ -131,7 +131,8 @@ def crop_sample(sample: AnnotatedImage, size: int, margin: float = DEFAULT_CROP_
     Joints outside the image (``[-0.5, W - 0.5) x [-0.5, H - 0.5)``) are made invisible.
 
     Args:
-        sample: the record; size: S, crop side in pixels; margin: see :func:`wildpose.crop.crop_window`.
+        sample: the record; size: S, crop side in pixels; margin: see
+            :func:`wildpose.crop.crop_window`.
     Returns:
         :class:`Crop`.
     Raises:

@@ -56,9 +56,9 @@ class PoseLibrary:
                 or self.index.ntotal != n or self.index.d != dim
                 or len(self.entry_pose) != n or self.poses_3d.shape[1:] != (17, 3)):
             raise ValueError(f"{root}: library files are inconsistent (features "
-                             f"{self.features.shape}, index {self.index.ntotal}x{self.index.d}, entries "
-                             f"{len(self.entry_pose)}, poses {self.poses_3d.shape}, layout "
-                             f"{self.layout.name}); rebuild it")
+                             f"{self.features.shape}, index {self.index.ntotal}x{self.index.d}, "
+                             f"entries {len(self.entry_pose)}, poses {self.poses_3d.shape}, "
+                             f"layout {self.layout.name}); rebuild it")
         self.search_params = dict(meta.get("search_params", {}))
         _apply_search_params(self.index, self.search_params)
         self.weights = _feature_weights(self.layout)

@@ -1,8 +1,9 @@
 """Ronchi et al. 2018 ("It's all Relative", arXiv 1805.06880): a 2D-to-3D lifter trained from
 relative depth labels -- for a few joint pairs per sample, which joint is closer -- with no 3D.
 
-The network (:class:`~wildpose.models.ronchi_net.RonchiNet`) is the residual MLP of :mod:`wildpose.models.lifter` (its
-layers are imported, not copied) with two changes that make it trainable without 3D:
+The network (:class:`~wildpose.models.ronchi_net.RonchiNet`) is the residual MLP of
+:mod:`wildpose.models.lifter` (its layers are reused, not copied) with two changes that make it
+trainable without 3D:
 
 * its 3D output is in *normalized units*: the pose is root-centred and rescaled so that its 16
   bones sum to 16 (mean bone length 1).  A relative-only model has no metric scale, and this
@@ -12,8 +13,8 @@ layers are imported, not copied) with two changes that make it trainable without
   ``x_2d = s * (X, Y)`` of the reprojection loss (2D in the units of
   :func:`wildpose.normalization.normalize_2d`).
 
-Training (:func:`~wildpose.methods.ronchi.train.train_ronchi`, the body of ``wildpose train --method ronchi``) combines the
-losses of :mod:`wildpose.losses` (Ronchi section)::
+Training (:func:`~wildpose.methods.ronchi.train.train_ronchi`, the body of ``wildpose train
+--method ronchi``) combines the losses of :mod:`wildpose.losses` (Ronchi section)::
 
     w_rank * ranking(depths, relative labels)          samples with relative labels
   + w_3d * MPJPE(normalized 3D)                        samples with 3D (mixed / supervised)
