@@ -146,8 +146,7 @@ def crop_sample(sample: AnnotatedImage, size: int, margin: float = DEFAULT_CROP_
     img = _open_rgb(sample.image)
     w, h = img.size
     kp = np.asarray(sample.joints_2d, np.float64)
-    inside = (np.isfinite(kp).all(1) & (kp[:, 0] >= -0.5) & (kp[:, 0] < w - 0.5)
-              & (kp[:, 1] >= -0.5) & (kp[:, 1] < h - 0.5))
+    inside = ((kp >= -0.5) & (kp < np.array([w, h]) - 0.5)).all(1)  # False for NaN too
     visible = np.asarray(sample.visible, bool) & inside
     if not visible.any():
         raise SkipSample("outside_image", f"{w}x{h} image")

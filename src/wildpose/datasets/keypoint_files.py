@@ -452,8 +452,7 @@ def read_keypoints(path: str | os.PathLike, layout: str | Skeleton | None = None
         raise _fail(p, "is a directory, not a keypoint file")
     if not p.is_file():  # a FIFO or device: reading it could wait forever
         raise _fail(p, "is not a regular file (a pipe, socket or device), not a keypoint file")
-    ext = p.suffix.lower()
-    reader = _READERS.get(ext)
+    reader = _READERS.get(p.suffix.lower())
     if reader is None:
         raise _fail(p, f"unknown keypoint file extension {p.suffix or '(none)'!r}; supported: "
                        f"{', '.join(SUPPORTED_EXTENSIONS)}")

@@ -104,8 +104,7 @@ class PoseLibrary:
         return np.where(ok, d.astype(np.float64), np.inf)
 
     def _faiss_search(self, vectors: np.ndarray, k: int) -> np.ndarray:
-        _, ids = self.index.search(np.ascontiguousarray(vectors, np.float32), k)
-        return ids
+        return self.index.search(np.ascontiguousarray(vectors, np.float32), k)[1]
 
     def search_normalized(self, q: np.ndarray, valid: np.ndarray, k: int = 16,
                           candidates: int = 64) -> tuple[np.ndarray, np.ndarray]:
