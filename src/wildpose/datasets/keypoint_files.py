@@ -352,15 +352,12 @@ def _read_coco(path: Path, doc: Any, layout: Skeleton | None) -> KeypointSet:
                           f"(read with layout=None, then use .to_layout({layout.name!r}))")
     people = parse_coco_people(doc, path)
     notes = [(i, f"{what}: {problem}") for i, what, problem in people.skipped]
-    keep = np.zeros(len(people), bool)
-    for n in range(len(people)):
-        where = (int(people.positions[n]), people.describe(n))
-        if people.num_keypoints[n] == 0:
-            notes.append((where[0], f"{where[1]}: no labelled keypoints (num_keypoints 0)"))
-        elif not (np.nan_to_num(people.visibility[n], nan=0.0) > 0).any():
-            notes.append((where[0], f"{where[1]}: no labelled keypoints (every v is 0)"))
-        else:
-            keep[n] = True
+    no_count = people.num_keypoints == 0
+    no_v = ~(np.nan_to_num(people.visibility, nan=0.0) > 0).any(1) & ~no_count
+    for rows, why in ((no_count, "num_keypoints 0"), (no_v, "every v is 0")):
+        notes += [(int(people.positions[n]), f"{people.describe(n)}: no labelled keypoints "
+                   f"({why})") for n in np.flatnonzero(rows)]
+    keep = ~no_count & ~no_v
     skipped = [note for _, note in sorted(notes, key=lambda x: x[0])]
     if not keep.any():
         n_anns = len(people) + len(people.skipped)
