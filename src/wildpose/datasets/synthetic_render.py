@@ -61,15 +61,6 @@ def _box(points: np.ndarray, radius: float, f: np.ndarray, c: np.ndarray, size: 
     return u0, u1, v0, v1
 
 
-def _rays(box, f, c):
-    """Ray directions (dx (1, w), dy (h, 1)) with dz = 1 of the pixels of a box, so that the
-    ray parameter of a hit is its depth Z in mm."""
-    u0, u1, v0, v1 = box
-    dx = ((np.arange(u0, u1) - c[0]) / f[0])[None, :]
-    dy = ((np.arange(v0, v1) - c[1]) / f[1])[:, None]
-    return dx, dy
-
-
 def _sphere_hit(dx, dy, dd, p, r):
     """Depth of the first hit of rays (dx, dy, 1) on spheres at ``p`` (K, 1, 1, 3) mm of
     radius ``r`` (K, 1, 1) mm, broadcast with the rays: inf where missed."""
@@ -160,8 +151,7 @@ def draw_capsules(image: np.ndarray, depth: np.ndarray, a: np.ndarray, b: np.nda
     depth.reshape(-1)[pix] = tz
 
 
-def _shade_into(image, depth, box, dx, dy, t, color, light, ambient, normal_fn,
-                color_fn=None) -> None:
+def _shade_into(image, depth, box, dx, dy, t, light, ambient, normal_fn, color_fn) -> None:
     """Write Lambert-shaded colour where the hit depth ``t`` (h, w) beats the depth buffer."""
     u0, u1, v0, v1 = box
     win = depth[v0:v1, u0:u1]
@@ -174,8 +164,7 @@ def _shade_into(image, depth, box, dx, dy, t, color, light, ambient, normal_fn,
     nx, ny, nz = normal_fn(px, py, pz)
     lam = np.maximum(nx * light[0] + ny * light[1] + nz * light[2], 0.0)
     shade = (ambient + (1 - ambient) * lam)[:, None]
-    col = color_fn(px, py, pz) if color_fn is not None else np.asarray(color)[None, :]
-    image[v0 + iy, u0 + ix] = col * shade
+    image[v0 + iy, u0 + ix] = color_fn(px, py, pz) * shade
     win[iy, ix] = tz
 
 
@@ -195,7 +184,10 @@ def draw_ellipsoid(image: np.ndarray, depth: np.ndarray, center: np.ndarray,
     box = _box(center[None], float(semi.max()), f, c, size)
     if box is None:
         return
-    dx, dy = _rays(box, f, c)
+    # Ray directions (dx (1, w), dy (h, 1), 1) of the box's pixels: a hit's ray parameter
+    # is its depth Z in mm.
+    dx = ((np.arange(box[0], box[1]) - c[0]) / f[0])[None, :]
+    dy = ((np.arange(box[2], box[3]) - c[1]) / f[1])[:, None]
     m = axes.T / semi[:, None]                      # camera offset -> unit-sphere coords
     o = -m @ center                                 # the camera centre, in those coords
     dl = [dx * m[i, 0] + dy * m[i, 1] + m[i, 2] for i in range(3)]
@@ -212,7 +204,7 @@ def draw_ellipsoid(image: np.ndarray, depth: np.ndarray, center: np.ndarray,
         n /= np.linalg.norm(n, axis=-1, keepdims=True)
         return n[:, 0], n[:, 1], n[:, 2]
 
-    _shade_into(image, depth, box, dx, dy, t, None, light, ambient, normal,
+    _shade_into(image, depth, box, dx, dy, t, light, ambient, normal,
                 lambda px, py, pz: color_fn(local(px, py, pz)))
 
 

@@ -331,10 +331,6 @@ def load_array_mocap(source: str | os.PathLike | np.ndarray, up: str = "-y",
     return prepare_poses(arr, up, None, None, [label], None, tolerance_mm, label=label)
 
 
-def _is_h36m_dir(p: Path) -> bool:
-    return (p / "cameras.h5").is_file() or (p / "h36m" / "cameras.h5").is_file()
-
-
 def load_mocap(sources: Any, subjects: Sequence[int] = TRAIN_SUBJECTS,
                tolerance_mm: float = DEFAULT_TOLERANCE_MM, stride: int = 1,
                array_up: str = "-y") -> MocapPoses:
@@ -353,7 +349,7 @@ def load_mocap(sources: Any, subjects: Sequence[int] = TRAIN_SUBJECTS,
             parts.append(load_array_mocap(src, array_up, tolerance_mm))
             continue
         p = Path(src)
-        if p.is_dir() and _is_h36m_dir(p):
+        if (p / "cameras.h5").is_file() or (p / "h36m" / "cameras.h5").is_file():
             parts.append(load_h36m_mocap(p, subjects, stride, tolerance_mm))
         elif p.is_dir() or p.suffix.lower() == ".bvh":
             bvh_group.append(p)
