@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wildpose.datasets.keypoint_files import KeypointSet, read_keypoints, usable_people
+from wildpose.datasets.keypoint_files import KeypointSet
 from wildpose.datasets.lsp import load_lsp_2d
 from wildpose.datasets.mpii import load_mpii_2d
 from wildpose.mocap.bvh import (BANDAI_APPROXIMATE_JOINTS, BANDAI_TO_H36M17, BVHError,
@@ -149,27 +149,6 @@ def test_torso_rule():
     valid[1, LSP14.index("LShoulder")] = False
     valid[2, LSP14.index("RAnkle")] = False
     np.testing.assert_array_equal(has_torso(valid, "lsp14"), [True, False, True])
-
-
-# ----------------------------------------------------------------------------- COCO
-def test_coco_people_without_torso_or_joints_are_skipped_with_a_count(tmp_path):
-    import json
-
-    full = [10.0, 10.0, 2] * 17
-    no_hips = list(full)
-    no_hips[11 * 3 + 2] = 0                                # left hip unlabelled
-    doc = {"annotations": [{"image_id": 1, "id": 1, "keypoints": full},
-                           {"image_id": 1, "id": 2, "keypoints": no_hips}]}
-    path = tmp_path / "p.json"
-    path.write_text(json.dumps(doc))
-    ks = usable_people(read_keypoints(path))
-    assert ks.ids == ["image 1 / ann 1"]
-    assert ks.skipped[-1].startswith("1 of 2 people skipped: 1 without a torso")
-    doc["annotations"] = doc["annotations"][1:]
-    path.write_text(json.dumps(doc))
-    with pytest.raises(ValueError, match=r"p\.json: no usable people") as e:
-        usable_people(read_keypoints(path))
-    assert "\n" not in str(e.value)
 
 
 # ----------------------------------------------------------------------------- Bandai BVH

@@ -140,7 +140,7 @@ def parse_coco_people(doc: Any, source: str | os.PathLike) -> CocoPeople:
     for im in images if isinstance(images, list) else ():
         if isinstance(im, dict) and "id" in im and isinstance(im.get("file_name"), str):
             names[im["id"]] = im["file_name"]
-    rows, boxes, crowd, counts, positions, ann_ids, image_ids, files = ([] for _ in range(8))
+    kept: list[tuple[int, dict]] = []                      # (position, annotation)
     skipped: list[tuple[int, str, str]] = []
     for i, ann in enumerate(anns):
         if not isinstance(ann, dict):
@@ -149,18 +149,17 @@ def parse_coco_people(doc: Any, source: str | os.PathLike) -> CocoPeople:
         problem = _keypoint_problem(ann.get("keypoints"))
         if problem is not None:
             skipped.append((i, _describe(ann.get("id"), ann.get("image_id"), i), problem))
-            continue
-        rows.append(ann["keypoints"])
-        boxes.append(_box(ann.get("bbox")))
-        crowd.append(bool(ann.get("iscrowd")))
-        num = ann.get("num_keypoints")
-        counts.append(float(num) if _is_number(num) else np.nan)
-        positions.append(i)
-        ann_ids.append(ann.get("id"))
-        image_ids.append(ann.get("image_id"))
-        iid = ann.get("image_id")
-        files.append(names.get(iid) if isinstance(iid, (int, str)) else None)
-    a = np.asarray(rows, np.float64).reshape(len(rows), COCO17.num_joints, 3)
-    return CocoPeople(a[..., :2], a[..., 2], np.asarray(boxes, np.float64).reshape(-1, 4),
-                      np.asarray(crowd, bool), np.asarray(counts, np.float64),
-                      np.asarray(positions, int), ann_ids, image_ids, files, skipped, src)
+        else:
+            kept.append((i, ann))
+
+    def values(key: str) -> list[Any]:
+        return [ann.get(key) for _, ann in kept]
+
+    a = np.asarray(values("keypoints"), np.float64).reshape(len(kept), COCO17.num_joints, 3)
+    counts = [float(v) if _is_number(v) else np.nan for v in values("num_keypoints")]
+    files = [names.get(i) if isinstance(i, (int, str)) else None for i in values("image_id")]
+    boxes = np.asarray([_box(b) for b in values("bbox")], np.float64).reshape(-1, 4)
+    return CocoPeople(a[..., :2], a[..., 2], boxes,
+                      np.asarray([bool(c) for c in values("iscrowd")], bool),
+                      np.asarray(counts, np.float64), np.asarray([i for i, _ in kept], int),
+                      values("id"), values("image_id"), files, skipped, src)

@@ -23,17 +23,8 @@ from ..camera import Camera
 from ..skeleton import H36M32_TO_17
 from ..temporal import smooth_sequences
 
-__all__ = [
-    "TRAIN_SUBJECTS",
-    "TEST_SUBJECTS",
-    "ACTIONS",
-    "h36m_intrinsics",
-    "normalize_action",
-    "H36MData",
-    "load_cameras",
-    "load_h36m",
-    "default_data_dir",
-]
+__all__ = ["TRAIN_SUBJECTS", "TEST_SUBJECTS", "ACTIONS", "h36m_intrinsics", "normalize_action",
+           "H36MData", "load_cameras", "load_h36m", "default_data_dir"]
 
 TRAIN_SUBJECTS = (1, 5, 6, 7, 8)
 TEST_SUBJECTS = (9, 11)
@@ -87,11 +78,9 @@ def _h36m_root(data_dir: str | os.PathLike | None) -> Path:
     p = Path(data_dir) if data_dir is not None else default_data_dir()
     if not (p / "cameras.h5").is_file() and (p / "h36m" / "cameras.h5").is_file():
         p = p / "h36m"
-    if p.exists() and not p.is_dir():
-        raise FileNotFoundError(f"Human3.6M data directory {p} is a file, not a folder "
-                                f"(set --data-dir or WILDPOSE_DATA)")
     if not p.is_dir():
-        raise FileNotFoundError(f"Human3.6M data directory {p} does not exist "
+        problem = "is a file, not a folder" if p.exists() else "does not exist"
+        raise FileNotFoundError(f"Human3.6M data directory {p} {problem} "
                                 f"(set --data-dir or WILDPOSE_DATA)")
     if not (p / "cameras.h5").is_file():
         raise FileNotFoundError(f"{p} has no cameras.h5: not a Human3.6M directory in the "
@@ -122,13 +111,8 @@ def load_cameras(data_dir: str | os.PathLike | None = None) -> dict[tuple[int, i
                 g = f[key][ckey]
                 name = "".join(chr(int(v)) for v in np.asarray(g["Name"][()]).ravel())
                 cams[(int(m.group(1)), int(cm.group(1)))] = Camera(
-                    R=np.asarray(g["R"][()], np.float64).T,
-                    T=np.asarray(g["T"][()], np.float64).ravel(),
-                    f=np.asarray(g["f"][()], np.float64).ravel(),
-                    c=np.asarray(g["c"][()], np.float64).ravel(),
-                    k=np.asarray(g["k"][()], np.float64).ravel(),
-                    p=np.asarray(g["p"][()], np.float64).ravel(),
-                    name=name)
+                    R=np.asarray(g["R"][()], np.float64).T, name=name,
+                    **{k: np.asarray(g[k][()], np.float64).ravel() for k in "Tfckp"})
     if not cams:
         raise ValueError(f"{path}: no subject<s>/camera<c> groups found")
     return cams
@@ -277,17 +261,9 @@ def load_h36m(data_dir: str | os.PathLike | None = None,
     if not parts["p3"]:
         raise FileNotFoundError(f"no Human3.6M sequences matched in {root} "
                                 f"(subjects {list(subjects)}, actions {actions})")
-    return H36MData(
-        pose_3d=np.concatenate(parts["p3"]),
-        pose_2d=np.concatenate(parts["p2"]),
-        pose_2d_sh=np.concatenate(parts["sh"]) if load_sh else None,
-        subject=np.concatenate(parts["subj"]),
-        action=np.concatenate(parts["act"]).astype(str),
-        camera=np.concatenate(parts["cam"]),
-        frame=np.concatenate(parts["frame"]),
-        cameras=cams,
-        skipped=skipped,
-    )
+    cat = {k: np.concatenate(v) for k, v in parts.items() if v}
+    return H36MData(cat["p3"], cat["p2"], cat["sh"] if load_sh else None, cat["subj"],
+                    cat["act"].astype(str), cat["cam"], cat["frame"], cams, skipped)
 
 
 def _read_sh(root: Path, subject: int, seq: str, cam_name: str, n_frames: int, stride: int,

@@ -5,7 +5,6 @@ are skipped, counted by reason and logged on the ``wildpose.datasets.image_reade
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import math
 import os
@@ -19,6 +18,7 @@ import numpy as np
 from ..skeleton import COCO17, H36M17, MPII16, convert_layout
 from .coco import parse_coco_people
 from .h36m import load_h36m
+from .keypoint_files import _load_json, _one_line
 
 __all__ = ["DEFAULT_CROP_MARGIN", "AnnotatedImage", "AnnotatedImages", "SkipSample",
            "SKIP_REASONS", "H36M_FRAME_PATTERN", "SOURCE_FORMATS", "read_h36m_frames",
@@ -134,16 +134,6 @@ def _summary(where: str, kept: int, skipped: Counter, unit: str = "person(s)") -
     return line
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())
-
-
-def _require_file(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} {path} does not exist")
-    return path
-
-
 def _require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
         raise FileNotFoundError(f"{what} {path} does not exist or is not a folder")
@@ -151,15 +141,9 @@ def _require_dir(path: Path, what: str) -> Path:
 
 
 def _read_json(path: Path, what: str) -> Any:
-    _require_file(path, what)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not valid JSON (line {e.lineno} column {e.colno}: "
-                         f"{e.msg})") from None
-    except (UnicodeDecodeError, OSError) as e:
-        raise ValueError(f"{path}: cannot read {what} ({_one_line(e)})") from None
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {path} does not exist")
+    return _load_json(path, what)
 
 
 def _box_ok(box: Sequence[float]) -> bool:

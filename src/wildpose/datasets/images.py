@@ -54,10 +54,12 @@ from ..crop import crop_window, image_to_crop
 from ..locking import exclusive
 from ..skeleton import H36M17
 from .image_readers import (_IMAGE_ERRORS, DEFAULT_CROP_MARGIN, AnnotatedImage, SkipSample,
-                            _one_line, _skip, _summary, read_source)
+                            _skip, _summary, read_source)
 from .image_set import ImageSet, image_set_from_renders
+from .keypoint_files import _one_line
 
-__all__ = ["Crop", "PersonCrops", "DEFAULT_CROP_MARGIN", "crop_image", "crop_sample", "materialize", "load_image_sources"]
+__all__ = ["Crop", "PersonCrops", "DEFAULT_CROP_MARGIN", "crop_image", "crop_sample",
+           "materialize", "load_image_sources"]
 
 
 @dataclass(eq=False)
@@ -129,7 +131,8 @@ def crop_sample(sample: AnnotatedImage, size: int, margin: float = DEFAULT_CROP_
     Joints outside the image (``[-0.5, W - 0.5) x [-0.5, H - 0.5)``) are made invisible.
 
     Args:
-        sample: the record; size: S, crop side in pixels; margin: see :func:`wildpose.crop.crop_window`.
+        sample: the record; size: S, crop side in pixels; margin: see
+            :func:`wildpose.crop.crop_window`.
     Returns:
         :class:`Crop`.
     Raises:
@@ -143,8 +146,7 @@ def crop_sample(sample: AnnotatedImage, size: int, margin: float = DEFAULT_CROP_
     img = _open_rgb(sample.image)
     w, h = img.size
     kp = np.asarray(sample.joints_2d, np.float64)
-    inside = (np.isfinite(kp).all(1) & (kp[:, 0] >= -0.5) & (kp[:, 0] < w - 0.5)
-              & (kp[:, 1] >= -0.5) & (kp[:, 1] < h - 0.5))
+    inside = ((kp >= -0.5) & (kp < np.array([w, h]) - 0.5)).all(1)  # False for NaN too
     visible = np.asarray(sample.visible, bool) & inside
     if not visible.any():
         raise SkipSample("outside_image", f"{w}x{h} image")
@@ -205,11 +207,8 @@ class PersonCrops:
     def fingerprint(self, size: int | None = None) -> str:
         """sha1 of everything a crop depends on: paths, labels, boxes, size and margin."""
         size = self.size if size is None else int(size)
-        if size not in self._fingerprints:
-            self._fingerprints[size] = self._hash(size)
-        return self._fingerprints[size]
-
-    def _hash(self, size: int) -> str:
+        if size in self._fingerprints:
+            return self._fingerprints[size]
         h = hashlib.sha1()
         h.update(json.dumps([1, size, self.margin, len(self)]).encode())
         for s in self.samples:
@@ -219,7 +218,8 @@ class PersonCrops:
             for a in (np.asarray(s.joints_2d, np.float32), np.asarray(s.visible, bool),
                       pose, np.asarray(s.box, np.float64)):
                 h.update(np.ascontiguousarray(a).tobytes())
-        return h.hexdigest()
+        self._fingerprints[size] = h.hexdigest()
+        return self._fingerprints[size]
 
 
 _CHUNK_KEYS = ("image", "joints_2d", "visible", "pose_mm", "has_3d", "index")
@@ -347,12 +347,8 @@ def materialize(dataset: PersonCrops, cache_path: str | os.PathLike | None = Non
     if not len(arrays["index"]):
         why = ", ".join(f"{k} {v}" for k, v in sorted(dataset.skipped.items())) or "no samples"
         raise ValueError(f"{dataset.name}: no usable sample ({why})")
-    if bool(arrays["has_3d"].all()):
-        out_set = image_set_from_renders({"image": arrays["image"], "joints_2d": arrays["joints_2d"],
-                              "joints_3d": arrays["pose_mm"]}, True)
-    else:
-        out_set = ImageSet(np.asarray(arrays["image"]),
-                           np.asarray(arrays["joints_2d"], np.float32))
+    out_set = image_set_from_renders({"image": arrays["image"], "joints_2d": arrays["joints_2d"],
+                                      "joints_3d": arrays["pose_mm"]}, bool(arrays["has_3d"].all()))
     out_set.visible = np.asarray(arrays["visible"], bool)
     out_set.group = np.array([dataset.samples[i].split_group for i in arrays["index"]], str)
     return out_set

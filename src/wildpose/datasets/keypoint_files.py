@@ -51,23 +51,19 @@ from typing import Any
 import numpy as np
 
 from ..skeleton import COCO17, H36M17, LAYOUTS, Skeleton, convert_layout, get_layout, \
-    has_torso, joint_confidence
+    joint_confidence
 from .coco import parse_coco_people
 
-__all__ = ["KeypointSet", "read_keypoints", "usable_people", "load_coco_2d",
-           "SUPPORTED_EXTENSIONS", "ACCEPTED_SHAPES", "MIN_USABLE_JOINTS"]
+__all__ = ["KeypointSet", "read_keypoints", "load_coco_2d", "SUPPORTED_EXTENSIONS",
+           "ACCEPTED_SHAPES"]
 
 SUPPORTED_EXTENSIONS = (".npy", ".npz", ".json")
 
 #: The array shapes accepted for .npy / .npz / wildpose-JSON keypoints (for error messages).
 ACCEPTED_SHAPES = "(N, J, 2), (N, J, 3) [x, y, conf], (J, 2), (J, 3), (N, 2J), (N, 3J)"
 
-#: Default of :func:`usable_people`: H36M-17 joints a person must convert to (a torso gives 7:
-#: both hips and shoulders, and the Hip, Spine and Thorax made from them; so 3 more).
-MIN_USABLE_JOINTS = 10
-
-_DEFAULT_17 = "h36m17"
-_DEFAULT_16 = "mpii16"
+#: The layout of a file that states none, by its joint count.
+_DEFAULT_LAYOUTS = {17: "h36m17", 16: "mpii16"}
 
 
 @dataclass
@@ -151,37 +147,6 @@ class KeypointSet:
         return KeypointSet(kp, conf, valid.astype(bool), dst, list(self.ids), self.source,
                            list(self.skipped), list(self.image_files),
                            {k: list(v) for k, v in self.meta.items()})
-
-
-def usable_people(keypoints: KeypointSet, min_joints: int = MIN_USABLE_JOINTS,
-                  require_torso: bool = True) -> KeypointSet:
-    """The people of a 2D-only source that can train or be lifted, the others skipped.
-
-    A person is kept when they have a torso (both hips and both shoulders,
-    :func:`wildpose.skeleton.has_torso`; unless ``require_torso`` is False) and at least
-    ``min_joints`` valid joints after conversion to ``h36m17``.  The rest are dropped, never
-    passed on as NaN: one note ``"<n> of <N> people skipped: ..."`` with the counts is
-    appended to ``skipped``.
-
-    Raises:
-        ValueError: one line naming the source when nobody is usable.
-    """
-    n = len(keypoints)
-    counts = (joint_confidence(keypoints.valid, keypoints.layout, "h36m17") > 0).sum(-1)
-    few = counts < min_joints
-    torso = has_torso(keypoints.valid, keypoints.layout) if require_torso \
-        else np.ones(n, bool)
-    keep = ~few & torso
-    if not keep.any():
-        raise ValueError(f"{keypoints.source}: no usable people: none of {n} has a torso and "
-                         f"at least {min_joints} of the 17 Human3.6M joints")
-    out = keypoints.select(keep)
-    if not keep.all():
-        out.skipped.append(f"{int((~keep).sum())} of {n} people skipped: "
-                           f"{int((~torso).sum())} without a torso (both hips and both "
-                           f"shoulders), {int((few & torso).sum())} more with fewer than "
-                           f"{min_joints} of the 17 Human3.6M joints")
-    return out
 
 
 def load_coco_2d(path: str | os.PathLike, min_valid_joints: int = 8, require_root: bool = True,
@@ -274,19 +239,14 @@ def _as_poses(path: Path, arr: np.ndarray, layout: Skeleton | None
     allowed_txt = (f"J = {layout.num_joints} for layout {layout.name}" if layout is not None
                    else "J = 17 or 16")
     shape = arr.shape
+    flat = [(j, d) for j in allowed for d in (2, 3) if arr.ndim == 2 and shape[1] == d * j]
     a = None
     if arr.ndim == 3 and shape[1] in allowed and shape[2] in (2, 3):
         a = arr
     elif arr.ndim == 2 and shape[0] in allowed and shape[1] in (2, 3):
         a = arr[None]
-    elif arr.ndim == 2:
-        for j in allowed:
-            for d in (2, 3):
-                if shape[1] == d * j:
-                    a = arr.reshape(shape[0], j, d)
-                    break
-            if a is not None:
-                break
+    elif flat:
+        a = arr.reshape(shape[0], *flat[0])
     if a is None:
         raise _fail(path, f"keypoints have shape {shape}; accepted shapes: {ACCEPTED_SHAPES} "
                           f"with {allowed_txt}")
@@ -295,7 +255,7 @@ def _as_poses(path: Path, arr: np.ndarray, layout: Skeleton | None
     a = a.astype(np.float64)
     j = a.shape[1]
     if layout is None:
-        layout = get_layout(_DEFAULT_17 if j == 17 else _DEFAULT_16)
+        layout = get_layout(_DEFAULT_LAYOUTS[j])
     conf = a[..., 2] if a.shape[2] == 3 else None
     return a[..., :2], conf, layout
 
@@ -317,17 +277,14 @@ def _finish(path: Path, xy: np.ndarray, conf: np.ndarray | None, layout: Skeleto
                        list(image_files or []))
 
 
-def _check_ids(path: Path, ids: Any, n: int) -> list[str] | None:
+def _ids(path: Path, ids: Any, n: int) -> list[str]:
+    """The file's ``ids`` checked against the pose count, or ``<file stem>#<i>``."""
     if ids is None:
-        return None
+        return [f"{path.stem}#{i}" for i in range(n)]
     ids = [str(i) for i in np.asarray(ids).ravel().tolist()]
     if len(ids) != n:
         raise _fail(path, f"{len(ids)} ids for {n} poses")
     return ids
-
-
-def _default_ids(path: Path, n: int) -> list[str]:
-    return [f"{path.stem}#{i}" for i in range(n)]
 
 
 # ----------------------------------------------------------------------------- readers
@@ -349,7 +306,7 @@ def _read_npy(path: Path, layout: Skeleton | None) -> KeypointSet:
     if not isinstance(arr, np.ndarray):
         raise _fail(path, "is not a .npy array file")
     xy, conf, lay = _as_poses(path, arr, layout)
-    return _finish(path, xy, conf, lay, _default_ids(path, xy.shape[0]))
+    return _finish(path, xy, conf, lay, _ids(path, None, xy.shape[0]))
 
 
 def _read_npz(path: Path, layout: Skeleton | None) -> KeypointSet:
@@ -386,8 +343,7 @@ def _read_npz(path: Path, layout: Skeleton | None) -> KeypointSet:
         if conf.shape != xy.shape[:2]:
             raise _fail(path, f"entry 'confidence' has shape {entries['confidence'].shape}, "
                               f"expected {xy.shape[:2]}")
-    ids = _check_ids(path, entries.get("ids"), xy.shape[0]) or _default_ids(path, xy.shape[0])
-    return _finish(path, xy, conf, lay, ids)
+    return _finish(path, xy, conf, lay, _ids(path, entries.get("ids"), xy.shape[0]))
 
 
 def _read_coco(path: Path, doc: Any, layout: Skeleton | None) -> KeypointSet:
@@ -396,15 +352,12 @@ def _read_coco(path: Path, doc: Any, layout: Skeleton | None) -> KeypointSet:
                           f"(read with layout=None, then use .to_layout({layout.name!r}))")
     people = parse_coco_people(doc, path)
     notes = [(i, f"{what}: {problem}") for i, what, problem in people.skipped]
-    keep = np.zeros(len(people), bool)
-    for n in range(len(people)):
-        where = (int(people.positions[n]), people.describe(n))
-        if people.num_keypoints[n] == 0:
-            notes.append((where[0], f"{where[1]}: no labelled keypoints (num_keypoints 0)"))
-        elif not (np.nan_to_num(people.visibility[n], nan=0.0) > 0).any():
-            notes.append((where[0], f"{where[1]}: no labelled keypoints (every v is 0)"))
-        else:
-            keep[n] = True
+    no_count = people.num_keypoints == 0
+    no_v = ~(np.nan_to_num(people.visibility, nan=0.0) > 0).any(1) & ~no_count
+    for rows, why in ((no_count, "num_keypoints 0"), (no_v, "every v is 0")):
+        notes += [(int(people.positions[n]), f"{people.describe(n)}: no labelled keypoints "
+                   f"({why})") for n in np.flatnonzero(rows)]
+    keep = ~no_count & ~no_v
     skipped = [note for _, note in sorted(notes, key=lambda x: x[0])]
     if not keep.any():
         n_anns = len(people) + len(people.skipped)
@@ -430,19 +383,24 @@ def _read_wildpose_json(path: Path, doc: dict, layout: Skeleton | None) -> Keypo
         raise _fail(path, f"'keypoints' is not a regular array of numbers "
                           f"({_one_line(e)})") from None
     xy, conf, lay = _as_poses(path, arr, _pick_layout(path, layout, stated))
-    ids = _check_ids(path, doc.get("ids"), xy.shape[0]) or _default_ids(path, xy.shape[0])
-    return _finish(path, xy, conf, lay, ids)
+    return _finish(path, xy, conf, lay, _ids(path, doc.get("ids"), xy.shape[0]))
 
 
-def _read_json(path: Path, layout: Skeleton | None) -> KeypointSet:
+def _load_json(path: Path, what: str = "as JSON text") -> Any:
+    """A JSON file's document; a one-line ValueError naming the file (and the line of a
+    syntax error) when it cannot be read or parsed."""
     try:
         with open(path, "r", encoding="utf-8") as f:
-            doc = json.load(f)
+            return json.load(f)
     except json.JSONDecodeError as e:
         raise _fail(path, f"not valid JSON (line {e.lineno} column {e.colno}: {e.msg})") \
             from None
     except (UnicodeDecodeError, OSError) as e:
-        raise _fail(path, f"cannot read as JSON text ({_one_line(e)})") from None
+        raise _fail(path, f"cannot read {what} ({_one_line(e)})") from None
+
+
+def _read_json(path: Path, layout: Skeleton | None) -> KeypointSet:
+    doc = _load_json(path)
     if isinstance(doc, list):
         return _read_coco(path, doc, layout)
     if isinstance(doc, dict):
@@ -491,8 +449,7 @@ def read_keypoints(path: str | os.PathLike, layout: str | Skeleton | None = None
         raise _fail(p, "is a directory, not a keypoint file")
     if not p.is_file():  # a FIFO or device: reading it could wait forever
         raise _fail(p, "is not a regular file (a pipe, socket or device), not a keypoint file")
-    ext = p.suffix.lower()
-    reader = _READERS.get(ext)
+    reader = _READERS.get(p.suffix.lower())
     if reader is None:
         raise _fail(p, f"unknown keypoint file extension {p.suffix or '(none)'!r}; supported: "
                        f"{', '.join(SUPPORTED_EXTENSIONS)}")

@@ -93,15 +93,10 @@ def load_mpii_2d(path: str | os.PathLike | None = None, split: str = "train") ->
         raise ValueError(f"{p}: a joint coordinate is not a number ({e})") from None
     xy = xy.reshape(len(body), MPII16.num_joints, 2)
     names = [r[col["NAME"]] for r in body]
-    keep = np.ones(len(body), bool) if split == "all" else mpii_split(names) == split
     valid = ~(xy == -1).all(-1) & np.isfinite(xy).all(-1)
-    rows_kept = np.flatnonzero(keep)
-    sel = [body[i] for i in rows_kept]
-    kp = np.where(valid[..., None], xy, 0)[rows_kept].astype(np.float32)
-    v = valid[rows_kept]
-    return KeypointSet(kp, v.astype(np.float32), v, MPII16,
-                       [f"{r[col['NAME']]} / {r[col['ID']]}" for r in sel], str(p),
-                       image_files=[r[col["NAME"]] for r in sel],
-                       meta={"activity": [r[col["Activity"]] for r in sel],
-                             "category": [r[col["Category"]] for r in sel],
-                             "scale": [r[col["Scale"]] for r in sel]})
+    people = KeypointSet(np.where(valid[..., None], xy, 0).astype(np.float32),
+                         valid.astype(np.float32), valid, MPII16,
+                         [f"{r[col['NAME']]} / {r[col['ID']]}" for r in body], str(p),
+                         image_files=names, meta={k.lower(): [r[col[k]] for r in body]
+                                                  for k in ("Activity", "Category", "Scale")})
+    return people if split == "all" else people.select(mpii_split(names) == split)

@@ -36,6 +36,7 @@ shared data folder.
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -51,12 +52,9 @@ __all__ = ["SyntheticPoseDataset", "prerender", "build_splits", "LAB_SUBJECTS", 
            "TEST_SUBJECTS"]
 
 
+#: Human3.6M subjects whose poses make the lab, wild and test renders (:func:`build_splits`).
 LAB_SUBJECTS = (1, 5, 6)
-
-
 WILD_SUBJECTS = (7, 8)
-
-
 TEST_SUBJECTS = (9, 11)
 
 
@@ -116,6 +114,12 @@ class SyntheticPoseDataset:
                 "c": r.camera.c.astype(np.float32), "R": r.camera.R.astype(np.float32),
                 "t": r.t.astype(np.float32), "has_3d": np.bool_(self.keep_3d)}
 
+    def arrays(self, start: int, stop: int) -> dict[str, np.ndarray]:
+        """Samples ``start..stop-1`` stacked: the arrays of :meth:`__getitem__` but
+        ``has_3d``, each with a leading sample axis."""
+        rows = [self[i] for i in range(start, stop)]
+        return {k: np.stack([r[k] for r in rows]) for k in _ARRAY_KEYS}
+
 
 _ARRAY_KEYS = ("image", "joints_2d", "joints_3d", "visible", "f", "c", "R", "t")
 
@@ -137,20 +141,13 @@ def prerender(dataset: SyntheticPoseDataset, path: str | os.PathLike, n: int | N
         the path of the ``.npz``.
     """
     n = len(dataset) if n is None else int(n)
-    path = Path(path)
-    if path.suffix != ".npz":
-        path = path.with_suffix(".npz")
+    path = Path(path).with_suffix(".npz")
     parts = path.with_name(path.name + ".parts")
     settings = {"style": dataset.style, "size": dataset.size, "seed": dataset.seed,
                 "keep_3d": dataset.keep_3d, "n": n, "chunk": chunk,
                 "poses": len(dataset._poses),
                 "pose_sum": float(np.float64(dataset._poses.sum()).round(3))}
-
-    def render_rows(start: int, stop: int) -> dict[str, np.ndarray]:
-        rows = [dataset[i] for i in range(start, stop)]
-        return {k: np.stack([r[k] for r in rows]) for k in _ARRAY_KEYS}
-
-    files = write_chunks(parts, settings, n, chunk, render_rows, f"render {dataset.name}",
+    files = write_chunks(parts, settings, n, chunk, dataset.arrays, f"render {dataset.name}",
                          progress)
     arrays = {k: [] for k in _ARRAY_KEYS}
     for part in files:
@@ -163,9 +160,7 @@ def prerender(dataset: SyntheticPoseDataset, path: str | os.PathLike, n: int | N
              has_3d=np.full(n, dataset.keep_3d), style=dataset.style, size=dataset.size,
              seed=dataset.seed)
     os.replace(tmp, path)
-    for p in parts.iterdir():
-        p.unlink()
-    parts.rmdir()
+    shutil.rmtree(parts)
     return path
 
 

@@ -61,15 +61,6 @@ def _box(points: np.ndarray, radius: float, f: np.ndarray, c: np.ndarray, size: 
     return u0, u1, v0, v1
 
 
-def _rays(box, f, c):
-    """Ray directions (dx (1, w), dy (h, 1)) with dz = 1 of the pixels of a box, so that the
-    ray parameter of a hit is its depth Z in mm."""
-    u0, u1, v0, v1 = box
-    dx = ((np.arange(u0, u1) - c[0]) / f[0])[None, :]
-    dy = ((np.arange(v0, v1) - c[1]) / f[1])[:, None]
-    return dx, dy
-
-
 def _sphere_hit(dx, dy, dd, p, r):
     """Depth of the first hit of rays (dx, dy, 1) on spheres at ``p`` (K, 1, 1, 3) mm of
     radius ``r`` (K, 1, 1) mm, broadcast with the rays: inf where missed."""
@@ -160,8 +151,7 @@ def draw_capsules(image: np.ndarray, depth: np.ndarray, a: np.ndarray, b: np.nda
     depth.reshape(-1)[pix] = tz
 
 
-def _shade_into(image, depth, box, dx, dy, t, color, light, ambient, normal_fn,
-                color_fn=None) -> None:
+def _shade_into(image, depth, box, dx, dy, t, light, ambient, normal_fn, color_fn) -> None:
     """Write Lambert-shaded colour where the hit depth ``t`` (h, w) beats the depth buffer."""
     u0, u1, v0, v1 = box
     win = depth[v0:v1, u0:u1]
@@ -174,8 +164,7 @@ def _shade_into(image, depth, box, dx, dy, t, color, light, ambient, normal_fn,
     nx, ny, nz = normal_fn(px, py, pz)
     lam = np.maximum(nx * light[0] + ny * light[1] + nz * light[2], 0.0)
     shade = (ambient + (1 - ambient) * lam)[:, None]
-    col = color_fn(px, py, pz) if color_fn is not None else np.asarray(color)[None, :]
-    image[v0 + iy, u0 + ix] = col * shade
+    image[v0 + iy, u0 + ix] = color_fn(px, py, pz) * shade
     win[iy, ix] = tz
 
 
@@ -195,7 +184,10 @@ def draw_ellipsoid(image: np.ndarray, depth: np.ndarray, center: np.ndarray,
     box = _box(center[None], float(semi.max()), f, c, size)
     if box is None:
         return
-    dx, dy = _rays(box, f, c)
+    # Ray directions (dx (1, w), dy (h, 1), 1) of the box's pixels: a hit's ray parameter
+    # is its depth Z in mm.
+    dx = ((np.arange(box[0], box[1]) - c[0]) / f[0])[None, :]
+    dy = ((np.arange(box[2], box[3]) - c[1]) / f[1])[:, None]
     m = axes.T / semi[:, None]                      # camera offset -> unit-sphere coords
     o = -m @ center                                 # the camera centre, in those coords
     dl = [dx * m[i, 0] + dy * m[i, 1] + m[i, 2] for i in range(3)]
@@ -212,7 +204,7 @@ def draw_ellipsoid(image: np.ndarray, depth: np.ndarray, center: np.ndarray,
         n /= np.linalg.norm(n, axis=-1, keepdims=True)
         return n[:, 0], n[:, 1], n[:, 2]
 
-    _shade_into(image, depth, box, dx, dy, t, None, light, ambient, normal,
+    _shade_into(image, depth, box, dx, dy, t, light, ambient, normal,
                 lambda px, py, pz: color_fn(local(px, py, pz)))
 
 
@@ -253,34 +245,23 @@ def render_camera_frame(joints: np.ndarray, f: np.ndarray, c: np.ndarray,
                    + j[_J["LHip"]] - j[_J["RHip"]])
     fwd = torso[:, 2]
 
-    a, b, r, colors = [], [], [], []
-    for name, ja, jb, rad, part in _LIMBS:
-        a.append(j[_J[ja]])
-        b.append(j[_J[jb]])
-        r.append(rad * sc[name])
-        colors.append(col[part])
-    # Neck: from the thorax most of the way to the nose joint.
-    a.append(j[_J["Thorax"]])
-    b.append(j[_J["Thorax"]] + 0.6 * (j[_J["Neck/Nose"]] - j[_J["Thorax"]]))
-    r.append(45.0 * sc["neck"])
-    colors.append(col["skin"])
+    # (end a, end b, radius, colour) of every capsule; the neck runs from the thorax most of
+    # the way to the nose joint.
+    caps = [(j[_J[ja]], j[_J[jb]], rad * sc[name], col[part])
+            for name, ja, jb, rad, part in _LIMBS]
+    caps.append((j[_J["Thorax"]], j[_J["Thorax"]] + 0.6 * (j[_J["Neck/Nose"]] - j[_J["Thorax"]]),
+                 45.0 * sc["neck"], col["skin"]))
     for side in ("L", "R"):
         wrist, elbow = j[_J[f"{side}Wrist"]], j[_J[f"{side}Elbow"]]
         hand_dir = _unit(wrist - elbow)
-        a.append(wrist + 20 * hand_dir)
-        b.append(wrist + 80 * hand_dir)
-        r.append(33.0 * sc["hands"])
-        colors.append(col["skin"])
+        caps.append((wrist + 20 * hand_dir, wrist + 80 * hand_dir, 33.0 * sc["hands"],
+                     col["skin"]))
         ankle, knee = j[_J[f"{side}Foot"]], j[_J[f"{side}Knee"]]
         shin = _unit(ankle - knee)
         toe = _unit(fwd - (fwd @ shin) * shin)      # the foot points forward, across the shin
         heel = ankle + 45 * shin - 30 * toe
-        a.append(heel)
-        b.append(heel + 160 * toe)
-        r.append(38.0 * sc["feet"])
-        colors.append(col["shoes"])
-    draw_capsules(img, depth, np.array(a), np.array(b), np.array(r), np.array(colors), f, c,
-                  light, amb)
+        caps.append((heel, heel + 160 * toe, 38.0 * sc["feet"], col["shoes"]))
+    draw_capsules(img, depth, *map(np.array, zip(*caps)), f, c, light, amb)
 
     # Torso: an abdomen/pelvis and a chest ellipsoid, each turned with its own body part.
     ts = sc["torso"]

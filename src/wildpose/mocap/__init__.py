@@ -9,10 +9,9 @@ from .sources import (MocapPoses, concatenate, load_array_mocap, load_bvh_mocap,
                       load_h36m_mocap, load_mocap, normalize_scale, remove_near_duplicates,
                       wild_mocap_split)
 
-__all__ = [
-    "BVH", "BVHError", "parse_bvh", "read_bvh", "bvh_to_h36m17", "CMU_TO_H36M17",
-    "CMU_APPROXIMATE_JOINTS", "CMU_UNIT_MM", "BANDAI_TO_H36M17", "BANDAI_APPROXIMATE_JOINTS",
-    "BANDAI_UNIT_MM", "BVHSkeleton", "BVH_SKELETONS", "detect_skeleton", "wild_mocap_split",
-    "MocapPoses", "load_mocap", "load_h36m_mocap", "load_bvh_mocap", "load_array_mocap",
-    "concatenate", "normalize_scale", "remove_near_duplicates",
-]
+__all__ = ["BVH", "BVHError", "parse_bvh", "read_bvh", "bvh_to_h36m17", "CMU_TO_H36M17",
+           "CMU_APPROXIMATE_JOINTS", "CMU_UNIT_MM", "BANDAI_TO_H36M17",
+           "BANDAI_APPROXIMATE_JOINTS", "BANDAI_UNIT_MM", "BVHSkeleton", "BVH_SKELETONS",
+           "detect_skeleton", "wild_mocap_split", "MocapPoses", "load_mocap", "load_h36m_mocap",
+           "load_bvh_mocap", "load_array_mocap", "concatenate", "normalize_scale",
+           "remove_near_duplicates"]

@@ -43,23 +43,10 @@ import numpy as np
 from ..geometry import rotation_matrix
 from ..skeleton import H36M17
 
-__all__ = [
-    "BVHError",
-    "BVH",
-    "parse_bvh",
-    "read_bvh",
-    "CMU_UNIT_MM",
-    "CMU_TO_H36M17",
-    "CMU_APPROXIMATE_JOINTS",
-    "bvh_to_h36m17",
-    "BANDAI_UNIT_MM",
-    "BANDAI_TO_H36M17",
-    "BANDAI_APPROXIMATE_JOINTS",
-    "BANDAI_END_SITES",
-    "BVHSkeleton",
-    "BVH_SKELETONS",
-    "detect_skeleton",
-]
+__all__ = ["BVHError", "BVH", "parse_bvh", "read_bvh", "CMU_UNIT_MM", "CMU_TO_H36M17",
+           "CMU_APPROXIMATE_JOINTS", "bvh_to_h36m17", "BANDAI_UNIT_MM", "BANDAI_TO_H36M17",
+           "BANDAI_APPROXIMATE_JOINTS", "BANDAI_END_SITES", "BVHSkeleton", "BVH_SKELETONS",
+           "detect_skeleton"]
 
 #: CMU's ASF length unit in millimetres: 1 unit = 1/0.45 inch.
 CMU_UNIT_MM = 25.4 / 0.45
@@ -111,13 +98,6 @@ class BVH:
     def frame_rate(self) -> float:
         return 1.0 / self.frame_time if self.frame_time > 0 else float("nan")
 
-    def index(self, name: str) -> int:
-        try:
-            return self.names.index(name)
-        except ValueError:
-            raise BVHError(f"{self.source}: no joint named {name!r} (joints: "
-                           f"{', '.join(self.names)})") from None
-
     def local_transforms(self, frames: slice | np.ndarray | None = None):
         """Per-joint local rotations (F, J, 3, 3) and translations (F, J, 3), file units."""
         motion = self.motion if frames is None else self.motion[frames]
@@ -125,10 +105,9 @@ class BVH:
         rots = np.broadcast_to(np.eye(3), (n, self.num_joints, 3, 3)).copy()
         trans = np.broadcast_to(self.offsets, (n, self.num_joints, 3)).copy()
         for j, chans in enumerate(self.channels):
-            start = self._first_channel[j]
             for i, ch in enumerate(chans):
                 axis = _AXES[ch[0].lower()]
-                values = motion[:, start + i]
+                values = motion[:, self._first_channel[j] + i]
                 if ch.lower().endswith("position"):
                     trans[:, j, axis] = values
                 else:
@@ -165,10 +144,9 @@ class _Tokens:
     """Whitespace tokens with their 1-based line numbers."""
 
     def __init__(self, lines: list[str], source: str, start: int = 0, stop: int | None = None):
-        self.items: list[tuple[str, int]] = []
-        for ln in range(start, len(lines) if stop is None else stop):
-            for tok in lines[ln].replace("{", " { ").replace("}", " } ").split():
-                self.items.append((tok, ln + 1))
+        self.items: list[tuple[str, int]] = [
+            (tok, ln + 1) for ln in range(start, len(lines) if stop is None else stop)
+            for tok in lines[ln].replace("{", " { ").replace("}", " } ").split()]
         self.pos = 0
         self.source = source
         self.last_line = (stop if stop is not None else len(lines)) or 1
@@ -289,11 +267,8 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
         :class:`BVH`.  Raises :class:`BVHError` naming ``source`` and the line.
     """
     lines = text.splitlines()
-    try:
-        motion_line = next(i for i, ln in enumerate(lines) if ln.strip().upper() == "MOTION"
-                           or ln.strip().upper().startswith("MOTION "))
-    except StopIteration:
-        motion_line = None
+    motion_line = next((i for i, ln in enumerate(lines) if ln.strip().upper() == "MOTION"
+                        or ln.strip().upper().startswith("MOTION ")), None)
     tk = _Tokens(lines, source, 0, motion_line)
     tok = tk.peek()
     if tok is None or tok.upper() != "HIERARCHY":
@@ -317,10 +292,8 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
     n = len(out["names"])
     offsets = np.array([out["by_index"][j][0] for j in range(n)], np.float64)
     channels = [out["by_index"][j][1] for j in range(n)]
-    first, total = [], 0
-    for chans in channels:
-        first.append(total)
-        total += len(chans)
+    first = [sum(len(c) for c in channels[:j]) for j in range(n)]
+    total = sum(len(c) for c in channels)
 
     # MOTION: "Frames: F", "Frame Time: dt", then F lines of `total` numbers.
     i = motion_line + 1
@@ -333,8 +306,7 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
                            f"'{key.title()}:'")
         head, _, value = lines[i].partition(":")
         if head.strip().lower() != key:
-            label = "Frames" if key == "frames" else "Frame Time"
-            raise BVHError(f"{source}:{i + 1}: expected '{label}: ...', found "
+            raise BVHError(f"{source}:{i + 1}: expected '{key.title()}: ...', found "
                            f"{lines[i].strip()!r}")
         try:
             header[key] = int(value) if key == "frames" else float(value)
@@ -367,8 +339,7 @@ def parse_bvh(text: str, source: str = "<string>") -> BVH:
     try:
         motion = np.array(rows, dtype=np.float64).reshape(frames, total)
     except ValueError:
-        r = next(k for k, parts in enumerate(rows) if not _all_float(parts))
-        bad = next(v for v in rows[r] if not _is_float(v))
+        r, bad = next((k, v) for k, parts in enumerate(rows) for v in parts if not _is_float(v))
         raise BVHError(f"{source}:{row_lines[r]}: frame {r + 1} has a value that is not a "
                        f"number: {bad!r}") from None
     if not np.isfinite(motion).all():
@@ -384,10 +355,6 @@ def _is_float(v: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _all_float(parts: list[str]) -> bool:
-    return all(_is_float(v) for v in parts)
 
 
 def read_bvh(path: str | os.PathLike) -> BVH:

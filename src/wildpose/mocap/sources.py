@@ -51,25 +51,10 @@ from ..geometry import rotation_from_euler
 from ..skeleton import H36M17, get_layout
 from .bvh import BVHError, bvh_to_h36m17, detect_skeleton, read_bvh
 
-__all__ = [
-    "MocapPoses",
-    "REFERENCE_BONE_SUM_MM",
-    "DEFAULT_TOLERANCE_MM",
-    "UP_AXES",
-    "to_canonical",
-    "remove_heading",
-    "normalize_scale",
-    "remove_near_duplicates",
-    "prepare_poses",
-    "load_h36m_mocap",
-    "load_bvh_mocap",
-    "load_array_mocap",
-    "load_mocap",
-    "concatenate",
-    "wild_mocap_split",
-    "BANDAI_TEST_CONTENTS",
-    "CMU_TEST_SUBJECT_EVERY",
-]
+__all__ = ["MocapPoses", "REFERENCE_BONE_SUM_MM", "DEFAULT_TOLERANCE_MM", "UP_AXES",
+           "to_canonical", "remove_heading", "normalize_scale", "remove_near_duplicates",
+           "prepare_poses", "load_h36m_mocap", "load_bvh_mocap", "load_array_mocap", "load_mocap",
+           "concatenate", "wild_mocap_split", "BANDAI_TEST_CONTENTS", "CMU_TEST_SUBJECT_EVERY"]
 
 #: Mean over all frames of Human3.6M's training subjects S1,5,6,7,8 of the sum of the 16 H36M17
 #: bone lengths, mm (per subject 4003-4355).
@@ -181,17 +166,11 @@ def remove_near_duplicates(poses: np.ndarray, tolerance_mm: float,
     if tolerance_mm <= 0 or n == 0:
         return np.arange(n)
     seq = np.zeros(n, np.int64) if sequence is None else np.asarray(sequence)
-    keep = []
-    last = None
-    last_seq = None
-    for i in range(n):
-        if seq[i] != last_seq or last is None:
+    keep, last, last_seq = [], None, None
+    for i in range(n):  # a new sequence (never None) short-cuts the distance to None
+        if seq[i] != last_seq or np.sqrt(((p[i] - last) ** 2).sum(-1)).mean() >= tolerance_mm:
             keep.append(i)
             last, last_seq = p[i], seq[i]
-            continue
-        if np.sqrt(((p[i] - last) ** 2).sum(-1)).mean() >= tolerance_mm:
-            keep.append(i)
-            last = p[i]
     return np.asarray(keep, np.int64)
 
 
@@ -349,14 +328,7 @@ def load_array_mocap(source: str | os.PathLike | np.ndarray, up: str = "-y",
                              f"(N, 17, 3) mm")
         arr = np.load(path, allow_pickle=False)
         label = str(path)
-    if arr.ndim != 3 or arr.shape[1:] != (17, 3):
-        raise ValueError(f"{label}: expected shape (N, 17, 3) (H36M17 joints, mm), got "
-                         f"{arr.shape}")
     return prepare_poses(arr, up, None, None, [label], None, tolerance_mm, label=label)
-
-
-def _is_h36m_dir(p: Path) -> bool:
-    return (p / "cameras.h5").is_file() or (p / "h36m" / "cameras.h5").is_file()
 
 
 def load_mocap(sources: Any, subjects: Sequence[int] = TRAIN_SUBJECTS,
@@ -377,7 +349,7 @@ def load_mocap(sources: Any, subjects: Sequence[int] = TRAIN_SUBJECTS,
             parts.append(load_array_mocap(src, array_up, tolerance_mm))
             continue
         p = Path(src)
-        if p.is_dir() and _is_h36m_dir(p):
+        if (p / "cameras.h5").is_file() or (p / "h36m" / "cameras.h5").is_file():
             parts.append(load_h36m_mocap(p, subjects, stride, tolerance_mm))
         elif p.is_dir() or p.suffix.lower() == ".bvh":
             bvh_group.append(p)
@@ -399,13 +371,11 @@ def concatenate(parts: Sequence[MocapPoses]) -> MocapPoses:
     """One :class:`MocapPoses` from several; a joint is shared only if shared in all."""
     if len(parts) == 1:
         return parts[0]
-    offset, seqs, names = 0, [], []
-    for m in parts:
-        seqs.append(m.sequence + offset)
-        names.extend(m.sequence_names)
-        offset += len(m.sequence_names)
+    offsets = np.cumsum([0] + [len(m.sequence_names) for m in parts])
+    seqs = [m.sequence + int(offset) for m, offset in zip(parts, offsets)]
     return MocapPoses(np.concatenate([m.poses for m in parts]), np.concatenate(seqs),
-                      np.concatenate([m.frame for m in parts]), names,
+                      np.concatenate([m.frame for m in parts]),
+                      [name for m in parts for name in m.sequence_names],
                       np.logical_and.reduce([m.shared_joints for m in parts]),
                       [n for m in parts for n in m.notes])
 

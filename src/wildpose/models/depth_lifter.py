@@ -21,10 +21,9 @@ canonical (mean) training skeleton in mm, both stored as buffers.
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from ..skeleton import H36M17
-from .lifter import LifterConfig, _Block, _layer
+from .lifter import LifterConfig, _MLPTrunk
 
 __all__ = ["DepthLifter"]
 
@@ -32,7 +31,7 @@ _PARENT = tuple(e[0] for e in H36M17.edges)
 _CHILD = tuple(e[1] for e in H36M17.edges)
 
 
-class DepthLifter(nn.Module):
+class DepthLifter(_MLPTrunk):
     """Normalized 2D keypoints and validity -> ``[x, y, depth]`` per joint, normalized units.
 
     The trunk is the residual MLP of :class:`~wildpose.models.lifter.ResidualMLPLifter`,
@@ -46,18 +45,8 @@ class DepthLifter(nn.Module):
     """
 
     def __init__(self, config: LifterConfig | None = None):
-        super().__init__()
-        self.config = config or LifterConfig()
-        c = self.config
-        j = c.num_joints
-        if j != H36M17.num_joints:
-            raise ValueError(f"DepthLifter is defined on the {H36M17.num_joints} joints of "
-                             f"H36M17, not {j}")
-        if c.window != 1:
-            raise ValueError(f"DepthLifter lifts single frames (window 1), not {c.window}")
-        self.inp = _layer(j * 3, c.width, c.dropout)
-        self.blocks = nn.Sequential(*[_Block(c.width, c.dropout) for _ in range(c.blocks)])
-        self.out = nn.Linear(c.width, (j - 1) + 2 * j)
+        j = H36M17.num_joints
+        super().__init__(config or LifterConfig(), j * 3, (j - 1) + 2 * j, "DepthLifter")
         self.register_buffer("depth_mean", torch.zeros(j - 1))
         self.register_buffer("depth_std", torch.ones(j - 1))
         self.register_buffer("xy_mean", torch.zeros(2 * j))   # flat (J * 2): kept in fp32
@@ -92,8 +81,7 @@ class DepthLifter(nn.Module):
         joints take the predicted x, y; the root's depth is 0.
         """
         b, j = keypoints.shape[:2]
-        x = torch.cat([keypoints.reshape(b, -1), valid.to(keypoints.dtype)], 1)
-        y = self.out(self.blocks(self.inp(x))).float()
+        y = self._trunk(keypoints, valid)
         depth = y[:, :j - 1] * self.depth_std + self.depth_mean
         fill = (y[:, j - 1:] * self.xy_std + self.xy_mean).view(b, j, 2)
         xy = torch.where(valid[..., None], keypoints.float(), fill)

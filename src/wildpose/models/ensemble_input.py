@@ -1,8 +1,8 @@
 """What the members of a lifter ensemble read: one input, of which each takes its frames.
 
-Members must agree on the joints.  Their windows may differ: the ensemble then reads one window that holds each member's frames (e.g. 17 frames 4 apart and 17 frames
-8 apart: 33 frames 4 apart), and each member takes its own from it
-(:func:`member_frames`).
+Members must agree on the joints.  Their windows may differ: the ensemble then reads one
+window that holds each member's frames (e.g. 17 frames 4 apart and 17 frames 8 apart: 33
+frames 4 apart), and each member takes its own from it (:func:`member_frames`).
 
 Kept free of torch so that numpy inference can check an ensemble file without importing it.
 """
@@ -13,16 +13,13 @@ from dataclasses import asdict, dataclass
 from math import gcd
 from typing import Any
 
-__all__ = ["EnsembleConfig", "INPUT_FIELDS", "shared_input_config", "member_frames"]
-
-#: The architecture options that decide what input a lifter reads.
-INPUT_FIELDS = ("num_joints", "window", "window_step")
-_INPUT_DEFAULTS = {"num_joints": 17, "window": 1, "window_step": 1}
+__all__ = ["EnsembleConfig", "shared_input_config", "member_frames"]
 
 
 @dataclass
 class EnsembleConfig:
-    """The input all members of a :class:`LifterEnsemble` read (see ``LifterConfig``)."""
+    """The input all members of a :class:`LifterEnsemble` read (see ``LifterConfig``): the
+    architecture options that decide what input a lifter reads, with their defaults."""
 
     num_joints: int = 17
     window: int = 1
@@ -33,7 +30,7 @@ class EnsembleConfig:
 
 
 def _input(cfg: dict[str, Any]) -> dict[str, Any]:
-    return {k: cfg.get(k, _INPUT_DEFAULTS[k]) for k in INPUT_FIELDS}
+    return {k: cfg.get(k, default) for k, default in asdict(EnsembleConfig()).items()}
 
 
 def _half_span(cfg: dict[str, Any]) -> int:
@@ -66,10 +63,7 @@ def shared_input_config(member_configs: list[dict[str, Any]], names: list[str]) 
     windows = [(c["window"], c["window_step"] if c["window"] > 1 else 1) for c in configs]
     if len(set(windows)) == 1:
         return EnsembleConfig(**first)
-    step = 0
-    for c in configs:
-        if c["window"] > 1:
-            step = gcd(step, c["window_step"])
+    step = gcd(*(c["window_step"] for c in configs if c["window"] > 1))
     half = max(_half_span(c) for c in configs)
     return EnsembleConfig(**{**first, "window": 2 * (half // step) + 1, "window_step": step})
 

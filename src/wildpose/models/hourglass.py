@@ -41,7 +41,6 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..heatmaps import cells_to_pixels, decode_argmax, soft_argmax
 
 __all__ = ["HourglassConfig", "ZhouImageConfig", "Residual", "Hourglass", "HourglassNet",
            "DepthRegressor", "ZhouImageNet", "ZhouImageOutput"]
@@ -219,8 +218,7 @@ class DepthRegressor(nn.Module):
 
     def __init__(self, config: ZhouImageConfig):
         super().__init__()
-        self.config = config
-        c = config
+        self.config = c = config
         w = c.width
         self.project = nn.ModuleList(nn.Conv2d(c.num_joints, w, 1) for _ in range(c.stacks))
         self.blocks = nn.Sequential(*(nn.Sequential(Residual(w, w), nn.MaxPool2d(2))
@@ -260,9 +258,9 @@ class ZhouImageOutput(NamedTuple):
 class ZhouImageNet(nn.Module):
     """Zhou et al. 2017's image network: stacked hourglass + depth regression module.
 
-    ``model(images)`` returns a :class:`ZhouImageOutput`; :meth:`pose` decodes it to
-    ``Y3D = [Y2D, Ydep]`` with Y2D in input-image pixels.  Saved and loaded by
-    ``wildpose.zoo`` (architecture ``"zhou_image"``).
+    ``model(images)`` returns a :class:`ZhouImageOutput` (decoded to pixels and millimetres
+    by :mod:`wildpose.methods.zhou_image.predictor`).  Saved and loaded by ``wildpose.zoo``
+    (architecture ``"zhou_image"``).
     """
 
     def __init__(self, config: ZhouImageConfig | None = None):
@@ -275,18 +273,3 @@ class ZhouImageNet(nn.Module):
         """(B, C, S, S) images in [0, 1] -> heatmaps, features (per stack) and depth."""
         heatmaps, features = self.hourglass(images)
         return ZhouImageOutput(heatmaps, features, self.depth_head(heatmaps, features))
-
-    def pose(self, out: ZhouImageOutput, decode: str = "soft") -> torch.Tensor:
-        """``[Y2D, Ydep]``: (B, J, 3) with x, y in input-image pixels (integer = pixel
-        centre) decoded from the last stack's heatmaps, and the predicted depth.
-
-        Args:
-            decode: ``"soft"`` (soft-argmax, differentiable) or ``"argmax"`` (argmax with
-                quarter-cell refinement).
-        """
-        if decode not in ("soft", "argmax"):
-            raise ValueError(f"unknown decode {decode!r}: use 'soft' or 'argmax'")
-        hm = out.heatmaps[-1]
-        cells = soft_argmax(hm)[0] if decode == "soft" else decode_argmax(hm)[0]
-        xy = cells_to_pixels(cells, self.config.input_size, self.config.heatmap_size)
-        return torch.cat([xy, out.depth[..., None].float()], -1)

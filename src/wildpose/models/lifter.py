@@ -92,7 +92,28 @@ class _Block(nn.Module):
         return x + self.body(x)
 
 
-class ResidualMLPLifter(nn.Module):
+class _MLPTrunk(nn.Module):
+    """The residual MLP's layers (``inp``, ``blocks``, ``out``) on flattened keypoints and
+    validity flags, shared by the lifters built on it."""
+
+    def __init__(self, config: LifterConfig, n_in: int, n_out: int, single_frame: str = ""):
+        super().__init__()
+        self.config = c = config
+        if single_frame and (c.num_joints != 17 or c.window != 1):
+            raise ValueError(f"{single_frame} lifts single frames (window 1) of the 17 H36M17 "
+                             f"joints, not window {c.window} of {c.num_joints} joints")
+        self.inp = _layer(n_in, c.width, c.dropout)
+        self.blocks = nn.Sequential(*[_Block(c.width, c.dropout) for _ in range(c.blocks)])
+        self.out = nn.Linear(c.width, n_out)
+
+    def _trunk(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """(B, ..., J, 2) keypoints and (B, ..., J) validity -> (B, n_out) float32."""
+        b = keypoints.shape[0]
+        x = torch.cat([keypoints.reshape(b, -1), valid.reshape(b, -1).to(keypoints.dtype)], 1)
+        return self.out(self.blocks(self.inp(x))).float()
+
+
+class ResidualMLPLifter(_MLPTrunk):
     """Normalized 2D keypoints and their validity -> root-relative 3D joint positions in mm.
 
     The input is the pose of ``wildpose.normalization.normalize_2d`` (root-centred, unit RMS
@@ -106,13 +127,9 @@ class ResidualMLPLifter(nn.Module):
     """
 
     def __init__(self, config: LifterConfig | None = None):
-        super().__init__()
-        self.config = config or LifterConfig()
-        c = self.config
+        c = config or LifterConfig()
         n_out = (c.num_joints - 1) * 3
-        self.inp = _layer(c.num_joints * 3 * c.window, c.width, c.dropout)
-        self.blocks = nn.Sequential(*[_Block(c.width, c.dropout) for _ in range(c.blocks)])
-        self.out = nn.Linear(c.width, n_out)
+        super().__init__(c, c.num_joints * 3 * c.window, n_out)
         self.register_buffer("out_mean", torch.zeros(n_out))
         self.register_buffer("out_std", torch.ones(n_out))
 
@@ -124,9 +141,7 @@ class ResidualMLPLifter(nn.Module):
 
     def _outputs_mm(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, ..., J, 2) keypoints and validity -> the output layer in mm, (B, n_out)."""
-        b = keypoints.shape[0]
-        x = torch.cat([keypoints.reshape(b, -1), valid.reshape(b, -1).to(keypoints.dtype)], 1)
-        return self.out(self.blocks(self.inp(x))).float() * self.out_std + self.out_mean
+        return self._trunk(keypoints, valid) * self.out_std + self.out_mean
 
     def forward(self, keypoints: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """(B, J, 2) normalized keypoints, (B, J) bool validity -> (B, J, 3) mm, root = 0.

@@ -24,12 +24,8 @@ def fold_batchnorm(state: dict, blocks: int, eps: float = 1e-5) -> list:
     """
 
     def fold(prefix: str):
-        w = np.asarray(state[f"{prefix}.0.weight"], np.float32)
-        b = np.asarray(state[f"{prefix}.0.bias"], np.float32)
-        g = np.asarray(state[f"{prefix}.1.weight"], np.float32)
-        beta = np.asarray(state[f"{prefix}.1.bias"], np.float32)
-        mu = np.asarray(state[f"{prefix}.1.running_mean"], np.float32)
-        var = np.asarray(state[f"{prefix}.1.running_var"], np.float32)
+        w, b, g, beta, mu, var = (np.asarray(state[f"{prefix}.{k}"], np.float32) for k in (
+            "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var"))
         k = g / np.sqrt(var + eps)
         return (w * k[:, None]).T.copy(), (b - mu) * k + beta
 
@@ -50,7 +46,6 @@ def numpy_forward(layers: list, keypoints, valid):
     (B, J, 2) normalized keypoints, (B, J) bool -> (B, J, 3) float32 mm, root at the origin;
     a video lifter takes (B, W, J, 2) and (B, W, J) and returns the middle frame's pose.
     """
-
     b, j = keypoints.shape[0], keypoints.shape[-2]
     x = np.concatenate([keypoints.reshape(b, -1), valid.reshape(b, -1).astype(np.float32)], 1)
     x = np.maximum(x @ layers[0][0] + layers[0][1], 0)

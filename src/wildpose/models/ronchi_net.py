@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..skeleton import H36M17
-from .lifter import LifterConfig, _Block, _layer  # the lifter's layers, reused
+from .lifter import LifterConfig, _MLPTrunk  # the lifter's layers, reused
 
 __all__ = ["RonchiNetConfig", "RonchiNet", "normalize_to_units", "N_BONES"]
 
@@ -40,7 +40,7 @@ def normalize_to_units(pose: Any) -> Any:
     return pose * (N_BONES / total)[..., None, None]
 
 
-class RonchiNet(nn.Module):
+class RonchiNet(_MLPTrunk):
     """Normalized 2D keypoints -> 3D pose in normalized units (root at 0) and a camera scale.
 
     ``predict(kp, valid)`` returns ``(pose (B, 17, 3) normalized units, scale (B,) > 0)``;
@@ -49,17 +49,8 @@ class RonchiNet(nn.Module):
     """
 
     def __init__(self, config: RonchiNetConfig | None = None):
-        super().__init__()
-        self.config = config or RonchiNetConfig()
-        c = self.config
-        if c.num_joints != H36M17.num_joints:
-            raise ValueError(f"RonchiNet works on the {H36M17.num_joints} joints of H36M17, "
-                             f"not {c.num_joints}")
-        if c.window != 1:
-            raise ValueError(f"RonchiNet lifts single frames (window 1), not {c.window}")
-        self.inp = _layer(c.num_joints * 3, c.width, c.dropout)
-        self.blocks = nn.Sequential(*[_Block(c.width, c.dropout) for _ in range(c.blocks)])
-        self.out = nn.Linear(c.width, (c.num_joints - 1) * 3 + 1)
+        j = H36M17.num_joints
+        super().__init__(config or RonchiNetConfig(), j * 3, (j - 1) * 3 + 1, "RonchiNet")
         with torch.no_grad():
             self.out.bias[-1] = math.log(math.expm1(_SCALE_INIT))  # softplus^-1
         self.register_buffer("mm_per_unit", torch.ones(1))
@@ -71,8 +62,7 @@ class RonchiNet(nn.Module):
     def predict(self, keypoints: torch.Tensor, valid: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
         b, j = keypoints.shape[:2]
-        x = torch.cat([keypoints.reshape(b, -1), valid.to(keypoints.dtype)], 1)
-        y = self.out(self.blocks(self.inp(x))).float()
+        y = self._trunk(keypoints, valid)
         kp = keypoints.float()
         base = torch.cat([kp[:, 1:], kp.new_zeros(b, j - 1, 1)], -1)
         pose = torch.cat([kp.new_zeros(b, 1, 3), base + y[:, :-1].reshape(b, j - 1, 3)], 1)

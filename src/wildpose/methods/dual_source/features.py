@@ -3,7 +3,7 @@ projections normalized as images' 2D are (the library's features)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -16,22 +16,27 @@ __all__ = ["FORMAT", "DEFAULT_AZIMUTHS", "DEFAULT_ELEVATIONS", "LayoutMismatchEr
            "virtual_cameras", "library_features"]
 
 
+#: What a library's ``meta.json`` says it is, and the newest version this code reads.
 FORMAT = "wildpose-dual-source-index"
-
-
 FORMAT_VERSION = 1
-
 
 #: Default virtual camera grid, degrees: every 30 degrees around the subject, and from level
 #: to 30 degrees above (Human3.6M's cameras look down by 10-16 degrees).
 DEFAULT_AZIMUTHS = tuple(float(a) for a in range(0, 360, 30))
-
-
 DEFAULT_ELEVATIONS = (0.0, 15.0, 30.0)
 
 
 class LayoutMismatchError(ValueError):
     """An index built for one joint layout used where another is required."""
+
+
+def check_index_layout(root: Any, built: str, layout: str | Skeleton | None) -> None:
+    """Raise :class:`LayoutMismatchError` unless ``layout`` (None: any) is ``built``, the
+    layout the index at ``root`` was built for."""
+    if layout is not None and get_layout(layout).name != built:
+        name = get_layout(layout).name
+        raise LayoutMismatchError(f"{root}: this index was built for joint layout {built} but "
+                                  f"{name} is required; rebuild it with layout={name!r}")
 
 
 def virtual_cameras(azimuths: Sequence[float] = DEFAULT_AZIMUTHS,

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from ...mocap.sources import DEFAULT_TOLERANCE_MM, MocapPoses, load_mocap
 from ...skeleton import H36M17, Skeleton, get_layout
 from .features import (DEFAULT_AZIMUTHS, DEFAULT_ELEVATIONS, FORMAT, FORMAT_VERSION,
-                       LayoutMismatchError, _feature_weights, library_features, virtual_cameras)
+                       _feature_weights, check_index_layout, library_features, virtual_cameras)
 from .library import PoseLibrary
 
 __all__ = ["choose_index_type", "build_index", "load_index"]
@@ -27,8 +27,6 @@ __all__ = ["choose_index_type", "build_index", "load_index"]
 #: Libraries up to this many entries get an exact index (IndexFlatL2); up to
 #: ``_IVF_FLAT_MAX`` an IVF index with exact vectors; beyond, IVF with product quantization.
 EXACT_MAX_ENTRIES = 200_000
-
-
 _IVF_FLAT_MAX = 4_000_000
 
 
@@ -76,12 +74,9 @@ def _make_index(kind: str, dim: int, n: int):
     raise ValueError(f"unknown index type {kind!r}: use auto, flat, ivf, ivfpq or hnsw")
 
 
-
 def _progress(iterable, total: int, desc: str, enabled: bool):
-    if not enabled:
-        return iterable
-
-    return tqdm(iterable, total=total, desc=desc, unit="chunk", leave=False)
+    return tqdm(iterable, total=total, desc=desc, unit="chunk", leave=False) if enabled \
+        else iterable
 
 
 def build_index(sources: Any, out_path: str | os.PathLike,
@@ -219,7 +214,6 @@ def build_index(sources: Any, out_path: str | os.PathLike,
     return final
 
 
-
 def load_index(path: str | os.PathLike, layout: str | Skeleton | None = None,
                mmap: bool = True) -> "PoseLibrary":
     """Open a library written by :func:`build_index`.
@@ -241,9 +235,5 @@ def load_index(path: str | os.PathLike, layout: str | Skeleton | None = None,
     if meta.get("version", 0) > FORMAT_VERSION:
         raise ValueError(f"{root}: library format version {meta['version']} is newer than "
                          f"this wildpose reads ({FORMAT_VERSION})")
-    if layout is not None and get_layout(layout).name != meta["layout"]:
-        raise LayoutMismatchError(
-            f"{root}: this index was built for joint layout {meta['layout']} but "
-            f"{get_layout(layout).name} is required; rebuild it with layout="
-            f"{get_layout(layout).name!r}")
+    check_index_layout(root, meta["layout"], layout)
     return PoseLibrary(root, meta, mmap)

@@ -27,14 +27,11 @@ def _read_faiss(path: Path, mmap: bool):
     """Read an index memory-mapped where this FAISS supports it; returns (index, mmapped)."""
     import faiss  # slow to import: see _apply_search_params
 
-    if mmap:
-        flags = []
-        for names in (("IO_FLAG_MMAP_IFC", "IO_FLAG_MMAP", "IO_FLAG_READ_ONLY"),
-                      ("IO_FLAG_MMAP", "IO_FLAG_READ_ONLY"), ("IO_FLAG_MMAP",)):
-            if all(hasattr(faiss, n) for n in names):
-                flags.append(int(np.bitwise_or.reduce([getattr(faiss, n) for n in names])))
-        for flag in flags:
+    for names in (("IO_FLAG_MMAP_IFC", "IO_FLAG_MMAP", "IO_FLAG_READ_ONLY"),
+                  ("IO_FLAG_MMAP", "IO_FLAG_READ_ONLY"), ("IO_FLAG_MMAP",)) if mmap else ():
+        if all(hasattr(faiss, n) for n in names):
             try:
+                flag = int(np.bitwise_or.reduce([getattr(faiss, n) for n in names]))
                 return faiss.read_index(str(path), flag), True
             except RuntimeError:
                 continue
@@ -59,9 +56,9 @@ class PoseLibrary:
                 or self.index.ntotal != n or self.index.d != dim
                 or len(self.entry_pose) != n or self.poses_3d.shape[1:] != (17, 3)):
             raise ValueError(f"{root}: library files are inconsistent (features "
-                             f"{self.features.shape}, index {self.index.ntotal}x{self.index.d}, entries "
-                             f"{len(self.entry_pose)}, poses {self.poses_3d.shape}, layout "
-                             f"{self.layout.name}); rebuild it")
+                             f"{self.features.shape}, index {self.index.ntotal}x{self.index.d}, "
+                             f"entries {len(self.entry_pose)}, poses {self.poses_3d.shape}, "
+                             f"layout {self.layout.name}); rebuild it")
         self.search_params = dict(meta.get("search_params", {}))
         _apply_search_params(self.index, self.search_params)
         self.weights = _feature_weights(self.layout)
@@ -107,8 +104,7 @@ class PoseLibrary:
         return np.where(ok, d.astype(np.float64), np.inf)
 
     def _faiss_search(self, vectors: np.ndarray, k: int) -> np.ndarray:
-        _, ids = self.index.search(np.ascontiguousarray(vectors, np.float32), k)
-        return ids
+        return self.index.search(np.ascontiguousarray(vectors, np.float32), k)[1]
 
     def search_normalized(self, q: np.ndarray, valid: np.ndarray, k: int = 16,
                           candidates: int = 64) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from ...camera import pixels_to_normalized
 from ...skeleton import Skeleton, convert_layout, get_layout
-from .features import LayoutMismatchError
+from .features import check_index_layout
 from .index import load_index
 from .library import PoseLibrary
 from .solver import reconstruct, reconstruct_perspective
@@ -106,10 +106,7 @@ class DualSourceLifter:
             raise ValueError(f"unknown prior {prior!r}: use 'uniform' or 'distance'")
         self.prior, self.prior_tau = prior, float(prior_tau)
         if isinstance(index, PoseLibrary):
-            if layout is not None and get_layout(layout).name != index.layout.name:
-                raise LayoutMismatchError(
-                    f"{index.root}: this index was built for joint layout {index.layout.name}"
-                    f" but {get_layout(layout).name} is required")
+            check_index_layout(index.root, index.layout.name, layout)
             self.library = index
         else:
             self.library = load_index(index, layout=layout)
@@ -170,8 +167,7 @@ class DualSourceLifter:
         if single and valid is not None:
             valid = np.asarray(valid)[None]
         res = self.lift_detailed(keypoints, layout, valid, intrinsics)
-        out = res.pose if self.mode == "reconstruct" else res.nearest
-        out = out.astype(np.float32)
+        out = (res.pose if self.mode == "reconstruct" else res.nearest).astype(np.float32)
         return out[0] if single else out
 
     def lift_detailed(self, keypoints: Any, layout: str | Skeleton = "h36m17",

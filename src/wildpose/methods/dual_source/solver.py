@@ -13,12 +13,8 @@ from ...skeleton import H36M17
 
 __all__ = ["reconstruct", "reconstruct_perspective"]
 
-
-def _skew_rows(z: np.ndarray) -> np.ndarray:
-    """d(x, y of (I + [delta]x) z)/d delta: (..., 2, 3) for points z (..., 3)."""
-    x, y, w = z[..., 0], z[..., 1], z[..., 2]
-    zero = np.zeros_like(x)
-    return np.stack([np.stack([zero, w, -y], -1), np.stack([-w, zero, x], -1)], -2)
+_PARENTS = np.array([p for p, _ in H36M17.edges])
+_CHILDREN = np.array([c for _, c in H36M17.edges])
 
 
 def _lm_step(jac: np.ndarray, r: np.ndarray, mu: np.ndarray) -> np.ndarray:
@@ -32,23 +28,82 @@ def _lm_step(jac: np.ndarray, r: np.ndarray, mu: np.ndarray) -> np.ndarray:
     return -np.linalg.solve(lhs, jtr[..., None])[..., 0]
 
 
-def _fill_shape_rows(jac: np.ndarray, row0: int, d: np.ndarray, ln: np.ndarray,
-                     dy: np.ndarray, cb: float, cp: float) -> None:
-    """Jacobian rows of the bone-length and prior terms w.r.t. the k combination weights
-    (the first k parameters), from row ``row0`` on: d|D_b|/dw_i = u_b . dY_ib for the
-    combined bones D (B, nb, 3) of lengths ln (B, nb) and neighbour bones dy (B, k, nb, 3);
-    then cp * I for the prior."""
-    k, nb = dy.shape[1], dy.shape[2]
-    u = d / np.maximum(ln, 1e-9)[..., None]
-    jac[:, row0:row0 + nb, :k] = cb * np.swapaxes((dy * u[:, None]).sum(-1), 1, 2)
-    jac[:, row0 + nb:row0 + nb + k, :k] = cp * np.eye(k)
-
-
 def _keep_better(ok: np.ndarray, new: Any, old: Any) -> Any:
     """Per batch row: ``new`` where ``ok`` (B,) else ``old``; arrays or tuples of arrays."""
     if isinstance(old, tuple):
         return tuple(_keep_better(ok, a, b) for a, b in zip(new, old))
     return np.where(ok.reshape((-1,) + (1,) * (np.ndim(old) - 1)), new, old)
+
+
+def _shape_terms(neighbours: Any, weights0: Any, feature_weights: Any):
+    """What both fits need of the (B, k, 17, 3) retrieved poses: ``(y, yf, w0, dy, target)``
+    -- the poses, the poses in the feature layout (B, k, J, 3), the prior weights (B, k)
+    (default uniform 1/k), the neighbours' bones (B, k, nb, 3) and the ``w0``-weighted bone
+    lengths (B, nb) the bone term pulls towards."""
+    y = np.asarray(neighbours, np.float64)
+    bsz, k = y.shape[:2]
+    yf = y if feature_weights is None else np.einsum(
+        "fj,bkjc->bkfc", np.asarray(feature_weights, np.float64), y)
+    w0 = np.full((bsz, k), 1.0 / k) if weights0 is None else np.asarray(weights0, np.float64)
+    dy = y[:, :, _CHILDREN] - y[:, :, _PARENTS]
+    return y, yf, w0, dy, np.einsum("bk,bkn->bn", w0, np.linalg.norm(dy, axis=-1))
+
+
+def _combine(w: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """sum_i w_i a_i: (B, k), (B, k, ...) -> (B, ...) as one batched matmul."""
+    return (w[:, None, :] @ a.reshape(*w.shape, -1)).reshape(a.shape[:1] + a.shape[2:])
+
+
+def _squared_cost(rp: np.ndarray, rb: np.ndarray, rw: np.ndarray) -> np.ndarray:
+    """(B,) sum of squares of the reprojection, bone and prior residuals."""
+    return (rp ** 2).sum((1, 2)) + (rb ** 2).sum(1) + (rw ** 2).sum(1)
+
+
+def _skew3(z: np.ndarray) -> np.ndarray:
+    """d((I + [delta]x) z)/d delta = -[z]x: (..., 3, 3) for points z (..., 3)."""
+    x, y, w = z[..., 0], z[..., 1], z[..., 2]
+    zero = np.zeros_like(x)
+    return np.stack([np.stack([zero, w, -y], -1), np.stack([-w, zero, x], -1),
+                     np.stack([y, -x, zero], -1)], -2)
+
+
+def _lm_fit(w: np.ndarray, rot: np.ndarray, cam: np.ndarray, residuals, cost,
+            reprojection_jacobian, dy: np.ndarray, cb: float, cp: float, iterations: int
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Levenberg-Marquardt steps over the combination weights ``w`` (B, k), the rotation
+    ``rot`` (B, 3, 3), updated multiplicatively, and three camera parameters ``cam`` (B, 3);
+    each row keeps a step only if it lowers its ``cost``.
+
+    ``residuals(w, rot, cam)`` gives ``(reprojection (B, J, 2), bone (B, nb), prior (B, k),
+    ..., combined bones (B, nb, 3), their lengths (B, nb))``, ``cost`` (B,) of those, and
+    ``reprojection_jacobian(parts, cam)`` the (B, 2J, k + 6) Jacobian of the reprojection
+    residuals; the bone and prior rows depend on the weights only: d|D_b|/dw_i = u_b . dY_ib
+    for the neighbours' bones ``dy`` (B, k, nb, 3), then ``cp * I``.  Returns the final
+    ``(w, rot, cam)``.
+    """
+    bsz, k = w.shape
+    nb = dy.shape[2]
+    parts = residuals(w, rot, cam)
+    cur = cost(parts)
+    mu = np.full(bsz, 1e-3)
+    for _ in range(iterations):
+        rp, rb, rw = parts[:3]
+        m = rp[0].size
+        jac = np.zeros((bsz, m + nb + k, k + 6))
+        jac[:, :m] = reprojection_jacobian(parts, cam)
+        u = parts[-2] / np.maximum(parts[-1], 1e-9)[..., None]     # unit combined bones
+        jac[:, m:m + nb, :k] = cb * np.swapaxes((dy * u[:, None]).sum(-1), 1, 2)
+        jac[:, m + nb:, :k] = cp * np.eye(k)
+        step = _lm_step(jac, np.concatenate([rp.reshape(bsz, -1), rb, rw], 1), mu)
+        new_params = (w + step[:, :k], rotation_matrix(step[:, k:k + 3]) @ rot,
+                      cam + step[:, k + 3:])
+        parts_n = residuals(*new_params)
+        new = cost(parts_n)
+        ok = np.isfinite(new) & (new < cur)
+        w, rot, cam, parts, cur = _keep_better(ok, (*new_params, parts_n, new),
+                                               (w, rot, cam, parts, cur))
+        mu = np.where(ok, mu * 0.3, mu * 10.0)
+    return w, rot, cam
 
 
 def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
@@ -83,23 +138,12 @@ def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
         (B, 17, 3) float64 camera-frame poses, mm, root at 0 (x right, y down, z forward)
         [, the camera dict].
     """
-    y = np.asarray(neighbours, np.float64)
+    y, yf, w0, dy, target = _shape_terms(neighbours, weights0, feature_weights)
     bsz, k = y.shape[:2]
-    wf = np.eye(17) if feature_weights is None else np.asarray(feature_weights, np.float64)
-    yf = y if feature_weights is None else np.einsum("fj,bkjc->bkfc", wf, y)   # (B, k, J, 3)
     vw = np.asarray(valid, np.float64)
     sq = np.sqrt(vw)[..., None]                                 # (B, J, 1)
     q = np.where(np.asarray(valid, bool)[..., None], np.asarray(q, np.float64), 0.0)
-    w0 = np.full((bsz, k), 1.0 / k) if weights0 is None else np.asarray(weights0, np.float64)
-    parents = np.array([p for p, _ in H36M17.edges])
-    children = np.array([c for _, c in H36M17.edges])
-    dy = y[:, :, children] - y[:, :, parents]                   # (B, k, nb, 3)
-    target = np.einsum("bk,bkn->bn", w0, np.linalg.norm(dy, axis=-1))
-    cb = bone_weight / pose_rms_mm
-    cp = prior_weight
-    nb = len(parents)
-    jn = q.shape[1]
-    npar = k + 6
+    cb, cp, jn = bone_weight / pose_rms_mm, prior_weight, q.shape[1]
 
     def fit_st(zf):
         """Closed-form s, t for fixed camera-frame points (weighted LS on visible joints)."""
@@ -111,66 +155,33 @@ def reconstruct(q: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
             (vw[..., None] * zc * zc).sum((1, 2)), 1e-12)
         return s, qm - s[:, None] * zm
 
-    def combine(w, a):
-        """sum_i w_i a_i: (B, k), (B, k, ...) -> (B, ...) as one batched matmul."""
-        return (w[:, None, :] @ a.reshape(bsz, k, -1)).reshape(a.shape[:1] + a.shape[2:])
-
-    def residuals(w, rot, s, t):
+    def residuals(w, rot, cam):                                  # cam: s, t (2,)
         rk = yf @ np.swapaxes(rot, -1, -2)[:, None]             # neighbours, rotated
-        zf = combine(w, rk)
-        rp = sq * (s[:, None, None] * zf[..., :2] + t[:, None] - q)
-        d = combine(w, dy)
+        zf = _combine(w, rk)
+        rp = sq * (cam[:, 0, None, None] * zf[..., :2] + cam[:, None, 1:] - q)
+        d = _combine(w, dy)
         ln = np.linalg.norm(d, axis=-1)
-        rb = cb * (ln - target)
-        rw = cp * (w - w0)
-        return rp, rb, rw, rk, zf, d, ln
+        return rp, cb * (ln - target), cp * (w - w0), rk, zf, d, ln
 
-    def cost(parts):
-        rp, rb, rw = parts[:3]
-        return (rp ** 2).sum((1, 2)) + (rb ** 2).sum(1) + (rw ** 2).sum(1)
-
-    w = w0.copy()
-    rot = np.broadcast_to(np.eye(3), (bsz, 3, 3)).copy()
-    zf0 = combine(w, yf)
-    s, t = fit_st(zf0)
-    parts = residuals(w, rot, s, t)
-    cur = cost(parts)
-    mu = np.full(bsz, 1e-3)
-    for _ in range(iterations):
-        rp, rb, rw, rk, zf, d, ln = parts
-        jac = np.zeros((bsz, 2 * jn + nb + k, npar))
-        # reprojection rows
-        jw = sq[:, None] * s[:, None, None, None] * rk[..., :2]          # (B, k, J, 2)
-        jac[:, :2 * jn, :k] = jw.reshape(bsz, k, 2 * jn).transpose(0, 2, 1)
-        jd = sq[..., None] * s[:, None, None, None] * _skew_rows(zf)     # (B, J, 2, 3)
-        jac[:, :2 * jn, k:k + 3] = jd.reshape(bsz, 2 * jn, 3)
-        jac[:, :2 * jn, k + 3] = (sq * zf[..., :2]).reshape(bsz, 2 * jn)
+    def jacobian(parts, cam):                                   # columns: w, rot, s, t
+        rk, zf, s = parts[3], parts[4], cam[:, 0, None, None, None]
         jt = np.broadcast_to(np.eye(2), (bsz, jn, 2, 2)) * sq[..., None]
-        jac[:, :2 * jn, k + 4:k + 6] = jt.reshape(bsz, 2 * jn, 2)
-        _fill_shape_rows(jac, 2 * jn, d, ln, dy, cb, cp)
-        step = _lm_step(jac, np.concatenate([rp.reshape(bsz, -1), rb, rw], 1), mu)
-        w_n, rot_n = w + step[:, :k], rotation_matrix(step[:, k:k + 3]) @ rot
-        s_n = s + step[:, k + 3]
-        t_n = t + step[:, k + 4:k + 6]
-        parts_n = residuals(w_n, rot_n, s_n, t_n)
-        new = cost(parts_n)
-        ok = np.isfinite(new) & (new < cur)
-        w, rot, s, t, parts, cur = _keep_better(ok, (w_n, rot_n, s_n, t_n, parts_n, new),
-                                                (w, rot, s, t, parts, cur))
-        mu = np.where(ok, mu * 0.3, mu * 10.0)
-    out = combine(w, y) @ np.swapaxes(rot, -1, -2)
+        return np.concatenate([
+            (sq[:, None] * s * rk[..., :2]).reshape(bsz, k, 2 * jn).transpose(0, 2, 1),
+            (sq[..., None] * s * _skew3(zf)[..., :2, :]).reshape(bsz, 2 * jn, 3),
+            (sq * zf[..., :2]).reshape(bsz, 2 * jn, 1), jt.reshape(bsz, 2 * jn, 2)], -1)
+
+    s, t = fit_st(_combine(w0, yf))
+    w, rot, cam = _lm_fit(w0.copy(), np.broadcast_to(np.eye(3), (bsz, 3, 3)).copy(),
+                          np.concatenate([s[:, None], t], 1), residuals,
+                          lambda parts: _squared_cost(*parts[:3]), jacobian, dy, cb, cp,
+                          iterations)
+    out = _combine(w, y) @ np.swapaxes(rot, -1, -2)
     out = out - out[:, root:root + 1]
     if return_camera:
-        return out, {"weights": w, "rotation": rot, "scale": s, "translation": t}
+        return out, {"weights": w, "rotation": rot, "scale": cam[:, 0],
+                     "translation": cam[:, 1:]}
     return out
-
-
-def _skew3(z: np.ndarray) -> np.ndarray:
-    """d((I + [delta]x) z)/d delta = -[z]x: (..., 3, 3) for points z (..., 3)."""
-    x, y, w = z[..., 0], z[..., 1], z[..., 2]
-    zero = np.zeros_like(x)
-    return np.stack([np.stack([zero, w, -y], -1), np.stack([-w, zero, x], -1),
-                     np.stack([y, -x, zero], -1)], -2)
 
 
 def reconstruct_perspective(uv: np.ndarray, valid: np.ndarray, neighbours: np.ndarray,
@@ -205,7 +216,7 @@ def reconstruct_perspective(uv: np.ndarray, valid: np.ndarray, neighbours: np.nd
     """
     uv = np.asarray(uv, np.float64)
     v = np.asarray(valid, bool)
-    y = np.asarray(neighbours, np.float64)
+    y, yf, w0, dy, target = _shape_terms(neighbours, weights0, feature_weights)
     bsz, k = y.shape[:2]
     qn, centre, sigma = normalize_2d(np.where(v[..., None], uv, 0.0), v, root=feature_root)
     _, cam = reconstruct(qn, v, y, weights0, feature_weights, iterations, bone_weight,
@@ -215,65 +226,38 @@ def reconstruct_perspective(uv: np.ndarray, valid: np.ndarray, neighbours: np.nd
     tz = 1.0 / s_uv
     txy = (sigma[:, None] * cam["translation"] + centre) * tz[:, None]
     trans = np.concatenate([txy, tz[:, None]], 1)          # (B, 3) mm
-    w, rot = cam["weights"], cam["rotation"]
-    w0 = np.full((bsz, k), 1.0 / k) if weights0 is None else np.asarray(weights0, np.float64)
-
-    wf = np.eye(17) if feature_weights is None else np.asarray(feature_weights, np.float64)
-    yf = y if feature_weights is None else np.einsum("fj,bkjc->bkfc", wf, y)
-    vw = v.astype(np.float64)
-    sq = (np.sqrt(vw) / sigma[:, None])[..., None]          # (B, J, 1)
+    sq = (np.sqrt(v.astype(np.float64)) / sigma[:, None])[..., None]          # (B, J, 1)
     uvz = np.where(v[..., None], uv, 0.0)
-    parents = np.array([a for a, _ in H36M17.edges])
-    children = np.array([b for _, b in H36M17.edges])
-    dy = y[:, :, children] - y[:, :, parents]
-    target = np.einsum("bk,bkn->bn", w0, np.linalg.norm(dy, axis=-1))
-    cb, cp = bone_weight / pose_rms_mm, prior_weight
-    nb, jn, npar = len(parents), uv.shape[1], k + 6
-
-    def combine(ww, a):
-        return (ww[:, None, :] @ a.reshape(bsz, k, -1)).reshape(a.shape[:1] + a.shape[2:])
+    cb, cp, jn = bone_weight / pose_rms_mm, prior_weight, uv.shape[1]
 
     def residuals(ww, rr, tt):
         rk = yf @ np.swapaxes(rr, -1, -2)[:, None]
-        zf = combine(ww, rk)
+        zf = _combine(ww, rk)
         pts = zf + tt[:, None]
         pz = pts[..., 2]
         rp = sq * (pts[..., :2] / np.where(pz > 1.0, pz, 1.0)[..., None] - uvz)
-        d = combine(ww, dy)
+        d = _combine(ww, dy)
         ln = np.linalg.norm(d, axis=-1)
         return rp, cb * (ln - target), cp * (ww - w0), rk, zf, pts, d, ln
 
     def cost(parts):
-        rp, rb, rw, pts = parts[0], parts[1], parts[2], parts[5]
-        c = (rp ** 2).sum((1, 2)) + (rb ** 2).sum(1) + (rw ** 2).sum(1)
-        behind = ((pts[..., 2] <= 1.0) & v).any(1)
-        return np.where(behind, np.inf, c)
+        behind = ((parts[5][..., 2] <= 1.0) & v).any(1)
+        return np.where(behind, np.inf, _squared_cost(*parts[:3]))
 
-    parts = residuals(w, rot, trans)
-    cur = cost(parts)
-    mu = np.full(bsz, 1e-3)
-    for _ in range(iterations):
-        rp, rb, rw, rk, zf, pts, d, ln = parts
+    def jacobian(parts, _):
+        rk, zf, pts = parts[3:6]
         pz = np.where(pts[..., 2] > 1.0, pts[..., 2], 1.0)
         a = np.zeros((bsz, jn, 2, 3))                       # d(projection)/dP, weighted
         a[..., 0, 0] = a[..., 1, 1] = 1.0 / pz
         a[..., 0, 2] = -pts[..., 0] / pz ** 2
         a[..., 1, 2] = -pts[..., 1] / pz ** 2
         a *= sq[..., None]
-        jac = np.zeros((bsz, 2 * jn + nb + k, npar))
-        jac[:, :2 * jn, :k] = np.einsum("bjcd,bkjd->bjck", a, rk).reshape(bsz, 2 * jn, k)
-        jac[:, :2 * jn, k:k + 3] = (a @ _skew3(zf)).reshape(bsz, 2 * jn, 3)
-        jac[:, :2 * jn, k + 3:] = a.reshape(bsz, 2 * jn, 3)
-        _fill_shape_rows(jac, 2 * jn, d, ln, dy, cb, cp)
-        step = _lm_step(jac, np.concatenate([rp.reshape(bsz, -1), rb, rw], 1), mu)
-        w_n, rot_n = w + step[:, :k], rotation_matrix(step[:, k:k + 3]) @ rot
-        t_n = trans + step[:, k + 3:]
-        parts_n = residuals(w_n, rot_n, t_n)
-        new = cost(parts_n)
-        ok = np.isfinite(new) & (new < cur)
-        w, rot, trans, parts, cur = _keep_better(ok, (w_n, rot_n, t_n, parts_n, new),
-                                                 (w, rot, trans, parts, cur))
-        mu = np.where(ok, mu * 0.3, mu * 10.0)
-    out = combine(w, y) @ np.swapaxes(rot, -1, -2)
+        return np.concatenate([np.einsum("bjcd,bkjd->bjck", a, rk).reshape(bsz, 2 * jn, k),
+                               (a @ _skew3(zf)).reshape(bsz, 2 * jn, 3),
+                               a.reshape(bsz, 2 * jn, 3)], -1)
+
+    w, rot, trans = _lm_fit(cam["weights"], cam["rotation"], trans, residuals, cost, jacobian,
+                            dy, cb, cp, iterations)
+    out = _combine(w, y) @ np.swapaxes(rot, -1, -2)
     root_pos = out[:, root]
     return out - root_pos[:, None], trans + root_pos

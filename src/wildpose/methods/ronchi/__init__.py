@@ -1,8 +1,9 @@
 """Ronchi et al. 2018 ("It's all Relative", arXiv 1805.06880): a 2D-to-3D lifter trained from
 relative depth labels -- for a few joint pairs per sample, which joint is closer -- with no 3D.
 
-The network (:class:`~wildpose.models.ronchi_net.RonchiNet`) is the residual MLP of :mod:`wildpose.models.lifter` (its
-layers are imported, not copied) with two changes that make it trainable without 3D:
+The network (:class:`~wildpose.models.ronchi_net.RonchiNet`) is the residual MLP of
+:mod:`wildpose.models.lifter` (its layers are reused, not copied) with two changes that make it
+trainable without 3D:
 
 * its 3D output is in *normalized units*: the pose is root-centred and rescaled so that its 16
   bones sum to 16 (mean bone length 1).  A relative-only model has no metric scale, and this
@@ -12,8 +13,8 @@ layers are imported, not copied) with two changes that make it trainable without
   ``x_2d = s * (X, Y)`` of the reprojection loss (2D in the units of
   :func:`wildpose.normalization.normalize_2d`).
 
-Training (:func:`~wildpose.methods.ronchi.train.train_ronchi`, the body of ``wildpose train --method ronchi``) combines the
-losses of :mod:`wildpose.losses` (Ronchi section)::
+Training (:func:`~wildpose.methods.ronchi.train.train_ronchi`, the body of ``wildpose train
+--method ronchi``) combines the losses of :mod:`wildpose.losses` (Ronchi section)::
 
     w_rank * ranking(depths, relative labels)          samples with relative labels
   + w_3d * MPJPE(normalized 3D)                        samples with 3D (mixed / supervised)
@@ -42,7 +43,7 @@ Human3.6M training mean of the total bone length divided by 16.  Every pose ther
 out with the mean skeleton's total bone length (a relative-only model's scale is arbitrary);
 P2 and N-MPJPE, which fit the scale, do not depend on this choice.  Because ``forward`` takes
 normalized 2D and returns mm like every wildpose lifter, :class:`wildpose.Lifter` (and so
-:func:`wildpose.evaluate_h36m` and ``wildpose evaluate --model``) serves these models as they
+:func:`wildpose.evaluate_h36m` and ``wildpose evaluate --model``) serves these models as they are.
 
 This package: ``config`` (:class:`RonchiConfig`), ``data`` (labels, limb prior and the
 training arrays), ``train`` (the scale prior, the loss and the run on
@@ -52,7 +53,7 @@ training arrays), ``train`` (the scale prior, the loss and the run on
 from ...models.ronchi_net import RonchiNet, RonchiNetConfig, normalize_to_units
 from .config import RonchiConfig
 from .data import REPROJECTION_EXCLUDED, limb_statistics
-from .train import feasible_scale, load_ronchi_lifter, train_ronchi
+from .train import feasible_scale, train_ronchi
 
 __all__ = ["RonchiNetConfig", "RonchiNet", "RonchiConfig", "feasible_scale", "limb_statistics",
-           "normalize_to_units", "train_ronchi", "load_ronchi_lifter", "REPROJECTION_EXCLUDED"]
+           "normalize_to_units", "train_ronchi", "REPROJECTION_EXCLUDED"]

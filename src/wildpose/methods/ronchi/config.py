@@ -80,12 +80,11 @@ class RonchiConfig(RunConfig):
         self.subjects = tuple(int(s) for s in self.subjects)
         weights = ("w_rank", "w_reproj", "w_limb", "w_symmetry", "w_scale", "w_3d")
         require(self, subjects=(len(self.subjects) > 0, "at least one subject"),
-                stride=(self.stride >= 1, ">= 1"), batch_size=(self.batch_size >= 1, ">= 1"),
-                epochs=(self.epochs >= 1, ">= 1"),
                 val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
-                val_stride=(self.val_stride >= 1, ">= 1"),
                 tau_mm=(self.tau_mm >= 0, ">= 0 mm"),
                 rank_multiplier=(self.rank_multiplier > 0, "> 0"),
+                **{k: (getattr(self, k) >= 1, ">= 1")
+                   for k in ("stride", "batch_size", "epochs", "val_stride")},
                 **{w: (getattr(self, w) >= 0, ">= 0") for w in weights})
         self.pairs_per_sample = str(self.pairs_per_sample).strip().lower()
         if self.supervision not in ("relative", "3d"):

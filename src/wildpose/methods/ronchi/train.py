@@ -7,12 +7,10 @@ import functools
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from ...api import Lifter
 from ...augment import augment_batch, mirror_samples
 from ...datasets.h36m import H36MData
 from ...device import autocast_dtype, resolve_device
@@ -24,13 +22,10 @@ from ...skeleton import H36M17
 from .config import RonchiConfig
 from .data import TrainData, batch_pairs, prepare_ronchi_data
 
-__all__ = ["feasible_scale", "train_ronchi", "load_ronchi_lifter"]
+__all__ = ["feasible_scale", "train_ronchi"]
 
-_PARENT = [e[0] for e in H36M17.edges]
-_CHILD = [e[1] for e in H36M17.edges]
 _LIMBS = [b for b, n in enumerate(H36M17.bone_names) if n.endswith(("arm", "leg"))]  # 8 bones
-_LIMB_PARENT = [_PARENT[b] for b in _LIMBS]
-_LIMB_CHILD = [_CHILD[b] for b in _LIMBS]
+_LIMB_PARENT, _LIMB_CHILD = ([H36M17.edges[b][end] for b in _LIMBS] for end in (0, 1))
 
 
 def feasible_scale(keypoints: torch.Tensor, valid: torch.Tensor,
@@ -58,29 +53,17 @@ def feasible_scale(keypoints: torch.Tensor, valid: torch.Tensor,
     return (seg * ok / (N_BONES * mean_ratios[_LIMBS])).amax(-1).clamp_min(1e-3)
 
 
-def load_ronchi_lifter(model: Any, **kwargs: Any) -> Lifter:
-    """A :class:`wildpose.Lifter` over a Ronchi model (shipped name, file, or RonchiNet), so
-    ``.lift(keypoints, layout=..., valid=None)`` gives mm and :func:`wildpose.evaluate_h36m`
-    accepts it.  Keyword arguments go to :class:`wildpose.Lifter` (device, flip_test, ...)."""
-    return Lifter(model, **kwargs)
-
-
-
 def _validate(model: RonchiNet, d: TrainData, device, batch: int = 8192) -> dict[str, float]:
     """P1 and P2 (mm) on the held-out sequences: monitoring only, never used to train."""
     if not len(d.Xv):
         return {"val_p1_mm": float("nan"), "val_p2_mm": float("nan")}
     model.eval()
-    preds = []
     with torch.no_grad():
-        for i in range(0, len(d.Xv), batch):
-            preds.append(model(d.Xv[i:i + batch].to(device),
-                               d.Vv[i:i + batch].to(device)).float().cpu().numpy())
+        pred = np.concatenate([model(d.Xv[i:i + batch].to(device), d.Vv[i:i + batch].to(device))
+                               .float().cpu().numpy() for i in range(0, len(d.Xv), batch)])
     model.train()
-    pred = np.concatenate(preds)
     return {"val_p1_mm": round(float(mpjpe(pred, d.Yv_mm).mean()), 2),
             "val_p2_mm": round(float(p_mpjpe(pred, d.Yv_mm).mean()), 2)}
-
 
 
 def train_ronchi(cfg: RonchiConfig, resume: bool = True, progress: bool = True,

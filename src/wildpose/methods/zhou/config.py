@@ -45,16 +45,12 @@ class ZhouConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        at_least = {1: ("lab_stride", "wild_stride", "batch_3d", "batch_2d", "epochs",
+                        "val_stride"), 0: ("stage1_epochs", "lambda_reg", "lambda_geo",
+                                           "lambda_fill")}
         require(self, lab_subjects=(len(self.lab_subjects) > 0, "at least one subject"),
-                lab_stride=(self.lab_stride >= 1, ">= 1"),
-                wild_stride=(self.wild_stride >= 1, ">= 1"),
-                stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),
-                batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
-                lambda_reg=(self.lambda_reg >= 0, ">= 0"),
-                lambda_geo=(self.lambda_geo >= 0, ">= 0"),
-                lambda_fill=(self.lambda_fill >= 0, ">= 0"), epochs=(self.epochs >= 1, ">= 1"),
                 val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
-                val_stride=(self.val_stride >= 1, ">= 1"))
+                **{k: (getattr(self, k) >= b, f">= {b}") for b, ks in at_least.items() for k in ks})
         if self.stage1_epochs > self.epochs:
             raise ValueError(f"stage1_epochs ({self.stage1_epochs}) exceeds epochs "
                              f"({self.epochs})")

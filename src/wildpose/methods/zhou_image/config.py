@@ -110,17 +110,11 @@ class ZhouImageTrainConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self, mocap_stride=(self.mocap_stride >= 1, ">= 1"),
-                lab_samples=(self.lab_samples >= 1, ">= 1"),
-                val_samples=(self.val_samples >= 0, ">= 0"),
-                wild_samples=(self.wild_samples >= 0, ">= 0"),
-                stage1_epochs=(self.stage1_epochs >= 0, ">= 0"),
-                stage2_epochs=(self.stage2_epochs >= 0, ">= 0"),
-                stage3_epochs=(self.stage3_epochs >= 0, ">= 0"),
-                batch_3d=(self.batch_3d >= 1, ">= 1"), batch_2d=(self.batch_2d >= 1, ">= 1"),
-                lambda_reg=(self.lambda_reg >= 0, ">= 0"),
-                lambda_geo=(self.lambda_geo >= 0, ">= 0"),
-                num_threads=(self.num_threads >= 0, ">= 0"))
+        at_least = {1: ("mocap_stride", "lab_samples", "batch_3d", "batch_2d"),
+                    0: ("val_samples", "wild_samples", "stage1_epochs", "stage2_epochs",
+                        "stage3_epochs", "lambda_reg", "lambda_geo", "num_threads")}
+        require(self, **{k: (getattr(self, k) >= b, f">= {b}")
+                         for b, ks in at_least.items() for k in ks})
         if self.epochs < 1:
             raise ValueError("training options stage1_epochs + stage2_epochs + stage3_epochs "
                              "must be >= 1, got 0")

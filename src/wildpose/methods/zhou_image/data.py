@@ -53,10 +53,7 @@ def render_image_set(dataset, cache_dir: str | Path | None = None,
     """
     n = len(dataset)
     if cache_dir is None:
-        rows = [dataset[i] for i in range(n)]
-        arrays = {k: np.stack([r[k] for r in rows]) for k in ("image", "joints_2d",
-                                                               "joints_3d")}
-        return image_set_from_renders(arrays, dataset.keep_3d)
+        return image_set_from_renders(dataset.arrays(0, n), dataset.keep_3d)
     key = json.dumps([dataset.style, dataset.size, dataset.seed, dataset.keep_3d, n,
                       float(np.float64(dataset._poses.sum()).round(3))])
     path = Path(cache_dir) / f"{dataset.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}.npz"

@@ -52,18 +52,16 @@ def predict_batch(model, images, batch: int = 64, device: Any = "cpu"):
         last stack's heatmaps), (N, J) heatmap peak values and (N, J) normalized depth; numpy.
     """
     model.eval()
-    xs, scores, depths = [], [], []
-    c = model.config
+    c, outputs = model.config, []
     with torch.no_grad():
         for i in range(0, len(images), batch):
             chunk = images[i:i + batch]
             t = _to_tensor(chunk) if isinstance(chunk, np.ndarray) else chunk.float()
             out = model(t.to(device))
             cells, score = decode_argmax(out.heatmaps[-1])
-            xs.append(cells_to_pixels(cells, c.input_size, c.heatmap_size).cpu())
-            scores.append(score.cpu())
-            depths.append(out.depth.float().cpu())
-    return (torch.cat(xs).numpy(), torch.cat(scores).numpy(), torch.cat(depths).numpy())
+            outputs.append((cells_to_pixels(cells, c.input_size, c.heatmap_size).cpu(),
+                            score.cpu(), out.depth.float().cpu()))
+    return tuple(torch.cat(a).numpy() for a in zip(*outputs))
 
 
 def evaluate_image_model(model, test: ImageSet, total_bone_mm: float,
@@ -138,9 +136,7 @@ class ZhouImagePredictor:
             raise ValueError("this zhou_image model has no canonical bone lengths in its "
                              "description: it was not trained by wildpose")
         if box_scale is None:
-            box_scale = trained_crop_margin(info)
-        if box_scale is None:
-            box_scale = DEFAULT_CROP_MARGIN
+            box_scale = trained_crop_margin(info) or DEFAULT_CROP_MARGIN
         self.model, self.device, self.box_scale = model.eval(), device, float(box_scale)
         self.info = info
         self.total_mm = float(np.sum(info["canonical_bone_lengths_mm"]))

@@ -130,18 +130,15 @@ def train_zhou_image(cfg: ZhouImageTrainConfig, resume: bool = True, progress: b
         max_steps: stop after that many steps in this call (with a checkpoint), as an
             interruption would; returns None.
     """
-    if min(cfg.stage1_epochs, cfg.stage2_epochs, cfg.stage3_epochs) < 0 or cfg.epochs < 1:
-        raise ValueError("stage epochs must be >= 0 and add up to at least 1")
     env = init_distributed(cfg.device)
     if cfg.num_threads > 0:
         # Small convolutions on a busy 2-core CPU: two threads that wait on each other can
         # be 50x slower than one (seen here while another job ran), hence settable.
         torch.set_num_threads(cfg.num_threads)
     if env.is_main:
-        out, cfg_dict = open_run(cfg, resume, hint="out_dir or resume=False")
+        open_run(cfg, resume, hint="out_dir or resume=False")
     barrier(env)
     out = Path(cfg.out_dir)
-    cfg_dict = cfg.to_dict()
     device = env.device
     t0 = time.time()
     if data is None:
@@ -172,7 +169,7 @@ def train_zhou_image(cfg: ZhouImageTrainConfig, resume: bool = True, progress: b
                   "canonical total bone length",
         "canonical_bone_lengths_mm": [round(float(v), 3) for v in data.canonical_mm],
         "canonical_bone_lengths_norm": [round(float(v), 6) for v in data.canonical_norm],
-        "train_config": cfg_dict}
+        "train_config": cfg.to_dict()}
     total_mm = float(np.sum(data.canonical_mm))
     total_norm = float(np.sum(data.canonical_norm))
 
