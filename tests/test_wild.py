@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from wildpose.augment import (DetectorModel, cut_at_border, detector_errors,
-                              move_joint_definitions)
+                              move_joint_definitions, mpii_slot_meanings)
 from wildpose.methods.wild import WildConfig
 from wildpose.methods.wild.pool import CameraViews
 from wildpose.methods.wild.sampling import (face_points, real_camera_batch, synthesize,
@@ -182,6 +182,18 @@ def test_real_camera_views_through_the_detector_move_only_its_definitions():
     assert ok.all() and torch.equal(t, views.target)
     shift = (moved - exact).norm(dim=-1).amax(0)
     assert shift[J["LHip"]] > 0.01 and shift[J["Head"]] > 0.01
+
+
+def test_mpii_slots_hold_the_thorax_and_the_upper_neck():
+    pose = standing_pose().expand(100, 17, 3).contiguous()
+    out = mpii_slot_meanings(pose, torch.Generator().manual_seed(3))
+    th, nose = pose[:, J["Thorax"]], pose[:, J["Neck/Nose"]]
+    assert torch.equal(out[:, J["Spine"]], th)
+    t = ((out[:, J["Thorax"]] - th) * (nose - th)).sum(-1) / ((nose - th) ** 2).sum(-1)
+    off_line = out[:, J["Thorax"]] - (th + t[:, None] * (nose - th))
+    assert off_line.abs().max() < 1e-3 and t.min() >= 0.3 - 1e-6 and t.max() <= 0.9 + 1e-6
+    others = [j for n, j in J.items() if n not in ("Spine", "Thorax")]
+    assert torch.equal(out[:, others], pose[:, others])
 
 
 def test_bad_options_are_one_line_errors():

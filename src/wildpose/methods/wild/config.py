@@ -67,6 +67,9 @@ class WildConfig(RunConfig):
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
         noise_max=0.02, drop_prob=0.02, drop_limb_prob=0.1))
     mpii_style: float = 0.3                # share of samples read through mpii16 -> h36m17
+    # Those samples carry the MPII layout's slot meanings (augment.mpii_slot_meanings):
+    # its "Spine" slot is the thorax and its "Thorax" slot the upper neck.
+    mpii_slots: bool = False
     coco_style: float = 0.3                # share read through coco17 -> h36m17
     # --- 2D-only in-the-wild poses (Zhou et al.'s weak supervision)
     mpii: bool = True

@@ -16,8 +16,8 @@ from dataclasses import replace
 import torch
 
 from ...augment import (AugmentConfig, DetectorModel, augment_batch, cut_at_border,
-                        detector_errors, move_joint_definitions, random_bone_factors,
-                        rescale_bones)
+                        detector_errors, move_joint_definitions, mpii_slot_meanings,
+                        random_bone_factors, rescale_bones)
 from ...camera import camera_to_pixels, virtual_camera_view
 from ...normalization import normalize_2d
 from ...skeleton import COCO17, H36M17, MPII16, convert_layout
@@ -147,7 +147,8 @@ def _as_detected(kp: torch.Tensor, face: torch.Tensor, cfg: WildConfig,
     mpii = (style < cfg.mpii_style)
     coco = (style >= cfg.mpii_style) & (style < cfg.mpii_style + cfg.coco_style)
     if mpii.any():
-        m_kp, m_ok = _through_layout(kp[mpii], MPII16)
+        m_px = mpii_slot_meanings(kp[mpii], gen) if cfg.mpii_slots else kp[mpii]
+        m_kp, m_ok = _through_layout(m_px, MPII16)
         kp, valid = kp.index_put((mpii,), m_kp), valid.index_put((mpii,), m_ok)
     if coco.any():
         c_px, c_ok = convert_layout(kp[coco], H36M17, COCO17)
