@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from wildpose.augment import (DetectorModel, cut_at_border, detector_errors,
-                              move_joint_definitions)
+                              move_joint_definitions, mpii_slot_meanings)
 from wildpose.methods.wild import WildConfig
+from wildpose.methods.wild.pool import CameraViews
 from wildpose.methods.wild.sampling import (face_points, real_camera_batch, synthesize,
                                            two_d_batch)
 from wildpose.methods.wild.train import consistency_loss
@@ -135,13 +136,21 @@ def test_two_d_samples_are_normalized_and_keep_missing_joints_missing():
     assert torch.allclose(rms, torch.ones(16), atol=1e-4)
 
 
+def camera_views(n: int) -> CameraViews:
+    """A standing body 4 m in front of a pinhole camera (focal 1000 px, principal point
+    (500, 500), no distortion), n copies."""
+    pose = standing_pose() + torch.tensor([0.0, 0.0, 4000.0])
+    px = 1000 * pose[:, :2] / pose[:, 2:] + 500
+    rep = (lambda a: a[None].repeat(n, *(1,) * a.ndim))
+    return CameraViews(rep(px), rep(pose - pose[:1]), rep(pose),
+                       torch.full((n, 2), 1000.0), torch.full((n, 2), 500.0))
+
+
 def test_real_camera_views_keep_their_layout_and_target_and_noise_stays_light():
     gen = torch.Generator().manual_seed(5)
-    pose = standing_pose()
-    # A camera 4 m in front of the body, focal 1000 px, principal point (500, 500).
-    px = (1000 * pose[:, :2] / (pose[:, 2:] + 4000) + 500)[None].repeat(32, 1, 1)
-    target = (pose - pose[:1])[None].repeat(32, 1, 1)
-    kp, ok, t = real_camera_batch(px, target, cfg(h36m_noise_max=0.0, flip_prob=0.0), gen)
+    views, rows = camera_views(32), torch.arange(32)
+    px, target = views.pixels, views.target
+    kp, ok, t = real_camera_batch(views, rows, cfg(h36m_noise_max=0.0, flip_prob=0.0), gen)
     assert ok.all() and torch.equal(t, target)
     assert torch.allclose(kp[:, H36M17.root], torch.zeros(32, 2), atol=1e-5)
     # Normalization takes away the pixel offset and scale only: bone directions are kept.
@@ -149,9 +158,42 @@ def test_real_camera_views_keep_their_layout_and_target_and_noise_stays_light():
     bone_px = px[:, J["LWrist"]] - px[:, J["LElbow"]]
     cos = (bone * bone_px).sum(-1) / (bone.norm(dim=-1) * bone_px.norm(dim=-1))
     assert torch.allclose(cos, torch.ones(32), atol=1e-5)
-    noisy, _, _ = real_camera_batch(px, target, cfg(h36m_noise_max=0.01, flip_prob=0.0), gen)
+    noisy, _, _ = real_camera_batch(views, rows, cfg(h36m_noise_max=0.01, flip_prob=0.0), gen)
     moved = (noisy - kp).norm(dim=-1)
     assert moved.max() > 0 and moved.mean() < 0.05     # 1 % of the size at most, per sample
+
+
+def test_real_camera_views_through_the_detector_move_only_its_definitions():
+    views, rows = camera_views(64), torch.arange(64)
+    quiet = dict(h36m_noise_max=0.0, jitter_mm=0.0, outlier_prob=0.0,
+                 swap_prob=0.0, cut_prob=0.0, mpii_style=0.0, coco_style=0.0,
+                 augment={"noise_max": 0.0, "drop_prob": 0.0, "drop_limb_prob": 0.0,
+                          "flip_prob": 0.0})
+    exact, _, _ = real_camera_batch(views, rows, cfg(**quiet), torch.Generator().manual_seed(1))
+    # A detector with Human3.6M's own definitions reports the exact views.
+    same, ok, t = real_camera_batch(views, rows, cfg(**quiet, h36m_detector=1.0,
+                                                     definitions=0.0),
+                                    torch.Generator().manual_seed(1))
+    assert ok.all() and torch.equal(t, views.target)
+    assert torch.allclose(same, exact, atol=1e-5)
+    # With its definitions, hips and head slots move in the image, the target does not.
+    moved, ok, t = real_camera_batch(views, rows, cfg(**quiet, h36m_detector=1.0),
+                                     torch.Generator().manual_seed(1))
+    assert ok.all() and torch.equal(t, views.target)
+    shift = (moved - exact).norm(dim=-1).amax(0)
+    assert shift[J["LHip"]] > 0.01 and shift[J["Head"]] > 0.01
+
+
+def test_mpii_slots_hold_the_thorax_and_the_upper_neck():
+    pose = standing_pose().expand(100, 17, 3).contiguous()
+    out = mpii_slot_meanings(pose, torch.Generator().manual_seed(3))
+    th, nose = pose[:, J["Thorax"]], pose[:, J["Neck/Nose"]]
+    assert torch.equal(out[:, J["Spine"]], th)
+    t = ((out[:, J["Thorax"]] - th) * (nose - th)).sum(-1) / ((nose - th) ** 2).sum(-1)
+    off_line = out[:, J["Thorax"]] - (th + t[:, None] * (nose - th))
+    assert off_line.abs().max() < 1e-3 and t.min() >= 0.3 - 1e-6 and t.max() <= 0.9 + 1e-6
+    others = [j for n, j in J.items() if n not in ("Spine", "Thorax")]
+    assert torch.equal(out[:, others], pose[:, others])
 
 
 def test_bad_options_are_one_line_errors():

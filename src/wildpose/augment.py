@@ -14,7 +14,7 @@ from .skeleton import H36M17, OCCLUDABLE_LIMBS, Skeleton, flip_pose
 
 __all__ = ["AugmentConfig", "augment_batch", "transplant_errors", "random_bone_factors",
            "rescale_bones", "DetectorModel", "move_joint_definitions", "detector_errors",
-           "cut_at_border", "mirror_samples"]
+           "cut_at_border", "mirror_samples", "mpii_slot_meanings"]
 
 
 # Joint groups a detector tends to lose together (H36M17 indices): the lower half of each
@@ -278,6 +278,25 @@ def move_joint_definitions(pose: torch.Tensor, strength: float, gen: torch.Gener
     out_sh = draw(-0.10, 0.15)[:, :, None]
     sh = [j["LShoulder"], j["RShoulder"]]
     out[:, sh] = pose[:, sh] + out_sh * (pose[:, sh] - thorax[:, None])
+    return out
+
+
+def mpii_slot_meanings(pose: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """H36M17 positions with the Spine and Thorax slots moved to what the MPII16 layout
+    reports in them (see :data:`wildpose.skeleton.MPII16`): its "Spine" slot holds MPII's
+    thorax (the top of the chest, Human3.6M's Thorax) and its "Thorax" slot the upper neck,
+    drawn 30-90 % of the way from the thorax to the Neck/Nose joint per sample.
+
+    Args:
+        pose: (B, 17, D) H36M17 positions (D = 2 pixels or 3 mm).
+    Returns:
+        (B, 17, D) positions; the other joints unchanged.
+    """
+    out = pose.clone()
+    thorax, nose = pose[:, _J["Thorax"]], pose[:, _J["Neck/Nose"]]
+    out[:, _J["Spine"]] = thorax
+    up = _uniform(0.3, 0.9, (pose.shape[0], 1), gen).to(pose)
+    out[:, _J["Thorax"]] = thorax + up * (nose - thorax)
     return out
 
 

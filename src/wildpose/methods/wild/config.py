@@ -43,6 +43,9 @@ class WildConfig(RunConfig):
     # h36m_noise_max of the person's size); every h36m_stride-th frame is loaded.
     h36m_share: float = 0.0
     h36m_noise_max: float = 0.01
+    # Share of those views reported by the simulated detector instead (its joint
+    # definitions, layouts, border and errors; sampling.real_camera_batch).
+    h36m_detector: float = 0.0
     h36m_stride: int = 5
     # --- bodies and virtual cameras
     bone_scale: float = 0.2
@@ -64,6 +67,9 @@ class WildConfig(RunConfig):
     augment: AugmentConfig = field(default_factory=lambda: AugmentConfig(
         noise_max=0.02, drop_prob=0.02, drop_limb_prob=0.1))
     mpii_style: float = 0.3                # share of samples read through mpii16 -> h36m17
+    # Those samples carry the MPII layout's slot meanings (augment.mpii_slot_meanings):
+    # its "Spine" slot is the thorax and its "Thorax" slot the upper neck.
+    mpii_slots: bool = False
     coco_style: float = 0.3                # share read through coco17 -> h36m17
     # --- 2D-only in-the-wild poses (Zhou et al.'s weak supervision)
     mpii: bool = True
@@ -91,6 +97,7 @@ class WildConfig(RunConfig):
                  tolerance_mm=(self.tolerance_mm >= 0, ">= 0"),
                  h36m_share=(0 <= self.h36m_share <= 1, "in [0, 1]"),
                  h36m_noise_max=(self.h36m_noise_max >= 0, ">= 0"),
+                 h36m_detector=(0 <= self.h36m_detector <= 1, "in [0, 1]"),
                  h36m_stride=(self.h36m_stride >= 1, ">= 1"),
                  bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
                  elevation_max=(-90 < self.elevation_min <= self.elevation_max < 90,

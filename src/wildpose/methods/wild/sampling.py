@@ -16,12 +16,13 @@ from dataclasses import replace
 import torch
 
 from ...augment import (AugmentConfig, DetectorModel, augment_batch, cut_at_border,
-                        detector_errors, move_joint_definitions, random_bone_factors,
-                        rescale_bones)
-from ...camera import virtual_camera_view
+                        detector_errors, move_joint_definitions, mpii_slot_meanings,
+                        random_bone_factors, rescale_bones)
+from ...camera import camera_to_pixels, virtual_camera_view
 from ...normalization import normalize_2d
 from ...skeleton import COCO17, H36M17, MPII16, convert_layout
 from .config import WildConfig
+from .pool import CameraViews
 
 __all__ = ["detector_model", "face_points", "synthesize", "real_camera_batch", "two_d_batch",
            "CameraDraw", "draw_cameras"]
@@ -126,41 +127,75 @@ def synthesize(poses: torch.Tensor, cfg: WildConfig, gen: torch.Generator,
     xyz, px = virtual_camera_view(points, cam.azimuth, cam.elevation, cam.roll,
                                   cam.distance, cam.focal, None, cam.offset)
     target = xyz[:, :17] - xyz[:, :1]
-    kp, valid = px[:, 17:34], torch.ones(b, 17, dtype=torch.bool)
-    style = torch.rand(b, generator=gen)
-    mpii = (style < cfg.mpii_style)
-    coco = (style >= cfg.mpii_style) & (style < cfg.mpii_style + cfg.coco_style)
-    if mpii.any():
-        m_kp, m_ok = _through_layout(kp[mpii], MPII16)
-        kp, valid = kp.index_put((mpii,), m_kp), valid.index_put((mpii,), m_ok)
-    if coco.any():
-        c_px, c_ok = convert_layout(kp[coco], H36M17, COCO17)
-        c_px[:, list(_FACE)] = px[coco, 34:38]
-        c_ok[:, list(_FACE)] = True
-        c_kp, c_ok = convert_layout(c_px, COCO17, H36M17, c_ok)
-        kp, valid = kp.index_put((coco,), c_kp), valid.index_put((coco,), c_ok)
-    valid = cut_at_border(kp, valid, detector.cut_prob, gen)
-    kp, valid = detector_errors(kp, valid, detector, gen)
+    kp, valid = _as_detected(px[:, 17:34], px[:, 34:38], cfg, detector, gen)
     norm, _, _ = normalize_2d(kp, valid, root=H36M17.root)
     aug = AugmentConfig(cfg.augment.flip_prob if flip_prob is None else flip_prob)
     norm, valid, target = augment_batch(norm, valid, target, aug, gen)
     return norm, valid, target
 
 
-def real_camera_batch(pixels: torch.Tensor, target: torch.Tensor, cfg: WildConfig,
+def _as_detected(kp: torch.Tensor, face: torch.Tensor, cfg: WildConfig,
+                 detector: DetectorModel, gen: torch.Generator
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """A simulated detector's report of (B, 17, 2) H36M17 pixels (already in its joint
+    definitions) with the (B, 4, 2) face points of :func:`face_points`: read in its layout
+    (``cfg.mpii_style``, ``cfg.coco_style``, else Human3.6M's) and converted back to H36M17,
+    cut at an image border, with its errors.  Returns (B, 17, 2) pixels, (B, 17) validity."""
+    b = kp.shape[0]
+    valid = torch.ones(b, 17, dtype=torch.bool)
+    style = torch.rand(b, generator=gen)
+    mpii = (style < cfg.mpii_style)
+    coco = (style >= cfg.mpii_style) & (style < cfg.mpii_style + cfg.coco_style)
+    if mpii.any():
+        m_px = mpii_slot_meanings(kp[mpii], gen) if cfg.mpii_slots else kp[mpii]
+        m_kp, m_ok = _through_layout(m_px, MPII16)
+        kp, valid = kp.index_put((mpii,), m_kp), valid.index_put((mpii,), m_ok)
+    if coco.any():
+        c_px, c_ok = convert_layout(kp[coco], H36M17, COCO17)
+        c_px[:, list(_FACE)] = face[coco]
+        c_ok[:, list(_FACE)] = True
+        c_kp, c_ok = convert_layout(c_px, COCO17, H36M17, c_ok)
+        kp, valid = kp.index_put((coco,), c_kp), valid.index_put((coco,), c_ok)
+    valid = cut_at_border(kp, valid, detector.cut_prob, gen)
+    return detector_errors(kp, valid, detector, gen)
+
+
+def real_camera_batch(views: CameraViews, rows: torch.Tensor, cfg: WildConfig,
                       gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """3D-labelled samples of real camera views (``cfg.h36m_share``): Human3.6M's joint
-    definitions and layout, 2D noise up to ``cfg.h36m_noise_max`` of the person's size,
-    mirrored as every sample.
+    """3D-labelled samples of real camera views (``cfg.h36m_share``), mirrored as every
+    sample.  A ``cfg.h36m_detector`` share of them is reported by the simulated detector
+    (:func:`synthesize`'s, without body proportions): joint definitions and jitter moved in
+    the camera's 3D frame, their shift projected through the camera's pinhole and added to
+    the exact (distorted) pixels.  The others keep Human3.6M's definitions and layout, with
+    2D noise up to ``cfg.h36m_noise_max`` of the person's size.
 
     Args:
-        pixels: (B, 17, 2) exact H36M17 pixels; target: (B, 17, 3) root-relative mm.
+        views: the loaded views (torch tensors or numpy arrays); rows: (B,) indices.
     Returns:
         ``(keypoints, valid, target)`` as :func:`synthesize` returns them.
     """
-    light = DetectorModel(0, 0, cfg.h36m_noise_max, 0, 0, 0, 0, 0)
+    def take(a) -> torch.Tensor:
+        return torch.as_tensor(a)[rows]
+
+    pixels, target = take(views.pixels), take(views.target)
     kp, valid = detector_errors(pixels, torch.ones(pixels.shape[:2], dtype=torch.bool),
-                                light, gen)
+                                DetectorModel(0, 0, cfg.h36m_noise_max, 0, 0, 0, 0, 0), gen)
+    # No draw at share 0: a recipe without it reproduces its model's random stream.
+    seen = (torch.rand(len(rows), generator=gen) < cfg.h36m_detector
+            if cfg.h36m_detector > 0 else torch.zeros(len(rows), dtype=torch.bool))
+    if seen.any():
+        detector = detector_model(cfg)
+        body, f, c = (take(a)[seen] for a in (views.camera_3d, views.focal, views.centre))
+        moved = move_joint_definitions(body, detector.definitions, gen)
+        if detector.jitter_mm > 0:
+            moved = moved + torch.randn(moved.shape, generator=gen) * detector.jitter_mm
+        # the lens distortion of the exact pixels, kept on the moved joints
+        lens = pixels[seen] - camera_to_pixels(body, f, c, distortion=False)
+        moved_px = camera_to_pixels(moved, f, c, distortion=False) + lens
+        face = (camera_to_pixels(face_points(moved), f, c, distortion=False)
+                + lens[:, [_J["Neck/Nose"]]])
+        d_kp, d_ok = _as_detected(moved_px, face, cfg, detector, gen)
+        kp, valid = kp.index_put((seen,), d_kp), valid.index_put((seen,), d_ok)
     norm, _, _ = normalize_2d(kp, valid, root=H36M17.root)
     return augment_batch(norm, valid, target, AugmentConfig(cfg.augment.flip_prob), gen)
 

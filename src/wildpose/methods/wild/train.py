@@ -16,7 +16,7 @@ first of these that exists.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from ...engine import (EpochStats, RunSpec, make_optimizer, mean_joint_error, op
                        run_training)
 from ...training import prepare_inputs
 from .config import WildConfig
-from .pool import TRAINING_DATA, load_2d_pool, load_h36m_views, load_pose_pool
+from .pool import TRAINING_DATA, CameraViews, load_2d_pool, load_h36m_views, load_pose_pool
 from .sampling import real_camera_batch, synthesize, two_d_batch
 
 __all__ = ["train_wild", "consistency_loss", "CONSISTENCY_JOINTS"]
@@ -116,8 +116,9 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
     canon = canonical_bone_lengths(pool.train.poses)
     views = load_h36m_views(cfg) if cfg.h36m_share > 0 else None
     n_real = 0 if views is None else round(cfg.h36m_share * cfg.batch_size)
-    view_px, view_3d = ((torch.from_numpy(views.pixels), torch.from_numpy(views.target))
-                        if views is not None else (None, None))
+    if views is not None:
+        views = CameraViews(*(torch.from_numpy(getattr(views, f.name))
+                              for f in fields(CameraViews)))
     vals = _h36m_validation(cfg)
     if pool.val is not None:
         vals["clips"] = _clip_validation(pool.val.poses, cfg)
@@ -151,8 +152,8 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
         kp, ok, target = synthesize(poses[rows], cfg, gen)
         scored = measured[rows]
         if n_real:
-            real = torch.randint(len(view_px), (n_real,), generator=gen)
-            k_r, o_r, t_r = real_camera_batch(view_px[real], view_3d[real], cfg, gen)
+            real = torch.randint(len(views), (n_real,), generator=gen)
+            k_r, o_r, t_r = real_camera_batch(views, real, cfg, gen)
             kp, ok, target = torch.cat([kp, k_r]), torch.cat([ok, o_r]), torch.cat([target, t_r])
             scored = torch.cat([scored, torch.ones(n_real, 17)])
         n3 = len(kp)
