@@ -302,29 +302,17 @@ def fake_detector(conf: float, boxes, scores, **options) -> TopDownDetector:
 
 def test_whole_image_look_in_photos_only_and_gated():
     blank = np.zeros((480, 640, 3), np.uint8)
-    sure = fake_detector(0.9, [], [], whole_image=True)
+    sure = fake_detector(0.9, [], [])      # whole_image: on by default
     (p,) = sure.detect(blank)
     # grid x 0.2..0.8 of the 640 px square -> 127.5..511.5; y 0.2..0.8 -> 47.5..431.5
     assert p.box == pytest.approx((127.5, 47.5, 511.5, 431.5))
     assert p.score == pytest.approx(0.9)
     assert sure.track(blank) == []                    # a video frame with nobody stays empty
-    assert fake_detector(0.29, [], [], whole_image=True).detect(blank) == []
-    assert fake_detector(0.9, [], []).detect(blank) == []          # option off
-
-
-def test_low_boxes_are_gated_in_photos_and_dropped_in_videos():
-    img = np.zeros((480, 640, 3), np.uint8)
-    boxes, scores = [[100, 100, 200, 300], [300, 100, 400, 250]], [0.5, 0.1]
-    for conf, in_photo in ((0.9, 2), (0.29, 1)):
-        det = fake_detector(conf, boxes, scores, low_box_score=0.05)
-        people = det.detect(img)
-        assert len(people) == in_photo and people[0].score == 0.5   # the high box, ungated
-        assert [q.score for q in det.track(img)] == [0.5]
-    with pytest.raises(ValueError, match="low_box_score"):
-        TopDownDetector(low_box_score=0.3)
+    assert fake_detector(0.29, [], []).detect(blank) == []
+    assert fake_detector(0.9, [], [], whole_image=False).detect(blank) == []
 
 
 def test_real_networks_find_nobody_on_plain_images():
-    det = TopDownDetector(multipose_boxes=False, whole_image=True, low_box_score=0.05)
+    det = TopDownDetector(multipose_boxes=False)          # the whole-image look on
     for value in (0, 128, 255):
         assert det.detect(np.full((480, 640, 3), value, np.uint8)) == []

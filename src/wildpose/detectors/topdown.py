@@ -14,11 +14,10 @@ the NMS threshold) are added, so that a person only MultiPose finds is kept: one
 found on the benchmark photos, at the cost of a MultiPose run per image.  The variants and the
 rules that picked them are in ``benchmarks/PREDICT_DECISIONS.md`` (rounds 3-5).
 
-In photos (:meth:`TopDownDetector.detect`, not the per-frame ``track``) two looks for people
-the boxes miss are options (round 8): ``low_box_score``, NanoDet's boxes down to a lower score,
-each kept only when Thunder is confident on it (:func:`confident_person`), and
-``whole_image``, Thunder on the whole image (:func:`whole_image_box`) when no box is kept,
-under the same gate, so that a photo with nobody in it still gives nobody.
+In a photo where no box is found (:meth:`TopDownDetector.detect`, not the per-frame
+``track``: in a video a frame with nobody is ordinary), Thunder looks at the whole image
+(:func:`whole_image_box`) and its person is kept only if at least half of the joints are sure
+(:func:`confident_person`), so that a photo with nobody in it still gives nobody (round 8).
 """
 
 from __future__ import annotations
@@ -41,8 +40,8 @@ __all__ = ["TopDownDetector", "union_boxes", "confident_person", "whole_image_bo
 #: (:func:`~wildpose.detectors.base.onnx_options`): off, or one graph's idle threads spin on
 #: the cores the next graph needs (round 4 of ``benchmarks/PREDICT_DECISIONS.md``).
 SPINNING = False
-#: A person from a look beyond NanoDet's boxes >= ``min_confidence`` is kept only if the median
-#: of its 17 joint confidences reaches this: the gate of ``Estimator.from_image``'s whole-image
+#: The whole-image look's person is kept only if the median of its 17 joint confidences
+#: reaches this: the gate of ``Estimator.from_image``'s whole-image
 #: fallback (its ``min_confidence`` default, 0.3).
 GATE_CONFIDENCE = 0.3
 
@@ -88,18 +87,16 @@ class TopDownDetector(Detector):
             default detector, :func:`~wildpose.detectors.default_detector`).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         model: the NanoDet ONNX file (default: the shipped one).
-        low_box_score: in photos, also NanoDet's boxes down to this score (same NMS, same cap
-            of boxes), each kept only if :func:`confident_person`; None = off.
-        whole_image: in photos where no box is kept, Thunder on the whole image
-            (:func:`whole_image_box`, margin 1), kept only if :func:`confident_person`.
+        whole_image: in photos where no box is found, Thunder on the whole image
+            (:func:`whole_image_box`, margin 1), kept only if :func:`confident_person`
+            (default on; off = boxes only).
     """
 
     name = "nanodet-g+multipose+movenet-thunder"
 
     def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
                  multipose_boxes: bool = True, threads: int | None = None,
-                 model: str | Path | None = None, low_box_score: float | None = None,
-                 whole_image: bool = False):
+                 model: str | Path | None = None, whole_image: bool = True):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -107,15 +104,8 @@ class TopDownDetector(Detector):
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
         if max_people is not None and max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {max_people}")
-        if low_box_score is not None and not 0 <= low_box_score <= min_confidence:
-            raise ValueError(f"low_box_score must be in [0, min_confidence = "
-                             f"{min_confidence}], got {low_box_score}")
         options = onnx_options(threads, spinning=SPINNING)
-        # One NanoDet pass at the lower score: greedy NMS takes boxes in score order, so the
-        # boxes >= min_confidence kept are those of a pass at min_confidence.
-        self.boxes = NanoDetPersons(min_confidence if low_box_score is None else low_box_score,
-                                    NMS_IOU, MAX_BOXES, model, options)
-        self.low_box_score = None if low_box_score is None else float(low_box_score)
+        self.boxes = NanoDetPersons(min_confidence, NMS_IOU, MAX_BOXES, model, options)
         self.whole_image = bool(whole_image)
         self.thunder = ort.InferenceSession(str(THUNDER_FILE), options,
                                             providers=["CPUExecutionProvider"])
@@ -130,30 +120,25 @@ class TopDownDetector(Detector):
         return self._people(img, self.multipose.detect(img) if self.multipose else [], True)
 
     def track(self, image: Any) -> list[Detection]:
-        """:meth:`detect` for a video frame (MultiPose, if used, without its second look;
-        no low boxes, no whole-image look: in a video a frame with nobody is ordinary)."""
+        """:meth:`detect` for a video frame (MultiPose, if used, without its second look; no
+        whole-image look: in a video a frame with nobody is ordinary)."""
         img = check_image(image)
         return self._people(img, self.multipose.track(img) if self.multipose else [], False)
 
     def _people(self, img: np.ndarray, multipose: list[Detection], photo: bool
                 ) -> list[Detection]:
         boxes, scores = self.boxes(img)
-        low = scores < self.min_confidence        # only with low_box_score
-        if not photo:
-            boxes, scores, low = boxes[~low], scores[~low], low[~low]
         if multipose:
             boxes, scores = union_boxes(boxes, scores, [d.box for d in multipose],
                                         [d.score for d in multipose])
-            low = np.concatenate([low, np.zeros(len(boxes) - len(low), bool)])
         pil = Image.fromarray(img)              # once per image, not once per crop
         people = []
-        for box, score, gated in zip(boxes, scores, low):
+        for box, score in zip(boxes, scores):
             box = tuple(float(v) for v in box)
             if box[2] <= box[0] or box[3] <= box[1]:
                 continue
             xy, conf = thunder_keypoints(self.thunder, pil, box)
-            if not gated or confident_person(conf):
-                people.append(Detection(xy, conf, COCO17, box, float(score)))
+            people.append(Detection(xy, conf, COCO17, box, float(score)))
         if photo and self.whole_image and not people:
             people = self._whole_image(pil)
         people.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
