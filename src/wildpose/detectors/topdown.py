@@ -12,7 +12,7 @@ With ``multipose_boxes=True`` (``wildpose predict --refine``), MultiPose's peopl
 (:class:`~wildpose.detectors.movenet.MoveNetDetector`) that overlap no NanoDet box (IoU below
 the NMS threshold) are added, so that a person only MultiPose finds is kept: one more person
 found on the benchmark photos, at the cost of a MultiPose run per image.  The variants and the
-rules that picked them are in ``benchmarks/PREDICT_DECISIONS.md`` (rounds 3-5).
+rules that picked them are in ``benchmarks/PREDICT_DECISIONS.md`` (rounds 3-8).
 
 In a photo where no box is found (:meth:`TopDownDetector.detect`, not the per-frame
 ``track``: in a video a frame with nobody is ordinary), Thunder looks at the whole image
@@ -41,8 +41,8 @@ __all__ = ["TopDownDetector", "union_boxes", "confident_person", "whole_image_bo
 #: the cores the next graph needs (round 4 of ``benchmarks/PREDICT_DECISIONS.md``).
 SPINNING = False
 #: The whole-image look's person is kept only if the median of its 17 joint confidences
-#: reaches this: the gate of ``Estimator.from_image``'s whole-image
-#: fallback (its ``min_confidence`` default, 0.3).
+#: reaches this: the gate of ``Estimator.from_image``'s whole-image fallback (its
+#: ``min_confidence`` default, 0.3).
 GATE_CONFIDENCE = 0.3
 
 
