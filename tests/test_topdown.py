@@ -11,13 +11,14 @@ import pytest
 from PIL import Image
 
 from conftest import REPO_ROOT
+from wildpose.crop import crop_window
 from wildpose.detectors import MoveNetDetector, TopDownDetector, make_detector
 from wildpose.detectors.base import box_iou, onnx_options
 from wildpose.detectors.movenet import thunder_keypoints
 from wildpose.detectors.nanodet import (INPUT_SIZE, MEAN_BGR, REG_MAX, STD_BGR, STRIDES,
                                         decode_person_boxes, fit_square,
                                         nanodet_input, nms, to_image_boxes)
-from wildpose.detectors.topdown import union_boxes
+from wildpose.detectors.topdown import confident_person, union_boxes, whole_image_box
 from wildpose.predict import read_image
 from wildpose.skeleton import COCO17
 
@@ -264,3 +265,54 @@ def test_nanodet_boxes_alone_are_a_subset_of_the_union(detector):
         np.testing.assert_array_equal(p.confidence, q.confidence)
     assert alone.detect(np.full((480, 640, 3), 128, np.uint8)) == []
     assert len(alone.track(image)) == len(td)
+
+
+def test_confidence_gate_is_the_median_by_hand():
+    # 17 joints: the median is the 9th smallest, so 9 sure joints are a person, 8 are not
+    assert confident_person([0.3] * 9 + [0.0] * 8)
+    assert not confident_person([0.9] * 8 + [0.29] * 9)
+    assert not confident_person([])
+
+
+def test_whole_image_crop_geometry_by_hand():
+    # 640 x 480: the square of side 640 centred on the image, 80 px of zero above and below
+    (left, top), side = crop_window(whole_image_box(480, 640), 1.0)
+    assert (left, top, side) == pytest.approx((0.0, -80.0, 640.0))
+    img = np.full((480, 640, 3), 255, np.uint8)
+    fake = FakeThunder([(0.5, 0.5)])
+    xy, _ = thunder_keypoints(fake, img, whole_image_box(480, 640), margin=1.0)
+    # the crop's centre is the image's centre pixel position ((640 - 1) / 2, (480 - 1) / 2)
+    np.testing.assert_allclose(xy[0], [319.5, 239.5])
+    # 256 crop pixels span 640 image pixels: the 80 px of padding are 32 rows each side
+    rows = fake.crop[0, :, 128, 0]
+    assert (rows[:31] == 0).all() and (rows[33:223] == 255).all() and (rows[225:] == 0).all()
+
+
+def fake_detector(conf: float, boxes, scores, **options) -> TopDownDetector:
+    """A TopDownDetector whose NanoDet gives ``boxes``/``scores`` and whose Thunder puts
+    17 joints on a 4 x 5 grid inside the crop, each with confidence ``conf``."""
+    det = TopDownDetector(multipose_boxes=False, **options)
+    grid = [(0.2 + 0.15 * (k // 4), 0.2 + 0.2 * (k % 4)) for k in range(17)]
+    det.thunder = FakeThunder(grid)
+    det.thunder.out[0, 0, :, 2] = conf
+    det.boxes = lambda img: (np.asarray(boxes, float).reshape(-1, 4),
+                             np.asarray(scores, float))
+    return det
+
+
+def test_whole_image_look_in_photos_only_and_gated():
+    blank = np.zeros((480, 640, 3), np.uint8)
+    sure = fake_detector(0.9, [], [])      # whole_image: on by default
+    (p,) = sure.detect(blank)
+    # grid x 0.2..0.8 of the 640 px square -> 127.5..511.5; y 0.2..0.8 -> 47.5..431.5
+    assert p.box == pytest.approx((127.5, 47.5, 511.5, 431.5))
+    assert p.score == pytest.approx(0.9)
+    assert sure.track(blank) == []                    # a video frame with nobody stays empty
+    assert fake_detector(0.29, [], []).detect(blank) == []
+    assert fake_detector(0.9, [], [], whole_image=False).detect(blank) == []
+
+
+def test_real_networks_find_nobody_on_plain_images():
+    det = TopDownDetector(multipose_boxes=False)          # the whole-image look on
+    for value in (0, 128, 255):
+        assert det.detect(np.full((480, 640, 3), value, np.uint8)) == []

@@ -229,11 +229,12 @@ class MoveNetDetector(Detector):
 
 
 def thunder_keypoints(session: Any, image: np.ndarray | Image.Image,
-                      box: tuple[float, float, float, float]
+                      box: tuple[float, float, float, float], margin: float = REFINE_CROP
                       ) -> tuple[np.ndarray, np.ndarray]:
     """MoveNet SinglePose Thunder (an onnxruntime ``session`` of :data:`THUNDER_FILE`) on the
-    square crop centred on ``box`` (x0, y0, x1, y1 pixels) with side :data:`REFINE_CROP` x the
-    box's longer side (zero outside the image), scaled to 256 x 256.
+    square crop centred on ``box`` (x0, y0, x1, y1 pixels) with side ``margin`` (default
+    :data:`REFINE_CROP`) x the box's longer side (zero outside the image), scaled to
+    256 x 256.
 
     ``image`` is the (H, W, 3) uint8 RGB image, or the same as a PIL image (a caller cropping
     several people of one image converts it once).
@@ -244,7 +245,7 @@ def thunder_keypoints(session: Any, image: np.ndarray | Image.Image,
         is (y, x, confidence) normalized to the crop.)
     """
     pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
-    (left, top), side = crop_window(box, REFINE_CROP, min_side=1.0)
+    (left, top), side = crop_window(box, margin, min_side=1.0)
     crop = pil.transform((THUNDER_SIZE, THUNDER_SIZE), Image.EXTENT,
                          (left, top, left + side, top + side), Image.BILINEAR,
                          fillcolor=(0, 0, 0))

@@ -12,7 +12,12 @@ With ``multipose_boxes=True`` (``wildpose predict --refine``), MultiPose's peopl
 (:class:`~wildpose.detectors.movenet.MoveNetDetector`) that overlap no NanoDet box (IoU below
 the NMS threshold) are added, so that a person only MultiPose finds is kept: one more person
 found on the benchmark photos, at the cost of a MultiPose run per image.  The variants and the
-rules that picked them are in ``benchmarks/PREDICT_DECISIONS.md`` (rounds 3-5).
+rules that picked them are in ``benchmarks/PREDICT_DECISIONS.md`` (rounds 3-8).
+
+In a photo where no box is found (:meth:`TopDownDetector.detect`, not the per-frame
+``track``: in a video a frame with nobody is ordinary), Thunder looks at the whole image
+(:func:`whole_image_box`) and its person is kept only if at least half of the joints are sure
+(:func:`confident_person`), so that a photo with nobody in it still gives nobody (round 8).
 """
 
 from __future__ import annotations
@@ -28,12 +33,31 @@ from .base import Detection, Detector, box_iou, check_image, onnx_options
 from .movenet import THUNDER_FILE, MoveNetDetector, thunder_keypoints
 from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons
 
-__all__ = ["TopDownDetector", "union_boxes"]
+__all__ = ["TopDownDetector", "union_boxes", "confident_person", "whole_image_box",
+           "GATE_CONFIDENCE"]
 
 #: Whether the three graphs' idle onnxruntime threads busy-wait
 #: (:func:`~wildpose.detectors.base.onnx_options`): off, or one graph's idle threads spin on
 #: the cores the next graph needs (round 4 of ``benchmarks/PREDICT_DECISIONS.md``).
 SPINNING = False
+#: The whole-image look's person is kept only if the median of its 17 joint confidences
+#: reaches this: the gate of ``Estimator.from_image``'s whole-image fallback (its
+#: ``min_confidence`` default, 0.3).
+GATE_CONFIDENCE = 0.3
+
+
+def confident_person(confidence: np.ndarray, gate: float = GATE_CONFIDENCE) -> bool:
+    """Whether a (J,) vector of joint confidences (0 for missing joints) is a person: its
+    median reaches ``gate``, i.e. at least half of the joints are that sure."""
+    confidence = np.asarray(confidence, np.float64).reshape(-1)
+    return bool(confidence.size) and bool(np.median(confidence) >= gate)
+
+
+def whole_image_box(height: int, width: int) -> tuple[float, float, float, float]:
+    """The box of a whole ``height`` x ``width`` image in pixel-centre coordinates,
+    (-0.5, -0.5, width - 0.5, height - 0.5); its crop with margin 1 is the centred square of
+    side max(width, height), zero-padded (MoveNet SinglePose's own first-frame crop)."""
+    return (-0.5, -0.5, width - 0.5, height - 0.5)
 
 
 def union_boxes(boxes: np.ndarray, scores: np.ndarray, extra_boxes: np.ndarray,
@@ -63,13 +87,16 @@ class TopDownDetector(Detector):
             default detector, :func:`~wildpose.detectors.default_detector`).
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         model: the NanoDet ONNX file (default: the shipped one).
+        whole_image: in photos where no box is found, Thunder on the whole image
+            (:func:`whole_image_box`, margin 1), kept only if :func:`confident_person`
+            (default on; off = boxes only).
     """
 
     name = "nanodet-g+multipose+movenet-thunder"
 
     def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
                  multipose_boxes: bool = True, threads: int | None = None,
-                 model: str | Path | None = None):
+                 model: str | Path | None = None, whole_image: bool = True):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -79,6 +106,7 @@ class TopDownDetector(Detector):
             raise ValueError(f"max_people must be >= 1, got {max_people}")
         options = onnx_options(threads, spinning=SPINNING)
         self.boxes = NanoDetPersons(min_confidence, NMS_IOU, MAX_BOXES, model, options)
+        self.whole_image = bool(whole_image)
         self.thunder = ort.InferenceSession(str(THUNDER_FILE), options,
                                             providers=["CPUExecutionProvider"])
         self.multipose = MoveNetDetector(options=options) if multipose_boxes else None
@@ -89,14 +117,16 @@ class TopDownDetector(Detector):
 
     def detect(self, image: Any) -> list[Detection]:
         img = check_image(image)
-        return self._people(img, self.multipose.detect(img) if self.multipose else [])
+        return self._people(img, self.multipose.detect(img) if self.multipose else [], True)
 
     def track(self, image: Any) -> list[Detection]:
-        """:meth:`detect` for a video frame (MultiPose, if used, without its second look)."""
+        """:meth:`detect` for a video frame (MultiPose, if used, without its second look; no
+        whole-image look: in a video a frame with nobody is ordinary)."""
         img = check_image(image)
-        return self._people(img, self.multipose.track(img) if self.multipose else [])
+        return self._people(img, self.multipose.track(img) if self.multipose else [], False)
 
-    def _people(self, img: np.ndarray, multipose: list[Detection]) -> list[Detection]:
+    def _people(self, img: np.ndarray, multipose: list[Detection], photo: bool
+                ) -> list[Detection]:
         boxes, scores = self.boxes(img)
         if multipose:
             boxes, scores = union_boxes(boxes, scores, [d.box for d in multipose],
@@ -109,5 +139,18 @@ class TopDownDetector(Detector):
                 continue
             xy, conf = thunder_keypoints(self.thunder, pil, box)
             people.append(Detection(xy, conf, COCO17, box, float(score)))
+        if photo and self.whole_image and not people:
+            people = self._whole_image(pil)
         people.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return people[:self.max_people]
+
+    def _whole_image(self, pil: Image.Image) -> list[Detection]:
+        """Thunder on the whole image: the person, if :func:`confident_person`, with the box
+        of its joints of confidence >= :data:`GATE_CONFIDENCE` and that median as score."""
+        xy, conf = thunder_keypoints(self.thunder, pil, whole_image_box(pil.height, pil.width),
+                                     margin=1.0)
+        if not confident_person(conf):
+            return []
+        sure = xy[conf >= GATE_CONFIDENCE]
+        box = (*sure.min(0), *sure.max(0))
+        return [Detection(xy, conf, COCO17, box, float(np.median(conf)))]
