@@ -122,7 +122,8 @@ def test_a_person_too_faint_to_lift_keeps_its_2d(tiny_model, tmp_path):
     # Written out: JSON null, NaN rows in the NPZ, a PNG with the 2D, no BVH.
     img = _photo(tmp_path / "glimpse.jpg")
     summary = predict_path(img, tmp_path / "out", est, bvh=True, progress=False)
-    assert summary.ok, summary.failed
+    assert [reason for _, reason in summary.failed] == [
+        "nobody lifted (1 found, none with enough sure joints and a torso)"]
     assert json.loads((tmp_path / "out" / "glimpse.json").read_text())["people"][0][
         "keypoints_3d"] is None
     with np.load(tmp_path / "out" / "glimpse.npz") as f:
@@ -187,7 +188,8 @@ def test_image_with_nobody_writes_empty_people(estimator, tmp_path):
 
     Image.fromarray(np.full((30, 40, 3), 200, np.uint8)).save(tmp_path / "empty.png")
     summary = predict_path(tmp_path / "empty.png", tmp_path / "out", estimator, progress=False)
-    assert summary.ok and summary.people == 0
+    assert not summary.ok and summary.people == 0     # a failed input: the exit status says so
+    assert summary.failed == [(str(tmp_path / "empty.png"), "nobody found")]
     doc = json.loads((tmp_path / "out" / "empty.json").read_text())
     assert doc == {"image": "empty.png", "width": 40, "height": 30, "people": []}
     lines: list[str] = []
@@ -386,8 +388,10 @@ def test_two_inputs_of_one_name_write_two_results(estimator, tmp_path):
     first = _photo(tmp_path / "a" / "photo.jpg")
     Image.fromarray(np.full((30, 40, 3), 200, np.uint8)).save(tmp_path / "b" / "photo.jpg")
     out, taken = tmp_path / "out", set()
-    for img in (first, tmp_path / "b" / "photo.jpg"):
-        assert predict_path(img, out, estimator, progress=False, taken=taken).ok
+    assert predict_path(first, out, estimator, progress=False, taken=taken).ok
+    blank = predict_path(tmp_path / "b" / "photo.jpg", out, estimator, progress=False,
+                         taken=taken)
+    assert [reason for _, reason in blank.failed] == ["nobody found"]
     assert len(json.loads((out / "photo.json").read_text())["people"]) == 1
     assert json.loads((out / "photo_2.json").read_text())["people"] == []   # the blank one
     lines: list[str] = []

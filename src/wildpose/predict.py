@@ -66,7 +66,7 @@ def predict_images(files: list[Path], outdir: str | os.PathLike, estimator: Esti
     """Predict every image file: ``<stem>.json`` (+ ``<stem>.png``, ``<stem>_<i>.bvh`` per
     lifted person) each, and ``<npz_name>.npz`` with all results (default: the single image's
     stem, or "predictions").  A file that fails is reported and skipped; a photo with nobody
-    in it is reported (its JSON, with no people, is still written).  ``taken``: output names
+    found or lifted in it is reported as failed (its JSON is still written).  ``taken``: output names
     already used in this run, which these files' names avoid (:func:`unique_stems`)."""
     from .visualize import save_people_png  # matplotlib is slow to import: not at start-up
 
@@ -88,8 +88,12 @@ def predict_images(files: list[Path], outdir: str | os.PathLike, estimator: Esti
             continue
         for note in result.notes:
             report(f"wildpose: {path}: {note}")
+        # Nobody found (or none lifted) is a failed input, though its JSON is still written.
         if not result.people:
-            report(f"wildpose: {path}: nobody found")
+            fail(summary, report, str(path), "nobody found")
+        elif not any(p.lifted for p in result.people):
+            fail(summary, report, str(path), f"nobody lifted ({len(result.people)} found, "
+                 "none with enough sure joints and a torso)")
         try:
             summary.written.append(write_json(outdir / f"{stem}.json", result))
             summary.outputs.append(summary.written[-1])
@@ -212,6 +216,8 @@ def predict_video(path: str | os.PathLike, outdir: str | os.PathLike, estimator:
                         f"{damaged[0]}), so some frames are damaged")
     if problems:
         fail(summary, report, str(path), "; ".join(problems) + "; every frame read was written")
+    if results and not any(p.lifted for r in results for p in r.people):
+        fail(summary, report, str(path), f"nobody found or lifted in any of its {index} frames")
     if results:
         try:
             summary.outputs.append(save_npz(outdir / f"{stem}.npz", results,
