@@ -34,7 +34,7 @@ __all__ = ["PosePool", "TwoDPool", "CameraViews", "load_pose_pool", "load_2d_poo
 TRAINING_DATA = {
     "h36m": "Human3.6M training subjects' 3D (research use only)",
     "h36m_views": "Human3.6M training subjects' frames through their own four cameras "
-                  "(3D and its exact 2D projection; research use only)",
+                  "(3D and its 2D projection; research use only)",
     "cmu": "CMU Graphics Lab motion capture, training clips (research and commercial use, "
            "no resale)",
     "bandai": "Bandai-Namco-Research-Motiondataset-1, training clips (CC BY-NC 4.0, "
