@@ -78,12 +78,11 @@ class TwoDPool:
 @dataclass
 class CameraViews:
     """Human3.6M training frames as its real cameras saw them: (N, 17, 2) float32 exact
-    H36M17 pixels, (N, 17, 3) float32 camera-frame 3D in mm (``target`` the same relative
-    to the pelvis), and each row's pinhole focal lengths and principal point, (N, 2) pixels
-    (for moving joint definitions in 3D and re-projecting the shift)."""
+    H36M17 pixels, (N, 17, 3) float32 camera-frame 3D in mm, and each row's pinhole focal
+    lengths and principal point, (N, 2) pixels (for moving joint definitions in 3D and
+    re-projecting the shift)."""
 
     pixels: np.ndarray
-    target: np.ndarray
     camera_3d: np.ndarray
     focal: np.ndarray
     centre: np.ndarray
@@ -101,11 +100,9 @@ def load_h36m_views(cfg: WildConfig) -> CameraViews:
                          f"outside val_subjects {list(cfg.val_subjects)}")
     data = load_h36m(Path(cfg.data_root) / "h36m", subjects=subjects,
                      stride=cfg.h36m_stride, load_sh=False)
-    target = data.pose_3d - data.pose_3d[:, :1]
     lens = h36m_intrinsics(data)
-    return CameraViews(data.pose_2d.astype(np.float32), target.astype(np.float32),
-                       data.pose_3d.astype(np.float32), lens["f"].astype(np.float32),
-                       lens["c"].astype(np.float32))
+    return CameraViews(data.pose_2d.astype(np.float32), data.pose_3d.astype(np.float32),
+                       lens["f"].astype(np.float32), lens["c"].astype(np.float32))
 
 
 def _split_clips(paths: Sequence[Path], every: int) -> tuple[list[Path], list[Path]]:

@@ -177,7 +177,8 @@ def real_camera_batch(views: CameraViews, rows: torch.Tensor, cfg: WildConfig,
     def take(a) -> torch.Tensor:
         return torch.as_tensor(a)[rows]
 
-    pixels, target = take(views.pixels), take(views.target)
+    pixels, camera_3d = take(views.pixels), take(views.camera_3d)
+    target = camera_3d - camera_3d[:, :1]
     kp, valid = detector_errors(pixels, torch.ones(pixels.shape[:2], dtype=torch.bool),
                                 DetectorModel(0, 0, cfg.h36m_noise_max, 0, 0, 0, 0, 0), gen)
     # No draw at share 0: a recipe without it reproduces its model's random stream.
@@ -185,7 +186,7 @@ def real_camera_batch(views: CameraViews, rows: torch.Tensor, cfg: WildConfig,
             if cfg.h36m_detector > 0 else torch.zeros(len(rows), dtype=torch.bool))
     if seen.any():
         detector = detector_model(cfg)
-        body, f, c = (take(a)[seen] for a in (views.camera_3d, views.focal, views.centre))
+        body, f, c = camera_3d[seen], take(views.focal)[seen], take(views.centre)[seen]
         moved = move_joint_definitions(body, detector.definitions, gen)
         if detector.jitter_mm > 0:
             moved = moved + torch.randn(moved.shape, generator=gen) * detector.jitter_mm

@@ -122,9 +122,10 @@ def train_wild(cfg: WildConfig, resume: bool = True, progress: bool = True,
     vals = _h36m_validation(cfg)
     if pool.val is not None:
         vals["clips"] = _clip_validation(pool.val.poses, cfg)
+    checks = ", ".join(f"{k} {len(v[0])}" for k, v in vals.items())
     print(f"pool: {pool.train.describe()}; 2D-only: {0 if kp2 is None else len(kp2)} "
-          f"people; real camera views: {0 if views is None else len(views)}; validation: {', '.join(f'{k} {len(v[0])}' for k, v in vals.items())}"
-          f"; loaded in {time.time() - t0:.1f}s; device {device}, precision "
+          f"people; real camera views: {0 if views is None else len(views)}; validation: "
+          f"{checks}; loaded in {time.time() - t0:.1f}s; device {device}, precision "
           f"{amp or 'fp32'}", flush=True)
 
     model = ResidualMLPLifter(LifterConfig(**asdict(cfg.network))).to(device)
