@@ -98,3 +98,13 @@ def video_codec(path: str | os.PathLike) -> str | None:
                          capture_output=True, text=True).stderr
     m = re.search(r"Stream #\S+.*?: Video: (\w+)", out)
     return m.group(1) if m else None
+
+
+def sure_joints_in_box(detection, margin: float, gate: float = 0.3) -> tuple[int, bool]:
+    """How many of a detection's joints reach confidence ``gate``, and whether all of those
+    lie inside its box grown by ``margin`` pixels on every side."""
+    x0, y0, x1, y1 = detection.box
+    kp = detection.keypoints[detection.confidence >= gate]
+    inside = ((kp[:, 0] >= x0 - margin) & (kp[:, 0] <= x1 + margin)
+              & (kp[:, 1] >= y0 - margin) & (kp[:, 1] <= y1 + margin))
+    return len(kp), bool(inside.all())

@@ -11,7 +11,7 @@ import socket
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, find_data_root
+from conftest import REPO_ROOT, find_data_root, sure_joints_in_box
 from wildpose.detectors import MoveNetDetector, TopDownDetector, default_detector, make_detector
 from wildpose.detectors.movenet import MODEL_FILE, decode_multipose, letterbox
 from wildpose.predict import read_image
@@ -113,12 +113,8 @@ def test_decoding_by_hand():
 def test_finds_the_rider_with_joints_in_the_box_and_sides_right(detector, example_image):
     (d,) = detector.detect(example_image)
     assert d.layout is COCO17 and d.score >= 0.25
-    x0, y0, x1, y1 = d.box
-    sure = d.confidence >= 0.3
-    assert sure.sum() >= 10
-    kp = d.keypoints[sure]
-    assert ((kp[:, 0] >= x0 - 5) & (kp[:, 0] <= x1 + 5) & (kp[:, 1] >= y0 - 5)
-            & (kp[:, 1] <= y1 + 5)).all()
+    sure, inside = sure_joints_in_box(d, margin=5)
+    assert sure >= 10 and inside
     # The rider faces the camera: their left shoulder and hip are on the image's right.
     for side in ("shoulder", "hip"):
         assert d.keypoints[J(f"left_{side}"), 0] > d.keypoints[J(f"right_{side}"), 0] + 20

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, sure_joints_in_box
 from wildpose.crop import crop_window
 from wildpose.detectors import MoveNetDetector, TopDownDetector, make_detector
-from wildpose.detectors.base import box_iou, onnx_options
+from wildpose.detectors.base import box_iou, confident_person, onnx_options
 from wildpose.detectors.movenet import thunder_keypoints
 from wildpose.detectors.nanodet import (INPUT_SIZE, MEAN_BGR, REG_MAX, STD_BGR, STRIDES,
                                         decode_person_boxes, fit_square,
                                         nanodet_input, nms, to_image_boxes)
-from wildpose.detectors.topdown import confident_person, union_boxes, whole_image_box
+from wildpose.detectors.topdown import union_boxes, whole_image_box
 from wildpose.predict import read_image
 from wildpose.skeleton import COCO17
 
@@ -189,12 +189,8 @@ def test_finds_the_rider(detector):
     assert 1 <= len(people) <= 2
     d = max(people, key=lambda p: (p.confidence >= 0.3).sum())
     assert d.layout is COCO17 and 0.2 <= d.score <= 1
-    x0, y0, x1, y1 = d.box
-    sure = d.confidence >= 0.3
-    assert sure.sum() >= 10
-    kp = d.keypoints[sure]
-    assert ((kp[:, 0] >= x0 - 10) & (kp[:, 0] <= x1 + 10) & (kp[:, 1] >= y0 - 10)
-            & (kp[:, 1] <= y1 + 10)).all()
+    sure, inside = sure_joints_in_box(d, margin=10)
+    assert sure >= 10 and inside
     # The rider faces the camera: their left shoulder is on the image's right.
     J = COCO17.index
     assert d.keypoints[J("left_shoulder"), 0] > d.keypoints[J("right_shoulder"), 0] + 20
@@ -269,9 +265,9 @@ def test_nanodet_boxes_alone_are_a_subset_of_the_union(detector):
 
 def test_confidence_gate_is_the_median_by_hand():
     # 17 joints: the median is the 9th smallest, so 9 sure joints are a person, 8 are not
-    assert confident_person([0.3] * 9 + [0.0] * 8)
-    assert not confident_person([0.9] * 8 + [0.29] * 9)
-    assert not confident_person([])
+    assert confident_person([0.3] * 9 + [0.0] * 8, 0.3)
+    assert not confident_person([0.9] * 8 + [0.29] * 9, 0.3)
+    assert not confident_person([], 0.3)
 
 
 def test_whole_image_crop_geometry_by_hand():

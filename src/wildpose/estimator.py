@@ -49,7 +49,7 @@ from .camera import DEFAULT_FOV_DEGREES, default_focal_length, fit_root_translat
     image_center
 from .api import load_lifter
 from .detectors import default_detector
-from .detectors.base import check_image, inside_image
+from .detectors.base import check_image, confident_person, inside_image, joints_box
 from .media import read_image
 from .metrics import plausibility
 from .skeleton import H36M17, convert_layout, joint_confidence
@@ -268,7 +268,7 @@ class Estimator:
         for box, score in boxes:
             kp, conf, pose = self.image_model.predict(image, box)
             if box is None:
-                if np.median(conf) < self.min_confidence:
+                if not confident_person(conf, self.min_confidence):
                     result.notes.append("nobody detected, and the image network is not "
                                         "confident on the whole image")
                     continue
@@ -279,7 +279,7 @@ class Estimator:
             kp2 = np.concatenate([kp, conf[:, None]], 1).astype(np.float32)
             result.people.append(Person(kp2, pose.astype(np.float32),
                                         None if t is None else t.astype(np.float32),
-                                        box if box is not None else _box_of(kp2, ok),
+                                        box if box is not None else joints_box(kp2, ok),
                                         1.0 if score is None else score))
         return result
 
@@ -317,7 +317,7 @@ class Estimator:
         f = self.focal_for(width, height)
         result = PredictionResult(name, int(width), int(height), [], f)
         boxes = [tuple(b) for b in boxes] if boxes else \
-            [_box_of(np.concatenate([k, c[:, None]], 1), np.isfinite(k).all(-1))
+            [joints_box(np.concatenate([k, c[:, None]], 1), np.isfinite(k).all(-1))
              for k, c in zip(kp, conf)]
         ids: list[int | None] = [None] * len(kp)
         if tracker is not None:
@@ -401,13 +401,3 @@ def _is_image_network(model: str | os.PathLike) -> bool:
         return read_model_info(path).get("architecture") == "zhou_image"
     except ValueError:
         return False
-
-
-def _box_of(kp2: np.ndarray, valid: np.ndarray) -> tuple[float, float, float, float]:
-    """The box around the valid (else all finite) joints of a (J, >=2) array."""
-    pts = kp2[valid, :2] if valid.any() else kp2[:, :2]
-    pts = pts[np.isfinite(pts).all(-1)]
-    if not len(pts):
-        return (0.0, 0.0, 0.0, 0.0)
-    lo, hi = pts.min(0), pts.max(0)
-    return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))

@@ -66,8 +66,9 @@ def predict_images(files: list[Path], outdir: str | os.PathLike, estimator: Esti
     """Predict every image file: ``<stem>.json`` (+ ``<stem>.png``, ``<stem>_<i>.bvh`` per
     lifted person) each, and ``<npz_name>.npz`` with all results (default: the single image's
     stem, or "predictions").  A file that fails is reported and skipped; a photo with nobody
-    found or lifted in it is reported as failed (its JSON is still written).  ``taken``: output names
-    already used in this run, which these files' names avoid (:func:`unique_stems`)."""
+    found or lifted in it is reported as failed (its JSON is still written).  ``taken``:
+    output names already used in this run, which these files' names avoid
+    (:func:`unique_stems`)."""
     from .visualize import save_people_png  # matplotlib is slow to import: not at start-up
 
     outdir = Path(outdir)

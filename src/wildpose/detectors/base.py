@@ -29,7 +29,7 @@ import numpy as np
 from ..skeleton import Skeleton, get_layout
 
 __all__ = ["Detection", "Detector", "check_image", "quiet_stderr", "inside_image", "box_iou",
-           "onnx_options"]
+           "onnx_options", "confident_person", "joints_box"]
 
 
 @dataclass
@@ -80,6 +80,25 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         np.clip(b[..., 3] - b[..., 1], 0, None)  # noqa: E731
     union = area(box) + area(boxes) - inter
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def confident_person(confidence: Any, gate: float) -> bool:
+    """Whether a (J,) vector of joint confidences (0 for missing joints) is a person: its
+    median reaches ``gate``, i.e. at least half of the joints are that sure (the test of a
+    whole-image look, so that a picture with nobody in it stays empty)."""
+    confidence = np.asarray(confidence, np.float64).reshape(-1)
+    return bool(confidence.size) and bool(np.median(confidence) >= gate)
+
+
+def joints_box(xy: np.ndarray, valid: np.ndarray) -> tuple[float, float, float, float]:
+    """The (x0, y0, x1, y1) box, pixels, around the valid (else all finite) joints of a
+    (J, >=2) array; all zeros if none is finite."""
+    pts = xy[valid, :2] if valid.any() else xy[:, :2]
+    pts = pts[np.isfinite(pts).all(-1)]
+    if not len(pts):
+        return (0.0, 0.0, 0.0, 0.0)
+    lo, hi = pts.min(0), pts.max(0)
+    return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
 
 
 def inside_image(xy: Any, height: int, width: int) -> np.ndarray:

@@ -17,7 +17,8 @@ rules that picked them are in ``benchmarks/PREDICT_DECISIONS.md`` (rounds 3-8).
 In a photo where no box is found (:meth:`TopDownDetector.detect`, not the per-frame
 ``track``: in a video a frame with nobody is ordinary), Thunder looks at the whole image
 (:func:`whole_image_box`) and its person is kept only if at least half of the joints are sure
-(:func:`confident_person`), so that a photo with nobody in it still gives nobody (round 8).
+(:func:`~wildpose.detectors.base.confident_person`), so that a photo with nobody in it still
+gives nobody (round 8).
 """
 
 from __future__ import annotations
@@ -29,12 +30,12 @@ import numpy as np
 from PIL import Image
 
 from ..skeleton import COCO17
-from .base import Detection, Detector, box_iou, check_image, onnx_options
+from .base import (Detection, Detector, box_iou, check_image, confident_person, joints_box,
+                   onnx_options)
 from .movenet import THUNDER_FILE, MoveNetDetector, thunder_keypoints
 from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons
 
-__all__ = ["TopDownDetector", "union_boxes", "confident_person", "whole_image_box",
-           "GATE_CONFIDENCE"]
+__all__ = ["TopDownDetector", "union_boxes", "whole_image_box", "GATE_CONFIDENCE"]
 
 #: Whether the three graphs' idle onnxruntime threads busy-wait
 #: (:func:`~wildpose.detectors.base.onnx_options`): off, or one graph's idle threads spin on
@@ -44,13 +45,6 @@ SPINNING = False
 #: reaches this: the gate of ``Estimator.from_image``'s whole-image fallback (its
 #: ``min_confidence`` default, 0.3).
 GATE_CONFIDENCE = 0.3
-
-
-def confident_person(confidence: np.ndarray, gate: float = GATE_CONFIDENCE) -> bool:
-    """Whether a (J,) vector of joint confidences (0 for missing joints) is a person: its
-    median reaches ``gate``, i.e. at least half of the joints are that sure."""
-    confidence = np.asarray(confidence, np.float64).reshape(-1)
-    return bool(confidence.size) and bool(np.median(confidence) >= gate)
 
 
 def whole_image_box(height: int, width: int) -> tuple[float, float, float, float]:
@@ -88,7 +82,8 @@ class TopDownDetector(Detector):
         threads: onnxruntime intra-op threads (default: onnxruntime's choice).
         model: the NanoDet ONNX file (default: the shipped one).
         whole_image: in photos where no box is found, Thunder on the whole image
-            (:func:`whole_image_box`, margin 1), kept only if :func:`confident_person`
+            (:func:`whole_image_box`, margin 1), kept only if
+            :func:`~wildpose.detectors.base.confident_person`
             (default on; off = boxes only).
     """
 
@@ -145,12 +140,11 @@ class TopDownDetector(Detector):
         return people[:self.max_people]
 
     def _whole_image(self, pil: Image.Image) -> list[Detection]:
-        """Thunder on the whole image: the person, if :func:`confident_person`, with the box
-        of its joints of confidence >= :data:`GATE_CONFIDENCE` and that median as score."""
+        """Thunder on the whole image: the person, if :func:`.base.confident_person`, with the
+        box of its joints of confidence >= :data:`GATE_CONFIDENCE` and that median as score."""
         xy, conf = thunder_keypoints(self.thunder, pil, whole_image_box(pil.height, pil.width),
                                      margin=1.0)
-        if not confident_person(conf):
+        if not confident_person(conf, GATE_CONFIDENCE):
             return []
-        sure = xy[conf >= GATE_CONFIDENCE]
-        box = (*sure.min(0), *sure.max(0))
-        return [Detection(xy, conf, COCO17, box, float(np.median(conf)))]
+        return [Detection(xy, conf, COCO17, joints_box(xy, conf >= GATE_CONFIDENCE),
+                          float(np.median(conf)))]
