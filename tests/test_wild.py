@@ -62,6 +62,28 @@ def test_definitions_off_leave_the_pose_and_on_move_slots_along_the_body():
         assert torch.equal(moved[:, J[j]], pose[:, J[j]])
 
 
+def test_ankles_move_up_the_shin_by_one_drawn_fraction_for_both_feet():
+    pose = standing_pose().expand(500, 17, 3).contiguous()
+    a = torch.Generator().manual_seed(3)
+    b = torch.Generator().manual_seed(3)
+    # at 0 nothing is drawn for the ankles: the next draw is the same as without them
+    move_joint_definitions(pose, 1.0, a, ankles=0.0)
+    move_joint_definitions(pose, 1.0, b)
+    assert torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b))
+    moved = move_joint_definitions(pose, 2.0, a, ankles=0.25)     # range [-0.1, 0.5]
+    fractions = []
+    for foot, knee in (("LFoot", "LKnee"), ("RFoot", "RKnee")):
+        shin = pose[:, J[knee]] - pose[:, J[foot]]
+        step = moved[:, J[foot]] - pose[:, J[foot]]
+        t = (step * shin).sum(-1) / (shin ** 2).sum(-1)
+        assert (step - t[:, None] * shin).abs().max() < 1e-3      # along the shin
+        fractions.append(t)
+    assert torch.allclose(fractions[0], fractions[1], atol=1e-6)
+    assert fractions[0].min() >= -0.1 - 1e-6 and fractions[0].max() <= 0.5 + 1e-6
+    assert fractions[0].min() < 0 < 0.4 < fractions[0].max()
+    assert torch.equal(moved[:, J["LKnee"]], pose[:, J["LKnee"]])
+
+
 def test_face_points_sit_on_the_face_side_of_the_head():
     face = face_points(standing_pose()[None])[0]     # left eye, right eye, left ear, right ear
     nose = standing_pose()[J["Neck/Nose"]]
@@ -199,6 +221,17 @@ def test_mpii_slots_hold_the_thorax_and_the_upper_neck():
     off_line = out[:, J["Thorax"]] - (th + t[:, None] * (nose - th))
     assert off_line.abs().max() < 1e-3 and t.min() >= 0.3 - 1e-6 and t.max() <= 0.9 + 1e-6
     others = [j for n, j in J.items() if n not in ("Spine", "Thorax")]
+    assert torch.equal(out[:, others], pose[:, others])
+
+
+def test_mpii_head_top_moves_the_head_slot_out_from_the_nose_only():
+    pose = standing_pose().expand(300, 17, 3).contiguous()
+    out = mpii_slot_meanings(pose, torch.Generator().manual_seed(3), head_top=0.6)
+    nose, head = pose[:, J["Neck/Nose"]], pose[:, J["Head"]]
+    t = ((out[:, J["Head"]] - head) * (head - nose)).sum(-1) / ((head - nose) ** 2).sum(-1)
+    assert (out[:, J["Head"]] - (head + t[:, None] * (head - nose))).abs().max() < 1e-3
+    assert t.min() >= 0 and t.max() <= 0.6 + 1e-6 and t.max() > 0.5
+    others = [j for n, j in J.items() if n not in ("Spine", "Thorax", "Head")]
     assert torch.equal(out[:, others], pose[:, others])
 
 

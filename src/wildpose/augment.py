@@ -199,14 +199,15 @@ class DetectorModel:
             dropped with probability 0.5 (a detector's low confidence on its errors).
         drop_limb_prob: probability that one lower limb (or the face) is dropped whole.
         cut_prob: probability that an image border cuts the person (:func:`cut_at_border`).
+        ankles: the ankles' definition range of :func:`move_joint_definitions`.
     """
 
     def __init__(self, definitions: float = 1.0, jitter_mm: float = 15.0,
                  noise_max: float = 0.02, outlier_prob: float = 0.01,
                  swap_prob: float = 0.03, drop_prob: float = 0.02,
-                 drop_limb_prob: float = 0.1, cut_prob: float = 0.1):
+                 drop_limb_prob: float = 0.1, cut_prob: float = 0.1, ankles: float = 0.0):
         for name, v in (("definitions", definitions), ("jitter_mm", jitter_mm),
-                        ("noise_max", noise_max)):
+                        ("noise_max", noise_max), ("ankles", ankles)):
             if not v >= 0:
                 raise ValueError(f"detector model {name} must be >= 0, got {v}")
         for name, v in (("outlier_prob", outlier_prob), ("swap_prob", swap_prob),
@@ -217,6 +218,7 @@ class DetectorModel:
         self.definitions, self.jitter_mm, self.noise_max = definitions, jitter_mm, noise_max
         self.outlier_prob, self.swap_prob = outlier_prob, swap_prob
         self.drop_prob, self.drop_limb_prob, self.cut_prob = drop_prob, drop_limb_prob, cut_prob
+        self.ankles = ankles
 
 
 def _uniform(lo: float, hi: float, shape: tuple[int, ...], gen: torch.Generator
@@ -227,8 +229,8 @@ def _uniform(lo: float, hi: float, shape: tuple[int, ...], gen: torch.Generator
 _J = {name: H36M17.joints.index(name) for name in H36M17.joints}
 
 
-def move_joint_definitions(pose: torch.Tensor, strength: float, gen: torch.Generator
-                           ) -> torch.Tensor:
+def move_joint_definitions(pose: torch.Tensor, strength: float, gen: torch.Generator,
+                           ankles: float = 0.0) -> torch.Tensor:
     """Move H36M17 joints to where other detectors define them, per sample (3D, mm).
 
     Ranges at ``strength`` 1 (each drawn uniformly, per sample; fractions of body
@@ -242,11 +244,16 @@ def move_joint_definitions(pose: torch.Tensor, strength: float, gen: torch.Gener
     * Neck/Nose slot: -10..+30 % of the way to the head;
     * Head slot: -30..+50 % of the nose-head distance further out (a head top, an ear
       midpoint);
-    * shoulders: -10..+15 % further out from the thorax.
+    * shoulders: -10..+15 % further out from the thorax;
+    * ankles (only if ``ankles`` > 0): ``-0.2 * ankles .. ankles`` of the way up to the
+      knee (Human3.6M's foot joint sits below the ankle that photo annotators click).
 
     Args:
         pose: (B, 17, 3) H36M17 positions, mm, any frame.
         strength: multiplies every range (0 returns a copy of ``pose``).
+        ankles: the largest upward move of the ankles, as a fraction of the shin, before
+            ``strength``; at 0 nothing is drawn for them (older recipes keep their random
+            stream).
     Returns:
         (B, 17, 3) moved positions.
     """
@@ -278,14 +285,22 @@ def move_joint_definitions(pose: torch.Tensor, strength: float, gen: torch.Gener
     out_sh = draw(-0.10, 0.15)[:, :, None]
     sh = [j["LShoulder"], j["RShoulder"]]
     out[:, sh] = pose[:, sh] + out_sh * (pose[:, sh] - thorax[:, None])
+    if ankles > 0:
+        up = draw(-0.2 * ankles, ankles)            # one definition for both feet
+        for foot, knee in (("LFoot", "LKnee"), ("RFoot", "RKnee")):
+            out[:, j[foot]] = pose[:, j[foot]] + up * (pose[:, j[knee]] - pose[:, j[foot]])
     return out
 
 
-def mpii_slot_meanings(pose: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def mpii_slot_meanings(pose: torch.Tensor, gen: torch.Generator, head_top: float = 0.0
+                       ) -> torch.Tensor:
     """H36M17 positions with the Spine and Thorax slots moved to what the MPII16 layout
     reports in them (see :data:`wildpose.skeleton.MPII16`): its "Spine" slot holds MPII's
     thorax (the top of the chest, Human3.6M's Thorax) and its "Thorax" slot the upper neck,
-    drawn 30-90 % of the way from the thorax to the Neck/Nose joint per sample.
+    drawn 30-90 % of the way from the thorax to the Neck/Nose joint per sample.  With
+    ``head_top`` > 0 its "Head" slot is MPII's head top, above Human3.6M's head marker:
+    moved further out from the nose by a fraction of the nose-head distance drawn in
+    [0, head_top] (at 0 nothing is drawn: older recipes keep their random stream).
 
     Args:
         pose: (B, 17, D) H36M17 positions (D = 2 pixels or 3 mm).
@@ -297,6 +312,10 @@ def mpii_slot_meanings(pose: torch.Tensor, gen: torch.Generator) -> torch.Tensor
     out[:, _J["Spine"]] = thorax
     up = _uniform(0.3, 0.9, (pose.shape[0], 1), gen).to(pose)
     out[:, _J["Thorax"]] = thorax + up * (nose - thorax)
+    if head_top > 0:
+        head = pose[:, _J["Head"]]
+        out[:, _J["Head"]] = head + _uniform(0, head_top, (pose.shape[0], 1), gen).to(pose) * (
+            head - nose)
     return out
 
 

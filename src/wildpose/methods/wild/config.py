@@ -59,6 +59,8 @@ class WildConfig(RunConfig):
     off_centre: float = 0.3                # root up to this fraction of the distance aside
     # --- the simulated detector (wildpose.augment.DetectorModel)
     definitions: float = 1.0
+    # Ankles moved up the shin by up to this fraction (augment.move_joint_definitions).
+    ankle_definitions: float = 0.0
     jitter_mm: float = 15.0
     outlier_prob: float = 0.01
     swap_prob: float = 0.03
@@ -70,6 +72,9 @@ class WildConfig(RunConfig):
     # Those samples carry the MPII layout's slot meanings (augment.mpii_slot_meanings):
     # its "Spine" slot is the thorax and its "Thorax" slot the upper neck.
     mpii_slots: bool = False
+    # With mpii_slots, their "Head" slot is a head top: up to this fraction of the
+    # nose-head distance above Human3.6M's head marker.
+    mpii_head_top: float = 0.0
     coco_style: float = 0.3                # share read through coco17 -> h36m17
     # --- 2D-only in-the-wild poses (Zhou et al.'s weak supervision)
     mpii: bool = True
@@ -99,6 +104,8 @@ class WildConfig(RunConfig):
                  h36m_noise_max=(self.h36m_noise_max >= 0, ">= 0"),
                  h36m_detector=(0 <= self.h36m_detector <= 1, "in [0, 1]"),
                  h36m_stride=(self.h36m_stride >= 1, ">= 1"),
+                 ankle_definitions=(0 <= self.ankle_definitions <= 1, "in [0, 1]"),
+                 mpii_head_top=(self.mpii_head_top >= 0, ">= 0"),
                  bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
                  elevation_max=(-90 < self.elevation_min <= self.elevation_max < 90,
                                 "within (-90, 90) and >= elevation_min"),

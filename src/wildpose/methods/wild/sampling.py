@@ -41,7 +41,8 @@ _LIMB_JOINTS = [j for j in range(17) if H36M17.joints[j] not in
 def detector_model(cfg: WildConfig) -> DetectorModel:
     aug = cfg.augment
     return DetectorModel(cfg.definitions, cfg.jitter_mm, aug.noise_max, cfg.outlier_prob,
-                         cfg.swap_prob, aug.drop_prob, aug.drop_limb_prob, cfg.cut_prob)
+                         cfg.swap_prob, aug.drop_prob, aug.drop_limb_prob, cfg.cut_prob,
+                         cfg.ankle_definitions)
 
 
 def face_points(pose: torch.Tensor) -> torch.Tensor:
@@ -119,7 +120,7 @@ def synthesize(poses: torch.Tensor, cfg: WildConfig, gen: torch.Generator,
     body = poses
     if cfg.bone_scale > 0:
         body = rescale_bones(poses, random_bone_factors(b, cfg.bone_scale, gen))
-    seen = move_joint_definitions(body, detector.definitions, gen)
+    seen = move_joint_definitions(body, detector.definitions, gen, detector.ankles)
     if detector.jitter_mm > 0:
         seen = seen + torch.randn(seen.shape, generator=gen) * detector.jitter_mm
     cam = draw_cameras(b, cfg, gen)
@@ -147,7 +148,8 @@ def _as_detected(kp: torch.Tensor, face: torch.Tensor, cfg: WildConfig,
     mpii = (style < cfg.mpii_style)
     coco = (style >= cfg.mpii_style) & (style < cfg.mpii_style + cfg.coco_style)
     if mpii.any():
-        m_px = mpii_slot_meanings(kp[mpii], gen) if cfg.mpii_slots else kp[mpii]
+        m_px = (mpii_slot_meanings(kp[mpii], gen, cfg.mpii_head_top) if cfg.mpii_slots
+                else kp[mpii])
         m_kp, m_ok = _through_layout(m_px, MPII16)
         kp, valid = kp.index_put((mpii,), m_kp), valid.index_put((mpii,), m_ok)
     if coco.any():
@@ -187,7 +189,7 @@ def real_camera_batch(views: CameraViews, rows: torch.Tensor, cfg: WildConfig,
     if seen.any():
         detector = detector_model(cfg)
         body, f, c = camera_3d[seen], take(views.focal)[seen], take(views.centre)[seen]
-        moved = move_joint_definitions(body, detector.definitions, gen)
+        moved = move_joint_definitions(body, detector.definitions, gen, detector.ankles)
         if detector.jitter_mm > 0:
             moved = moved + torch.randn(moved.shape, generator=gen) * detector.jitter_mm
         # the lens distortion of the exact pixels, kept on the moved joints
