@@ -224,17 +224,6 @@ def test_mpii_slots_hold_the_thorax_and_the_upper_neck():
     assert torch.equal(out[:, others], pose[:, others])
 
 
-def test_mpii_head_top_moves_the_head_slot_out_from_the_nose_only():
-    pose = standing_pose().expand(300, 17, 3).contiguous()
-    out = mpii_slot_meanings(pose, torch.Generator().manual_seed(3), head_top=0.6)
-    nose, head = pose[:, J["Neck/Nose"]], pose[:, J["Head"]]
-    t = ((out[:, J["Head"]] - head) * (head - nose)).sum(-1) / ((head - nose) ** 2).sum(-1)
-    assert (out[:, J["Head"]] - (head + t[:, None] * (head - nose))).abs().max() < 1e-3
-    assert t.min() >= 0 and t.max() <= 0.6 + 1e-6 and t.max() > 0.5
-    others = [j for n, j in J.items() if n not in ("Spine", "Thorax", "Head")]
-    assert torch.equal(out[:, others], pose[:, others])
-
-
 def test_end_noise_widens_only_the_wrists_and_ankles_noise():
     px = standing_pose()[None, :, :2].expand(4000, 17, 2).contiguous() + 1000.0
     ok = torch.ones(4000, 17, dtype=torch.bool)

@@ -296,15 +296,11 @@ def move_joint_definitions(pose: torch.Tensor, strength: float, gen: torch.Gener
     return out
 
 
-def mpii_slot_meanings(pose: torch.Tensor, gen: torch.Generator, head_top: float = 0.0
-                       ) -> torch.Tensor:
+def mpii_slot_meanings(pose: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """H36M17 positions with the Spine and Thorax slots moved to what the MPII16 layout
     reports in them (see :data:`wildpose.skeleton.MPII16`): its "Spine" slot holds MPII's
     thorax (the top of the chest, Human3.6M's Thorax) and its "Thorax" slot the upper neck,
-    drawn 30-90 % of the way from the thorax to the Neck/Nose joint per sample.  With
-    ``head_top`` > 0 its "Head" slot is MPII's head top, above Human3.6M's head marker:
-    moved further out from the nose by a fraction of the nose-head distance drawn in
-    [0, head_top] (at 0 nothing is drawn: older recipes keep their random stream).
+    drawn 30-90 % of the way from the thorax to the Neck/Nose joint per sample.
 
     Args:
         pose: (B, 17, D) H36M17 positions (D = 2 pixels or 3 mm).
@@ -316,10 +312,6 @@ def mpii_slot_meanings(pose: torch.Tensor, gen: torch.Generator, head_top: float
     out[:, _J["Spine"]] = thorax
     up = _uniform(0.3, 0.9, (pose.shape[0], 1), gen).to(pose)
     out[:, _J["Thorax"]] = thorax + up * (nose - thorax)
-    if head_top > 0:
-        head = pose[:, _J["Head"]]
-        out[:, _J["Head"]] = head + _uniform(0, head_top, (pose.shape[0], 1), gen).to(pose) * (
-            head - nose)
     return out
 
 

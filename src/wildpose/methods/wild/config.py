@@ -73,9 +73,6 @@ class WildConfig(RunConfig):
     # Those samples carry the MPII layout's slot meanings (augment.mpii_slot_meanings):
     # its "Spine" slot is the thorax and its "Thorax" slot the upper neck.
     mpii_slots: bool = False
-    # With mpii_slots, their "Head" slot is a head top: up to this fraction of the
-    # nose-head distance above Human3.6M's head marker.
-    mpii_head_top: float = 0.0
     coco_style: float = 0.3                # share read through coco17 -> h36m17
     # --- 2D-only in-the-wild poses (Zhou et al.'s weak supervision)
     mpii: bool = True
@@ -106,7 +103,6 @@ class WildConfig(RunConfig):
                  h36m_detector=(0 <= self.h36m_detector <= 1, "in [0, 1]"),
                  h36m_stride=(self.h36m_stride >= 1, ">= 1"),
                  ankle_definitions=(0 <= self.ankle_definitions <= 1, "in [0, 1]"),
-                 mpii_head_top=(self.mpii_head_top >= 0, ">= 0"),
                  end_noise=(self.end_noise >= 0, ">= 0"),
                  bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
                  elevation_max=(-90 < self.elevation_min <= self.elevation_max < 90,

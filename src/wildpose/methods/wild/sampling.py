@@ -148,8 +148,7 @@ def _as_detected(kp: torch.Tensor, face: torch.Tensor, cfg: WildConfig,
     mpii = (style < cfg.mpii_style)
     coco = (style >= cfg.mpii_style) & (style < cfg.mpii_style + cfg.coco_style)
     if mpii.any():
-        m_px = (mpii_slot_meanings(kp[mpii], gen, cfg.mpii_head_top) if cfg.mpii_slots
-                else kp[mpii])
+        m_px = mpii_slot_meanings(kp[mpii], gen) if cfg.mpii_slots else kp[mpii]
         m_kp, m_ok = _through_layout(m_px, MPII16)
         kp, valid = kp.index_put((mpii,), m_kp), valid.index_put((mpii,), m_ok)
     if coco.any():
