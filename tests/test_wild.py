@@ -224,22 +224,6 @@ def test_mpii_slots_hold_the_thorax_and_the_upper_neck():
     assert torch.equal(out[:, others], pose[:, others])
 
 
-def test_end_noise_widens_only_the_wrists_and_ankles_noise():
-    px = standing_pose()[None, :, :2].expand(4000, 17, 2).contiguous() + 1000.0
-    ok = torch.ones(4000, 17, dtype=torch.bool)
-    quiet = dict(definitions=0, jitter_mm=0, noise_max=0.02, outlier_prob=0, swap_prob=0,
-                 drop_prob=0, drop_limb_prob=0, cut_prob=0)
-    base, _ = detector_errors(px, ok, DetectorModel(**quiet), torch.Generator().manual_seed(2))
-    wide, _ = detector_errors(px, ok, DetectorModel(**quiet, end_noise=3.0),
-                              torch.Generator().manual_seed(2))
-    ends = [J[n] for n in ("LWrist", "RWrist", "LFoot", "RFoot")]
-    rest = [j for j in range(17) if j not in ends]
-    # the same draws, scaled: three times the displacement at the ends, the same elsewhere
-    assert torch.allclose(wide[:, ends] - px[:, ends], 3 * (base[:, ends] - px[:, ends]),
-                          atol=1e-3)
-    assert torch.equal(wide[:, rest], base[:, rest])
-
-
 def test_bad_options_are_one_line_errors():
     with pytest.raises(ValueError, match="h36m_share"):
         cfg(h36m_share=1.5)

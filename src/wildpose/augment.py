@@ -200,18 +200,14 @@ class DetectorModel:
         drop_limb_prob: probability that one lower limb (or the face) is dropped whole.
         cut_prob: probability that an image border cuts the person (:func:`cut_at_border`).
         ankles: the ankles' definition range of :func:`move_joint_definitions`.
-        end_noise: the noise of the wrists and ankles, as a multiple of the others'
-            (detectors stray most at the limbs' ends).
     """
 
     def __init__(self, definitions: float = 1.0, jitter_mm: float = 15.0,
                  noise_max: float = 0.02, outlier_prob: float = 0.01,
                  swap_prob: float = 0.03, drop_prob: float = 0.02,
-                 drop_limb_prob: float = 0.1, cut_prob: float = 0.1, ankles: float = 0.0,
-                 end_noise: float = 1.0):
+                 drop_limb_prob: float = 0.1, cut_prob: float = 0.1, ankles: float = 0.0):
         for name, v in (("definitions", definitions), ("jitter_mm", jitter_mm),
-                        ("noise_max", noise_max), ("ankles", ankles),
-                        ("end_noise", end_noise)):
+                        ("noise_max", noise_max), ("ankles", ankles)):
             if not v >= 0:
                 raise ValueError(f"detector model {name} must be >= 0, got {v}")
         for name, v in (("outlier_prob", outlier_prob), ("swap_prob", swap_prob),
@@ -222,7 +218,7 @@ class DetectorModel:
         self.definitions, self.jitter_mm, self.noise_max = definitions, jitter_mm, noise_max
         self.outlier_prob, self.swap_prob = outlier_prob, swap_prob
         self.drop_prob, self.drop_limb_prob, self.cut_prob = drop_prob, drop_limb_prob, cut_prob
-        self.ankles, self.end_noise = ankles, end_noise
+        self.ankles = ankles
 
 
 def _uniform(lo: float, hi: float, shape: tuple[int, ...], gen: torch.Generator
@@ -320,7 +316,6 @@ _SWAPS = tuple((tuple(_J[f"L{n}"] for n in names), tuple(_J[f"R{n}"] for n in na
                for names in (("Shoulder", "Elbow", "Wrist"), ("Hip", "Knee", "Foot"),
                              ("Elbow", "Wrist"), ("Knee", "Foot"), ("Wrist",), ("Foot",)))
 _LOSABLE = _LIMB_ENDS
-_ENDS = torch.tensor([n in ("LWrist", "RWrist", "LFoot", "RFoot") for n in H36M17.joints])
 
 
 def detector_errors(px: torch.Tensor, valid: torch.Tensor, model: DetectorModel,
@@ -341,8 +336,6 @@ def detector_errors(px: torch.Tensor, valid: torch.Tensor, model: DetectorModel,
     hi = torch.where(valid[..., None], px, -big).amax(1)
     size = (hi - lo).norm(dim=-1).clamp_min(1.0)[:, None, None]              # (B, 1, 1)
     sigma = torch.rand(b, 1, 1, generator=gen) * model.noise_max
-    if skeleton is H36M17 and model.end_noise != 1.0:
-        sigma = sigma * torch.where(_ENDS, model.end_noise, 1.0)[:, None]    # (B, J, 1)
     px = px + torch.randn(px.shape, generator=gen) * sigma * size
     jump = torch.rand(b, nj, generator=gen) < model.outlier_prob
     px = px + torch.randn(px.shape, generator=gen) * 0.25 * size * jump[..., None]
