@@ -227,6 +227,8 @@ def test_mpii_slots_hold_the_thorax_and_the_upper_neck():
 def test_bad_options_are_one_line_errors():
     with pytest.raises(ValueError, match="h36m_share"):
         cfg(h36m_share=1.5)
+    with pytest.raises(ValueError, match="ankle_definitions"):
+        cfg(ankle_definitions=-0.1)
     with pytest.raises(ValueError, match="coco_style"):
         cfg(mpii_style=0.7, coco_style=0.5)
     with pytest.raises(ValueError, match="val_subjects"):
