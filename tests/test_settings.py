@@ -110,6 +110,10 @@ def test_to_dict_writes_nested_json_that_reads_back_to_the_same_config(tmp_path)
      r"augment.rotate_deg must be in \[0, 180\] degrees"),
     (lambda: ZhouImageTrainConfig.from_dict({"network": {"width": 15}}),
      "zhou-image network options: width must be even"),
+    (lambda: RonchiConfig(w_limb=-1.0), "training option w_limb must be >= 0, got -1.0"),
+    (lambda: ZhouConfig(wild_stride=0), "training option wild_stride must be >= 1, got 0"),
+    (lambda: ZhouImageTrainConfig(num_threads=-2),
+     "training option num_threads must be >= 0, got -2"),
 ])
 def test_bad_values_are_refused_at_construction_naming_the_field(build, message):
     with pytest.raises(ValueError, match=message) as exc:

@@ -35,7 +35,7 @@ from typing import Any, ClassVar
 from .retired import drop_retired
 
 __all__ = ["ConfigBase", "RunConfig", "OptimConfig", "NetworkConfig",
-           "AugmentConfig", "require", "checked_options", "typed_option", "field_defaults",
+           "AugmentConfig", "require", "at_least", "checked_options", "typed_option", "field_defaults",
            "sections", "flat_keys", "nest_options", "merge_options", "flatten_options"]
 
 
@@ -48,6 +48,11 @@ def require(cfg: Any, **checks: tuple[bool, str]) -> None:
         if not ok:
             raise ValueError(f"training option {prefix + '.' if prefix else ''}{name} must be "
                              f"{rule}, got {getattr(cfg, name)!r}")
+
+
+def at_least(cfg: Any, bound: float, *names: str) -> dict[str, tuple[bool, str]]:
+    """The :func:`require` checks ``name >= bound`` of ``cfg``'s options ``names``."""
+    return {name: (getattr(cfg, name) >= bound, f">= {bound}") for name in names}
 
 
 # --------------------------------------------------------------------------- the sections

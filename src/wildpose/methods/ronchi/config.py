@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ...datasets.h36m import TRAIN_SUBJECTS, default_data_dir
-from ...settings import AugmentConfig, NetworkConfig, RunConfig, require
+from ...settings import AugmentConfig, NetworkConfig, RunConfig, at_least, require
 
 __all__ = ["RonchiConfig"]
 
@@ -78,14 +78,13 @@ class RonchiConfig(RunConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         self.subjects = tuple(int(s) for s in self.subjects)
-        weights = ("w_rank", "w_reproj", "w_limb", "w_symmetry", "w_scale", "w_3d")
         require(self, subjects=(len(self.subjects) > 0, "at least one subject"),
                 val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
                 tau_mm=(self.tau_mm >= 0, ">= 0 mm"),
                 rank_multiplier=(self.rank_multiplier > 0, "> 0"),
-                **{k: (getattr(self, k) >= 1, ">= 1")
-                   for k in ("stride", "batch_size", "epochs", "val_stride")},
-                **{w: (getattr(self, w) >= 0, ">= 0") for w in weights})
+                **at_least(self, 1, "stride", "batch_size", "epochs", "val_stride"),
+                **at_least(self, 0, "w_rank", "w_reproj", "w_limb", "w_symmetry", "w_scale",
+                           "w_3d"))
         self.pairs_per_sample = str(self.pairs_per_sample).strip().lower()
         if self.supervision not in ("relative", "3d"):
             raise ValueError(f"supervision must be 'relative' or '3d', not {self.supervision!r}")

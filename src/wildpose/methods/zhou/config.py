@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ...datasets.h36m import default_data_dir
-from ...settings import AugmentConfig, NetworkConfig, RunConfig, require
+from ...settings import AugmentConfig, NetworkConfig, RunConfig, at_least, require
 
 __all__ = ["ZhouConfig"]
 
@@ -45,12 +45,11 @@ class ZhouConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        at_least = {1: ("lab_stride", "wild_stride", "batch_3d", "batch_2d", "epochs",
-                        "val_stride"), 0: ("stage1_epochs", "lambda_reg", "lambda_geo",
-                                           "lambda_fill")}
         require(self, lab_subjects=(len(self.lab_subjects) > 0, "at least one subject"),
                 val_fraction=(0 <= self.val_fraction < 1, "in [0, 1)"),
-                **{k: (getattr(self, k) >= b, f">= {b}") for b, ks in at_least.items() for k in ks})
+                **at_least(self, 1, "lab_stride", "wild_stride", "batch_3d", "batch_2d",
+                           "epochs", "val_stride"),
+                **at_least(self, 0, "stage1_epochs", "lambda_reg", "lambda_geo", "lambda_fill"))
         if self.stage1_epochs > self.epochs:
             raise ValueError(f"stage1_epochs ({self.stage1_epochs}) exceeds epochs "
                              f"({self.epochs})")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ...datasets.h36m import default_data_root
-from ...settings import RunConfig, checked_options, require
+from ...settings import RunConfig, at_least, checked_options, require
 from ...models.hourglass import ZhouImageConfig
 from ...skeleton import H36M17
 
@@ -110,11 +110,10 @@ class ZhouImageTrainConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        at_least = {1: ("mocap_stride", "lab_samples", "batch_3d", "batch_2d"),
-                    0: ("val_samples", "wild_samples", "stage1_epochs", "stage2_epochs",
-                        "stage3_epochs", "lambda_reg", "lambda_geo", "num_threads")}
-        require(self, **{k: (getattr(self, k) >= b, f">= {b}")
-                         for b, ks in at_least.items() for k in ks})
+        require(self, **at_least(self, 1, "mocap_stride", "lab_samples", "batch_3d", "batch_2d"),
+                **at_least(self, 0, "val_samples", "wild_samples", "stage1_epochs",
+                           "stage2_epochs", "stage3_epochs", "lambda_reg", "lambda_geo",
+                           "num_threads"))
         if self.epochs < 1:
             raise ValueError("training options stage1_epochs + stage2_epochs + stage3_epochs "
                              "must be >= 1, got 0")
