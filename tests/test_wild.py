@@ -45,15 +45,22 @@ def cfg(**kw) -> WildConfig:
     return WildConfig.from_dict({**base, **kw})
 
 
+def along(point: torch.Tensor, start: torch.Tensor, end: torch.Tensor
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where (B, 3) points lie on the lines start -> end: the fraction t (B,) of the way
+    (0 at start, 1 at end) and the largest distance off the line, mm."""
+    seg = end - start
+    t = ((point - start) * seg).sum(-1) / (seg ** 2).sum(-1)
+    return t, (point - (start + t[:, None] * seg)).abs().max()
+
+
 def test_definitions_off_leave_the_pose_and_on_move_slots_along_the_body():
     pose = standing_pose().expand(200, 17, 3).contiguous()
     gen = torch.Generator().manual_seed(0)
     assert torch.equal(move_joint_definitions(pose, 0.0, gen), pose)
     moved = move_joint_definitions(pose, 1.0, gen)
-    sp, th = pose[:, J["Spine"]], pose[:, J["Thorax"]]
-    t = ((moved[:, J["Spine"]] - sp) * (th - sp)).sum(-1) / ((th - sp) ** 2).sum(-1)
-    off_line = moved[:, J["Spine"]] - (sp + t[:, None] * (th - sp))
-    assert off_line.abs().max() < 1e-3 and t.min() >= -0.2 - 1e-6 and t.max() <= 1.0 + 1e-6
+    t, off_line = along(moved[:, J["Spine"]], pose[:, J["Spine"]], pose[:, J["Thorax"]])
+    assert off_line < 1e-3 and t.min() >= -0.2 - 1e-6 and t.max() <= 1.0 + 1e-6
     assert t.max() > 0.8                           # some samples put a thorax there
     # hips stay mirror images of each other about the body's midline (x = 0)
     assert torch.allclose(moved[:, J["LHip"], 0], -moved[:, J["RHip"], 0], atol=1e-3)
@@ -73,10 +80,8 @@ def test_ankles_move_up_the_shin_by_one_drawn_fraction_for_both_feet():
     moved = move_joint_definitions(pose, 2.0, a, ankles=0.25)     # range [-0.1, 0.5]
     fractions = []
     for foot, knee in (("LFoot", "LKnee"), ("RFoot", "RKnee")):
-        shin = pose[:, J[knee]] - pose[:, J[foot]]
-        step = moved[:, J[foot]] - pose[:, J[foot]]
-        t = (step * shin).sum(-1) / (shin ** 2).sum(-1)
-        assert (step - t[:, None] * shin).abs().max() < 1e-3      # along the shin
+        t, off_line = along(moved[:, J[foot]], pose[:, J[foot]], pose[:, J[knee]])
+        assert off_line < 1e-3                                      # along the shin
         fractions.append(t)
     assert torch.allclose(fractions[0], fractions[1], atol=1e-6)
     assert fractions[0].min() >= -0.1 - 1e-6 and fractions[0].max() <= 0.5 + 1e-6
@@ -217,9 +222,8 @@ def test_mpii_slots_hold_the_thorax_and_the_upper_neck():
     out = mpii_slot_meanings(pose, torch.Generator().manual_seed(3))
     th, nose = pose[:, J["Thorax"]], pose[:, J["Neck/Nose"]]
     assert torch.equal(out[:, J["Spine"]], th)
-    t = ((out[:, J["Thorax"]] - th) * (nose - th)).sum(-1) / ((nose - th) ** 2).sum(-1)
-    off_line = out[:, J["Thorax"]] - (th + t[:, None] * (nose - th))
-    assert off_line.abs().max() < 1e-3 and t.min() >= 0.3 - 1e-6 and t.max() <= 0.9 + 1e-6
+    t, off_line = along(out[:, J["Thorax"]], th, nose)
+    assert off_line < 1e-3 and t.min() >= 0.3 - 1e-6 and t.max() <= 0.9 + 1e-6
     others = [j for n, j in J.items() if n not in ("Spine", "Thorax")]
     assert torch.equal(out[:, others], pose[:, others])
 
