@@ -7,7 +7,6 @@ moved Spine slot stays on the spine-thorax segment; a border leaves one side of 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
