@@ -18,7 +18,7 @@ import numpy as np
 from ..skeleton import COCO17, H36M17, MPII16, convert_layout
 from .coco import parse_coco_people
 from .h36m import load_h36m
-from .keypoint_files import _load_json, _one_line
+from .keypoint_files import load_json, one_line
 
 __all__ = ["DEFAULT_CROP_MARGIN", "AnnotatedImage", "AnnotatedImages", "SkipSample",
            "SKIP_REASONS", "H36M_FRAME_PATTERN", "SOURCE_FORMATS", "read_h36m_frames",
@@ -143,7 +143,7 @@ def _require_dir(path: Path, what: str) -> Path:
 def _read_json(path: Path, what: str) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
-    return _load_json(path, what)
+    return load_json(path, what)
 
 
 def _box_ok(box: Sequence[float]) -> bool:
@@ -213,7 +213,7 @@ def read_h36m_frames(frames_dir: str | os.PathLike, h36m_dir: str | os.PathLike 
             rel = pattern.format(subject=s, action=a, action_=a.replace(" ", "_"), camera=c,
                                  camera_id=cam_id, frame=f + frame_base)
         except (KeyError, IndexError, ValueError) as e:
-            raise ValueError(f"frame pattern {pattern!r}: {_one_line(e)} (fields: subject, "
+            raise ValueError(f"frame pattern {pattern!r}: {one_line(e)} (fields: subject, "
                              f"action, action_, camera, camera_id, frame)") from None
         path = root / rel
         total[(s, a, cam_id)] += 1

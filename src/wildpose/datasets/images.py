@@ -56,7 +56,7 @@ from ..skeleton import H36M17
 from .image_readers import (_IMAGE_ERRORS, DEFAULT_CROP_MARGIN, AnnotatedImage, SkipSample,
                             _skip, _summary, read_source)
 from .image_set import ImageSet, image_set_from_renders
-from .keypoint_files import _one_line
+from .keypoint_files import one_line
 
 __all__ = ["Crop", "PersonCrops", "DEFAULT_CROP_MARGIN", "crop_image", "crop_sample",
            "materialize", "load_image_sources"]
@@ -116,7 +116,7 @@ def _open_rgb(path: str) -> Any:
     except FileNotFoundError:
         raise SkipSample("missing_image", path) from None
     except (*_IMAGE_ERRORS, Image.DecompressionBombError) as e:
-        raise SkipSample("corrupt_image", f"{path}: {_one_line(e)}") from None
+        raise SkipSample("corrupt_image", f"{path}: {one_line(e)}") from None
 
 
 #: A window larger than this many times the image's longer side is a broken annotation (and

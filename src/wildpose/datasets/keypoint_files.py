@@ -54,8 +54,8 @@ from ..skeleton import COCO17, H36M17, LAYOUTS, Skeleton, convert_layout, get_la
     joint_confidence
 from .coco import parse_coco_people
 
-__all__ = ["KeypointSet", "read_keypoints", "load_coco_2d", "SUPPORTED_EXTENSIONS",
-           "ACCEPTED_SHAPES"]
+__all__ = ["KeypointSet", "read_keypoints", "load_coco_2d", "load_json", "one_line",
+           "SUPPORTED_EXTENSIONS", "ACCEPTED_SHAPES"]
 
 SUPPORTED_EXTENSIONS = (".npy", ".npz", ".json")
 
@@ -207,7 +207,8 @@ def _fail(path: Path, problem: str) -> ValueError:
     return ValueError(f"{path}: {' '.join(str(problem).split())}")
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """``"ErrorType: message"`` on one line, for errors that name their input."""
     text = " ".join(str(exc).split()) or "no details"
     return f"{type(exc).__name__}: {text}"
 
@@ -293,7 +294,7 @@ def _read_npy(path: Path, layout: Skeleton | None) -> KeypointSet:
         with open(path, "rb") as f:
             magic = f.read(6)
     except OSError as e:
-        raise _fail(path, f"cannot open ({_one_line(e)})") from None
+        raise _fail(path, f"cannot open ({one_line(e)})") from None
     if not magic:
         raise _fail(path, "is empty, not a .npy array file")
     if magic != b"\x93NUMPY":
@@ -302,7 +303,7 @@ def _read_npy(path: Path, layout: Skeleton | None) -> KeypointSet:
     try:
         arr = np.load(path, allow_pickle=False)
     except Exception as e:  # corrupt header, truncated data, pickled objects, ...
-        raise _fail(path, f"cannot read as a .npy array ({_one_line(e)})") from None
+        raise _fail(path, f"cannot read as a .npy array ({one_line(e)})") from None
     if not isinstance(arr, np.ndarray):
         raise _fail(path, "is not a .npy array file")
     xy, conf, lay = _as_poses(path, arr, layout)
@@ -314,7 +315,7 @@ def _read_npz(path: Path, layout: Skeleton | None) -> KeypointSet:
         with np.load(path, allow_pickle=False) as z:
             entries = {k: z[k] for k in z.files}
     except Exception as e:
-        raise _fail(path, f"cannot read as a .npz archive ({_one_line(e)})") from None
+        raise _fail(path, f"cannot read as a .npz archive ({one_line(e)})") from None
     arrays = {k: v for k, v in entries.items() if k not in ("layout", "ids", "confidence")}
     if "keypoints" in entries:
         arr = entries["keypoints"]
@@ -381,12 +382,12 @@ def _read_wildpose_json(path: Path, doc: dict, layout: Skeleton | None) -> Keypo
         arr = np.array(doc["keypoints"], dtype=np.float64)
     except (TypeError, ValueError) as e:
         raise _fail(path, f"'keypoints' is not a regular array of numbers "
-                          f"({_one_line(e)})") from None
+                          f"({one_line(e)})") from None
     xy, conf, lay = _as_poses(path, arr, _pick_layout(path, layout, stated))
     return _finish(path, xy, conf, lay, _ids(path, doc.get("ids"), xy.shape[0]))
 
 
-def _load_json(path: Path, what: str = "as JSON text") -> Any:
+def load_json(path: Path, what: str = "as JSON text") -> Any:
     """A JSON file's document; a one-line ValueError naming the file (and the line of a
     syntax error) when it cannot be read or parsed."""
     try:
@@ -396,11 +397,11 @@ def _load_json(path: Path, what: str = "as JSON text") -> Any:
         raise _fail(path, f"not valid JSON (line {e.lineno} column {e.colno}: {e.msg})") \
             from None
     except (UnicodeDecodeError, OSError) as e:
-        raise _fail(path, f"cannot read {what} ({_one_line(e)})") from None
+        raise _fail(path, f"cannot read {what} ({one_line(e)})") from None
 
 
 def _read_json(path: Path, layout: Skeleton | None) -> KeypointSet:
-    doc = _load_json(path)
+    doc = load_json(path)
     if isinstance(doc, list):
         return _read_coco(path, doc, layout)
     if isinstance(doc, dict):
