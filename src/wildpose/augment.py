@@ -193,9 +193,6 @@ class DetectorModel:
         noise_max: 2D noise std, uniform in [0, noise_max] per sample, as a fraction of
             the person's size (the diagonal of the keypoints' bounding box).
         outlier_prob: probability that a joint jumps (std 0.25 of the person's size).
-        stray_prob: probability that a joint strays (std 0.08 of the person's size): real
-            detections are mostly close, with some joints off by 5-15 %, which Gaussian
-            noise alone does not produce.
         swap_prob: probability that one limb (arm, leg, or a single joint pair) has its
             left and right joints swapped.
         drop_prob: probability that a joint is dropped as unsure; a jumped joint is
@@ -208,21 +205,20 @@ class DetectorModel:
     def __init__(self, definitions: float = 1.0, jitter_mm: float = 15.0,
                  noise_max: float = 0.02, outlier_prob: float = 0.01,
                  swap_prob: float = 0.03, drop_prob: float = 0.02,
-                 drop_limb_prob: float = 0.1, cut_prob: float = 0.1, ankles: float = 0.0,
-                 stray_prob: float = 0.0):
+                 drop_limb_prob: float = 0.1, cut_prob: float = 0.1, ankles: float = 0.0):
         for name, v in (("definitions", definitions), ("jitter_mm", jitter_mm),
                         ("noise_max", noise_max), ("ankles", ankles)):
             if not v >= 0:
                 raise ValueError(f"detector model {name} must be >= 0, got {v}")
         for name, v in (("outlier_prob", outlier_prob), ("swap_prob", swap_prob),
                         ("drop_prob", drop_prob), ("drop_limb_prob", drop_limb_prob),
-                        ("cut_prob", cut_prob), ("stray_prob", stray_prob)):
+                        ("cut_prob", cut_prob)):
             if not 0 <= v <= 1:
                 raise ValueError(f"detector model {name} must be in [0, 1], got {v}")
         self.definitions, self.jitter_mm, self.noise_max = definitions, jitter_mm, noise_max
         self.outlier_prob, self.swap_prob = outlier_prob, swap_prob
         self.drop_prob, self.drop_limb_prob, self.cut_prob = drop_prob, drop_limb_prob, cut_prob
-        self.ankles, self.stray_prob = ankles, stray_prob
+        self.ankles = ankles
 
 
 def _uniform(lo: float, hi: float, shape: tuple[int, ...], gen: torch.Generator
@@ -343,9 +339,6 @@ def detector_errors(px: torch.Tensor, valid: torch.Tensor, model: DetectorModel,
     px = px + torch.randn(px.shape, generator=gen) * sigma * size
     jump = torch.rand(b, nj, generator=gen) < model.outlier_prob
     px = px + torch.randn(px.shape, generator=gen) * 0.25 * size * jump[..., None]
-    if model.stray_prob > 0:        # no draw at 0: older recipes keep their random stream
-        stray = torch.rand(b, nj, generator=gen) < model.stray_prob
-        px = px + torch.randn(px.shape, generator=gen) * 0.08 * size * stray[..., None]
     if skeleton is H36M17 and model.swap_prob > 0:
         hit = torch.rand(b, generator=gen) < model.swap_prob
         which = torch.randint(len(_SWAPS), (b,), generator=gen)

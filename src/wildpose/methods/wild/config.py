@@ -63,7 +63,6 @@ class WildConfig(RunConfig):
     ankle_definitions: float = 0.0
     jitter_mm: float = 15.0
     outlier_prob: float = 0.01
-    stray_prob: float = 0.0                # joints off by about 8 % of the person's size
     swap_prob: float = 0.03
     cut_prob: float = 0.1
     # the mirror, and the detector's noise and missed joints and limbs
@@ -103,7 +102,6 @@ class WildConfig(RunConfig):
                  h36m_detector=(0 <= self.h36m_detector <= 1, "in [0, 1]"),
                  h36m_stride=(self.h36m_stride >= 1, ">= 1"),
                  ankle_definitions=(0 <= self.ankle_definitions <= 1, "in [0, 1]"),
-                 stray_prob=(0 <= self.stray_prob <= 1, "in [0, 1]"),
                  bone_scale=(0 <= self.bone_scale < 1, "in [0, 1)"),
                  elevation_max=(-90 < self.elevation_min <= self.elevation_max < 90,
                                 "within (-90, 90) and >= elevation_min"),

@@ -42,7 +42,7 @@ def detector_model(cfg: WildConfig) -> DetectorModel:
     aug = cfg.augment
     return DetectorModel(cfg.definitions, cfg.jitter_mm, aug.noise_max, cfg.outlier_prob,
                          cfg.swap_prob, aug.drop_prob, aug.drop_limb_prob, cfg.cut_prob,
-                         cfg.ankle_definitions, cfg.stray_prob)
+                         cfg.ankle_definitions)
 
 
 def face_points(pose: torch.Tensor) -> torch.Tensor:
