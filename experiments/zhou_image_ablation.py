@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from wildpose.datasets.synthetic import build_splits
+from wildpose.methods.zhou_image.synthetic import build_splits
 from wildpose.methods.zhou_image.config import ZhouImageTrainConfig
 from wildpose.methods.zhou_image.data import _subset, prepare_image_data, render_image_set
 from wildpose.methods.zhou_image.predictor import evaluate_image_model
@@ -116,7 +116,7 @@ def run_zhou_image_experiment(data_root: str | Path | None, out_dir: str | Path,
         quick: tiny settings (:data:`IMAGE_QUICK`) to smoke-test the pipeline.
         rows: labels of the rows to run (default all).
         splits: ``{"lab", "wild", "test"}`` datasets instead of
-            :func:`~wildpose.datasets.synthetic.build_splits` (tests use hand-made poses).
+            :func:`~wildpose.methods.zhou_image.synthetic.build_splits` (tests use hand-made poses).
         resume: continue interrupted rows and skip finished ones (same settings only).
         overrides: any :class:`ZhouImageTrainConfig` field, and ``test_samples``.
 

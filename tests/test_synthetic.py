@@ -1,4 +1,4 @@
-"""Tests of the synthetic renderer (wildpose.datasets.synthetic) against facts that do not
+"""Tests of the synthetic renderer (wildpose.methods.zhou_image.synthetic) against facts that do not
 depend on its own code paths: pinhole geometry, depth order, mirror symmetry, style
 statistics and the split rules."""
 
@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from wildpose.camera import camera_to_pixels
-from wildpose.datasets.synthetic import SyntheticPoseDataset, build_splits, prerender
-from wildpose.datasets.synthetic_render import draw_capsules, render_camera_frame, render_pose
-from wildpose.datasets.synthetic_scene import make_background, pinhole_camera, sample_appearance
+from wildpose.methods.zhou_image.synthetic import SyntheticPoseDataset, build_splits, prerender
+from wildpose.methods.zhou_image.synthetic_render import (draw_capsules, render_camera_frame,
+                                                          render_pose)
+from wildpose.methods.zhou_image.synthetic_scene import (make_background, pinhole_camera,
+                                                         sample_appearance)
 from wildpose.geometry import rotation_from_euler
 from wildpose.skeleton import H36M17, flip_pose
 

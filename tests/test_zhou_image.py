@@ -20,9 +20,9 @@ from conftest import run_two_ranks
 
 from wildpose.camera import camera_to_pixels
 from wildpose.crop import crop_to_image, crop_window
-from wildpose.datasets.synthetic import SyntheticPoseDataset
-from wildpose.datasets.synthetic_render import render_pose
-from wildpose.datasets.synthetic_scene import pinhole_camera
+from wildpose.methods.zhou_image.synthetic import SyntheticPoseDataset
+from wildpose.methods.zhou_image.synthetic_render import render_pose
+from wildpose.methods.zhou_image.synthetic_scene import pinhole_camera
 from wildpose.geometry import rotation_from_euler
 from wildpose.heatmaps import render_gaussian_heatmaps
 from wildpose.methods.zhou_image import (ImageAugmentConfig, ZhouImagePredictor,

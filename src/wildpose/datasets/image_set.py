@@ -1,6 +1,7 @@
 """Person crops with their 2D (and, for 3D-labelled ones, 3D and depth) labels, in memory:
 what the image network (:mod:`wildpose.methods.zhou_image`) trains and is scored on, whether
-rendered (:mod:`wildpose.datasets.synthetic`) or real (:mod:`wildpose.datasets.images`)."""
+rendered (:mod:`wildpose.methods.zhou_image.synthetic`) or real
+(:mod:`wildpose.datasets.images`)."""
 
 from __future__ import annotations
 

@@ -33,8 +33,10 @@ The paper's ablation on the synthetic renders is ``experiments/zhou_image_ablati
 :class:`ZhouImagePredictor` runs a trained model on a
 person crop (``wildpose predict --model <zhou_image model>``).
 
-Modules: ``config`` (options and stages), ``data`` (the images of a run), ``train``
-(augmentation, losses, the run), ``predictor`` (inference and scoring).
+Modules: ``config`` (options and stages), ``data`` (the images of a run), ``synthetic``
+with ``synthetic_scene`` and ``synthetic_render`` (mocap bodies rendered as shaded limb
+volumes: the images this CPU can train on), ``train`` (augmentation, losses, the run),
+``predictor`` (inference and scoring).
 """
 
 from ...datasets.image_set import ImageSet

@@ -69,8 +69,8 @@ class ZhouImageTrainConfig(RunConfig):
 
     The ``network`` section becomes a :class:`~wildpose.models.hourglass.ZhouImageConfig`
     (:meth:`net_config`).  Sample counts pick evenly spaced poses of each split of
-    :func:`wildpose.datasets.synthetic.build_splits`; ``val_samples`` lab poses are held out
-    of training for the validation curve.  ``epochs`` is the sum of the three stages.
+    :func:`.synthetic.build_splits`; ``val_samples`` lab poses are held out of training for
+    the validation curve.  ``epochs`` is the sum of the three stages.
     ``lab_sources`` / ``wild_sources`` train on real photographs instead
     (:func:`prepare_image_data`, ``experiments/configs/zhou-image-real.example.json``).
     """

@@ -12,7 +12,7 @@ import numpy as np
 
 from ...datasets.image_set import ImageSet, image_set_from_renders
 from ...datasets.images import load_image_sources
-from ...datasets.synthetic import SyntheticPoseDataset, build_splits, prerender
+from .synthetic import SyntheticPoseDataset, build_splits, prerender
 from ...locking import exclusive
 from ...losses import canonical_bone_lengths
 from .config import ZhouImageTrainConfig
@@ -43,9 +43,9 @@ def _subset(dataset, n: int, name: str):
 
 def render_image_set(dataset, cache_dir: str | Path | None = None,
                      progress: bool = False) -> ImageSet:
-    """Render every sample of a :class:`~wildpose.datasets.synthetic.SyntheticPoseDataset`.
+    """Render every sample of a :class:`.synthetic.SyntheticPoseDataset`.
 
-    With ``cache_dir`` the renders go through :func:`~wildpose.datasets.synthetic.prerender`
+    With ``cache_dir`` the renders go through :func:`.synthetic.prerender`
     to ``<cache_dir>/<name>-<settings hash>.npz`` (resumable, and reused by later runs with
     the same poses and settings); without it they are rendered in memory.  Processes
     sharing a cache path take turns (a ``<file>.lock`` file), so ranks of one job render
@@ -148,7 +148,7 @@ def prepare_image_data(cfg: ZhouImageTrainConfig, splits: dict | None = None,
 
     Args:
         splits: ``{"lab", "wild"(, "test")}`` datasets; default
-            :func:`~wildpose.datasets.synthetic.build_splits` of ``cfg.data_root`` at
+            :func:`~wildpose.methods.zhou_image.synthetic.build_splits` of ``cfg.data_root`` at
             ``cfg.network.image_size`` (read only if some renders are needed).
     """
     want_wild = cfg.use_2d_only and (bool(cfg.wild_sources) or cfg.wild_samples > 0)

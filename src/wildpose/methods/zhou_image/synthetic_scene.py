@@ -1,5 +1,5 @@
-"""The scene of a synthetic render (:mod:`wildpose.datasets.synthetic`): its random pinhole
-camera framing the body, the body's clothes and skin colours, and the background."""
+"""The scene of a synthetic render (:mod:`.synthetic`): its random pinhole camera framing the
+body, the body's clothes and skin colours, and the background."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..camera import Camera
-from ..geometry import rotation_from_euler
-from ..skeleton import H36M17
+from ...camera import Camera
+from ...geometry import rotation_from_euler
+from ...skeleton import H36M17
 
 __all__ = ["STYLES", "Appearance", "pinhole_camera", "sample_camera", "sample_appearance",
            "make_background"]

@@ -1,5 +1,5 @@
-"""Ray-cast drawing of a body (:mod:`wildpose.datasets.synthetic`): shaded capsules for the
-limbs and ellipsoids for the head and torso, with an exact per-pixel depth buffer."""
+"""Ray-cast drawing of a body (:mod:`.synthetic`): shaded capsules for the limbs and
+ellipsoids for the head and torso, with an exact per-pixel depth buffer."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..camera import Camera, camera_to_pixels
-from ..skeleton import H36M17
+from ...camera import Camera, camera_to_pixels
+from ...skeleton import H36M17
 from .synthetic_scene import (_LIMBS, STYLES, Appearance, make_background, sample_appearance,
                               sample_camera)
 

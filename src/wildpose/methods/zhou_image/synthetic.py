@@ -25,8 +25,8 @@ column u, row v, and ``u = f X / Z + c`` as in :func:`wildpose.camera.camera_to_
 so that mirroring an image maps u to ``W - 1 - u``.  A camera is a
 :class:`wildpose.camera.Camera` with ``X_cam = R (X - T) = R X + t``, ``t = -R T``.
 
-Modules: :mod:`~wildpose.datasets.synthetic_scene` (camera, colours, background),
-:mod:`~wildpose.datasets.synthetic_render` (drawing the body), and this one: the dataset
+Modules: :mod:`~wildpose.methods.zhou_image.synthetic_scene` (camera, colours, background),
+:mod:`~wildpose.methods.zhou_image.synthetic_render` (drawing the body), and this one: the dataset
 (:class:`SyntheticPoseDataset`) renders sample i on the fly from ``(seed, i)``,
 and :func:`prerender` writes N samples to one ``.npz`` (resumable, in chunks).
 :func:`build_splits` makes the lab / wild / test splits of Zhou et al.'s setting from the
@@ -43,8 +43,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..chunked import write_chunks
-from ..mocap.sources import concatenate, load_bvh_mocap, load_h36m_mocap
+from ...chunked import write_chunks
+from ...mocap.sources import concatenate, load_bvh_mocap, load_h36m_mocap
 from .synthetic_render import Render, render_pose
 from .synthetic_scene import STYLES
 
