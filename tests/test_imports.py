@@ -90,3 +90,24 @@ def test_the_model_registry_and_metrics_import_no_method_or_dataset():
 @pytest.mark.parametrize("name", sorted(module_names()))
 def test_every_module_imports(name):
     importlib.import_module(name)
+
+
+def test_the_subpackages_import_each_other_in_one_direction_only():
+    # A folder is a layer: if datasets/ imported mocap/ and mocap/ imported datasets/, the
+    # folders would not say which builds on which, even with no module-level cycle.
+    def folder(module: str) -> str:       # wildpose.datasets.h36m -> wildpose.datasets
+        parts = module.split(".")
+        return ".".join(parts[:2]) if len(parts) > 1 and (ROOT / parts[1]).is_dir() else module
+
+    folders: dict[str, set[str]] = {}
+    for name, edges in import_graph().items():
+        if name == "wildpose":
+            continue
+        node = folder(name)
+        folders.setdefault(node, set()).update(
+            folder(e) for e in edges if folder(e) not in (node, "wildpose"))
+    for node in list(folders):
+        for e in folders[node]:
+            folders.setdefault(e, set())
+    cycle = find_cycle(folders)
+    assert cycle is None, "folders importing each other: " + " -> ".join(cycle)
