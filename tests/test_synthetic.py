@@ -1,6 +1,6 @@
-"""Tests of the synthetic renderer (wildpose.methods.zhou_image.synthetic) against facts that do not
-depend on its own code paths: pinhole geometry, depth order, mirror symmetry, style
-statistics and the split rules."""
+"""Tests of the synthetic renderer (wildpose.methods.zhou_image.synthetic) against facts
+that do not depend on its own code paths: pinhole geometry, depth order, mirror symmetry,
+style statistics and the split rules."""
 
 from __future__ import annotations
 

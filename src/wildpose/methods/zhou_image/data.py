@@ -12,10 +12,10 @@ import numpy as np
 
 from ...datasets.image_set import ImageSet, image_set_from_renders
 from ...datasets.images import load_image_sources
-from .synthetic import SyntheticPoseDataset, build_splits, prerender
 from ...locking import exclusive
 from ...losses import canonical_bone_lengths
 from .config import ZhouImageTrainConfig
+from .synthetic import SyntheticPoseDataset, build_splits, prerender
 
 __all__ = ["ImageData", "prepare_image_data", "group_holdout", "render_image_set"]
 
@@ -148,7 +148,7 @@ def prepare_image_data(cfg: ZhouImageTrainConfig, splits: dict | None = None,
 
     Args:
         splits: ``{"lab", "wild"(, "test")}`` datasets; default
-            :func:`~wildpose.methods.zhou_image.synthetic.build_splits` of ``cfg.data_root`` at
+            :func:`.synthetic.build_splits` of ``cfg.data_root`` at
             ``cfg.network.image_size`` (read only if some renders are needed).
     """
     want_wild = cfg.use_2d_only and (bool(cfg.wild_sources) or cfg.wild_samples > 0)
