@@ -13,12 +13,13 @@ from PIL import Image
 from conftest import REPO_ROOT, sure_joints_in_box
 from wildpose.crop import crop_window
 from wildpose.detectors import MoveNetDetector, TopDownDetector, make_detector
-from wildpose.detectors.base import box_iou, confident_person, onnx_options
+from wildpose.detectors.base import (Detection, box_iou, confident_person,
+                                     front_labels_on_back_view, onnx_options)
 from wildpose.detectors.movenet import thunder_keypoints
 from wildpose.detectors.nanodet import (INPUT_SIZE, MEAN_BGR, REG_MAX, STD_BGR, STRIDES,
                                         decode_person_boxes, fit_square,
                                         nanodet_input, nms, to_image_boxes)
-from wildpose.detectors.topdown import union_boxes, whole_image_box
+from wildpose.detectors.topdown import _relabel_back_view, union_boxes, whole_image_box
 from wildpose.predict import read_image
 from wildpose.skeleton import COCO17
 
@@ -312,3 +313,60 @@ def test_real_networks_find_nobody_on_plain_images():
     det = TopDownDetector(multipose_boxes=False)          # the whole-image look on
     for value in (0, 128, 255):
         assert det.detect(np.full((480, 640, 3), value, np.uint8)) == []
+
+
+def _back_view_person() -> tuple[np.ndarray, np.ndarray]:
+    """An upright person labelled as seen from the front (left shoulder and hip on the image's
+    right), head seen (ears sure) but face not (nose and eyes unsure, inside the image)."""
+    xy = np.zeros((17, 2))
+    xy[0:5] = [[100, 40], [105, 35], [95, 35], [112, 40], [88, 40]]
+    xy[5], xy[6] = [130, 80], [70, 80]          # left / right shoulder
+    xy[11], xy[12] = [120, 180], [80, 180]      # left / right hip
+    xy[7:11] = [[135, 130], [65, 130], [138, 170], [62, 170]]
+    xy[13:17] = [[120, 250], [80, 250], [120, 320], [80, 320]]
+    conf = np.full(17, 0.8)
+    conf[0:3] = 0.1
+    return xy, conf
+
+
+def test_back_view_check_by_hand():
+    xy, conf = _back_view_person()
+    assert front_labels_on_back_view(xy, conf, 0.3)
+    # labels that already say "from behind": the left side on the image's left
+    mirrored = xy.copy()
+    mirrored[:, 0] = 200 - mirrored[:, 0]
+    assert not front_labels_on_back_view(mirrored, conf, 0.3)
+    # in-plane rotation keeps the answer (90 and 180 degrees about an arbitrary point)
+    for rot in (np.array([[0, -1], [1, 0]]), -np.eye(2)):
+        turned = (xy - [37, 11]) @ rot.T
+        assert front_labels_on_back_view(turned, conf, 0.3)
+        assert not front_labels_on_back_view((mirrored - [37, 11]) @ rot.T, conf, 0.3)
+    face_seen = conf.copy()
+    face_seen[0] = 0.3                          # the threshold itself counts as sure
+    no_ears = conf.copy()
+    no_ears[3:5] = 0.29
+    unsure_hip = conf.copy()
+    unsure_hip[12] = 0.2
+    for c in (face_seen, no_ears, unsure_hip):
+        assert not front_labels_on_back_view(xy, c, 0.3)
+    cut_face = xy.copy()
+    cut_face[1] = np.nan                        # an eye outside the frame: face unknown
+    assert not front_labels_on_back_view(cut_face, conf, 0.3)
+
+
+def test_back_view_relabel_swaps_left_and_right_only_when_it_fires():
+    xy, conf = _back_view_person()
+    conf = conf + np.arange(17) / 100            # tell the joints apart
+    person = Detection(xy.astype(np.float32), conf.astype(np.float32), COCO17,
+                       (60.0, 30.0, 140.0, 330.0), 0.7)
+    swapped = _relabel_back_view(person)
+    names = list(COCO17.joints)
+    for j, name in enumerate(names):
+        other = names.index(name.replace("left", "@").replace("right", "left")
+                            .replace("@", "right"))
+        np.testing.assert_array_equal(swapped.keypoints[j], person.keypoints[other])
+        assert swapped.confidence[j] == person.confidence[other]
+    assert (swapped.box, swapped.score, swapped.layout) == (person.box, person.score, COCO17)
+    # now labelled as seen from behind: left shoulder on the image's left, and it stays
+    assert swapped.keypoints[5, 0] < swapped.keypoints[6, 0]
+    assert _relabel_back_view(swapped) is swapped

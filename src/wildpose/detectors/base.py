@@ -29,7 +29,7 @@ import numpy as np
 from ..skeleton import Skeleton, get_layout
 
 __all__ = ["Detection", "Detector", "check_image", "quiet_stderr", "inside_image", "box_iou",
-           "onnx_options", "confident_person", "joints_box"]
+           "onnx_options", "confident_person", "joints_box", "front_labels_on_back_view"]
 
 
 @dataclass
@@ -99,6 +99,40 @@ def joints_box(xy: np.ndarray, valid: np.ndarray) -> tuple[float, float, float, 
         return (0.0, 0.0, 0.0, 0.0)
     lo, hi = pts.min(0), pts.max(0)
     return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+
+
+def front_labels_on_back_view(xy: Any, confidence: Any, threshold: float) -> bool:
+    """Whether a COCO-17 person is seen from behind but labelled as if seen from the front.
+
+    COCO's labels are anatomical: seen from behind, a person's left shoulder is on the image's
+    left.  A network that mostly saw people from the front can give a back view the front
+    view's labels (every left joint on the right one); round 9 of
+    ``benchmarks/PREDICT_DECISIONS.md`` fixed this test before it was measured.  True iff
+
+    - the head is seen but not its face: an ear has confidence >= ``threshold``, while the nose
+      and both eyes are below it with finite positions (a face the frame cuts off, NaN, says
+      nothing about the way the person faces);
+    - both shoulders and both hips reach ``threshold``;
+    - the torso's labels say "from the front": with up = mid-shoulders - mid-hips and side =
+      the left shoulder and hip's midpoint - the right ones', ``up x side > 0`` in image pixels
+      (y down), the sign of an upright person facing the camera, unchanged by in-plane rotation.
+
+    Args:
+        xy: (17, 2) pixels, COCO-17 order.
+        confidence: (17,) in [0, 1].
+        threshold: a sure joint's confidence (wildpose uses 0.3 throughout).
+    """
+    xy = np.asarray(xy, np.float64).reshape(17, -1)[:, :2]
+    conf = np.asarray(confidence, np.float64).reshape(17)
+    nose, eyes, ears, torso = 0, [1, 2], [3, 4], [5, 6, 11, 12]
+    face = [nose] + eyes
+    if not (np.isfinite(xy[face]).all() and (conf[face] < threshold).all()
+            and (conf[ears] >= threshold).any() and (conf[torso] >= threshold).all()):
+        return False
+    l_sh, r_sh, l_hip, r_hip = xy[5], xy[6], xy[11], xy[12]
+    up = (l_sh + r_sh - l_hip - r_hip) / 2
+    side = (l_sh + l_hip - r_sh - r_hip) / 2
+    return bool(up[0] * side[1] - up[1] * side[0] > 0)
 
 
 def inside_image(xy: Any, height: int, width: int) -> np.ndarray:

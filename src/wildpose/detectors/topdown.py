@@ -19,6 +19,10 @@ In a photo where no box is found (:meth:`TopDownDetector.detect`, not the per-fr
 (:func:`whole_image_box`) and its person is kept only if at least half of the joints are sure
 (:func:`~wildpose.detectors.base.confident_person`), so that a photo with nobody in it still
 gives nobody (round 8).
+
+With ``back_view=True`` a person whose head is seen but not the face, and whose torso is
+labelled as if seen from the front, gets its left and right joints swapped
+(:func:`~wildpose.detectors.base.front_labels_on_back_view`, round 9).
 """
 
 from __future__ import annotations
@@ -30,8 +34,8 @@ import numpy as np
 from PIL import Image
 
 from ..skeleton import COCO17
-from .base import (Detection, Detector, box_iou, check_image, confident_person, joints_box,
-                   onnx_options)
+from .base import (Detection, Detector, box_iou, check_image, confident_person,
+                   front_labels_on_back_view, joints_box, onnx_options)
 from .movenet import THUNDER_FILE, MoveNetDetector, thunder_keypoints
 from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons
 
@@ -85,13 +89,17 @@ class TopDownDetector(Detector):
             (:func:`whole_image_box`, margin 1), kept only if
             :func:`~wildpose.detectors.base.confident_person`
             (default on; off = boxes only).
+        back_view: swap left and right of a person seen from behind but labelled as seen from
+            the front (:func:`~wildpose.detectors.base.front_labels_on_back_view` at
+            :data:`GATE_CONFIDENCE`).
     """
 
     name = "nanodet-g+multipose+movenet-thunder"
 
     def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
                  multipose_boxes: bool = True, threads: int | None = None,
-                 model: str | Path | None = None, whole_image: bool = True):
+                 model: str | Path | None = None, whole_image: bool = True,
+                 back_view: bool = False):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -102,6 +110,7 @@ class TopDownDetector(Detector):
         options = onnx_options(threads, spinning=SPINNING)
         self.boxes = NanoDetPersons(min_confidence, NMS_IOU, MAX_BOXES, model, options)
         self.whole_image = bool(whole_image)
+        self.back_view = bool(back_view)
         self.thunder = ort.InferenceSession(str(THUNDER_FILE), options,
                                             providers=["CPUExecutionProvider"])
         self.multipose = MoveNetDetector(options=options) if multipose_boxes else None
@@ -136,6 +145,8 @@ class TopDownDetector(Detector):
             people.append(Detection(xy, conf, COCO17, box, float(score)))
         if photo and self.whole_image and not people:
             people = self._whole_image(pil)
+        if self.back_view:
+            people = [_relabel_back_view(d) for d in people]
         people.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return people[:self.max_people]
 
@@ -148,3 +159,13 @@ class TopDownDetector(Detector):
             return []
         return [Detection(xy, conf, COCO17, joints_box(xy, conf >= GATE_CONFIDENCE),
                           float(np.median(conf)))]
+
+
+def _relabel_back_view(person: Detection) -> Detection:
+    """``person`` with left and right swapped if it is seen from behind but labelled as from
+    the front (:func:`~wildpose.detectors.base.front_labels_on_back_view`), else itself."""
+    if not front_labels_on_back_view(person.keypoints, person.confidence, GATE_CONFIDENCE):
+        return person
+    perm = COCO17.flip_permutation()
+    return Detection(person.keypoints[perm], person.confidence[perm], person.layout,
+                     person.box, person.score)
