@@ -20,8 +20,8 @@ In a photo where no box is found (:meth:`TopDownDetector.detect`, not the per-fr
 (:func:`~wildpose.detectors.base.confident_person`), so that a photo with nobody in it still
 gives nobody (round 8).
 
-With ``back_view=True`` a person whose head is seen but not the face, and whose torso is
-labelled as if seen from the front, gets its left and right joints swapped
+With ``back_view=True`` (the default) a person whose head is seen but not the face, and
+whose torso is labelled as if seen from the front, gets its left and right joints swapped
 (:func:`~wildpose.detectors.base.front_labels_on_back_view`, round 9).
 """
 
@@ -91,7 +91,7 @@ class TopDownDetector(Detector):
             (default on; off = boxes only).
         back_view: swap left and right of a person seen from behind but labelled as seen from
             the front (:func:`~wildpose.detectors.base.front_labels_on_back_view` at
-            :data:`GATE_CONFIDENCE`).
+            :data:`GATE_CONFIDENCE`; default on, round 9's rule 14).
     """
 
     name = "nanodet-g+multipose+movenet-thunder"
@@ -99,7 +99,7 @@ class TopDownDetector(Detector):
     def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
                  multipose_boxes: bool = True, threads: int | None = None,
                  model: str | Path | None = None, whole_image: bool = True,
-                 back_view: bool = False):
+                 back_view: bool = True):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
