@@ -26,7 +26,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..skeleton import Skeleton, get_layout
+from ..skeleton import COCO17, Skeleton, get_layout
 
 __all__ = ["Detection", "Detector", "check_image", "quiet_stderr", "inside_image", "box_iou",
            "onnx_options", "confident_person", "joints_box", "front_labels_on_back_view"]
@@ -101,6 +101,12 @@ def joints_box(xy: np.ndarray, valid: np.ndarray) -> tuple[float, float, float, 
     return (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
 
 
+_COCO_FACE = [COCO17.index(n) for n in ("nose", "left_eye", "right_eye")]
+_COCO_EARS = [COCO17.index(n) for n in ("left_ear", "right_ear")]
+_COCO_TORSO = [COCO17.index(n) for n in ("left_shoulder", "right_shoulder", "left_hip",
+                                          "right_hip")]
+
+
 def front_labels_on_back_view(xy: Any, confidence: Any, threshold: float) -> bool:
     """Whether a COCO-17 person is seen from behind but labelled as if seen from the front.
 
@@ -122,14 +128,13 @@ def front_labels_on_back_view(xy: Any, confidence: Any, threshold: float) -> boo
         confidence: (17,) in [0, 1].
         threshold: a sure joint's confidence (wildpose uses 0.3 throughout).
     """
-    xy = np.asarray(xy, np.float64).reshape(17, -1)[:, :2]
-    conf = np.asarray(confidence, np.float64).reshape(17)
-    nose, eyes, ears, torso = 0, [1, 2], [3, 4], [5, 6, 11, 12]
-    face = [nose] + eyes
+    xy = np.asarray(xy, np.float64).reshape(COCO17.num_joints, -1)[:, :2]
+    conf = np.asarray(confidence, np.float64).reshape(COCO17.num_joints)
+    face, ears, torso = _COCO_FACE, _COCO_EARS, _COCO_TORSO
     if not (np.isfinite(xy[face]).all() and (conf[face] < threshold).all()
             and (conf[ears] >= threshold).any() and (conf[torso] >= threshold).all()):
         return False
-    l_sh, r_sh, l_hip, r_hip = xy[5], xy[6], xy[11], xy[12]
+    l_sh, r_sh, l_hip, r_hip = xy[torso]
     up = (l_sh + r_sh - l_hip - r_hip) / 2
     side = (l_sh + l_hip - r_sh - r_hip) / 2
     return bool(up[0] * side[1] - up[1] * side[0] > 0)
