@@ -36,7 +36,8 @@ from .retired import drop_retired
 
 __all__ = ["ConfigBase", "RunConfig", "OptimConfig", "NetworkConfig",
            "AugmentConfig", "require", "at_least", "checked_options", "typed_option",
-           "field_defaults", "sections", "flat_keys", "nest_options", "merge_options", "flatten_options"]
+           "field_defaults", "sections", "flat_keys", "nest_options", "merge_options",
+           "flatten_options"]
 
 
 def require(cfg: Any, **checks: tuple[bool, str]) -> None:

@@ -49,6 +49,6 @@ from .train import augment_crops, train_zhou_image, zhou_image_losses
 
 __all__ = ["ZhouImageTrainConfig", "ImageNetworkConfig", "ImageAugmentConfig", "ImageSet",
            "ImageData", "stage_of", "stage_weights", "augment_crops", "zhou_image_losses",
-           "prepare_image_data", "group_holdout",
-           "render_image_set", "train_zhou_image", "pose_to_mm", "predict_batch",
-           "evaluate_image_model", "ZhouImagePredictor", "trained_crop_margin"]
+           "prepare_image_data", "group_holdout", "render_image_set", "train_zhou_image",
+           "pose_to_mm", "predict_batch", "evaluate_image_model", "ZhouImagePredictor",
+           "trained_crop_margin"]

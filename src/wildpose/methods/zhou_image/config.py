@@ -110,7 +110,8 @@ class ZhouImageTrainConfig(RunConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(self, **at_least(self, 1, "mocap_stride", "lab_samples", "batch_3d", "batch_2d"),
+        require(self,
+                **at_least(self, 1, "mocap_stride", "lab_samples", "batch_3d", "batch_2d"),
                 **at_least(self, 0, "val_samples", "wild_samples", "stage1_epochs",
                            "stage2_epochs", "stage3_epochs", "lambda_reg", "lambda_geo",
                            "num_threads"))

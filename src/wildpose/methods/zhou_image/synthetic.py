@@ -26,8 +26,8 @@ so that mirroring an image maps u to ``W - 1 - u``.  A camera is a
 :class:`wildpose.camera.Camera` with ``X_cam = R (X - T) = R X + t``, ``t = -R T``.
 
 Modules: :mod:`~wildpose.methods.zhou_image.synthetic_scene` (camera, colours, background),
-:mod:`~wildpose.methods.zhou_image.synthetic_render` (drawing the body), and this one: the dataset
-(:class:`SyntheticPoseDataset`) renders sample i on the fly from ``(seed, i)``,
+:mod:`~wildpose.methods.zhou_image.synthetic_render` (drawing the body), and this one: the
+dataset (:class:`SyntheticPoseDataset`) renders sample i on the fly from ``(seed, i)``,
 and :func:`prerender` writes N samples to one ``.npz`` (resumable, in chunks).
 :func:`build_splits` makes the lab / wild / test splits of Zhou et al.'s setting from the
 shared data folder.
